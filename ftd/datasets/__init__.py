@@ -1,0 +1,1 @@
+"""Dataset validation, token counting, cost estimates and splitting (pure, synchronous)."""

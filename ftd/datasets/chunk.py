@@ -1,0 +1,218 @@
+"""Validation of one chunk of whole lines: the work a validator process does.
+
+A chunk result holds only bounded data (counts, the first few samples of each
+finding, histograms of per-example figures, 12 bytes per example for duplicate
+detection), so merging thousands of them keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ftd.datasets.formats import ERROR, WARNING, Finding, check_line
+from ftd.datasets.tokens import TokenCounter
+
+BOM = b"\xef\xbb\xbf"
+PREVIEW_CHARS = 120
+
+
+@dataclass(slots=True)
+class Job:
+    """What a worker needs to validate its chunks; sent once per chunk, so kept small."""
+
+    path: str
+    method: str
+    method_line: int
+    model: str
+    context_tokens: int
+    max_samples: int
+
+
+@dataclass(slots=True)
+class Tally:
+    """Count and first samples of one finding kind."""
+
+    count: int = 0
+    samples: list[tuple[int, int | None, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    first_line: int
+    lines: int = 0
+    blank: int = 0
+    crlf: int = 0
+    bom: bool = False
+    valid: int = 0
+    invalid: int = 0
+    images: int = 0
+    examples_with_images: int = 0
+    total_tokens: int = 0
+    trained_tokens: int = 0
+    billed_tokens: int = 0
+    errors: dict[str, Tally] = field(default_factory=dict)
+    warnings: dict[str, Tally] = field(default_factory=dict)
+    messages_hist: Counter[int] = field(default_factory=Counter)
+    tokens_hist: Counter[int] = field(default_factory=Counter)
+    trained_hist: Counter[int] = field(default_factory=Counter)
+    # hash of the system prompt -> [count, first line, preview]
+    system_prompts: dict[int, list[Any]] = field(default_factory=dict)
+    no_system: int = 0
+    example_hashes: bytes = b""
+    example_lines: bytes = b""
+
+    def add(self, severity: str, kind: str, line: int, message: str, column: int | None,
+            limit: int) -> None:
+        table = self.errors if severity == ERROR else self.warnings
+        tally = table.get(kind)
+        if tally is None:
+            tally = table[kind] = Tally()
+        tally.count += 1
+        if len(tally.samples) < limit:
+            tally.samples.append((line, column, message))
+
+
+_counters: dict[str, TokenCounter] = {}
+
+
+def _counter(model: str) -> TokenCounter:
+    found = _counters.get(model)
+    if found is None:
+        found = _counters[model] = TokenCounter(model)
+    return found
+
+
+def read_range(path: str, offset: int, length: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        parts = []
+        got = 0
+        while got < length:
+            piece = os.pread(fd, length - got, offset + got)
+            if not piece:
+                break  # the file shrank; validate what is there
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def validate_range(job: Job, offset: int, length: int, first_line: int) -> ChunkResult:
+    return validate_lines(job, read_range(job.path, offset, length), first_line)
+
+
+def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
+    """Validate ``data`` (whole lines, the first numbered ``first_line``)."""
+    result = ChunkResult(first_line=first_line)
+    counter = _counter(job.model)
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    limit = job.max_samples
+    hashes = array("Q")
+    where = array("Q")
+    context = job.context_tokens
+    line_no = first_line - 1
+    findings: list[Finding] = []
+    for raw in lines:
+        line_no += 1
+        if raw.endswith(b"\r"):
+            result.crlf += 1
+            raw = raw[:-1]
+        if line_no == 1 and raw.startswith(BOM):
+            result.bom = True
+            raw = raw[3:]
+        if not raw or raw.isspace():
+            result.blank += 1
+            if limit:
+                result.add(WARNING, "blank_line", line_no, "blank line (skipped)", None, limit)
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            result.invalid += 1
+            _parse_error(result, raw, exc, line_no, limit)
+            continue
+        findings.clear()
+        example = check_line(obj, job.method, findings, job.method_line)
+        for f in findings:
+            result.add(f.severity, f.kind, line_no, f.message, f.column, limit)
+        if example is None:
+            result.invalid += 1
+            continue
+        result.valid += 1
+        total, trained = counter.messages(example.messages)
+        if example.outputs:  # DPO: both answers are trained on
+            for out in example.outputs:
+                t, _ = counter.message(out)
+                total += t
+                trained += t
+        if example.tools:
+            total += counter.tools(example.tools)
+        if example.images:
+            result.images += example.images
+            result.examples_with_images += 1
+        result.total_tokens += total
+        result.trained_tokens += trained
+        result.billed_tokens += min(total, context)
+        result.tokens_hist[total] += 1
+        result.trained_hist[trained] += 1
+        result.messages_hist[len(example.messages) + len(example.outputs)] += 1
+        if total > context:
+            result.add(
+                WARNING,
+                "over_context",
+                line_no,
+                f"{total:,} tokens, over the {context:,}-token training context of "
+                f"{job.model}; the end would be truncated",
+                None,
+                limit,
+            )
+        prompt = example.system_prompt
+        if prompt is None:
+            result.no_system += 1
+            result.add(WARNING, "no_system_message", line_no,
+                       "no system or developer message", None, limit)
+        else:
+            key = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=8).digest(), "big")
+            seen = result.system_prompts.get(key)
+            if seen is None:
+                if len(result.system_prompts) < 1000:
+                    result.system_prompts[key] = [1, line_no, prompt[:PREVIEW_CHARS]]
+            else:
+                seen[0] += 1
+        canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        hashes.append(int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big"))
+        where.append(line_no)
+    result.lines = line_no - first_line + 1
+    result.example_hashes = hashes.tobytes()
+    result.example_lines = where.tobytes()
+    return result
+
+
+def _parse_error(
+    result: ChunkResult, raw: bytes, exc: orjson.JSONDecodeError, line_no: int, limit: int
+) -> None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        column = len(raw[: bad.start].decode("utf-8", "replace")) + 1
+        result.add(ERROR, "invalid_utf8", line_no,
+                   f"not UTF-8: byte 0x{raw[bad.start]:02x} at byte offset {bad.start}", column, limit)
+        return
+    # orjson reports the byte position; people count characters.
+    pos = min(exc.pos, len(raw))
+    column = len(raw[:pos].decode("utf-8", "replace")) + 1
+    reason = str(exc.msg).split(": line ")[0]
+    if "recursion" in reason:
+        reason = "nested too deeply"
+    near = text[max(0, column - 11) : column + 9].replace("\t", " ")
+    result.add(ERROR, "invalid_json", line_no, f"not JSON: {reason} (near {near!r})", column, limit)

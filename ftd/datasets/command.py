@@ -1,0 +1,70 @@
+"""Check a JSONL training file offline: format, exact token counts, and what training would cost.
+
+Exit status: 0 when the file would be accepted, 1 when it would be rejected,
+2 for a usage error or a path that cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "validate a JSONL training file offline (format, tokens, cost)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="the JSONL file to check")
+    parser.add_argument(
+        "--model",
+        help="base model to train (decides tokenizer, context and price); "
+        "default gpt-4.1-mini-2025-04-14, or o4-mini-2025-04-16 for reinforcement",
+    )
+    parser.add_argument(
+        "--method",
+        choices=("supervised", "dpo", "reinforcement"),
+        help="training method; detected from the first valid line when omitted",
+    )
+    parser.add_argument("--epochs", type=int, help="epochs for the estimate (default: as 'auto')")
+    parser.add_argument("--json", action="store_true", help="print one machine-readable report")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=5,
+        metavar="N",
+        help="show the first N lines of each kind of finding (default 5)",
+    )
+    parser.add_argument("--workers", type=int, help="validator processes (default: one per core)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ftd.datasets.validate import Options, validate_file
+    from ftd.errors import InputFileError
+
+    if args.epochs is not None and not 1 <= args.epochs <= 50:
+        print("ftd validate: --epochs must be between 1 and 50", file=sys.stderr)
+        return 2
+    if args.samples < 0:
+        print("ftd validate: --samples must be 0 or more", file=sys.stderr)
+        return 2
+    options = Options(
+        model=args.model,
+        method=args.method,
+        n_epochs=args.epochs,
+        workers=args.workers,
+        max_samples=args.samples,
+    )
+    try:
+        report = validate_file(args.path, options)
+    except InputFileError as exc:
+        print(f"ftd validate: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # the tokenizer could not be loaded
+        print(f"ftd validate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(report.render())
+    return 0 if report.accepted else 1

@@ -1,0 +1,377 @@
+"""Validate a JSONL training file as OpenAI would, streaming, on every core.
+
+The file is read once by the planner (which also hashes it) and cut into
+chunks of whole lines; worker processes parse, check and tokenise the chunks,
+and their bounded results are merged in file order. Memory depends on the
+chunk size and the number of workers, never on the file size.
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import os
+import stat
+import threading
+import time
+from array import array
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ftd import catalog
+from ftd.datasets.chunk import BOM, ChunkResult, Job, Tally, validate_range
+from ftd.datasets.estimate import estimate
+from ftd.datasets.formats import detect_method
+from ftd.datasets.report import Distribution, Issue, Report, Sample, histogram_bins
+from ftd.datasets.scan import Chunk, LongLine, Planner, head_lines
+from ftd.datasets.tokens import load_encoding
+from ftd.errors import InputFileError
+
+MIN_EXAMPLES = 10
+FEW_EXAMPLES = 50
+DEFAULT_MAX_LINE_BYTES = 64 << 20
+DEFAULT_CHUNK_BYTES = 4 << 20
+DEFAULT_MAX_SAMPLES = 5
+_DETECT_LINES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    model: str | None = None
+    method: str | None = None
+    n_epochs: int | None = None
+    # (USD per 1M training tokens, USD per training hour); None: the catalogue's.
+    training_price: tuple[float | None, float | None] | None = None
+    workers: int | None = None
+    max_samples: int = DEFAULT_MAX_SAMPLES
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+
+def validate_file(path: str | os.PathLike[str], options: Options | None = None) -> Report:
+    """Validate one file; raises InputFileError only when the file cannot be read at all."""
+    opts = options or Options()
+    name = os.fspath(path)
+    started = time.perf_counter()
+    _check_readable(name)
+    if opts.method is not None and opts.method not in catalog.METHODS:
+        raise ValueError(f"unknown method {opts.method!r}; use one of {', '.join(catalog.METHODS)}")
+    method, source, method_line = _decide_method(name, opts)
+    model = opts.model or (
+        catalog.DEFAULT_RFT_MODEL if method == catalog.REINFORCEMENT else catalog.DEFAULT_MODEL
+    )
+    entry = catalog.lookup(model)
+    context = entry.context_tokens if entry else 65_536
+    job = Job(name, method, method_line, model, context, opts.max_samples)
+    merger = _Merger(opts.max_samples)
+    planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
+    workers = _worker_count(opts, name)
+    try:
+        if workers > 1:
+            _run_pool(planner, job, merger, workers)
+        else:
+            for item in planner:
+                merger.add(_run_inline(job, item, opts.max_line_bytes))
+    except OSError as exc:
+        raise InputFileError(name, f"cannot read: {exc.strerror or exc}") from exc
+    return merger.report(
+        job,
+        entry=entry,
+        planner=planner,
+        source=source,
+        opts=opts,
+        elapsed=time.perf_counter() - started,
+        workers=workers,
+    )
+
+
+def _check_readable(name: str) -> None:
+    try:
+        info = os.stat(name)
+    except FileNotFoundError:
+        raise InputFileError(name, "no such file") from None
+    except OSError as exc:
+        raise InputFileError(name, f"cannot read: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise InputFileError(name, "is a directory, not a JSONL file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputFileError(name, "is not a regular file (a FIFO, socket or device)")
+    if not os.access(name, os.R_OK):
+        raise InputFileError(name, "permission denied")
+
+
+def _decide_method(name: str, opts: Options) -> tuple[str, str, int]:
+    if opts.method is not None:
+        return opts.method, "given", 0
+    for number, raw in head_lines(name, max_lines=_DETECT_LINES, max_line_bytes=opts.max_line_bytes):
+        raw = raw.strip()
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[3:]
+        if not raw:
+            continue
+        try:
+            found = detect_method(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            continue
+        if found is not None:
+            return found, "detected", number
+    return catalog.SUPERVISED, "default", 0
+
+
+def _worker_count(opts: Options, name: str) -> int:
+    if opts.workers is not None:
+        return max(1, opts.workers)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    # Small files are done before a pool would have started.
+    if os.stat(name).st_size < 2 * opts.chunk_bytes:
+        return 1
+    return max(1, cpus or 1)
+
+
+def _run_inline(job: Job, item: Chunk | LongLine, max_line: int) -> ChunkResult:
+    if isinstance(item, LongLine):
+        return _long_line_result(job, item, max_line)
+    return validate_range(job, item.offset, item.length, item.first_line)
+
+
+def _long_line_result(job: Job, item: LongLine, max_line: int) -> ChunkResult:
+    result = ChunkResult(first_line=item.line, lines=1, invalid=1)
+    result.add(
+        "error",
+        "line_too_long",
+        item.line,
+        f"{item.length:,} bytes, over the {max_line:,}-byte limit for one example; not read",
+        None,
+        job.max_samples,
+    )
+    return result
+
+
+def _run_pool(planner: Planner, job: Job, merger: _Merger, workers: int) -> None:
+    # Load the tokenizer before forking so that the workers share its tables.
+    load_encoding(catalog.encoding_name(job.model))
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    ctx = multiprocessing.get_context(method)
+    window: deque[Future[ChunkResult] | ChunkResult] = deque()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for item in planner:
+            if isinstance(item, LongLine):
+                window.append(_long_line_result(job, item, planner.max_line_bytes))
+            else:
+                window.append(pool.submit(validate_range, job, item.offset, item.length,
+                                          item.first_line))
+            while len(window) > 2 * workers:
+                merger.add(_resolve(window.popleft()))
+        while window:
+            merger.add(_resolve(window.popleft()))
+
+
+def _resolve(item: Future[ChunkResult] | ChunkResult) -> ChunkResult:
+    return item if isinstance(item, ChunkResult) else item.result()
+
+
+_BUCKETS = 256
+
+
+@dataclass(slots=True)
+class _Merger:
+    """Accumulates chunk results in file order."""
+
+    max_samples: int
+    lines: int = 0
+    blank: int = 0
+    crlf: int = 0
+    bom: bool = False
+    valid: int = 0
+    invalid: int = 0
+    images: int = 0
+    examples_with_images: int = 0
+    billed: int = 0
+    no_system: int = 0
+    errors: dict[str, Tally] = field(default_factory=dict)
+    warnings: dict[str, Tally] = field(default_factory=dict)
+    messages_hist: Counter[int] = field(default_factory=Counter)
+    tokens_hist: Counter[int] = field(default_factory=Counter)
+    trained_hist: Counter[int] = field(default_factory=Counter)
+    system_prompts: dict[int, list[Any]] = field(default_factory=dict)
+    # Example hashes spread over buckets by their top byte, so that finding
+    # duplicates at the end sorts small lists, never one list of every example.
+    hash_buckets: list[array[int]] = field(
+        default_factory=lambda: [array("Q") for _ in range(_BUCKETS)]
+    )
+    line_buckets: list[array[int]] = field(
+        default_factory=lambda: [array("Q") for _ in range(_BUCKETS)]
+    )
+
+    def add(self, r: ChunkResult) -> None:
+        self.lines += r.lines
+        self.blank += r.blank
+        self.crlf += r.crlf
+        self.bom = self.bom or r.bom
+        self.valid += r.valid
+        self.invalid += r.invalid
+        self.images += r.images
+        self.examples_with_images += r.examples_with_images
+        self.billed += r.billed_tokens
+        self.no_system += r.no_system
+        for mine, theirs in ((self.errors, r.errors), (self.warnings, r.warnings)):
+            for kind, tally in theirs.items():
+                own = mine.setdefault(kind, Tally())
+                own.count += tally.count
+                room = self.max_samples - len(own.samples)
+                if room > 0:
+                    own.samples.extend(tally.samples[:room])
+        self.messages_hist.update(r.messages_hist)
+        self.tokens_hist.update(r.tokens_hist)
+        self.trained_hist.update(r.trained_hist)
+        for key, (count, first, preview) in r.system_prompts.items():
+            seen = self.system_prompts.get(key)
+            if seen is not None:
+                seen[0] += count
+            elif len(self.system_prompts) < 1000:
+                self.system_prompts[key] = [count, first, preview]
+        hashes = array("Q")
+        hashes.frombytes(r.example_hashes)
+        lines = array("Q")
+        lines.frombytes(r.example_lines)
+        hb, lb = self.hash_buckets, self.line_buckets
+        for h, line in zip(hashes, lines, strict=True):
+            b = h >> 56
+            hb[b].append(h)
+            lb[b].append(line)
+
+    def duplicates(self) -> tuple[int, list[tuple[int, int]]]:
+        """(number of examples repeating an earlier one, first few (line, earlier line))."""
+        count = 0
+        first: list[tuple[int, int]] = []  # max-heap by line, as negated pairs
+        for hashes, lines in zip(self.hash_buckets, self.line_buckets, strict=True):
+            if len(hashes) < 2:
+                continue
+            pairs = sorted(zip(hashes, lines, strict=True))
+            for i in range(1, len(pairs)):
+                h, line = pairs[i]
+                if h != pairs[i - 1][0]:
+                    continue
+                j = i - 1
+                while j > 0 and pairs[j - 1][0] == h:
+                    j -= 1
+                count += 1
+                item = (-line, -pairs[j][1])
+                if len(first) < self.max_samples:
+                    heapq.heappush(first, item)
+                elif self.max_samples:
+                    heapq.heappushpop(first, item)
+        return count, sorted((-a, -b) for a, b in first)
+
+    def report(
+        self,
+        job: Job,
+        *,
+        entry: catalog.BaseModel | None,
+        planner: Planner,
+        source: str,
+        opts: Options,
+        elapsed: float,
+        workers: int,
+    ) -> Report:
+        errors = dict(self.errors)
+        warnings = dict(self.warnings)
+        file_errors: list[Issue] = []
+        file_warnings: list[Issue] = []
+        if self.lines == self.blank and self.invalid == 0:
+            file_errors.append(Issue("empty_file", 1, [Sample(None, None, "the file holds no example")]))
+        elif self.valid < MIN_EXAMPLES:
+            file_errors.append(Issue("too_few_examples", 1, [Sample(
+                None, None, f"{self.valid} valid example(s); fine-tuning needs at least {MIN_EXAMPLES}"
+            )]))
+        elif self.valid < FEW_EXAMPLES:
+            file_warnings.append(Issue("few_examples", 1, [Sample(
+                None, None, f"{self.valid} examples; results usually improve from 50-100 upwards"
+            )]))
+        if entry is None:
+            file_warnings.append(Issue("unknown_model", 1, [Sample(
+                None, None, f"{job.model} is not a known fine-tunable model; counting with "
+                f"{catalog.encoding_name(job.model)} and a {job.context_tokens:,}-token context"
+            )]))
+        elif job.method not in entry.methods:
+            file_errors.append(Issue("method_unsupported", 1, [Sample(
+                None, None, f"{entry.name} cannot be fine-tuned with {job.method} "
+                f"(it supports {', '.join(entry.methods)})"
+            )]))
+        if self.images and entry is not None and not entry.vision:
+            file_errors.append(Issue("vision_unsupported", self.examples_with_images, [Sample(
+                None, None, f"{self.examples_with_images:,} example(s) hold images, but {entry.name} "
+                "cannot be fine-tuned on images (gpt-4o-2024-08-06 and gpt-4.1 can)"
+            )]))
+        dup_count, dup_first = self.duplicates()
+        if dup_count:
+            warnings["duplicate_example"] = Tally(dup_count, [
+                (line, None, f"same example as line {earlier}") for line, earlier in dup_first
+            ])
+        if len(self.system_prompts) > 1:
+            ranked = sorted(self.system_prompts.values(), key=lambda v: (-v[0], v[1]))
+            top_count, top_line, _ = ranked[0]
+            others = sum(v[0] for v in ranked[1:])
+            warnings["inconsistent_system_prompts"] = Tally(others, [
+                (line, None, f"system prompt used by {count:,} example(s) differs from the most "
+                 f"common one (used by {top_count:,}, first at line {top_line}): {preview!r}")
+                for count, line, preview in sorted(ranked[1:], key=lambda v: v[1])[
+                    : self.max_samples]
+            ])
+        if self.bom:
+            file_warnings.append(Issue("bom", 1, [Sample(1, 1, "the file starts with a UTF-8 BOM")]))
+        if self.crlf:
+            file_warnings.append(Issue("crlf", self.crlf, [Sample(
+                None, None, f"{self.crlf:,} line(s) end with CRLF instead of LF"
+            )]))
+        training_price = opts.training_price
+        if training_price is None:
+            training_price = (
+                (entry.training_price_per_mtok, entry.training_price_per_hour)
+                if entry else (None, None)
+            )
+        est = estimate(
+            n_examples=self.valid,
+            billed_tokens_per_epoch=self.billed,
+            n_epochs=opts.n_epochs,
+            price_per_mtok=training_price[0],
+            price_per_hour=training_price[1],
+        )
+        return Report(
+            path=job.path,
+            size_bytes=planner.size,
+            sha256=planner.sha256,
+            model=job.model,
+            model_known=entry is not None,
+            method=job.method,
+            method_source=source,
+            method_line=job.method_line,
+            encoding=catalog.encoding_name(job.model),
+            context_tokens=job.context_tokens,
+            lines=planner.lines,
+            examples=self.valid,
+            invalid_examples=self.invalid,
+            errors=file_errors + _issues(errors),
+            warnings=file_warnings + _issues(warnings),
+            messages_per_example=Distribution.of(self.messages_hist),
+            tokens_per_example=Distribution.of(self.tokens_hist),
+            trained_tokens_per_example=Distribution.of(self.trained_hist),
+            token_histogram=histogram_bins(self.tokens_hist),
+            images=self.images,
+            estimate=est,
+            elapsed_seconds=round(elapsed, 3),
+            workers=workers,
+        )
+
+
+def _issues(table: dict[str, Tally]) -> list[Issue]:
+    ordered = sorted(table.items(), key=lambda kv: (-kv[1].count, kv[0]))
+    return [
+        Issue(kind, t.count, [Sample(line, col, msg) for line, col, msg in t.samples])
+        for kind, t in ordered
+    ]
+
