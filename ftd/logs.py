@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 _SECRET_KEYS = frozenset({"api_key", "authorization", "password", "secret", "token"})
 
 
-def _drop_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Last line of defence: a secret passed by mistake never reaches a log line."""
     for key in event.keys() & _SECRET_KEYS:
         event[key] = "[redacted]"
     return event
 
 
-def configure(*, level: str = "info", stream: TextIO | None = None, json: bool | None = None) -> None:
+def configure(
+    *, level: str = "info", stream: TextIO | None = None, json: bool | None = None
+) -> None:
     out = stream if stream is not None else sys.stderr
     use_json = (not out.isatty()) if json is None else json
     renderer: structlog.typing.Processor = (

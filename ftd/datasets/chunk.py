@@ -68,8 +68,9 @@ class ChunkResult:
     example_hashes: bytes = b""
     example_lines: bytes = b""
 
-    def add(self, severity: str, kind: str, line: int, message: str, column: int | None,
-            limit: int) -> None:
+    def add(
+        self, severity: str, kind: str, line: int, message: str, column: int | None, limit: int
+    ) -> None:
         table = self.errors if severity == ERROR else self.warnings
         tally = table.get(kind)
         if tally is None:
@@ -113,7 +114,7 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     """Validate ``data`` (whole lines, the first numbered ``first_line``)."""
     result = ChunkResult(first_line=first_line)
     counter = _counter(job.model)
-    lines = data.split(b"\n")
+    lines = data.split(b"\n") if data else []
     if data.endswith(b"\n"):
         lines.pop()
     limit = job.max_samples
@@ -179,8 +180,9 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
         prompt = example.system_prompt
         if prompt is None:
             result.no_system += 1
-            result.add(WARNING, "no_system_message", line_no,
-                       "no system or developer message", None, limit)
+            result.add(
+                WARNING, "no_system_message", line_no, "no system or developer message", None, limit
+            )
         else:
             key = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=8).digest(), "big")
             seen = result.system_prompts.get(key)
@@ -205,8 +207,14 @@ def _parse_error(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as bad:
         column = len(raw[: bad.start].decode("utf-8", "replace")) + 1
-        result.add(ERROR, "invalid_utf8", line_no,
-                   f"not UTF-8: byte 0x{raw[bad.start]:02x} at byte offset {bad.start}", column, limit)
+        result.add(
+            ERROR,
+            "invalid_utf8",
+            line_no,
+            f"not UTF-8: byte 0x{raw[bad.start]:02x} at byte offset {bad.start}",
+            column,
+            limit,
+        )
         return
     # orjson reports the byte position; people count characters.
     pos = min(exc.pos, len(raw))

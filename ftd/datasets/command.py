@@ -6,8 +6,11 @@ Exit status: 0 when the file would be accepted, 1 when it would be rejected,
 
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 HELP = "validate a JSONL training file offline (format, tokens, cost)"
 
@@ -57,10 +60,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         report = validate_file(args.path, options)
-    except InputFileError as exc:
-        print(f"ftd validate: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # the tokenizer could not be loaded
+    except (InputFileError, RuntimeError) as exc:  # RuntimeError: no tokenizer files
         print(f"ftd validate: {exc}", file=sys.stderr)
         return 2
     if args.json:

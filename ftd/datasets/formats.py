@@ -8,12 +8,14 @@ line (``messages[2].content``) so that a person can find the spot at once.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ftd.catalog import DPO, REINFORCEMENT, SUPERVISED
 from ftd.datasets.tokens import find_special_token
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 ERROR: Final = "error"
 WARNING: Final = "warning"
@@ -225,11 +227,11 @@ class _Walk:
             if not isinstance(tool, dict):
                 self.err("invalid_tool_definition", f"{where}: must be an object")
                 continue
-            fn = tool
+            fn: Any = tool
             if not legacy:
                 if tool.get("type") != "function":
                     self.err("invalid_tool_definition", f"{where}.type: must be 'function'")
-                fn = tool.get("function")  # type: ignore[assignment]
+                fn = tool.get("function")
                 where += ".function"
                 if not isinstance(fn, dict):
                     self.err("invalid_tool_definition", f"{where}: must be an object")
@@ -267,7 +269,9 @@ class _Walk:
             unknown = unknown | ({"weight"} & msg.keys())
         if unknown:
             if "weight" in unknown and role != "assistant":
-                self.err("weight_not_assistant", f"{path}.weight: only assistant turns carry weight")
+                self.err(
+                    "weight_not_assistant", f"{path}.weight: only assistant turns carry weight"
+                )
                 unknown = unknown - {"weight"}
             if unknown:
                 self.err("unknown_key", f"{path}: unknown key {_names(unknown)} for role {role}")
@@ -292,7 +296,9 @@ class _Walk:
             if "weight" in msg and weights:
                 weight = msg["weight"]
                 if isinstance(weight, bool) or weight not in (0, 1):
-                    self.err("invalid_weight", f"{path}.weight: must be 0 or 1, not {_short(weight)}")
+                    self.err(
+                        "invalid_weight", f"{path}.weight: must be 0 or 1, not {_short(weight)}"
+                    )
         elif "content" in msg:
             self.content(f"{path}.content", role, msg["content"], optional=False)
         if role == "tool":
@@ -327,21 +333,13 @@ class _Walk:
         ]
 
 
-def check_line(obj: Any, method: str, findings: list[Finding], file_method_line: int) -> Example | None:
+def check_line(
+    obj: Any, method: str, findings: list[Finding], file_method_line: int
+) -> Example | None:
     """Check one parsed line against the file's method; an Example when it has no error."""
     if not isinstance(obj, dict):
-        findings.append(Finding(ERROR, "not_object", f"a line must be a JSON object, not {_type(obj)}"))
-        return None
-    looks_like = detect_method(obj)
-    if looks_like is not None and looks_like != method and not _compatible(method, looks_like, obj):
         findings.append(
-            Finding(
-                ERROR,
-                "mixed_format",
-                f"this line is a {looks_like} example but the file is {method} "
-                + (f"(decided by line {file_method_line})" if file_method_line else "(as requested)")
-                + "; one file holds one format",
-            )
+            Finding(ERROR, "not_object", f"a line must be a JSON object, not {_type(obj)}")
         )
         return None
     walk = _Walk(findings)
@@ -358,6 +356,20 @@ def check_line(obj: Any, method: str, findings: list[Finding], file_method_line:
             f"{walk.images} images in one example; at most {MAX_IMAGES_PER_EXAMPLE} are allowed",
         )
     if example is None or any(f.severity == ERROR for f in findings[before:]):
+        # Only a line that fails its file's format is asked which format it is in,
+        # so valid lines skip the detection.
+        looks_like = detect_method(obj)
+        if looks_like not in (None, method) and not _compatible(method, looks_like, obj):
+            del findings[before:]
+            decided = f"decided by line {file_method_line}" if file_method_line else "as requested"
+            findings.append(
+                Finding(
+                    ERROR,
+                    "mixed_format",
+                    f"this line is a {looks_like} example but the file is {method} "
+                    f"({decided}); one file holds one format",
+                )
+            )
         return None
     example.images = walk.images
     return example
@@ -383,8 +395,11 @@ def _check_sft(walk: _Walk, obj: dict[str, Any]) -> Example | None:
             walk.err("no_assistant", "the example has no assistant turn to learn from")
         elif all(m.get("weight", 1) == 0 for m in assistants):
             walk.err("nothing_to_train", "every assistant turn has weight 0")
-    return Example(messages=messages, tools=obj.get("tools") or obj.get("functions"),
-                   system_prompt=_system_prompt(messages))
+    return Example(
+        messages=messages,
+        tools=obj.get("tools") or obj.get("functions"),
+        system_prompt=_system_prompt(messages),
+    )
 
 
 def _check_rft(walk: _Walk, obj: dict[str, Any]) -> Example | None:
@@ -399,7 +414,9 @@ def _check_rft(walk: _Walk, obj: dict[str, Any]) -> Example | None:
             f"developer turn, not {roles[-1]}",
         )
     messages: list[Mapping[str, Any]] = obj["messages"]
-    return Example(messages=messages, tools=obj.get("tools"), system_prompt=_system_prompt(messages))
+    return Example(
+        messages=messages, tools=obj.get("tools"), system_prompt=_system_prompt(messages)
+    )
 
 
 def _check_dpo(walk: _Walk, obj: dict[str, Any]) -> Example | None:
@@ -446,11 +463,14 @@ def _check_dpo(walk: _Walk, obj: dict[str, Any]) -> Example | None:
     if not messages:
         return None
     tools = inp.get("tools") if isinstance(inp, dict) else None
-    return Example(messages=messages, tools=tools, outputs=outputs,
-                   system_prompt=_system_prompt(messages))
+    return Example(
+        messages=messages, tools=tools, outputs=outputs, system_prompt=_system_prompt(messages)
+    )
 
 
-def _check_tools_keys(walk: _Walk, obj: dict[str, Any], prefix: str, *, legacy: bool = True) -> None:
+def _check_tools_keys(
+    walk: _Walk, obj: dict[str, Any], prefix: str, *, legacy: bool = True
+) -> None:
     if "tools" in obj:
         walk.tool_definitions(f"{prefix}tools", obj["tools"], legacy=False)
     if legacy and "functions" in obj:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ftd.datasets.estimate import Estimate
+if TYPE_CHECKING:
+    from ftd.datasets.estimate import Estimate
 
 REPORT_VERSION = 1
 
@@ -69,8 +70,9 @@ class Distribution:
                 if q not in found and seen >= rank:
                     found[q] = v
         total = sum(v * c for v, c in histogram.items())
-        return cls(n, values[0], found[0.1], found[0.5], found[0.9], values[-1],
-                   round(total / n, 2), total)
+        return cls(
+            n, values[0], found[0.1], found[0.5], found[0.9], values[-1], round(total / n, 2), total
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -203,7 +205,7 @@ class Report:
 
 
 def _render_issue(issue: Issue) -> str:
-    lines = [f"  {issue.kind} ×{issue.count:,}"]
+    lines = [f"  {issue.kind} ({issue.count:,})"]
     for s in issue.samples:
         if s.line is None:
             lines.append(f"    {s.message}")
@@ -223,4 +225,3 @@ def _size(n: int) -> str:
             return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
         size /= 1024
     return f"{n} bytes"
-

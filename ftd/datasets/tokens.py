@@ -95,7 +95,9 @@ class TokenCounter:
     def __init__(self, model: str) -> None:
         self.encoding_name = encoding_name(model)
         self._encode = load_encoding(self.encoding_name).encode_ordinary
-        self._func_init = FUNC_INIT_CL100K if self.encoding_name == "cl100k_base" else FUNC_INIT_O200K
+        self._func_init = (
+            FUNC_INIT_CL100K if self.encoding_name == "cl100k_base" else FUNC_INIT_O200K
+        )
         self._memo: dict[str, int] = {}
 
     def text(self, text: str) -> int:

@@ -107,7 +107,9 @@ def _check_readable(name: str) -> None:
 def _decide_method(name: str, opts: Options) -> tuple[str, str, int]:
     if opts.method is not None:
         return opts.method, "given", 0
-    for number, raw in head_lines(name, max_lines=_DETECT_LINES, max_line_bytes=opts.max_line_bytes):
+    for number, raw in head_lines(
+        name, max_lines=_DETECT_LINES, max_line_bytes=opts.max_line_bytes
+    ):
         raw = raw.strip()
         if number == 1 and raw.startswith(BOM):
             raw = raw[3:]
@@ -162,8 +164,9 @@ def _run_pool(planner: Planner, job: Job, merger: _Merger, workers: int) -> None
             if isinstance(item, LongLine):
                 window.append(_long_line_result(job, item, planner.max_line_bytes))
             else:
-                window.append(pool.submit(validate_range, job, item.offset, item.length,
-                                          item.first_line))
+                window.append(
+                    pool.submit(validate_range, job, item.offset, item.length, item.first_line)
+                )
             while len(window) > 2 * workers:
                 merger.add(_resolve(window.popleft()))
         while window:
@@ -267,6 +270,23 @@ class _Merger:
                     heapq.heappushpop(first, item)
         return count, sorted((-a, -b) for a, b in first)
 
+    def _prompt_variants(self) -> Tally:
+        ranked = sorted(self.system_prompts.values(), key=lambda v: (-v[0], v[1]))
+        top_count, top_line, _ = ranked[0]
+        variants = sorted(ranked[1:], key=lambda v: v[1])[: self.max_samples]
+        return Tally(
+            sum(v[0] for v in ranked[1:]),
+            [
+                (
+                    line,
+                    None,
+                    f"system prompt used by {count:,} example(s) differs from the most common "
+                    f"one (used by {top_count:,}, first at line {top_line}): {preview!r}",
+                )
+                for count, line, preview in variants
+            ],
+        )
+
     def report(
         self,
         job: Job,
@@ -283,56 +303,71 @@ class _Merger:
         file_errors: list[Issue] = []
         file_warnings: list[Issue] = []
         if self.lines == self.blank and self.invalid == 0:
-            file_errors.append(Issue("empty_file", 1, [Sample(None, None, "the file holds no example")]))
+            file_errors.append(_file_issue("empty_file", "the file holds no example"))
         elif self.valid < MIN_EXAMPLES:
-            file_errors.append(Issue("too_few_examples", 1, [Sample(
-                None, None, f"{self.valid} valid example(s); fine-tuning needs at least {MIN_EXAMPLES}"
-            )]))
+            file_errors.append(
+                _file_issue(
+                    "too_few_examples",
+                    f"{self.valid} valid example(s); fine-tuning needs at least {MIN_EXAMPLES}",
+                )
+            )
         elif self.valid < FEW_EXAMPLES:
-            file_warnings.append(Issue("few_examples", 1, [Sample(
-                None, None, f"{self.valid} examples; results usually improve from 50-100 upwards"
-            )]))
+            file_warnings.append(
+                _file_issue(
+                    "few_examples",
+                    f"{self.valid} examples; results usually improve from 50-100 upwards",
+                )
+            )
         if entry is None:
-            file_warnings.append(Issue("unknown_model", 1, [Sample(
-                None, None, f"{job.model} is not a known fine-tunable model; counting with "
-                f"{catalog.encoding_name(job.model)} and a {job.context_tokens:,}-token context"
-            )]))
+            file_warnings.append(
+                _file_issue(
+                    "unknown_model",
+                    f"{job.model} is not a known fine-tunable model; counting with "
+                    f"{catalog.encoding_name(job.model)} and a "
+                    f"{job.context_tokens:,}-token context",
+                )
+            )
         elif job.method not in entry.methods:
-            file_errors.append(Issue("method_unsupported", 1, [Sample(
-                None, None, f"{entry.name} cannot be fine-tuned with {job.method} "
-                f"(it supports {', '.join(entry.methods)})"
-            )]))
+            file_errors.append(
+                _file_issue(
+                    "method_unsupported",
+                    f"{entry.name} cannot be fine-tuned with {job.method} "
+                    f"(it supports {', '.join(entry.methods)})",
+                )
+            )
         if self.images and entry is not None and not entry.vision:
-            file_errors.append(Issue("vision_unsupported", self.examples_with_images, [Sample(
-                None, None, f"{self.examples_with_images:,} example(s) hold images, but {entry.name} "
-                "cannot be fine-tuned on images (gpt-4o-2024-08-06 and gpt-4.1 can)"
-            )]))
+            file_errors.append(
+                _file_issue(
+                    "vision_unsupported",
+                    f"{self.examples_with_images:,} example(s) hold images, but {entry.name} "
+                    "cannot be fine-tuned on images (gpt-4o-2024-08-06 and gpt-4.1 can)",
+                    count=self.examples_with_images,
+                )
+            )
         dup_count, dup_first = self.duplicates()
         if dup_count:
-            warnings["duplicate_example"] = Tally(dup_count, [
-                (line, None, f"same example as line {earlier}") for line, earlier in dup_first
-            ])
+            warnings["duplicate_example"] = Tally(
+                dup_count,
+                [(line, None, f"same example as line {earlier}") for line, earlier in dup_first],
+            )
         if len(self.system_prompts) > 1:
-            ranked = sorted(self.system_prompts.values(), key=lambda v: (-v[0], v[1]))
-            top_count, top_line, _ = ranked[0]
-            others = sum(v[0] for v in ranked[1:])
-            warnings["inconsistent_system_prompts"] = Tally(others, [
-                (line, None, f"system prompt used by {count:,} example(s) differs from the most "
-                 f"common one (used by {top_count:,}, first at line {top_line}): {preview!r}")
-                for count, line, preview in sorted(ranked[1:], key=lambda v: v[1])[
-                    : self.max_samples]
-            ])
+            warnings["inconsistent_system_prompts"] = self._prompt_variants()
         if self.bom:
-            file_warnings.append(Issue("bom", 1, [Sample(1, 1, "the file starts with a UTF-8 BOM")]))
+            file_warnings.append(
+                Issue("bom", 1, [Sample(1, 1, "the file starts with a UTF-8 BOM")])
+            )
         if self.crlf:
-            file_warnings.append(Issue("crlf", self.crlf, [Sample(
-                None, None, f"{self.crlf:,} line(s) end with CRLF instead of LF"
-            )]))
+            file_warnings.append(
+                _file_issue(
+                    "crlf", f"{self.crlf:,} line(s) end with CRLF instead of LF", count=self.crlf
+                )
+            )
         training_price = opts.training_price
         if training_price is None:
             training_price = (
                 (entry.training_price_per_mtok, entry.training_price_per_hour)
-                if entry else (None, None)
+                if entry
+                else (None, None)
             )
         est = estimate(
             n_examples=self.valid,
@@ -368,10 +403,13 @@ class _Merger:
         )
 
 
+def _file_issue(kind: str, message: str, *, count: int = 1) -> Issue:
+    return Issue(kind, count, [Sample(None, None, message)])
+
+
 def _issues(table: dict[str, Tally]) -> list[Issue]:
     ordered = sorted(table.items(), key=lambda kv: (-kv[1].count, kv[0]))
     return [
         Issue(kind, t.count, [Sample(line, col, msg) for line, col, msg in t.samples])
         for kind, t in ordered
     ]
-

@@ -1,0 +1,88 @@
+"""`ftd validate` as a user runs it: exit codes, text and JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftd.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "datasets"
+
+
+def test_accepted_file_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(DATA / "tools.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "accepted" in out
+    assert "estimate: 8 epochs (auto)" in out
+
+
+def test_rejected_file_exits_1_and_limits_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--samples", "1", str(DATA / "supervised_defects.jsonl")]) == 1
+    out = capsys.readouterr().out
+    assert "REJECTED" in out
+    assert "invalid_json (3)" in out
+    assert "line 2, column 48" in out
+    assert "line 43" not in out  # only the first sample of each kind
+    assert "… and 2 more" in out
+
+
+def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["validate", "--json", "--model", "gpt-4o-2024-08-06", str(DATA / "vision.jsonl")])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["accepted"] is True
+    assert report["model"] == "gpt-4o-2024-08-06"
+    assert report["stats"]["images"] == 12
+    assert report["estimate"]["n_epochs"] == 8
+    assert set(report["stats"]["tokens_per_example"]) == {
+        "min",
+        "p10",
+        "median",
+        "p90",
+        "max",
+        "mean",
+        "total",
+    }
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "/nonexistent/file.jsonl"],
+        ["validate", "/tmp"],
+        ["validate", "--epochs", "0", str(DATA / "tools.jsonl")],
+    ],
+)
+def test_unreadable_paths_and_bad_options_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert "ftd validate:" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--method", "nope", "x.jsonl"])
+    assert exc.value.code == 2
+
+
+def test_version_help_and_subcommand_help() -> None:
+    from ftd import __version__
+
+    run = [sys.executable, "-m", "ftd"]
+    out = subprocess.run([*run, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"ftd {__version__}"
+    top = subprocess.run([*run, "--help"], capture_output=True, text=True, check=True)
+    assert "validate" in top.stdout
+    sub = subprocess.run([*run, "validate", "--help"], capture_output=True, text=True, check=True)
+    assert "--method" in sub.stdout
+    assert "Exit status" in sub.stdout
+    bare = subprocess.run(run, capture_output=True, text=True)
+    assert bare.returncode == 2

@@ -1,0 +1,146 @@
+"""Token counts against tiktoken itself and the published counting recipe."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+
+import pytest
+import tiktoken
+
+from ftd.catalog import base_name, encoding_name
+from ftd.datasets.tokens import (
+    IMAGE_BASE_TOKENS,
+    TokenCounter,
+    find_special_token,
+    high_detail_tokens,
+    image_size_from_data_url,
+    image_tokens,
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "expected"),
+    [
+        ("gpt-4.1-mini-2025-04-14", "tiktoken is great!", 6),
+        ("gpt-4o-2024-08-06", "Hello world", 2),
+        ("gpt-3.5-turbo-0125", "tiktoken is great!", 6),
+    ],
+)
+def test_text_counts_match_known_values(model: str, text: str, expected: int) -> None:
+    counter = TokenCounter(model)
+    assert counter.text(text) == expected
+    assert counter.text(text) == len(tiktoken.get_encoding(counter.encoding_name).encode(text))
+
+
+def test_memoised_and_long_texts_count_the_same() -> None:
+    counter = TokenCounter("gpt-4.1-2025-04-14")
+    enc = tiktoken.get_encoding("o200k_base")
+    long_text = "The quick brown fox jumps over the lazy dog. " * 500
+    assert counter.text(long_text) == len(enc.encode(long_text))
+    assert counter.text("repeat me") == counter.text("repeat me") == len(enc.encode("repeat me"))
+
+
+def test_fine_tuned_names_map_to_their_base_encoding() -> None:
+    name = "ft:gpt-4.1-mini-2025-04-14:acme:support:abc123"
+    # tiktoken's prefix table gets this wrong; ftd must not.
+    assert tiktoken.encoding_for_model(name).name == "cl100k_base"
+    assert encoding_name(name) == "o200k_base"
+    assert base_name(name + ":ckpt-step-100") == "gpt-4.1-mini-2025-04-14"
+    assert encoding_name("ft:gpt-3.5-turbo-0125:acme::x") == "cl100k_base"
+    assert encoding_name("ft:o4-mini-2025-04-16:acme::x") == "o200k_base"
+
+
+def test_chat_overhead_follows_the_recipe() -> None:
+    counter = TokenCounter("gpt-4o-mini-2024-07-18")
+    enc = tiktoken.get_encoding("o200k_base")
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi", "name": "ana"},
+        {"role": "assistant", "content": "Hello there."},
+    ]
+    expected = 3  # reply priming
+    for m in messages:
+        expected += 3 + sum(len(enc.encode(v)) for v in m.values())
+    expected += 1  # the name
+    total, trained = counter.messages(messages)
+    assert total == expected
+    assert trained == len(enc.encode("Hello there."))
+
+
+def test_weight_zero_turns_are_counted_but_not_trained() -> None:
+    counter = TokenCounter("gpt-4.1-2025-04-14")
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Bad answer", "weight": 0},
+        {"role": "user", "content": "Again"},
+        {"role": "assistant", "content": "Good answer", "weight": 1},
+    ]
+    total, trained = counter.messages(messages)
+    assert trained == counter.text("Good answer")
+    assert total > trained + counter.text("Bad answer")
+
+
+def test_tool_definitions_use_the_recipe_constants() -> None:
+    counter = TokenCounter("gpt-4o-2024-08-06")
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Get the weather.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "city": {"type": "string", "description": "City name."},
+                        "unit": {"type": "string", "description": "Unit", "enum": ["c", "f"]},
+                    },
+                },
+            },
+        }
+    ]
+    t = counter.text
+    expected = 7 + t("get_weather:Get the weather")  # function start, name and description
+    expected += 3  # properties start
+    expected += 3 + t("city:string:City name")
+    expected += 3 + -3 + (3 + t("c")) + (3 + t("f")) + t("unit:string:Unit")
+    expected += 12  # end
+    assert counter.tools(tools) == expected
+    assert TokenCounter("gpt-3.5-turbo-0125").tools(tools) > 0
+
+
+def test_tool_calls_count_name_and_arguments() -> None:
+    counter = TokenCounter("gpt-4.1-2025-04-14")
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    total, trained = counter.message(message)
+    produced = 3 + counter.text("f") + counter.text('{"a": 1}')
+    assert trained == produced
+    assert total == 3 + counter.text("assistant") + produced
+
+
+def _png(width: int, height: int) -> str:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = (
+        struct.pack(">I", len(ihdr))
+        + b"IHDR"
+        + ihdr
+        + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    )
+    return "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + chunk).decode()
+
+
+def test_image_tokens_follow_the_vision_pricing() -> None:
+    assert image_tokens({"url": "https://x/a.png", "detail": "low"}) == IMAGE_BASE_TOKENS
+    assert image_size_from_data_url(_png(640, 480)) == (640, 480)
+    # The vision guide's worked examples.
+    assert high_detail_tokens(1024, 1024) == 765
+    assert high_detail_tokens(2048, 4096) == 1105
+    assert image_tokens({"url": _png(2048, 4096)}) == 1105
+
+
+@pytest.mark.parametrize("token", ["<|endoftext|>", "<|fim_suffix|>", "<|im_start|>"])
+def test_special_tokens_are_found(token: str) -> None:
+    assert find_special_token(f"before {token} after") == token
+    assert find_special_token("plain <| text |>") is None
