@@ -80,8 +80,8 @@ def load_encoding(name: str) -> tiktoken.Encoding:
     except Exception as exc:
         cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", "(unset)")
         raise RuntimeError(
-            f"cannot load the {name} tokenizer ({exc}); offline machines need "
-            f"TIKTOKEN_CACHE_DIR pointing at its rank files (now {cache_dir})"
+            f"cannot load the {name} tokenizer ({type(exc).__name__}); without internet, "
+            f"set TIKTOKEN_CACHE_DIR to a folder holding its rank files (now {cache_dir})"
         ) from exc
 
 

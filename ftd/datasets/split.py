@@ -1,0 +1,101 @@
+"""Deterministic train / validation / test split of an accepted dataset.
+
+Each example's side is decided by a hash of its content alone, not by its
+position or a random draw: the same example always lands on the same side, so
+a dataset dropped again with more lines keeps its old test items in the test
+split and the held-out evaluation stays honest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from ftd.datasets.chunk import BOM
+
+SPLIT_SALT = b"ftd-split-v1"
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SIDES = (TRAIN, VALIDATION, TEST)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    side: str
+    path: Path
+    examples: int
+    sha256: str
+
+
+def side_of(canonical: bytes, *, validation_fraction: float, test_fraction: float) -> str:
+    """Which split an example (its key-sorted JSON) belongs to."""
+    digest = hashlib.blake2b(canonical, digest_size=8, key=SPLIT_SALT).digest()
+    position = int.from_bytes(digest, "big") / 2**64
+    if position < test_fraction:
+        return TEST
+    if position < test_fraction + validation_fraction:
+        return VALIDATION
+    return TRAIN
+
+
+def split_file(
+    source: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    stem: str,
+    validation_fraction: float,
+    test_fraction: float,
+) -> dict[str, Part]:
+    """Write ``STEM.train.jsonl``, ``.validation.jsonl`` and ``.test.jsonl`` into ``out_dir``.
+
+    Lines are rewritten as compact JSON with LF endings (a BOM, CRLF and blank
+    lines are dropped); lines that do not parse are skipped, since only
+    accepted files are split. Files are written under temporary names and
+    renamed into place, so a crash never leaves a half-written split behind.
+    """
+    if not (0 <= validation_fraction < 1 and 0 <= test_fraction < 1):
+        raise ValueError("split fractions must be in [0, 1)")
+    if validation_fraction + test_fraction >= 1:
+        raise ValueError("validation and test fractions must leave room for training")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = {side: out / f"{stem}.{side}.jsonl" for side in SIDES}
+    temps = {side: path.with_name(path.name + ".tmp") for side, path in targets.items()}
+    hashers = {side: hashlib.sha256() for side in SIDES}
+    counts = dict.fromkeys(SIDES, 0)
+    handles = {side: temps[side].open("wb") for side in SIDES}
+    try:
+        with open(source, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                body = raw.strip()
+                if number == 1 and body.startswith(BOM):
+                    body = body[3:]
+                if not body:
+                    continue
+                try:
+                    obj = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    continue
+                side = side_of(
+                    orjson.dumps(obj, option=orjson.OPT_SORT_KEYS),
+                    validation_fraction=validation_fraction,
+                    test_fraction=test_fraction,
+                )
+                line = orjson.dumps(obj) + b"\n"
+                handles[side].write(line)
+                hashers[side].update(line)
+                counts[side] += 1
+        for handle in handles.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        for handle in handles.values():
+            handle.close()
+    for side in SIDES:
+        os.replace(temps[side], targets[side])
+    return {
+        side: Part(side, targets[side], counts[side], hashers[side].hexdigest()) for side in SIDES
+    }
