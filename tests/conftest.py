@@ -14,3 +14,4 @@ if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
 # URL would go to api.openai.com, so point the default somewhere unroutable.
 os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
 os.environ.pop("OPENAI_API_KEY", None)
+os.environ.pop("FTD_CONFIG", None)

@@ -6,11 +6,14 @@ Exit status: 0 when the file would be accepted, 1 when it would be rejected,
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
 HELP = "validate a JSONL training file offline (format, tokens, cost)"
 
@@ -37,13 +40,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="show the first N lines of each kind of finding (default 5)",
     )
     parser.add_argument("--workers", type=int, help="validator processes (default: one per core)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        help="configuration whose [prices] and defaults.model apply "
+        "(default: $FTD_CONFIG, else none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import orjson
 
     from ftd.datasets.validate import Options, validate_file
-    from ftd.errors import InputFileError
+    from ftd.errors import ConfigError, InputFileError
 
     if args.epochs is not None and not 1 <= args.epochs <= 50:
         print("ftd validate: --epochs must be between 1 and 50", file=sys.stderr)
@@ -51,8 +61,14 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 0:
         print("ftd validate: --samples must be 0 or more", file=sys.stderr)
         return 2
+    try:
+        model, prices = _configured(args)
+    except ConfigError as exc:
+        print(f"ftd validate: {exc}", file=sys.stderr)
+        return 2
     options = Options(
-        model=args.model,
+        model=model,
+        prices=prices,
         method=args.method,
         n_epochs=args.epochs,
         workers=args.workers,
@@ -68,3 +84,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.render())
     return 0 if report.accepted else 1
+
+
+def _configured(
+    args: argparse.Namespace,
+) -> tuple[str | None, Callable[[str], tuple[float | None, float | None]] | None]:
+    """The model and price table of the configuration, when there is one."""
+    from ftd.config import find_config_file, load_settings
+
+    if find_config_file(args.config, os.environ) is None:
+        return args.model, None
+    settings = load_settings(args.config)
+
+    def prices(model: str) -> tuple[float | None, float | None]:
+        price = settings.price_for(model)
+        return price.training_per_mtok, price.training_per_hour
+
+    model = args.model
+    if model is None and args.method != "reinforcement":
+        model = settings.defaults.model
+    return model, prices

@@ -18,7 +18,7 @@ from array import array
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,6 +30,9 @@ from ftd.datasets.report import Distribution, Issue, Report, Sample, histogram_b
 from ftd.datasets.scan import Chunk, LongLine, Planner, head_lines
 from ftd.datasets.tokens import load_encoding
 from ftd.errors import InputFileError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MIN_EXAMPLES = 10
 FEW_EXAMPLES = 50
@@ -44,8 +47,8 @@ class Options:
     model: str | None = None
     method: str | None = None
     n_epochs: int | None = None
-    # (USD per 1M training tokens, USD per training hour); None: the catalogue's.
-    training_price: tuple[float | None, float | None] | None = None
+    # model -> (USD per 1M training tokens, USD per training hour); None: the catalogue's.
+    prices: Callable[[str], tuple[float | None, float | None]] | None = None
     workers: int | None = None
     max_samples: int = DEFAULT_MAX_SAMPLES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
@@ -362,13 +365,12 @@ class _Merger:
                     "crlf", f"{self.crlf:,} line(s) end with CRLF instead of LF", count=self.crlf
                 )
             )
-        training_price = opts.training_price
-        if training_price is None:
-            training_price = (
-                (entry.training_price_per_mtok, entry.training_price_per_hour)
-                if entry
-                else (None, None)
-            )
+        if opts.prices is not None:
+            training_price = opts.prices(job.model)
+        elif entry is not None:
+            training_price = (entry.training_price_per_mtok, entry.training_price_per_hour)
+        else:
+            training_price = (None, None)
         est = estimate(
             n_examples=self.valid,
             billed_tokens_per_epoch=self.billed,

@@ -86,3 +86,23 @@ def test_version_help_and_subcommand_help() -> None:
     assert "Exit status" in sub.stdout
     bare = subprocess.run(run, capture_output=True, text=True)
     assert bare.returncode == 2
+
+
+def test_prices_and_model_come_from_the_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "ftd.toml"
+    config.write_text(
+        '[defaults]\nmodel = "gpt-4o-mini-2024-07-18"\n\n'
+        '[prices."gpt-4o-mini-2024-07-18"]\ntraining_per_mtok = 1000.0\n'
+    )
+    monkeypatch.delenv("FTD_CONFIG", raising=False)
+    assert main(["validate", "--json", "-c", str(config), str(DATA / "tools.jsonl")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "gpt-4o-mini-2024-07-18"
+    assert report["estimate"]["price_per_mtok"] == 1000.0
+    expected = report["estimate"]["billed_tokens"] * 1000.0 / 1e6
+    assert report["estimate"]["cost_usd"] == round(expected, 4)
+    monkeypatch.setenv("FTD_CONFIG", str(tmp_path / "missing.toml"))
+    assert main(["validate", str(DATA / "tools.jsonl")]) == 2
+    assert "missing.toml" in capsys.readouterr().err
