@@ -21,6 +21,7 @@ from ftd.datasets.tokens import TokenCounter
 
 BOM = b"\xef\xbb\xbf"
 PREVIEW_CHARS = 120
+MAX_PROMPT_VARIANTS = 1000
 
 
 @dataclass(slots=True)
@@ -78,6 +79,37 @@ class ChunkResult:
         tally.count += 1
         if len(tally.samples) < limit:
             tally.samples.append((line, column, message))
+
+    def absorb(self, other: ChunkResult, limit: int) -> None:
+        """Add a later chunk's figures to these (example hashes excepted)."""
+        self.lines += other.lines
+        self.blank += other.blank
+        self.crlf += other.crlf
+        self.bom = self.bom or other.bom
+        self.valid += other.valid
+        self.invalid += other.invalid
+        self.images += other.images
+        self.examples_with_images += other.examples_with_images
+        self.total_tokens += other.total_tokens
+        self.trained_tokens += other.trained_tokens
+        self.billed_tokens += other.billed_tokens
+        self.no_system += other.no_system
+        for mine, theirs in ((self.errors, other.errors), (self.warnings, other.warnings)):
+            for kind, tally in theirs.items():
+                own = mine.setdefault(kind, Tally())
+                own.count += tally.count
+                room = limit - len(own.samples)
+                if room > 0:
+                    own.samples.extend(tally.samples[:room])
+        self.messages_hist.update(other.messages_hist)
+        self.tokens_hist.update(other.tokens_hist)
+        self.trained_hist.update(other.trained_hist)
+        for key, (count, first, preview) in other.system_prompts.items():
+            seen = self.system_prompts.get(key)
+            if seen is not None:
+                seen[0] += count
+            elif len(self.system_prompts) < MAX_PROMPT_VARIANTS:
+                self.system_prompts[key] = [count, first, preview]
 
 
 _counters: dict[str, TokenCounter] = {}
@@ -187,7 +219,7 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
             key = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=8).digest(), "big")
             seen = result.system_prompts.get(key)
             if seen is None:
-                if len(result.system_prompts) < 1000:
+                if len(result.system_prompts) < MAX_PROMPT_VARIANTS:
                     result.system_prompts[key] = [1, line_no, prompt[:PREVIEW_CHARS]]
             else:
                 seen[0] += 1

@@ -15,10 +15,10 @@ import stat
 import threading
 import time
 from array import array
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -188,22 +188,7 @@ class _Merger:
     """Accumulates chunk results in file order."""
 
     max_samples: int
-    lines: int = 0
-    blank: int = 0
-    crlf: int = 0
-    bom: bool = False
-    valid: int = 0
-    invalid: int = 0
-    images: int = 0
-    examples_with_images: int = 0
-    billed: int = 0
-    no_system: int = 0
-    errors: dict[str, Tally] = field(default_factory=dict)
-    warnings: dict[str, Tally] = field(default_factory=dict)
-    messages_hist: Counter[int] = field(default_factory=Counter)
-    tokens_hist: Counter[int] = field(default_factory=Counter)
-    trained_hist: Counter[int] = field(default_factory=Counter)
-    system_prompts: dict[int, list[Any]] = field(default_factory=dict)
+    totals: ChunkResult = field(default_factory=lambda: ChunkResult(first_line=1))
     # Example hashes spread over buckets by their top byte, so that finding
     # duplicates at the end sorts small lists, never one list of every example.
     hash_buckets: list[array[int]] = field(
@@ -214,32 +199,7 @@ class _Merger:
     )
 
     def add(self, r: ChunkResult) -> None:
-        self.lines += r.lines
-        self.blank += r.blank
-        self.crlf += r.crlf
-        self.bom = self.bom or r.bom
-        self.valid += r.valid
-        self.invalid += r.invalid
-        self.images += r.images
-        self.examples_with_images += r.examples_with_images
-        self.billed += r.billed_tokens
-        self.no_system += r.no_system
-        for mine, theirs in ((self.errors, r.errors), (self.warnings, r.warnings)):
-            for kind, tally in theirs.items():
-                own = mine.setdefault(kind, Tally())
-                own.count += tally.count
-                room = self.max_samples - len(own.samples)
-                if room > 0:
-                    own.samples.extend(tally.samples[:room])
-        self.messages_hist.update(r.messages_hist)
-        self.tokens_hist.update(r.tokens_hist)
-        self.trained_hist.update(r.trained_hist)
-        for key, (count, first, preview) in r.system_prompts.items():
-            seen = self.system_prompts.get(key)
-            if seen is not None:
-                seen[0] += count
-            elif len(self.system_prompts) < 1000:
-                self.system_prompts[key] = [count, first, preview]
+        self.totals.absorb(r, self.max_samples)
         hashes = array("Q")
         hashes.frombytes(r.example_hashes)
         lines = array("Q")
@@ -274,7 +234,7 @@ class _Merger:
         return count, sorted((-a, -b) for a, b in first)
 
     def _prompt_variants(self) -> Tally:
-        ranked = sorted(self.system_prompts.values(), key=lambda v: (-v[0], v[1]))
+        ranked = sorted(self.totals.system_prompts.values(), key=lambda v: (-v[0], v[1]))
         top_count, top_line, _ = ranked[0]
         variants = sorted(ranked[1:], key=lambda v: v[1])[: self.max_samples]
         return Tally(
@@ -301,24 +261,25 @@ class _Merger:
         elapsed: float,
         workers: int,
     ) -> Report:
-        errors = dict(self.errors)
-        warnings = dict(self.warnings)
+        t = self.totals
+        errors = dict(t.errors)
+        warnings = dict(t.warnings)
         file_errors: list[Issue] = []
         file_warnings: list[Issue] = []
-        if self.lines == self.blank and self.invalid == 0:
+        if t.lines == t.blank and t.invalid == 0:
             file_errors.append(_file_issue("empty_file", "the file holds no example"))
-        elif self.valid < MIN_EXAMPLES:
+        elif t.valid < MIN_EXAMPLES:
             file_errors.append(
                 _file_issue(
                     "too_few_examples",
-                    f"{self.valid} valid example(s); fine-tuning needs at least {MIN_EXAMPLES}",
+                    f"{t.valid} valid example(s); fine-tuning needs at least {MIN_EXAMPLES}",
                 )
             )
-        elif self.valid < FEW_EXAMPLES:
+        elif t.valid < FEW_EXAMPLES:
             file_warnings.append(
                 _file_issue(
                     "few_examples",
-                    f"{self.valid} examples; results usually improve from 50-100 upwards",
+                    f"{t.valid} examples; results usually improve from 50-100 upwards",
                 )
             )
         if entry is None:
@@ -338,13 +299,13 @@ class _Merger:
                     f"(it supports {', '.join(entry.methods)})",
                 )
             )
-        if self.images and entry is not None and not entry.vision:
+        if t.images and entry is not None and not entry.vision:
             file_errors.append(
                 _file_issue(
                     "vision_unsupported",
-                    f"{self.examples_with_images:,} example(s) hold images, but {entry.name} "
+                    f"{t.examples_with_images:,} example(s) hold images, but {entry.name} "
                     "cannot be fine-tuned on images (gpt-4o-2024-08-06 and gpt-4.1 can)",
-                    count=self.examples_with_images,
+                    count=t.examples_with_images,
                 )
             )
         dup_count, dup_first = self.duplicates()
@@ -353,16 +314,18 @@ class _Merger:
                 dup_count,
                 [(line, None, f"same example as line {earlier}") for line, earlier in dup_first],
             )
-        if len(self.system_prompts) > 1:
+        if len(t.system_prompts) > 1:
             warnings["inconsistent_system_prompts"] = self._prompt_variants()
-        if self.bom:
+        if t.bom:
             file_warnings.append(
                 Issue("bom", 1, [Sample(1, 1, "the file starts with a UTF-8 BOM")])
             )
-        if self.crlf:
+        if t.crlf:
             file_warnings.append(
                 _file_issue(
-                    "crlf", f"{self.crlf:,} line(s) end with CRLF instead of LF", count=self.crlf
+                    "crlf",
+                    f"{t.crlf:,} line(s) end with CRLF instead of LF",
+                    count=t.crlf,
                 )
             )
         if opts.prices is not None:
@@ -372,8 +335,8 @@ class _Merger:
         else:
             training_price = (None, None)
         est = estimate(
-            n_examples=self.valid,
-            billed_tokens_per_epoch=self.billed,
+            n_examples=t.valid,
+            billed_tokens_per_epoch=t.billed_tokens,
             n_epochs=opts.n_epochs,
             price_per_mtok=training_price[0],
             price_per_hour=training_price[1],
@@ -390,15 +353,15 @@ class _Merger:
             encoding=catalog.encoding_name(job.model),
             context_tokens=job.context_tokens,
             lines=planner.lines,
-            examples=self.valid,
-            invalid_examples=self.invalid,
+            examples=t.valid,
+            invalid_examples=t.invalid,
             errors=file_errors + _issues(errors),
             warnings=file_warnings + _issues(warnings),
-            messages_per_example=Distribution.of(self.messages_hist),
-            tokens_per_example=Distribution.of(self.tokens_hist),
-            trained_tokens_per_example=Distribution.of(self.trained_hist),
-            token_histogram=histogram_bins(self.tokens_hist),
-            images=self.images,
+            messages_per_example=Distribution.of(t.messages_hist),
+            tokens_per_example=Distribution.of(t.tokens_hist),
+            trained_tokens_per_example=Distribution.of(t.trained_hist),
+            token_histogram=histogram_bins(t.tokens_hist),
+            images=t.images,
             estimate=est,
             elapsed_seconds=round(elapsed, 3),
             workers=workers,
