@@ -27,7 +27,7 @@ EXIT_CONFIG = 78
 # name -> module implementing the subcommand, in the order --help lists them.
 COMMANDS: dict[str, str] = {
     "validate": "ftd.datasets.command",
-    # "emulator": "ftd.emulator.command",
+    "emulator": "ftd.emulator.command",
 }
 
 

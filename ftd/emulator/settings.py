@@ -1,0 +1,138 @@
+"""What the emulator can be told: fixed start-up settings and knobs that change while it runs.
+
+The runtime knobs (faults, refusals, limits) are one mutable object shared by
+every part of the server, so a ``POST /_emulator/config`` takes effect on the
+next request without restarting anything. Each knob has one validation rule,
+used alike for command-line options and for the config endpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ftd.errors import FtdError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MIB = 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = 512 * MIB
+DEFAULT_MAX_PART_BYTES = 64 * MIB
+MAX_UPLOAD_BYTES = 8 * 1024 * MIB
+DEFAULT_UPLOAD_TTL_SECONDS = 3600.0
+
+
+class SettingError(FtdError):
+    """A knob was given a value outside its range or of the wrong kind."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    nullable: bool = False
+
+
+_RULES: dict[str, _Rule] = {
+    "speed": _Rule(float, 1e-3, 1e6),
+    "latency_ms": _Rule(float, 0, 600_000),
+    "jitter_ms": _Rule(float, 0, 600_000),
+    "error_rate": _Rule(float, 0, 1),
+    "rate_limit_rate": _Rule(float, 0, 1),
+    "rpm_limit": _Rule(int, 0, 10_000_000, nullable=True),
+    "drop_rate": _Rule(float, 0, 1),
+    "job_failure_rate": _Rule(float, 0, 1),
+    "seed": _Rule(int, 0, 2**63 - 1, nullable=True),
+    "retry_after_ms": _Rule(int, 0, 3_600_000),
+    "training_not_available": _Rule(bool),
+    "max_active_jobs": _Rule(int, 0, 10_000_000, nullable=True),
+    "daily_job_cap": _Rule(int, 0, 10_000_000, nullable=True),
+    "model_ready_delay": _Rule(float, 0, 86_400),
+    "result_files_base64": _Rule(bool),
+    "max_file_bytes": _Rule(int, 1, 64 * 1024 * MIB),
+    "max_part_bytes": _Rule(int, 1, 8 * 1024 * MIB),
+    "upload_ttl_seconds": _Rule(float, 0, 30 * 86_400),
+}
+
+
+def _coerce(key: str, value: object) -> object:
+    rule = _RULES[key]
+    if value is None:
+        if rule.nullable:
+            return None
+        raise SettingError(key, "must not be null")
+    if rule.kind is bool:
+        if not isinstance(value, bool):
+            raise SettingError(key, f"must be true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SettingError(key, f"must be a number, got {value!r}")
+    if rule.kind is int and (isinstance(value, float) and not value.is_integer()):
+        raise SettingError(key, f"must be an integer, got {value!r}")
+    number = int(value) if rule.kind is int else float(value)
+    if isinstance(number, float) and not math.isfinite(number):
+        raise SettingError(key, "must be finite")
+    if (rule.low is not None and number < rule.low) or (
+        rule.high is not None and number > rule.high
+    ):
+        raise SettingError(key, f"must be between {rule.low:g} and {rule.high:g}, got {number!r}")
+    return number
+
+
+@dataclass(slots=True)
+class RuntimeConfig:
+    """Knobs read on every request; ``None`` for a limit means no limit."""
+
+    speed: float = 1.0
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    rpm_limit: int | None = None
+    drop_rate: float = 0.0
+    job_failure_rate: float = 0.0
+    seed: int | None = None
+    retry_after_ms: int = 1000
+    training_not_available: bool = False
+    max_active_jobs: int | None = None
+    daily_job_cap: int | None = None
+    model_ready_delay: float = 0.0
+    result_files_base64: bool = False
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_part_bytes: int = DEFAULT_MAX_PART_BYTES
+    upload_ttl_seconds: float = DEFAULT_UPLOAD_TTL_SECONDS
+
+    def __post_init__(self) -> None:
+        for key in _RULES:
+            object.__setattr__(self, key, _coerce(key, getattr(self, key)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def update(self, changes: dict[str, object]) -> list[str]:
+        """Apply a partial update atomically: every key is checked before any is set."""
+        unknown = sorted(set(changes) - set(_RULES))
+        if unknown:
+            raise SettingError(unknown[0], f"unknown setting; known: {', '.join(sorted(_RULES))}")
+        checked = {key: _coerce(key, value) for key, value in changes.items()}
+        for key, value in checked.items():
+            setattr(self, key, value)
+        return sorted(checked)
+
+
+@dataclass(slots=True)
+class EmulatorSettings:
+    """Everything fixed at start-up, plus the initial runtime knobs."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    state_path: Path | None = None
+    organization: str = "ftd-emulator"
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
