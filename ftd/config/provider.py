@@ -1,0 +1,215 @@
+"""The provider profile (OpenAI, Azure OpenAI, a compatible URL) and where its key comes from."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from ftd.config.paths import _first_dir
+from ftd.config.rules import (
+    DEFAULT_CREDENTIAL,
+    AbsolutePath,
+    CredentialName,
+    EnvName,
+    Kind,
+    Url,
+    _KeyedError,
+    _Section,
+)
+from ftd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
+
+
+# ----------------------------------------------------------------------------- [provider]
+
+
+class OpenAIProfile(_Section):
+    base_url: Url | None = None
+    organization: str | None = Field(default=None, min_length=1)
+    project: str | None = Field(default=None, min_length=1)
+
+
+class AzureProfile(_Section):
+    endpoint: Url | None = None
+    api_version: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+    use_v1_path: bool = False
+    # model name (base or ft:) -> the deployment serving it; Azure calls take the
+    # deployment name where OpenAI takes the model name.
+    deployments: dict[
+        Annotated[str, StringConstraints(min_length=1)],
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")],
+    ] = Field(default_factory=dict)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _bare_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https":
+            raise ValueError("must be an https:// URL such as https://NAME.openai.azure.com")
+        if parts.path.strip("/"):
+            raise ValueError(
+                "must be the resource URL without a path; set use_v1_path = true for /openai/v1/"
+            )
+        return value.rstrip("/")
+
+    def deployment_for(self, model: str) -> str:
+        return self.deployments.get(model, model)
+
+
+class CompatibleProfile(_Section):
+    base_url: Url | None = None
+
+
+class ProviderSettings(_Section):
+    kind: Kind = "openai"
+    api_key_env: EnvName | None = None
+    api_key_file: AbsolutePath | None = None
+    credential_name: CredentialName = DEFAULT_CREDENTIAL
+    timeout_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    upload_timeout_seconds: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    openai: OpenAIProfile = Field(default_factory=OpenAIProfile)
+    azure: AzureProfile = Field(default_factory=AzureProfile)
+    compatible: CompatibleProfile = Field(default_factory=CompatibleProfile)
+
+    _api_key: SecretStr | None = PrivateAttr(default=None)
+    _api_key_source: str | None = PrivateAttr(default=None)
+    _api_key_search: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _profile_complete(self) -> Self:
+        if self.kind == "azure":
+            if self.azure.endpoint is None:
+                raise _KeyedError(
+                    ("azure", "endpoint"),
+                    'required when provider.kind = "azure" (e.g. https://NAME.openai.azure.com)',
+                )
+            if (self.azure.api_version is None) == (not self.azure.use_v1_path):
+                raise _KeyedError(
+                    ("azure", "api_version"),
+                    'provider.kind = "azure" needs exactly one of api_version (e.g. '
+                    '"2025-04-01-preview") or use_v1_path = true',
+                )
+        if self.kind == "compatible" and self.compatible.base_url is None:
+            raise _KeyedError(
+                ("compatible", "base_url"),
+                'required when provider.kind = "compatible" (e.g. http://127.0.0.1:8080/v1)',
+            )
+        return self
+
+    @property
+    def key_env_name(self) -> str:
+        if self.api_key_env is not None:
+            return self.api_key_env
+        return "AZURE_OPENAI_API_KEY" if self.kind == "azure" else "OPENAI_API_KEY"
+
+    @property
+    def base_url(self) -> str | None:
+        """The URL an OpenAI client should use; None means the SDK's default (or AzureOpenAI)."""
+        if self.kind == "openai":
+            return self.openai.base_url
+        if self.kind == "compatible":
+            return self.compatible.base_url
+        if self.azure.use_v1_path and self.azure.endpoint is not None:
+            return f"{self.azure.endpoint}/openai/v1/"
+        return None
+
+    @property
+    def api_key(self) -> SecretStr | None:
+        return self._api_key
+
+    @property
+    def api_key_source(self) -> str | None:
+        return self._api_key_source
+
+    def require_api_key(self) -> SecretStr:
+        if self._api_key is not None:
+            return self._api_key
+        searched = (
+            "; ".join(self._api_key_search) or "the key was never looked up (use load_settings)"
+        )
+        raise ConfigError("provider.api_key", f"no API key found. Looked at: {searched}")
+
+
+def _read_key(value: str, where: str) -> tuple[SecretStr | None, str]:
+    key = value.strip()
+    if not key:
+        return None, f"{where} (empty)"
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        return None, f"{where} (holds whitespace or non-ASCII characters; expected one key)"
+    return SecretStr(key), where
+
+
+def _read_key_file(path: Path, where: str) -> tuple[SecretStr | None, str, bool]:
+    """(key, description, found): found means the search stops here, key or not."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(4097)
+    except FileNotFoundError:
+        return None, f"{where} (no such file)", False
+    except OSError as exc:
+        return None, f"{where} (unreadable: {exc.strerror or exc.__class__.__name__})", True
+    if len(raw) > 4096:
+        return None, f"{where} (larger than 4 KiB; not an API key)", True
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{where} (not UTF-8 text)", True
+    key, description = _read_key(text, where)
+    return key, description, bool(text.strip())
+
+
+def _key_candidates(
+    provider: ProviderSettings, env: Mapping[str, str]
+) -> Iterator[tuple[SecretStr | None, str, bool]]:
+    """(key, description, decisive) per place; a decisive place ends the search, key or not."""
+    name = provider.key_env_name
+    where = f"environment variable {name}"
+    if name in env:
+        key, description = _read_key(env[name], where)
+        yield key, description, bool(env[name].strip())
+    else:
+        yield None, f"{where} (not set)", False
+    if provider.api_key_file is not None:
+        yield _read_key_file(
+            provider.api_key_file, f"file {provider.api_key_file} (provider.api_key_file)"
+        )
+    credential = f"systemd credential {provider.credential_name}"
+    directory = _first_dir(env, "CREDENTIALS_DIRECTORY")
+    if directory is None:
+        yield None, f"{credential} (CREDENTIALS_DIRECTORY not set)", False
+    else:
+        yield _read_key_file(directory / provider.credential_name, f"{credential} in {directory}")
+
+
+def _resolve_api_key(provider: ProviderSettings, env: Mapping[str, str]) -> None:
+    """Env var, then key file, then systemd credential: the first place holding a value decides.
+
+    A malformed key where one is expected stops the search, so that a broken
+    setting is reported instead of silently replaced by a key from elsewhere.
+    """
+    searched: list[str] = []
+    for key, description, decisive in _key_candidates(provider, env):
+        searched.append(description)
+        if key is not None:
+            provider._api_key = key
+            provider._api_key_source = description
+            provider._api_key_search = ()
+            return
+        if decisive:
+            break
+    provider._api_key_search = tuple(searched)

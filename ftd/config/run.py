@@ -1,0 +1,251 @@
+"""Run settings: the defaults, a dataset's sidecar overrides, prices and logging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ftd import catalog
+from ftd.config.rules import (
+    Auto,
+    Fraction,
+    Metadata,
+    Method,
+    ModelName,
+    Seed,
+    SidecarFile,
+    Suffix,
+    Usd,
+    _batch,
+    _beta,
+    _epochs,
+    _KeyedError,
+    _lr,
+    _Section,
+)
+from ftd.errors import ConfigError
+
+# ----------------------------------------------------------------------------- [defaults]
+
+
+class Hyperparameters(_Section):
+    n_epochs: Annotated[int | Auto, BeforeValidator(_epochs)] = "auto"
+    batch_size: Annotated[int | Auto, BeforeValidator(_batch)] = "auto"
+    learning_rate_multiplier: Annotated[float | Auto, BeforeValidator(_lr)] = "auto"
+    beta: Annotated[float | Auto, BeforeValidator(_beta)] = "auto"
+
+    def updated(self, other: Hyperparameters | None) -> Hyperparameters:
+        """Only the values ``other`` states explicitly replace ours."""
+        stated = {name: getattr(self, name) for name in self.model_fields_set}
+        if other is not None:
+            stated.update({name: getattr(other, name) for name in other.model_fields_set})
+        return Hyperparameters.model_validate(stated)
+
+
+def _check_run(
+    model: str,
+    method: str,
+    hyperparameters: Hyperparameters,
+    validation_fraction: float,
+    test_fraction: float,
+) -> None:
+    """Rules tying run settings together, applied alike to [defaults] and to each merged run."""
+    entry = catalog.lookup(model)
+    if entry is not None and method not in entry.methods:
+        raise _KeyedError(
+            ("method",),
+            f"{entry.name} supports {', '.join(entry.methods)}; not {method}",
+        )
+    if (
+        "beta" in hyperparameters.model_fields_set
+        and hyperparameters.beta != "auto"
+        and method != catalog.DPO
+    ):
+        raise _KeyedError(("hyperparameters", "beta"), f"applies to method dpo only, not {method}")
+    if validation_fraction + test_fraction >= 0.9:
+        raise _KeyedError(
+            ("test_fraction",),
+            f"validation_fraction + test_fraction must stay below 0.9 so training keeps at "
+            f"least 10%, got {validation_fraction:g} + {test_fraction:g}",
+        )
+
+
+class RunDefaults(_Section):
+    model: ModelName = catalog.DEFAULT_MODEL
+    method: Method = "supervised"
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    suffix: Suffix | None = None
+    seed: Seed | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    validation_fraction: Fraction = 0.1
+    test_fraction: Fraction = 0.1
+    min_test_examples: int = Field(default=10, ge=0)
+    max_cost_usd: Usd = 50.0
+    auto_approve: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _check_run(
+            self.model,
+            self.method,
+            self.hyperparameters,
+            self.validation_fraction,
+            self.test_fraction,
+        )
+        return self
+
+    def merged(self, overrides: DatasetOverrides | None = None) -> RunSettings:
+        """The settings one dataset runs with: these defaults, then its sidecar's values."""
+        if overrides is None:
+            overrides = DatasetOverrides()
+        where = f"sidecar {overrides.source}" if overrides.source else "dataset overrides"
+        validation_file = overrides.resolved("validation_file")
+        test_file = overrides.resolved("test_file")
+
+        def pick(name: str) -> Any:
+            value = getattr(overrides, name)
+            return getattr(self, name) if value is None else value
+
+        method = pick("method")
+        hyperparameters = self.hyperparameters.updated(overrides.hyperparameters)
+        own = overrides.hyperparameters
+        if method != catalog.DPO and (own is None or "beta" not in own.model_fields_set):
+            # A beta in [defaults] belongs to dpo runs; a sidecar choosing another
+            # method has not asked for it.
+            hyperparameters = Hyperparameters.model_validate(
+                hyperparameters.model_dump(include=hyperparameters.model_fields_set - {"beta"})
+            )
+        data: dict[str, Any] = {
+            "model": pick("model"),
+            "method": method,
+            "hyperparameters": hyperparameters,
+            "suffix": pick("suffix"),
+            "seed": pick("seed"),
+            "metadata": {**self.metadata, **(overrides.metadata or {})},
+            "validation_file": validation_file,
+            "test_file": test_file,
+            "validation_fraction": 0.0 if validation_file else pick("validation_fraction"),
+            "test_fraction": 0.0 if test_file else pick("test_fraction"),
+            "min_test_examples": self.min_test_examples,
+            # A sidecar may tighten the spend guard, never loosen it: anyone who can
+            # drop a file can write a sidecar, but only the operator sets the limit.
+            "max_cost_usd": min(self.max_cost_usd, pick("max_cost_usd")),
+            "auto_approve": self.auto_approve,
+        }
+        try:
+            return RunSettings.model_validate(data)
+        except ValidationError as exc:
+            from ftd.config.loading import _config_error  # loading builds on this module
+
+            raise _config_error(exc, lambda loc: f"{where} combined with [defaults]") from None
+
+
+class RunSettings(_Section):
+    """Effective settings of one run; a fraction is 0 where a separate file replaces the split."""
+
+    model: ModelName
+    method: Method
+    hyperparameters: Hyperparameters
+    suffix: Suffix | None
+    seed: Seed | None
+    metadata: Metadata
+    validation_file: Path | None
+    test_file: Path | None
+    validation_fraction: Fraction
+    test_fraction: Fraction
+    min_test_examples: int = Field(ge=0)
+    max_cost_usd: Usd
+    auto_approve: bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _check_run(
+            self.model,
+            self.method,
+            self.hyperparameters,
+            self.validation_fraction,
+            self.test_fraction,
+        )
+        return self
+
+
+class DatasetOverrides(_Section):
+    """The sidecar NAME.toml beside NAME.jsonl: every key optional, None = use [defaults]."""
+
+    model: ModelName | None = None
+    method: Method | None = None
+    hyperparameters: Hyperparameters | None = None
+    suffix: Suffix | None = None
+    seed: Seed | None = None
+    metadata: Metadata | None = None
+    validation_file: SidecarFile | None = None
+    test_file: SidecarFile | None = None
+    max_cost_usd: Usd | None = None
+    validation_fraction: Fraction | None = None
+    test_fraction: Fraction | None = None
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _file_or_fraction(self) -> Self:
+        for part in ("validation", "test"):
+            if (
+                getattr(self, f"{part}_file") is not None
+                and getattr(self, f"{part}_fraction") is not None
+            ):
+                raise _KeyedError(
+                    (f"{part}_fraction",),
+                    f"{part}_file replaces the split; set one of {part}_file and "
+                    f"{part}_fraction, not both",
+                )
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source is not None else Path.cwd()
+
+    def resolved(self, key: Literal["validation_file", "test_file"]) -> Path | None:
+        """The file beside the sidecar; a symlink leading elsewhere is refused like '..'."""
+        relative: Path | None = getattr(self, key)
+        if relative is None:
+            return None
+        target = self.base_dir / relative
+        if not target.resolve().is_relative_to(self.base_dir.resolve()):
+            where = f"in sidecar {self._source}" if self._source else "in dataset overrides"
+            raise ConfigError(key, f"{relative} leads outside {self.base_dir} ({where})")
+        return target
+
+
+# ----------------------------------------------------------------------------- [prices], [log]
+
+
+class Price(_Section):
+    """USD figures; None where the catalogue has none and the configuration sets none."""
+
+    training_per_mtok: Usd | None = None
+    training_per_hour: Usd | None = None
+    input_per_mtok: Usd | None = None
+    output_per_mtok: Usd | None = None
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("level", "format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value

@@ -1,0 +1,90 @@
+"""The one Settings object that holds every section."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from ftd import catalog
+from ftd.config.paths import IntakeSettings, PathsSettings
+from ftd.config.provider import ProviderSettings
+from ftd.config.rules import ENV_PREFIX
+from ftd.config.run import LogSettings, Price, RunDefaults
+
+# ----------------------------------------------------------------------------- Settings
+
+
+class Settings(BaseSettings):
+    """Everything the daemon reads at start. Build it with ``load_settings``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_parse_none_str="null",
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    provider: ProviderSettings = Field(default_factory=ProviderSettings)
+    defaults: RunDefaults = Field(default_factory=RunDefaults)
+    prices: dict[Annotated[str, StringConstraints(min_length=1)], Price] = Field(
+        default_factory=dict
+    )
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # No .env files and no secrets_dir: secrets go through _resolve_api_key only.
+        return (init_settings, env_settings)
+
+    @field_validator("prices")
+    @classmethod
+    def _price_keys(cls, value: dict[str, Price]) -> dict[str, Price]:
+        """Aliases such as gpt-4.1-mini are stored under the snapshot the API resolves them to."""
+        normalised: dict[str, Price] = {}
+        for name, price in value.items():
+            key = catalog.base_name(name)
+            if key in normalised:
+                raise ValueError(f"{name!r} and another entry both mean {key}; keep one")
+            normalised[key] = price
+        return normalised
+
+    def price_for(self, model: str) -> Price:
+        """Configured figures first, catalogue figures for what the configuration leaves out."""
+        name = catalog.base_name(model)
+        entry = catalog.lookup(model)
+        figures: dict[str, float | None] = dict.fromkeys(Price.model_fields)
+        if entry is not None:
+            figures.update(
+                training_per_mtok=entry.training_price_per_mtok,
+                training_per_hour=entry.training_price_per_hour,
+                input_per_mtok=entry.input_price_per_mtok,
+                output_per_mtok=entry.output_price_per_mtok,
+            )
+        override = self.prices.get(name)
+        if override is None and entry is not None:
+            override = self.prices.get(entry.name)
+        if override is not None:
+            figures.update({field: getattr(override, field) for field in override.model_fields_set})
+        return Price.model_validate(figures)
