@@ -1,0 +1,91 @@
+"""The database schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` holds how many migrations a database has had; opening
+it applies the rest, each in its own transaction. A migration is never edited
+once released: a change is a new migration appended at the end.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: datasets, their splits and uploads, jobs, and a log of state changes.
+    """
+    CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        duplicate_of INTEGER REFERENCES datasets(id),
+        report TEXT,
+        settings TEXT,
+        estimated_cost_usd REAL,
+        approved_at REAL,
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    ) STRICT;
+    -- One original per content; copies point at it through duplicate_of.
+    CREATE UNIQUE INDEX datasets_original ON datasets(sha256) WHERE duplicate_of IS NULL;
+    CREATE INDEX datasets_by_state ON datasets(state, next_attempt_at);
+
+    CREATE TABLE splits (
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+        side TEXT NOT NULL CHECK (side IN ('train', 'validation', 'test')),
+        path TEXT NOT NULL,
+        examples INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, side)
+    ) STRICT;
+
+    -- An upload row is written before the request goes out (the intent), and
+    -- gets its file_id once the provider has answered.
+    CREATE TABLE uploads (
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+        side TEXT NOT NULL CHECK (side IN ('train', 'validation')),
+        filename TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        file_id TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (dataset_id, side)
+    ) STRICT;
+
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        dataset_id INTEGER REFERENCES datasets(id),
+        job_id TEXT UNIQUE,
+        status TEXT NOT NULL,
+        model TEXT NOT NULL,
+        fine_tuned_model TEXT,
+        trained_tokens INTEGER,
+        estimated_finish REAL,
+        error_code TEXT,
+        error_message TEXT,
+        error_param TEXT,
+        metadata TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL
+    ) STRICT;
+    -- At most one job per dataset, whatever happens.
+    CREATE UNIQUE INDEX jobs_one_per_dataset ON jobs(dataset_id) WHERE dataset_id IS NOT NULL;
+    CREATE INDEX jobs_by_status ON jobs(status);
+
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        entity TEXT NOT NULL,
+        entity_id INTEGER NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        at REAL NOT NULL,
+        detail TEXT
+    ) STRICT;
+    CREATE INDEX transitions_by_entity ON transitions(entity, entity_id);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
