@@ -1,0 +1,124 @@
+"""Deciding when a file in the drop folder is complete and may be taken.
+
+Producers should write elsewhere and rename into ``incoming/``; many do not.
+watchfiles reports a file written in place as added after its first chunk, so
+events are only hints to look again: a file is taken when ``stat`` shows the
+same size, modification time and inode for ``stable_seconds``. A file renamed
+in after being written earlier (its mtime already that old) is taken at once.
+Names that editors, browsers and copy tools use for partial files are never
+taken, nor are hidden files, links, or anything but a regular file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+DATASET_SUFFIX = ".jsonl"
+SIDECAR_SUFFIX = ".toml"
+# Partial-file names of browsers, rsync, WinSCP, LibreOffice, editors and copy tools.
+TEMPORARY_SUFFIXES = (
+    ".part",
+    ".partial",
+    ".tmp",
+    ".temp",
+    ".crdownload",
+    ".download",
+    ".filepart",
+    ".swp",
+    ".swx",
+    ".!sync",
+    "~",
+)
+
+
+def ignored_reason(name: str) -> str | None:
+    """Why a name in ``incoming/`` is not a dataset, or None when it is one."""
+    if name.startswith((".", "~$", "#")):
+        return "hidden or temporary name"
+    lowered = name.lower()
+    if lowered.endswith(TEMPORARY_SUFFIXES):
+        return "temporary name"
+    if lowered.endswith(SIDECAR_SUFFIX):
+        return "sidecar"
+    if not lowered.endswith(DATASET_SUFFIX):
+        return "not a .jsonl file"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One look at a candidate file."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    def same_file_as(self, other: Seen) -> bool:
+        return (self.size, self.mtime_ns, self.inode) == (other.size, other.mtime_ns, other.inode)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+def scan(directory: str) -> tuple[list[Seen], list[Skipped]]:
+    """Regular ``.jsonl`` files in ``directory`` (not following links), and what was skipped."""
+    seen: list[Seen] = []
+    skipped: list[Skipped] = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            reason = ignored_reason(entry.name)
+            if reason == "sidecar":
+                continue
+            if reason is not None:
+                skipped.append(Skipped(entry.name, reason))
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone between listing and looking
+            if stat.S_ISLNK(info.st_mode):
+                skipped.append(Skipped(entry.name, "a symbolic link; drop the file itself"))
+            elif not stat.S_ISREG(info.st_mode):
+                skipped.append(Skipped(entry.name, "not a regular file"))
+            else:
+                seen.append(Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+    return seen, skipped
+
+
+@dataclass(slots=True)
+class Stability:
+    """Remembers when each candidate was last seen changed; says which are complete."""
+
+    stable_seconds: float
+    _since: dict[str, tuple[Seen, float]] = field(default_factory=dict)
+
+    def update(self, observed: list[Seen], now: float) -> list[Seen]:
+        """Files that are complete as of ``now``; forgets files no longer present."""
+        ready: list[Seen] = []
+        current: dict[str, tuple[Seen, float]] = {}
+        for item in observed:
+            before = self._since.get(item.name)
+            if before is not None and before[0].same_file_as(item):
+                unchanged_since = before[1]
+            else:
+                # First sight, or changed: unchanged since its mtime at best.
+                unchanged_since = min(now, item.mtime_ns / 1e9)
+                if before is not None:
+                    unchanged_since = now
+            current[item.name] = (item, unchanged_since)
+            if now - unchanged_since >= self.stable_seconds:
+                ready.append(item)
+        self._since = current
+        return ready
+
+    def next_check(self, now: float) -> float | None:
+        """Seconds until the earliest pending file could become complete."""
+        waits = [since + self.stable_seconds - now for _, since in self._since.values()]
+        pending = [w for w in waits if w > 0]
+        return min(pending) if pending else None

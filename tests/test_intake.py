@@ -1,0 +1,97 @@
+"""Which drop-folder files are complete, and which names are never taken."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ftd.intake import Seen, Stability, ignored_reason, scan
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".hidden.jsonl",
+        "data.jsonl.part",
+        "data.jsonl.tmp",
+        "x.jsonl~",
+        ".x.jsonl.swp",
+        "a.crdownload",
+        "notes.txt",
+        "~$lock.jsonl",
+        "#auto.jsonl#",
+        "data.JSONL.partial",
+    ],
+)
+def test_partial_hidden_and_foreign_names_are_ignored(name: str) -> None:
+    assert ignored_reason(name) is not None
+
+
+@pytest.mark.parametrize("name", ["data.jsonl", "My Data (v2).JSONL", "données.jsonl"])
+def test_dataset_names_are_taken(name: str) -> None:
+    assert ignored_reason(name) is None
+
+
+def test_scan_skips_links_directories_fifos_and_says_why(tmp_path: Path) -> None:
+    (tmp_path / "good.jsonl").write_text("{}\n")
+    (tmp_path / "good.toml").write_text("")  # a sidecar is read with its dataset, not listed
+    (tmp_path / "dir.jsonl").mkdir()
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    (tmp_path / "link.jsonl").symlink_to("/etc/hostname")
+    (tmp_path / "partial.jsonl.part").write_text("{")
+    seen, skipped = scan(str(tmp_path))
+    assert [s.name for s in seen] == ["good.jsonl"]
+    reasons = {s.name: s.reason for s in skipped}
+    assert reasons == {
+        "dir.jsonl": "not a regular file",
+        "pipe.jsonl": "not a regular file",
+        "link.jsonl": "a symbolic link; drop the file itself",
+        "partial.jsonl.part": "temporary name",
+    }
+
+
+def seen(name: str, size: int, mtime: float, inode: int = 1) -> Seen:
+    return Seen(name, size, int(mtime * 1e9), inode)
+
+
+def test_a_file_written_in_place_waits_until_it_stops_changing() -> None:
+    stability = Stability(stable_seconds=5)
+    assert stability.update([seen("a.jsonl", 10, 100.0)], now=100.0) == []
+    assert stability.update([seen("a.jsonl", 20, 103.0)], now=103.0) == []  # still growing
+    assert stability.next_check(103.0) == pytest.approx(5.0)
+    assert stability.update([seen("a.jsonl", 20, 103.0)], now=107.0) == []
+    ready = stability.update([seen("a.jsonl", 20, 103.0)], now=108.0)
+    assert [r.size for r in ready] == [20]
+
+
+def test_a_file_renamed_in_after_being_written_earlier_is_taken_at_once() -> None:
+    stability = Stability(stable_seconds=5)
+    assert stability.update([seen("b.jsonl", 10, 50.0)], now=100.0) == [seen("b.jsonl", 10, 50.0)]
+
+
+def test_a_replaced_file_starts_waiting_again_and_gone_files_are_forgotten() -> None:
+    stability = Stability(stable_seconds=5)
+    stability.update([seen("c.jsonl", 10, 100.0, inode=1)], now=100.0)
+    assert stability.update([seen("c.jsonl", 10, 100.0, inode=2)], now=104.0) == []
+    assert stability.update([seen("c.jsonl", 10, 100.0, inode=2)], now=108.0) == []
+    assert stability.update([seen("c.jsonl", 10, 100.0, inode=2)], now=109.0) != []
+    assert stability.update([], now=110.0) == []
+    assert stability.next_check(110.0) is None
+
+
+def test_real_files_with_a_real_clock(tmp_path: Path) -> None:
+    stability = Stability(stable_seconds=0.3)
+    path = tmp_path / "slow.jsonl"
+    with path.open("w") as f:
+        for i in range(3):
+            f.write(f'{{"n": {i}}}\n')
+            f.flush()
+            assert stability.update(scan(str(tmp_path))[0], now=time.time()) == []
+            time.sleep(0.1)
+    time.sleep(0.35)
+    assert [s.name for s in stability.update(scan(str(tmp_path))[0], now=time.time())] == [
+        "slow.jsonl"
+    ]
