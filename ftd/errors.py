@@ -24,7 +24,7 @@ class InputFileError(FtdError):
 
 
 class RemoteError(FtdError):
-    """A provider call failed; ``retryable`` says whether trying again can help."""
+    """A provider call failed; ``kind`` says what it means, ``retryable`` whether to try again."""
 
     def __init__(
         self,
@@ -33,6 +33,7 @@ class RemoteError(FtdError):
         *,
         status: int | None = None,
         code: str | None = None,
+        kind: str = "transient",
         retryable: bool = False,
         retry_after: float | None = None,
     ) -> None:
@@ -40,5 +41,6 @@ class RemoteError(FtdError):
         self.operation = operation
         self.status = status
         self.code = code
+        self.kind = kind
         self.retryable = retryable
         self.retry_after = retry_after

@@ -1,0 +1,221 @@
+"""The only module that talks to the provider: timeouts, bounded retries, errors by kind.
+
+The SDK's own retries are off (``max_retries=0``): it would resend a create
+whose answer was lost, making a second file or job. Reads are retried here,
+with backoff, jitter and the server's ``retry-after``; creates are sent once,
+and after any doubt the caller looks the object up by its tag before trying
+again. Every failure becomes a ``RemoteError`` whose ``kind`` says what to do.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import openai
+
+from ftd.errors import RemoteError
+from ftd.logs import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
+
+    from openai.types import FileObject
+    from openai.types.fine_tuning import FineTuningJob
+
+T = TypeVar("T")
+log = get_logger("ftd.remote")
+
+# What a failure means for the caller.
+TRANSIENT = "transient"  # try again later; for a create, look the object up first
+RATE_LIMITED = "rate_limited"  # try again after retry_after
+CAPPED = "capped"  # the provider's job caps (concurrent or daily): wait longer
+QUOTA = "quota"  # billing; retrying never helps until a person acts
+BLOCKED = "blocked"  # training_not_available: permanent
+AUTH = "auth"
+NOT_FOUND = "not_found"
+INVALID = "invalid"  # the request itself is wrong
+
+_QUOTA_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "credit_balance_exhausted",
+        "organization_spend_limit_exceeded",
+        "project_spend_limit_exceeded",
+        "organization_usage_limit_exceeded",
+        "billing_hard_limit_reached",
+    }
+)
+MAX_RETRY_AFTER = 120.0
+
+
+def classify(operation: str, exc: Exception) -> RemoteError:
+    """Turn an SDK exception into a RemoteError with a kind and a retry hint."""
+    if isinstance(exc, openai.APITimeoutError):
+        return _error(operation, "timed out", TRANSIENT, retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return _error(operation, "connection failed", TRANSIENT, retryable=True)
+    if not isinstance(exc, openai.APIStatusError):
+        return _error(operation, f"{type(exc).__name__}: {exc}", TRANSIENT, retryable=True)
+    status = exc.status_code
+    code = exc.code if isinstance(exc.code, str) else None
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = str(body.get("message") or exc.message)
+    retry_after = _retry_after(exc.response)
+    if status == 403 and code == "training_not_available":
+        kind, retryable = BLOCKED, False
+    elif status in (401, 403):
+        kind, retryable = AUTH, False
+    elif status == 404:
+        kind, retryable = NOT_FOUND, False
+    elif status == 429 and code in _QUOTA_CODES:
+        kind, retryable = QUOTA, False
+    elif status == 429 and (code == "daily_rate_limit_exceeded" or "concurrent" in message.lower()):
+        kind, retryable = CAPPED, True
+    elif status in (408, 409, 429) or status >= 500:
+        kind, retryable = (RATE_LIMITED if status == 429 else TRANSIENT), True
+    else:
+        kind, retryable = INVALID, False
+    return RemoteError(
+        operation,
+        f"{status} {code or ''} {message}".replace("  ", " ").strip(),
+        status=status,
+        code=code,
+        kind=kind,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
+
+
+def _error(operation: str, message: str, kind: str, *, retryable: bool) -> RemoteError:
+    return RemoteError(operation, message, kind=kind, retryable=retryable)
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if 0 <= seconds <= MAX_RETRY_AFTER:
+            return seconds
+    return None
+
+
+class Remote:
+    """A provider session for one daemon; cheap to share between tasks."""
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        retries: int = 3,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        upload_timeout: float = 600.0,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self._client = client.with_options(max_retries=0)
+        self._retries = retries
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._upload_timeout = upload_timeout
+        self._sleep = sleep
+
+    async def _read(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A call that is safe to repeat: retried a bounded number of times."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except openai.OpenAIError as exc:
+                error = classify(operation, exc)
+                if not error.retryable or attempt >= self._retries:
+                    log.warning(
+                        "remote_failed",
+                        operation=operation,
+                        kind=error.kind,
+                        status=error.status,
+                        code=error.code,
+                        attempts=attempt + 1,
+                    )
+                    raise error from exc
+                delay = error.retry_after
+                if delay is None:
+                    delay = min(self._max_delay, self._base_delay * 2**attempt)
+                    delay *= 1 - 0.25 * random.random()
+                attempt += 1
+                log.info(
+                    "remote_retry",
+                    operation=operation,
+                    kind=error.kind,
+                    status=error.status,
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                )
+                await self._sleep(delay)
+
+    async def _create(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A call that creates something: sent once, never repeated here."""
+        try:
+            return await call()
+        except openai.OpenAIError as exc:
+            error = classify(operation, exc)
+            log.warning(
+                "remote_failed",
+                operation=operation,
+                kind=error.kind,
+                status=error.status,
+                code=error.code,
+                attempts=1,
+            )
+            raise error from exc
+
+    async def upload(self, path: Path, filename: str) -> FileObject:
+        def call() -> Awaitable[FileObject]:
+            return self._client.files.create(
+                file=(filename, path.read_bytes(), "application/jsonl"),
+                purpose="fine-tune",
+                timeout=self._upload_timeout,
+            )
+
+        return await self._create("upload_file", call)
+
+    async def find_file(self, filename: str) -> FileObject | None:
+        """The newest fine-tune file with this exact name (ftd's names carry the dataset hash)."""
+
+        async def call() -> FileObject | None:
+            page = await self._client.files.list(purpose="fine-tune", order="desc")
+            async for item in page:
+                if item.filename == filename:
+                    return item
+            return None
+
+        return await self._read("find_file", call)
+
+    async def create_job(self, **params: Any) -> FineTuningJob:
+        return await self._create(
+            "create_job", lambda: self._client.fine_tuning.jobs.create(**params)
+        )
+
+    async def find_jobs(self, key: str, value: str) -> list[FineTuningJob]:
+        """Jobs whose metadata has ``key=value``, newest first."""
+
+        async def call() -> list[FineTuningJob]:
+            page = await self._client.fine_tuning.jobs.list(metadata={key: value}, limit=100)
+            return [job async for job in page]
+
+        return await self._read("find_jobs", call)
+
+    async def job(self, job_id: str) -> FineTuningJob:
+        return await self._read(
+            "retrieve_job", lambda: self._client.fine_tuning.jobs.retrieve(job_id)
+        )

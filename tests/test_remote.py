@@ -1,0 +1,137 @@
+"""The provider client against the emulator: creates sent once, reads retried, errors by kind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from ftd.emulator.control import EmulatorControl
+from ftd.emulator.server import Emulator
+from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
+from ftd.errors import RemoteError
+from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT, Remote
+
+pytestmark = pytest.mark.anyio
+
+LINE = (
+    '{"messages": [{"role": "user", "content": "Where is order %d?"}, '
+    '{"role": "assistant", "content": "Order %d ships tomorrow."}]}\n'
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator(EmulatorSettings(runtime=RuntimeConfig(seed=7, speed=100))) as running:
+        yield running
+
+
+@pytest.fixture
+async def control(emulator: Emulator) -> AsyncIterator[EmulatorControl]:
+    async with EmulatorControl(emulator.root_url) as admin:
+        yield admin
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The back-off delays the client asked for (it does not really wait in these tests)."""
+    return []
+
+
+@pytest.fixture
+async def remote(emulator: Emulator, sleeps: list[float]) -> AsyncIterator[Remote]:
+    async def no_wait(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k") as client:
+        yield Remote(client, retries=2, sleep=no_wait)
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(LINE % (i, i) for i in range(12)))
+    return path
+
+
+async def requests(control: EmulatorControl, route: str) -> int:
+    stats: dict[str, Any] = await control.stats()
+    return int(stats["requests"].get(route, 0))
+
+
+async def test_upload_then_find_by_name(remote: Remote, dataset: Path) -> None:
+    uploaded = await remote.upload(dataset, "ftd-abc123-train.jsonl")
+    found = await remote.find_file("ftd-abc123-train.jsonl")
+    assert found is not None
+    assert found.id == uploaded.id
+    assert await remote.find_file("ftd-other-train.jsonl") is None
+
+
+async def test_create_is_sent_once_even_when_it_fails(
+    remote: Remote, control: EmulatorControl, dataset: Path
+) -> None:
+    uploaded = await remote.upload(dataset, "ftd-abc-train.jsonl")
+    await control.configure(error_rate=1.0)
+    with pytest.raises(RemoteError) as failure:
+        await remote.create_job(model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id)
+    assert failure.value.kind == TRANSIENT
+    assert failure.value.retryable
+    assert await requests(control, "POST /v1/fine_tuning/jobs") == 1
+
+
+async def test_reads_are_retried_a_bounded_number_of_times(
+    remote: Remote, control: EmulatorControl, sleeps: list[float]
+) -> None:
+    await control.configure(error_rate=1.0)
+    with pytest.raises(RemoteError) as failure:
+        await remote.job("ftjob-missing")
+    assert failure.value.status is not None
+    assert failure.value.status >= 500
+    assert await requests(control, "GET /v1/fine_tuning/jobs/{id}") == 3
+    assert len(sleeps) == 2
+
+
+async def test_rate_limits_carry_the_servers_retry_after(
+    remote: Remote, control: EmulatorControl, sleeps: list[float]
+) -> None:
+    await control.configure(rate_limit_rate=1.0, retry_after_ms=250)
+    with pytest.raises(RemoteError) as failure:
+        await remote.find_jobs("ftd_ds", "abc")
+    assert failure.value.kind == RATE_LIMITED
+    assert failure.value.retry_after == pytest.approx(0.25)
+    assert sleeps == [pytest.approx(0.25), pytest.approx(0.25)]
+
+
+async def test_refusals_are_classified(
+    remote: Remote, control: EmulatorControl, dataset: Path
+) -> None:
+    uploaded = await remote.upload(dataset, "ftd-abc-train.jsonl")
+    await control.configure(training_not_available=True)
+    with pytest.raises(RemoteError) as blocked:
+        await remote.create_job(model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id)
+    assert (blocked.value.kind, blocked.value.retryable) == (BLOCKED, False)
+    assert "training_not_available" in str(blocked.value)
+    await control.configure(training_not_available=False, daily_job_cap=0)
+    with pytest.raises(RemoteError) as capped:
+        await remote.create_job(model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id)
+    assert (capped.value.kind, capped.value.code) == (CAPPED, "daily_rate_limit_exceeded")
+
+
+async def test_jobs_are_found_by_their_metadata_tag(remote: Remote, dataset: Path) -> None:
+    uploaded = await remote.upload(dataset, "ftd-abc-train.jsonl")
+    job = await remote.create_job(
+        model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id, metadata={"ftd_ds": "abc"}
+    )
+    await remote.create_job(
+        model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id, metadata={"ftd_ds": "zzz"}
+    )
+    assert [j.id for j in await remote.find_jobs("ftd_ds", "abc")] == [job.id]
+    assert (await remote.job(job.id)).id == job.id
