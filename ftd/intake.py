@@ -104,13 +104,13 @@ class Stability:
         current: dict[str, tuple[Seen, float]] = {}
         for item in observed:
             before = self._since.get(item.name)
-            if before is not None and before[0].same_file_as(item):
+            if before is None:
+                # First look: at best it has not changed since it was last written.
+                unchanged_since = min(now, item.mtime_ns / 1e9)
+            elif before[0].same_file_as(item):
                 unchanged_since = before[1]
             else:
-                # First sight, or changed: unchanged since its mtime at best.
-                unchanged_since = min(now, item.mtime_ns / 1e9)
-                if before is not None:
-                    unchanged_since = now
+                unchanged_since = now  # changed since the last look
             current[item.name] = (item, unchanged_since)
             if now - unchanged_since >= self.stable_seconds:
                 ready.append(item)
