@@ -1,0 +1,83 @@
+"""Watching ``incoming/``: events as hints, a rescan as the truth, stability as the rule.
+
+watchfiles does not report files that were there before it started, and an
+inotify queue can overflow; so the folder is scanned at start, after every
+batch of events, when a pending file may have become stable, and at least
+every ``rescan_seconds``. Whatever is complete is handed to ``on_ready`` once
+per look; the receiver moves it out of ``incoming/``, which ends the repeats.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+from watchfiles import awatch
+
+from ftd.intake import Seen, Stability, scan
+from ftd.logs import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from anyio.abc import TaskStatus
+
+log = get_logger("ftd.watcher")
+
+
+async def watch_incoming(
+    incoming: str,
+    on_ready: Callable[[Seen], Awaitable[None]],
+    *,
+    stable_seconds: float,
+    rescan_seconds: float,
+    force_polling: bool = False,
+    clock: Callable[[], float] = time.time,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until cancelled; reports started once the first scan is done."""
+    stability = Stability(stable_seconds)
+    skipped_before: set[tuple[str, str]] = set()
+    wake = anyio.Event()
+
+    async def look() -> None:
+        nonlocal skipped_before
+        try:
+            seen, skipped = await anyio.to_thread.run_sync(scan, incoming)
+        except OSError as exc:
+            log.error("incoming_unreadable", path=incoming, error=str(exc))
+            return
+        now_skipped = {(s.name, s.reason) for s in skipped}
+        for name, reason in sorted(now_skipped - skipped_before):
+            log.info("incoming_ignored", file=name, reason=reason)
+        skipped_before = now_skipped
+        for item in stability.update(seen, clock()):
+            await on_ready(item)
+
+    async def events() -> None:
+        async for _ in awatch(
+            incoming,
+            recursive=False,
+            force_polling=force_polling,
+            debounce=200,
+            step=50,
+            watch_filter=None,
+            ignore_permission_denied=True,
+            # How often the watcher thread checks for a stop: bounds how long a
+            # shutdown waits for it.
+            rust_timeout=200,
+        ):
+            wake.set()
+
+    await look()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(events)
+        task_status.started()
+        while True:
+            pending = stability.next_check(clock())
+            timeout = rescan_seconds if pending is None else min(rescan_seconds, pending + 0.05)
+            with anyio.move_on_after(timeout):
+                await wake.wait()
+            wake = anyio.Event()
+            await look()

@@ -1,0 +1,88 @@
+"""The drop-folder watcher on a real folder: found at start, slow writers waited for, once each."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from ftd.intake import Seen
+from ftd.watcher import watch_incoming
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_files_are_taken_once_and_only_when_complete(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    taken_dir = tmp_path / "taken"
+    incoming.mkdir()
+    taken_dir.mkdir()
+    early = incoming / "early.jsonl"
+    early.write_text('{"a": 1}\n')
+    old = time.time() - 3600
+    os.utime(early, (old, old))  # was there before the daemon started
+    taken: list[tuple[str, int]] = []
+    all_three = anyio.Event()
+
+    async def claim(item: Seen) -> None:
+        taken.append((item.name, item.size))
+        if len(taken) == 3:
+            all_three.set()
+        os.rename(incoming / item.name, taken_dir / item.name)  # what the daemon does
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: watch_incoming(
+                str(incoming),
+                claim,
+                stable_seconds=0.5,
+                rescan_seconds=2.0,
+                task_status=task_status,
+            )
+        )
+        assert taken == [("early.jsonl", 9)]  # taken by the first scan
+
+        # A producer that writes in place, slowly.
+        slow = incoming / "slow.jsonl"
+        with slow.open("w") as f:
+            for i in range(5):
+                f.write(f'{{"n": {i}}}\n')
+                f.flush()
+                await anyio.sleep(0.2)
+        # A producer that follows the contract: write elsewhere, rename in.
+        staged = tmp_path / "staged.jsonl"
+        staged.write_text('{"b": 2}\n' * 3)
+        os.rename(staged, incoming / "renamed.jsonl")
+        (incoming / ".hidden.jsonl").write_text("{}\n")
+        (incoming / "partial.jsonl.part").write_text("{")
+        with anyio.fail_after(10):
+            await all_three.wait()
+        await anyio.sleep(1.0)  # nothing more arrives
+        tg.cancel_scope.cancel()
+
+    assert sorted(taken) == [("early.jsonl", 9), ("renamed.jsonl", 27), ("slow.jsonl", 45)]
+
+
+async def test_cancelling_the_watcher_is_prompt(tmp_path: Path) -> None:
+    async def ignore(item: Seen) -> None:
+        raise AssertionError(f"nothing was dropped, yet {item.name} was reported")
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: watch_incoming(
+                str(tmp_path), ignore, stable_seconds=1, rescan_seconds=60, task_status=task_status
+            )
+        )
+        await anyio.sleep(0.3)
+        started = time.perf_counter()
+        tg.cancel_scope.cancel()
+    # A daemon asked to stop must not wait on the watcher thread.
+    assert time.perf_counter() - started < 1.0
