@@ -110,6 +110,19 @@ def _retry_after(response: Any) -> float | None:
     return None
 
 
+def _failed(error: RemoteError, *, attempts: int) -> RemoteError:
+    """Log the final failure of a call once, whatever path gave up on it."""
+    log.warning(
+        "remote_failed",
+        operation=error.operation,
+        kind=error.kind,
+        status=error.status,
+        code=error.code,
+        attempts=attempts,
+    )
+    return error
+
+
 class Remote:
     """A provider session for one daemon; cheap to share between tasks."""
 
@@ -139,15 +152,7 @@ class Remote:
             except openai.OpenAIError as exc:
                 error = classify(operation, exc)
                 if not error.retryable or attempt >= self._retries:
-                    log.warning(
-                        "remote_failed",
-                        operation=operation,
-                        kind=error.kind,
-                        status=error.status,
-                        code=error.code,
-                        attempts=attempt + 1,
-                    )
-                    raise error from exc
+                    raise _failed(error, attempts=attempt + 1) from exc
                 delay = error.retry_after
                 if delay is None:
                     delay = min(self._max_delay, self._base_delay * 2**attempt)
@@ -168,16 +173,7 @@ class Remote:
         try:
             return await call()
         except openai.OpenAIError as exc:
-            error = classify(operation, exc)
-            log.warning(
-                "remote_failed",
-                operation=operation,
-                kind=error.kind,
-                status=error.status,
-                code=error.code,
-                attempts=1,
-            )
-            raise error from exc
+            raise _failed(classify(operation, exc), attempts=1) from exc
 
     async def upload(self, path: Path, filename: str) -> FileObject:
         def call() -> Awaitable[FileObject]:

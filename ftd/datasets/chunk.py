@@ -24,6 +24,12 @@ PREVIEW_CHARS = 120
 MAX_PROMPT_VARIANTS = 1000
 
 
+def line_body(number: int, raw: bytes) -> bytes:
+    """A line without surrounding white space and, on line 1, without a UTF-8 BOM."""
+    body = raw.strip()
+    return body[3:] if number == 1 and body.startswith(BOM) else body
+
+
 @dataclass(slots=True)
 class Job:
     """What a worker needs to validate its chunks; sent once per chunk, so kept small."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from ftd.datasets.chunk import BOM
+from ftd.datasets.chunk import line_body
 
 SPLIT_SALT = b"ftd-split-v1"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
@@ -70,9 +70,7 @@ def split_file(
     try:
         with open(source, "rb") as f:
             for number, raw in enumerate(f, 1):
-                body = raw.strip()
-                if number == 1 and body.startswith(BOM):
-                    body = body[3:]
+                body = line_body(number, raw)
                 if not body:
                     continue
                 try:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ftd import catalog
-from ftd.datasets.chunk import BOM, ChunkResult, Job, Tally, validate_range
+from ftd.datasets.chunk import ChunkResult, Job, Tally, line_body, validate_range
 from ftd.datasets.estimate import estimate
 from ftd.datasets.formats import detect_method
 from ftd.datasets.report import Distribution, Issue, Report, Sample, histogram_bins
@@ -114,13 +114,11 @@ def _decide_method(name: str, opts: Options) -> tuple[str, str, int]:
     for number, raw in head_lines(
         name, max_lines=_DETECT_LINES, max_line_bytes=opts.max_line_bytes
     ):
-        raw = raw.strip()
-        if number == 1 and raw.startswith(BOM):
-            raw = raw[3:]
-        if not raw:
+        body = line_body(number, raw)
+        if not body:
             continue
         try:
-            found = detect_method(orjson.loads(raw))
+            found = detect_method(orjson.loads(body))
         except orjson.JSONDecodeError:
             continue
         if found is not None:
