@@ -26,6 +26,7 @@ EXIT_CONFIG = 78
 
 # name -> module implementing the subcommand, in the order --help lists them.
 COMMANDS: dict[str, str] = {
+    "run": "ftd.daemon.command",
     "validate": "ftd.datasets.command",
     "emulator": "ftd.emulator.command",
 }

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import stat
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 DATASET_SUFFIX = ".jsonl"
 SIDECAR_SUFFIX = ".toml"
@@ -66,28 +68,72 @@ class Skipped:
     reason: str
 
 
+MAX_SIDECAR_BYTES = 64 << 10
+COMPANION_KEYS = ("validation_file", "test_file")
+
+
+def sidecar_companions(sidecar: str) -> dict[str, str]:
+    """role -> relative path of the validation and test files a sidecar names.
+
+    Only a quick read to know which files travel with a dataset; the sidecar is
+    validated in full, with errors that name it, when its dataset is prepared.
+    """
+    try:
+        with open(sidecar, "rb") as handle:
+            raw = handle.read(MAX_SIDECAR_BYTES + 1)
+        if len(raw) > MAX_SIDECAR_BYTES:
+            return {}
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    found: dict[str, str] = {}
+    for key in COMPANION_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value and not PurePosixPath(value).is_absolute():
+            found[key.removesuffix("_file")] = value
+    return found
+
+
+def _companion_names(directory: str, names: list[str]) -> dict[str, str]:
+    """Files in ``directory`` that a sidecar there names: they travel with its dataset."""
+    owners: dict[str, str] = {}
+    for name in names:
+        if not name.lower().endswith(SIDECAR_SUFFIX) or ignored_reason(name) != "sidecar":
+            continue
+        for relative in sidecar_companions(os.path.join(directory, name)).values():
+            parts = PurePosixPath(relative).parts
+            if len(parts) == 1:
+                owners[parts[0]] = name
+    return owners
+
+
 def scan(directory: str) -> tuple[list[Seen], list[Skipped]]:
     """Regular ``.jsonl`` files in ``directory`` (not following links), and what was skipped."""
     seen: list[Seen] = []
     skipped: list[Skipped] = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            reason = ignored_reason(entry.name)
-            if reason == "sidecar":
-                continue
-            if reason is not None:
-                skipped.append(Skipped(entry.name, reason))
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # gone between listing and looking
-            if stat.S_ISLNK(info.st_mode):
-                skipped.append(Skipped(entry.name, "a symbolic link; drop the file itself"))
-            elif not stat.S_ISREG(info.st_mode):
-                skipped.append(Skipped(entry.name, "not a regular file"))
-            else:
-                seen.append(Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+    with os.scandir(directory) as listing:
+        entries = list(listing)
+    companions = _companion_names(directory, [entry.name for entry in entries])
+    for entry in entries:
+        reason = ignored_reason(entry.name)
+        if reason == "sidecar":
+            continue
+        if entry.name in companions:
+            skipped.append(Skipped(entry.name, f"named by sidecar {companions[entry.name]}"))
+            continue
+        if reason is not None:
+            skipped.append(Skipped(entry.name, reason))
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # gone between listing and looking
+        if stat.S_ISLNK(info.st_mode):
+            skipped.append(Skipped(entry.name, "a symbolic link; drop the file itself"))
+        elif not stat.S_ISREG(info.st_mode):
+            skipped.append(Skipped(entry.name, "not a regular file"))
+        else:
+            seen.append(Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
     return seen, skipped
 
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from openai.types import FileObject
     from openai.types.fine_tuning import FineTuningJob
 
+    from ftd.config import ProviderSettings
+
 T = TypeVar("T")
 log = get_logger("ftd.remote")
 
@@ -86,6 +88,31 @@ def classify(operation: str, exc: Exception) -> RemoteError:
         kind=kind,
         retryable=retryable,
         retry_after=retry_after,
+    )
+
+
+def client_for(provider: ProviderSettings) -> openai.AsyncOpenAI:
+    """The SDK client a provider profile describes; its own retries are always off."""
+    key = provider.require_api_key().get_secret_value()
+    timeout = provider.timeout_seconds
+    endpoint = provider.azure.endpoint
+    if provider.kind == "azure" and not provider.azure.use_v1_path and endpoint is not None:
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=endpoint,
+            api_version=provider.azure.api_version,
+            api_key=key,
+            timeout=timeout,
+            max_retries=0,
+        )
+    organization = provider.openai.organization if provider.kind == "openai" else None
+    project = provider.openai.project if provider.kind == "openai" else None
+    return openai.AsyncOpenAI(
+        api_key=key,
+        base_url=provider.base_url,
+        organization=organization,
+        project=project,
+        timeout=timeout,
+        max_retries=0,
     )
 
 
@@ -170,6 +197,7 @@ class Remote:
 
     async def _create(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
         """A call that creates something: sent once, never repeated here."""
+        log.info("remote_create", operation=operation)
         try:
             return await call()
         except openai.OpenAIError as exc:
@@ -196,6 +224,9 @@ class Remote:
             return None
 
         return await self._read("find_file", call)
+
+    async def file(self, file_id: str) -> FileObject:
+        return await self._read("retrieve_file", lambda: self._client.files.retrieve(file_id))
 
     async def create_job(self, **params: Any) -> FineTuningJob:
         return await self._create(

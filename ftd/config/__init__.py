@@ -12,7 +12,7 @@ value came from, because an operator fixing a unit file at 3 a.m. needs both.
 from __future__ import annotations
 
 from ftd.config.loading import find_config_file, load_overrides, load_settings
-from ftd.config.paths import IntakeSettings, PathsSettings, default_paths
+from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings, default_paths
 from ftd.config.provider import AzureProfile, CompatibleProfile, OpenAIProfile, ProviderSettings
 from ftd.config.run import (
     DatasetOverrides,
@@ -38,6 +38,7 @@ __all__ = [
     "RunDefaults",
     "RunSettings",
     "Settings",
+    "TrackerSettings",
     "default_paths",
     "find_config_file",
     "load_overrides",

@@ -87,3 +87,10 @@ class IntakeSettings(_Section):
     rescan_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     force_polling: bool = False
     max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, gt=0)
+
+
+# ----------------------------------------------------------------------------- [tracker]
+
+
+class TrackerSettings(_Section):
+    poll_seconds: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)

@@ -16,7 +16,7 @@ from pydantic_settings import (
 )
 
 from ftd import catalog
-from ftd.config.paths import IntakeSettings, PathsSettings
+from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings
 from ftd.config.provider import ProviderSettings
 from ftd.config.rules import ENV_PREFIX
 from ftd.config.run import LogSettings, Price, RunDefaults
@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     prices: dict[Annotated[str, StringConstraints(min_length=1)], Price] = Field(
         default_factory=dict
     )
+    tracker: TrackerSettings = Field(default_factory=TrackerSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod

@@ -12,10 +12,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ftd.datasets.chunk import line_body
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SPLIT_SALT = b"ftd-split-v1"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
@@ -39,6 +43,36 @@ def side_of(canonical: bytes, *, validation_fraction: float, test_fraction: floa
     if position < test_fraction + validation_fraction:
         return VALIDATION
     return TRAIN
+
+
+def _examples(source: str | os.PathLike[str]) -> Iterator[Any]:
+    """Each parsed example of an accepted file, in order; blank and unparsable lines skipped."""
+    with open(source, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            body = line_body(number, raw)
+            if not body:
+                continue
+            try:
+                yield orjson.loads(body)
+            except orjson.JSONDecodeError:
+                continue
+
+
+def copy_examples(source: str | os.PathLike[str], target: Path, *, side: str) -> Part:
+    """A separate validation or test file, rewritten as the split files are (compact, LF)."""
+    temporary = target.with_name(target.name + ".tmp")
+    digest = hashlib.sha256()
+    count = 0
+    with temporary.open("wb") as out:
+        for obj in _examples(source):
+            line = orjson.dumps(obj) + b"\n"
+            out.write(line)
+            digest.update(line)
+            count += 1
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, target)
+    return Part(side, target, count, digest.hexdigest())
 
 
 def split_file(
@@ -68,24 +102,16 @@ def split_file(
     counts = dict.fromkeys(SIDES, 0)
     handles = {side: temps[side].open("wb") for side in SIDES}
     try:
-        with open(source, "rb") as f:
-            for number, raw in enumerate(f, 1):
-                body = line_body(number, raw)
-                if not body:
-                    continue
-                try:
-                    obj = orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    continue
-                side = side_of(
-                    orjson.dumps(obj, option=orjson.OPT_SORT_KEYS),
-                    validation_fraction=validation_fraction,
-                    test_fraction=test_fraction,
-                )
-                line = orjson.dumps(obj) + b"\n"
-                handles[side].write(line)
-                hashers[side].update(line)
-                counts[side] += 1
+        for obj in _examples(source):
+            side = side_of(
+                orjson.dumps(obj, option=orjson.OPT_SORT_KEYS),
+                validation_fraction=validation_fraction,
+                test_fraction=test_fraction,
+            )
+            line = orjson.dumps(obj) + b"\n"
+            handles[side].write(line)
+            hashers[side].update(line)
+            counts[side] += 1
         for handle in handles.values():
             handle.flush()
             os.fsync(handle.fileno())

@@ -77,6 +77,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("faults (apply to /v1 only)")
     faults.add_argument("--latency-ms", type=float, default=0.0)
     faults.add_argument("--jitter-ms", type=float, default=0.0)
+    faults.add_argument(
+        "--answer-delay-ms",
+        type=float,
+        default=0.0,
+        help="hold each answer this long after the request has taken effect",
+    )
     faults.add_argument("--error-rate", type=_fraction, default=0.0, help="fraction of 5xx")
     faults.add_argument("--rate-limit-rate", type=_fraction, default=0.0, help="fraction of 429")
     faults.add_argument("--retry-after-ms", type=int, default=1000)
@@ -113,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             speed=args.speed,
             latency_ms=args.latency_ms,
             jitter_ms=args.jitter_ms,
+            answer_delay_ms=args.answer_delay_ms,
             error_rate=args.error_rate,
             rate_limit_rate=args.rate_limit_rate,
             rpm_limit=args.rpm_limit,

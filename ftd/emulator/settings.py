@@ -44,6 +44,7 @@ _RULES: dict[str, _Rule] = {
     "speed": _Rule(float, 1e-3, 1e6),
     "latency_ms": _Rule(float, 0, 600_000),
     "jitter_ms": _Rule(float, 0, 600_000),
+    "answer_delay_ms": _Rule(float, 0, 600_000),
     "error_rate": _Rule(float, 0, 1),
     "rate_limit_rate": _Rule(float, 0, 1),
     "rpm_limit": _Rule(int, 0, 10_000_000, nullable=True),
@@ -93,6 +94,9 @@ class RuntimeConfig:
     speed: float = 1.0
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
+    # Held after the request has been carried out: a client that gives up or dies
+    # meanwhile has changed state without hearing about it.
+    answer_delay_ms: float = 0.0
     error_rate: float = 0.0
     rate_limit_rate: float = 0.0
     rpm_limit: int | None = None

@@ -215,6 +215,8 @@ class Traffic:
             if api:
                 headers = await self._faults(request)
             response = await handler(request)
+            if api and self.config.answer_delay_ms > 0:
+                await asyncio.sleep(self.config.answer_delay_ms / 1000)
         except ApiError as error:
             response = error_response(error)
         except web.HTTPException as exc:

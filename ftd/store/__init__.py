@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from ftd.store.db import DatasetRow, Store, StoreError
+from ftd.store.db import Store, StoreError, Tx
+from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 
-__all__ = ["DatasetRow", "Store", "StoreError"]
+__all__ = ["DatasetRow", "FileRow", "JobRow", "SplitRow", "Store", "StoreError", "Tx", "UploadRow"]

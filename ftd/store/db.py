@@ -10,25 +10,28 @@ which is how ``ftd show`` tells a dataset's history.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 import anyio
 
 from ftd.errors import FtdError
+from ftd.logs import get_logger
+from ftd.store import states
+from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
     from pathlib import Path
 
+log = get_logger("ftd.store")
+
 BUSY_TIMEOUT_MS = 10_000
-DUPLICATE = "duplicate"
-DETECTED = "detected"
 
 
 class StoreError(FtdError):
@@ -39,38 +42,11 @@ class StoreError(FtdError):
         self.path = path
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetRow:
-    id: int
-    sha256: str
-    name: str
-    path: str
-    size_bytes: int
-    state: str
-    duplicate_of: int | None
-    report: dict[str, Any] | None
-    settings: dict[str, Any] | None
-    estimated_cost_usd: float | None
-    approved_at: float | None
-    error: str | None
-    attempts: int
-    next_attempt_at: float | None
-    created_at: float
-    updated_at: float
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> DatasetRow:
-        data = dict(row)
-        for key in ("report", "settings"):
-            if data[key] is not None:
-                data[key] = json.loads(data[key])
-        return cls(**data)
-
-
 _JSON_COLUMNS = frozenset({"report", "settings", "detail", "metadata"})
 _DATASET_COLUMNS = frozenset(
     {
         "path",
+        "duplicate_of",
         "report",
         "settings",
         "estimated_cost_usd",
@@ -153,13 +129,22 @@ class Store:
             row = await cursor.fetchone()
         return str(row[0]) if row else "no answer"
 
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, one at a time; rolled back on any exception."""
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """BEGIN IMMEDIATE … COMMIT, one at a time; rolled back on any exception.
+
+        State changes made through the Tx are logged once the commit succeeded,
+        so the log never tells of a change the database does not hold.
+        """
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
+            tx = Tx(self._db, self._clock())
             try:
-                yield self._db
+                yield tx
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self._db.execute("ROLLBACK")
@@ -167,57 +152,113 @@ class Store:
             else:
                 with anyio.CancelScope(shield=True):
                     await self._db.execute("COMMIT")
+        for event in tx.changes:
+            log.info(event.pop("event"), **event)
 
     # ------------------------------------------------------------------ datasets
 
     async def add_dataset(
-        self, *, sha256: str, name: str, path: str, size_bytes: int
+        self,
+        *,
+        sha256: str,
+        name: str,
+        path: str,
+        size_bytes: int,
+        moves: Mapping[str, tuple[str, str]] | None = None,
+        tag: str | None = None,
     ) -> DatasetRow:
-        """Record a newly found file; the same content a second time is a duplicate row."""
-        now = self._clock()
-        async with self.transaction() as db:
-            async with db.execute(
-                "SELECT id FROM datasets WHERE sha256 = ? AND duplicate_of IS NULL", (sha256,)
-            ) as cursor:
-                original = await cursor.fetchone()
-            state = DETECTED if original is None else DUPLICATE
-            cursor = await db.execute(
-                "INSERT INTO datasets (sha256, name, path, size_bytes, state, duplicate_of, "
+        """Record a newly found file and where its files are going (role -> (from, to)).
+
+        ``tag`` names the dataset's remote objects; a random one if not given.
+        """
+        async with self.transaction() as tx:
+            cursor = await tx.db.execute(
+                "INSERT INTO datasets (sha256, name, path, size_bytes, state, tag, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sha256,
                     name,
                     path,
                     size_bytes,
-                    state,
-                    original[0] if original else None,
-                    now,
-                    now,
+                    states.DETECTED,
+                    tag or secrets.token_hex(8),
+                    tx.now,
+                    tx.now,
                 ),
             )
             new_id = cursor.lastrowid
             assert new_id is not None
-            await self._log(db, "dataset", new_id, None, state, None, now)
+            for role, (source, target) in (moves or {}).items():
+                await tx.db.execute(
+                    "INSERT INTO dataset_files (dataset_id, role, path, moving_from) "
+                    "VALUES (?, ?, ?, ?)",
+                    (new_id, role, target, source),
+                )
+            await tx.log_change("dataset", new_id, None, states.DETECTED, None, name=name)
         found = await self.dataset(new_id)
         assert found is not None
         return found
 
+    async def original_of(self, dataset: DatasetRow) -> DatasetRow | None:
+        """An earlier dataset with the same content that makes this one a duplicate.
+
+        One still on its way or done counts; one that was rejected, failed or
+        blocked does not, since the same lines may pass with another sidecar or
+        once the provider has been fixed.
+        """
+        excluded = sorted(states.NOT_AN_ORIGINAL)
+        rows = await self._all(
+            "SELECT * FROM datasets WHERE sha256 = ? AND id < ? AND duplicate_of IS NULL "  # noqa: S608
+            f"AND state NOT IN {_marks(excluded)} ORDER BY id LIMIT 1",
+            (dataset.sha256, dataset.id, *excluded),
+        )
+        return DatasetRow.from_row(rows[0]) if rows else None
+
+    async def postpone(self, dataset_id: int, until: float, error: str | None) -> int:
+        """Try this dataset again at ``until``; its state stays. Returns the attempts so far."""
+        async with self.transaction() as tx:
+            await tx.db.execute(
+                "UPDATE datasets SET attempts = attempts + 1, next_attempt_at = ?, error = ?, "
+                "updated_at = ? WHERE id = ?",
+                (until, error, tx.now, dataset_id),
+            )
+            row = await tx.one("SELECT attempts FROM datasets WHERE id = ?", (dataset_id,))
+            attempts = int(row[0]) if row else 0
+            tx.note(
+                "dataset_postponed",
+                dataset_id=dataset_id,
+                attempts=attempts,
+                retry_in=round(until - tx.now, 1),
+                error=error,
+            )
+        return attempts
+
+    async def retry_now(self, wanted: Iterable[str]) -> int:
+        """Make postponed datasets in these states due at once; how many there were."""
+        names = list(wanted)
+        async with self.transaction() as tx:
+            cursor = await tx.db.execute(
+                f"UPDATE datasets SET next_attempt_at = NULL WHERE state IN {_marks(names)} "  # noqa: S608
+                "AND next_attempt_at IS NOT NULL",
+                names,
+            )
+            return cursor.rowcount
+
     async def dataset(self, dataset_id: int) -> DatasetRow | None:
-        async with self._db.execute("SELECT * FROM datasets WHERE id = ?", (dataset_id,)) as cur:
-            row = await cur.fetchone()
-        return DatasetRow.from_row(row) if row else None
+        rows = await self._all("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
+        return DatasetRow.from_row(rows[0]) if rows else None
 
     async def datasets(
-        self, states: Iterable[str] | None = None, *, due: bool = False, limit: int = 1000
+        self, wanted: Iterable[str] | None = None, *, due: bool = False, limit: int = 1000
     ) -> list[DatasetRow]:
         """Datasets in the given states, oldest first; ``due`` skips those waiting to retry."""
         sql = "SELECT * FROM datasets"
         clauses: list[str] = []
         params: list[Any] = []
-        if states is not None:
-            wanted = list(states)
-            clauses.append(f"state IN ({', '.join('?' * len(wanted))})")
-            params.extend(wanted)
+        if wanted is not None:
+            names = list(wanted)
+            clauses.append(f"state IN {_marks(names)}")
+            params.extend(names)
         if due:
             clauses.append("(next_attempt_at IS NULL OR next_attempt_at <= ?)")
             params.append(self._clock())
@@ -225,9 +266,17 @@ class Store:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id LIMIT ?"
         params.append(limit)
-        async with self._db.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
-        return [DatasetRow.from_row(r) for r in rows]
+        return [DatasetRow.from_row(r) for r in await self._all(sql, params)]
+
+    async def next_attempt(self, wanted: Iterable[str]) -> float | None:
+        """The earliest time a dataset in these states waits for; None if none waits."""
+        names = list(wanted)
+        rows = await self._all(
+            f"SELECT min(next_attempt_at) FROM datasets WHERE state IN {_marks(names)}",  # noqa: S608
+            names,
+        )
+        value = rows[0][0] if rows else None
+        return float(value) if value is not None else None
 
     async def transition(
         self,
@@ -238,58 +287,286 @@ class Store:
         detail: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> bool:
-        """Move a dataset to ``new_state`` if it is in ``expected``; False if it was not.
+        """Move a dataset to ``new_state`` if it is in ``expected``; False if it was not."""
+        async with self.transaction() as tx:
+            return await tx.transition(dataset_id, expected, new_state, detail=detail, **fields)
 
-        ``fields`` sets other columns in the same statement, so the new state and
-        what the stage learned are committed together or not at all.
+    async def files(self, dataset_id: int) -> dict[str, FileRow]:
+        rows = await self._all("SELECT * FROM dataset_files WHERE dataset_id = ?", (dataset_id,))
+        return {r["role"]: FileRow.from_row(r) for r in rows}
+
+    async def pending_moves(self) -> list[FileRow]:
+        rows = await self._all(
+            "SELECT * FROM dataset_files WHERE moving_from IS NOT NULL ORDER BY dataset_id, role"
+        )
+        return [FileRow.from_row(r) for r in rows]
+
+    async def finish_move(self, dataset_id: int, role: str, path: str | None = None) -> None:
+        """The move is done (``path`` if it ended somewhere other than planned)."""
+        async with self.transaction() as tx:
+            await tx.db.execute(
+                "UPDATE dataset_files SET moving_from = NULL, path = coalesce(?, path) "
+                "WHERE dataset_id = ? AND role = ?",
+                (path, dataset_id, role),
+            )
+
+    async def splits(self, dataset_id: int) -> dict[str, SplitRow]:
+        rows = await self._all("SELECT * FROM splits WHERE dataset_id = ?", (dataset_id,))
+        return {r["side"]: SplitRow.from_row(r) for r in rows}
+
+    # ------------------------------------------------------------------ uploads
+
+    async def upload_intent(
+        self, dataset_id: int, side: str, filename: str, size: int
+    ) -> tuple[UploadRow, bool]:
+        """The upload row for (dataset, side), written now if new; True if it existed before.
+
+        An intent that existed before means an earlier attempt may have reached
+        the provider: look the file up by name before sending it again.
         """
-        allowed = [expected] if isinstance(expected, str) else list(expected)
-        unknown = fields.keys() - _DATASET_COLUMNS
-        if unknown:
-            raise ValueError(f"not dataset columns: {', '.join(sorted(unknown))}")
-        now = self._clock()
-        sets = ["state = ?", "updated_at = ?"]
-        params: list[Any] = [new_state, now]
-        for key, value in fields.items():
-            sets.append(f"{key} = ?")
-            params.append(
-                json.dumps(value) if key in _JSON_COLUMNS and value is not None else value
+        async with self.transaction() as tx:
+            before = await tx.one(
+                "SELECT * FROM uploads WHERE dataset_id = ? AND side = ?", (dataset_id, side)
             )
-        async with self.transaction() as db:
-            async with db.execute(
-                "SELECT state FROM datasets WHERE id = ?", (dataset_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None or row[0] not in allowed:
+            if before is None:
+                await tx.db.execute(
+                    "INSERT INTO uploads (dataset_id, side, filename, bytes, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (dataset_id, side, filename, size, tx.now, tx.now),
+                )
+            row = await tx.one(
+                "SELECT * FROM uploads WHERE dataset_id = ? AND side = ?", (dataset_id, side)
+            )
+        assert row is not None
+        return UploadRow.from_row(row), before is not None
+
+    async def record_upload(self, dataset_id: int, side: str, file_id: str) -> None:
+        async with self.transaction() as tx:
+            await tx.db.execute(
+                "UPDATE uploads SET file_id = ?, updated_at = ? WHERE dataset_id = ? AND side = ?",
+                (file_id, tx.now, dataset_id, side),
+            )
+            tx.note("file_uploaded", dataset_id=dataset_id, side=side, file_id=file_id)
+
+    async def uploads(self, dataset_id: int) -> dict[str, UploadRow]:
+        rows = await self._all("SELECT * FROM uploads WHERE dataset_id = ?", (dataset_id,))
+        return {r["side"]: UploadRow.from_row(r) for r in rows}
+
+    # ------------------------------------------------------------------ jobs
+
+    async def add_job(
+        self,
+        dataset_id: int,
+        *,
+        expected: str,
+        job_id: str,
+        status: str,
+        model: str,
+        metadata: Mapping[str, str] | None,
+    ) -> bool:
+        """Record the job a dataset became and mark the dataset submitted, together."""
+        async with self.transaction() as tx:
+            if not await tx.transition(
+                dataset_id, expected, states.SUBMITTED, detail={"job_id": job_id}
+            ):
                 return False
-            await db.execute(
-                f"UPDATE datasets SET {', '.join(sets)} WHERE id = ?",  # noqa: S608 - column names are checked above
-                [*params, dataset_id],
+            cursor = await tx.db.execute(
+                "INSERT INTO jobs (dataset_id, job_id, status, model, metadata, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    dataset_id,
+                    job_id,
+                    status,
+                    model,
+                    json.dumps(dict(metadata)) if metadata else None,
+                    tx.now,
+                    tx.now,
+                ),
             )
-            await self._log(db, "dataset", dataset_id, row[0], new_state, detail, now)
+            assert cursor.lastrowid is not None
+            await tx.log_change(
+                "job", cursor.lastrowid, None, status, None, job_id=job_id, dataset_id=dataset_id
+            )
         return True
 
+    async def job(self, job_id: str) -> JobRow | None:
+        rows = await self._all("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return JobRow.from_row(rows[0]) if rows else None
+
+    async def jobs(
+        self, statuses: Iterable[str] | None = None, *, limit: int = 10_000
+    ) -> list[JobRow]:
+        sql = "SELECT * FROM jobs"
+        params: list[Any] = []
+        if statuses is not None:
+            names = list(statuses)
+            sql += f" WHERE status IN {_marks(names)}"
+            params.extend(names)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return [JobRow.from_row(r) for r in await self._all(sql, params)]
+
+    async def active_jobs(self) -> list[JobRow]:
+        """Jobs not yet succeeded, failed or cancelled: the ones worth asking about."""
+        final = sorted(states.JOB_FINAL)
+        rows = await self._all(
+            f"SELECT * FROM jobs WHERE status NOT IN {_marks(final)} ORDER BY id",  # noqa: S608
+            final,
+        )
+        return [JobRow.from_row(r) for r in rows]
+
+    async def update_job(self, job_id: str, status: str, **fields: Any) -> bool:
+        """Store what the provider said about a job; True if its status changed."""
+        unknown = fields.keys() - _JOB_COLUMNS
+        if unknown:
+            raise ValueError(f"not job columns: {', '.join(sorted(unknown))}")
+        async with self.transaction() as tx:
+            row = await tx.one(
+                "SELECT id, dataset_id, status FROM jobs WHERE job_id = ?", (job_id,)
+            )
+            if row is None:
+                return False
+            sets = ["status = ?", "updated_at = ?"]
+            params: list[Any] = [status, tx.now]
+            for key, value in fields.items():
+                sets.append(f"{key} = ?")
+                params.append(value)
+            if status in states.JOB_FINAL and row["status"] not in states.JOB_FINAL:
+                sets.append("finished_at = ?")
+                params.append(tx.now)
+            await tx.db.execute(
+                f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?",  # noqa: S608 - column names are checked above
+                [*params, row["id"]],
+            )
+            changed: bool = row["status"] != status
+            if changed:
+                await tx.log_change(
+                    "job",
+                    row["id"],
+                    row["status"],
+                    status,
+                    None,
+                    job_id=job_id,
+                    dataset_id=row["dataset_id"],
+                )
+        return changed
+
     async def history(self, entity: str, entity_id: int) -> list[tuple[str | None, str, float]]:
-        async with self._db.execute(
+        rows = await self._all(
             "SELECT from_state, to_state, at FROM transitions WHERE entity = ? AND entity_id = ? "
             "ORDER BY id",
             (entity, entity_id),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def _log(
+
+def _marks(values: Sequence[object]) -> str:
+    """``(?, ?, ?)`` for an IN clause over ``values``; the values travel as parameters."""
+    return f"({', '.join('?' * len(values))})"
+
+
+_JOB_COLUMNS = frozenset(
+    {
+        "fine_tuned_model",
+        "trained_tokens",
+        "estimated_finish",
+        "error_code",
+        "error_message",
+        "error_param",
+    }
+)
+
+
+class Tx:
+    """One open transaction: the connection, its timestamp, and the changes to log."""
+
+    def __init__(self, db: aiosqlite.Connection, now: float) -> None:
+        self.db = db
+        self.now = now
+        self.changes: list[dict[str, Any]] = []
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        return await self.db.execute(sql, params)
+
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self.db.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    def note(self, event: str, **data: Any) -> None:
+        """A log line to emit once this transaction has committed."""
+        self.changes.append({"event": event, **data})
+
+    async def log_change(
         self,
-        db: aiosqlite.Connection,
         entity: str,
         entity_id: int,
         old: str | None,
         new: str,
         detail: Mapping[str, Any] | None,
-        now: float,
+        **context: Any,
     ) -> None:
-        await db.execute(
+        await self.db.execute(
             "INSERT INTO transitions (entity, entity_id, from_state, to_state, at, detail) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (entity, entity_id, old, new, now, json.dumps(detail) if detail else None),
+            (entity, entity_id, old, new, self.now, json.dumps(detail) if detail else None),
         )
+        key = "dataset_id" if entity == "dataset" else "id"
+        self.note(
+            f"{entity}_state",
+            **{key: entity_id},
+            **context,
+            state=new,
+            previous=old,
+            **(dict(detail) if detail else {}),
+        )
+
+    async def transition(
+        self,
+        dataset_id: int,
+        expected: str | Iterable[str],
+        new_state: str,
+        *,
+        detail: Mapping[str, Any] | None = None,
+        moves: Mapping[str, tuple[str, str]] | None = None,
+        splits: Iterable[SplitRow] = (),
+        **fields: Any,
+    ) -> bool:
+        """Compare-and-set a dataset's state; fields, moves and splits commit with it.
+
+        ``moves`` maps a file role to (from, to): the move is recorded here and
+        carried out by the caller after the commit.
+        """
+        allowed = [expected] if isinstance(expected, str) else list(expected)
+        unknown = fields.keys() - _DATASET_COLUMNS
+        if unknown:
+            raise ValueError(f"not dataset columns: {', '.join(sorted(unknown))}")
+        row = await self.one("SELECT state, name FROM datasets WHERE id = ?", (dataset_id,))
+        if row is None or row[0] not in allowed:
+            return False
+        sets = ["state = ?", "updated_at = ?"]
+        params: list[Any] = [new_state, self.now]
+        for key, value in fields.items():
+            sets.append(f"{key} = ?")
+            params.append(
+                json.dumps(value) if key in _JSON_COLUMNS and value is not None else value
+            )
+        await self.db.execute(
+            f"UPDATE datasets SET {', '.join(sets)} WHERE id = ?",  # noqa: S608 - column names are checked above
+            [*params, dataset_id],
+        )
+        for role, (source, target) in (moves or {}).items():
+            await self.db.execute(
+                "INSERT INTO dataset_files (dataset_id, role, path, moving_from) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (dataset_id, role) "
+                "DO UPDATE SET path = excluded.path, moving_from = excluded.moving_from",
+                (dataset_id, role, target, source),
+            )
+        for split in splits:
+            await self.db.execute(
+                "INSERT OR REPLACE INTO splits (dataset_id, side, path, examples, sha256) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (dataset_id, split.side, split.path, split.examples, split.sha256),
+            )
+        await self.log_change("dataset", dataset_id, row[0], new_state, detail, name=row[1])
+        return True

@@ -86,6 +86,27 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE INDEX transitions_by_entity ON transitions(entity, entity_id);
     """,
+    # 2: a per-dataset tag for remote objects, files followed through their moves,
+    # and a copy of a rejected or failed dataset may be tried afresh.
+    """
+    ALTER TABLE datasets ADD COLUMN tag TEXT;
+    UPDATE datasets SET tag = lower(hex(randomblob(8))) WHERE tag IS NULL;
+    CREATE UNIQUE INDEX datasets_by_tag ON datasets(tag);
+    DROP INDEX datasets_original;
+    CREATE INDEX datasets_by_sha256 ON datasets(sha256);
+
+    -- Where each of a dataset's files is. While a move is pending, moving_from
+    -- names where it was: the move is recorded first and done after, so a crash
+    -- in between is finished at the next start.
+    CREATE TABLE dataset_files (
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+        role TEXT NOT NULL CHECK (role IN ('dataset', 'sidecar', 'validation', 'test')),
+        path TEXT NOT NULL,
+        moving_from TEXT,
+        PRIMARY KEY (dataset_id, role)
+    ) STRICT;
+    CREATE INDEX dataset_files_pending ON dataset_files(moving_from) WHERE moving_from IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

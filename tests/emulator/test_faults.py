@@ -115,6 +115,20 @@ async def test_latency_is_added(client: openai.AsyncOpenAI, control: EmulatorCon
     assert time.perf_counter() - started < 0.5  # control routes are never delayed
 
 
+async def test_answer_delay_holds_an_answer_after_the_effect(
+    client: openai.AsyncOpenAI, control: EmulatorControl
+) -> None:
+    """A client that gives up during the delay has still created the file."""
+    await control.configure(answer_delay_ms=3000)
+    with pytest.raises(openai.APITimeoutError):
+        await client.with_options(timeout=0.5).files.create(
+            file=("late.jsonl", b"{}\n", "application/jsonl"), purpose="fine-tune"
+        )
+    await control.configure(answer_delay_ms=0)
+    names = [f.filename for f in (await client.files.list()).data]
+    assert names == ["late.jsonl"]
+
+
 async def test_faults_reproduce_with_a_seed(start_emulator: StartEmulator) -> None:
     async def pattern() -> list[int]:
         async with (

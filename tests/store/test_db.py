@@ -54,15 +54,132 @@ async def test_unopenable_path_names_the_file(tmp_path: Path) -> None:
         await Store.open(tmp_path / "missing" / "ftd.db")
 
 
-async def test_same_content_is_a_duplicate_of_the_first(tmp_path: Path) -> None:
+async def test_original_of_is_the_first_live_dataset_with_that_content(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "ftd.db")
     first = await store.add_dataset(sha256="aa", name="a.jsonl", path="/in/a.jsonl", size_bytes=3)
     second = await store.add_dataset(sha256="aa", name="b.jsonl", path="/in/b.jsonl", size_bytes=3)
     other = await store.add_dataset(sha256="bb", name="a.jsonl", path="/in/a2.jsonl", size_bytes=4)
-    assert (first.state, first.duplicate_of) == ("detected", None)
-    assert (second.state, second.duplicate_of) == ("duplicate", first.id)
-    assert (other.state, other.duplicate_of) == ("detected", None)
-    assert [d.id for d in await store.datasets(["detected"])] == [first.id, other.id]
+    assert {first.state, second.state, other.state} == {"detected"}
+    assert first.tag != second.tag
+    assert await store.original_of(first) is None  # nothing came before it
+    found = await store.original_of(second)
+    assert found is not None
+    assert found.id == first.id
+    assert await store.original_of(other) is None
+    # A copy of a rejected dataset is a fresh attempt, not a duplicate.
+    assert await store.transition(first.id, "detected", "rejected")
+    assert await store.original_of(second) is None
+    await store.close()
+
+
+async def test_moves_are_recorded_with_the_row_and_finished_apart(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    ds = await store.add_dataset(
+        sha256="aa",
+        name="a.jsonl",
+        path="/in/a.jsonl",
+        size_bytes=3,
+        moves={"dataset": ("/in/a.jsonl", "/work/a.jsonl"), "sidecar": ("/in/a.toml", "/w/a.toml")},
+        tag="feedfacefeedface",
+    )
+    assert ds.tag == "feedfacefeedface"
+    pending = await store.pending_moves()
+    assert [(m.role, m.moving_from, m.path) for m in pending] == [
+        ("dataset", "/in/a.jsonl", "/work/a.jsonl"),
+        ("sidecar", "/in/a.toml", "/w/a.toml"),
+    ]
+    await store.finish_move(ds.id, "dataset")
+    assert [m.role for m in await store.pending_moves()] == ["sidecar"]
+    async with store.transaction() as tx:
+        assert await tx.transition(
+            ds.id, "detected", "rejected", moves={"dataset": ("/work/a.jsonl", "/rej/a.jsonl")}
+        )
+    files = await store.files(ds.id)
+    assert (files["dataset"].path, files["dataset"].moving_from) == (
+        "/rej/a.jsonl",
+        "/work/a.jsonl",
+    )
+    await store.close()
+
+
+async def test_upload_intent_says_whether_an_attempt_came_before(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    ds = await store.add_dataset(sha256="aa", name="a.jsonl", path="/in/a", size_bytes=1)
+    row, existed = await store.upload_intent(ds.id, "train", "ftd-aa-train.jsonl", 10)
+    assert (row.file_id, existed) == (None, False)
+    row, existed = await store.upload_intent(ds.id, "train", "ftd-aa-train.jsonl", 10)
+    assert (row.file_id, existed) == (None, True)
+    await store.record_upload(ds.id, "train", "file-1")
+    assert (await store.uploads(ds.id))["train"].file_id == "file-1"
+    await store.close()
+
+
+async def test_job_and_submitted_state_commit_together(tmp_path: Path) -> None:
+    clock = Clock()
+    store = await Store.open(tmp_path / "ftd.db", clock=clock)
+    ds = await store.add_dataset(sha256="aa", name="a.jsonl", path="/in/a", size_bytes=1)
+    assert not await store.add_job(
+        ds.id, expected="creating_job", job_id="ftjob-1", status="queued", model="m", metadata=None
+    )
+    assert await store.jobs() == []  # the dataset was not creating a job: nothing recorded
+    await store.transition(ds.id, "detected", "creating_job")
+    assert await store.add_job(
+        ds.id,
+        expected="creating_job",
+        job_id="ftjob-1",
+        status="validating_files",
+        model="m",
+        metadata={"ftd_tag": ds.tag},
+    )
+    row = await store.dataset(ds.id)
+    assert row is not None
+    assert row.state == "submitted"
+    assert [j.job_id for j in await store.active_jobs()] == ["ftjob-1"]
+    clock.now = 1_050.0
+    assert await store.update_job("ftjob-1", "succeeded", fine_tuned_model="ft:m:x")
+    assert not await store.update_job("ftjob-1", "succeeded")  # no change, no new state
+    job = await store.job("ftjob-1")
+    assert job is not None
+    assert (job.status, job.fine_tuned_model, job.finished_at) == ("succeeded", "ft:m:x", 1_050.0)
+    assert job.metadata == {"ftd_tag": ds.tag}
+    assert await store.active_jobs() == []
+    assert [h[1] for h in await store.history("job", job.id)] == ["validating_files", "succeeded"]
+    await store.close()
+
+
+async def test_postpone_keeps_the_state_and_counts_attempts(tmp_path: Path) -> None:
+    clock = Clock()
+    store = await Store.open(tmp_path / "ftd.db", clock=clock)
+    ds = await store.add_dataset(sha256="aa", name="a.jsonl", path="/in/a", size_bytes=1)
+    assert await store.postpone(ds.id, 1_100.0, "429 capped") == 1
+    assert await store.postpone(ds.id, 1_200.0, "429 capped") == 2
+    row = await store.dataset(ds.id)
+    assert row is not None
+    assert (row.state, row.attempts, row.next_attempt_at, row.error) == (
+        "detected",
+        2,
+        1_200.0,
+        "429 capped",
+    )
+    assert await store.next_attempt(["detected"]) == 1_200.0
+    await store.close()
+
+
+async def test_version_1_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
+    from ftd.store.schema import MIGRATIONS
+
+    path = tmp_path / "ftd.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(MIGRATIONS[0] + "\nPRAGMA user_version=1;")
+        raw.execute(
+            "INSERT INTO datasets (sha256, name, path, size_bytes, state, created_at, updated_at) "
+            "VALUES ('aa', 'a.jsonl', '/in/a', 1, 'detected', 0, 0)"
+        )
+    store = await Store.open(path)
+    row = await store.dataset(1)
+    assert row is not None
+    assert len(row.tag) == 16
+    assert await store.schema_version() == SCHEMA_VERSION
     await store.close()
 
 
@@ -106,6 +223,7 @@ async def test_due_skips_datasets_waiting_to_retry(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "ftd.db", clock=clock)
     ds = await store.add_dataset(sha256="aa", name="a.jsonl", path="/in/a", size_bytes=1)
     await store.transition(ds.id, "detected", "waiting", next_attempt_at=1_060.0, attempts=1)
+    assert await store.next_attempt(["waiting"]) == 1_060.0
     assert await store.datasets(["waiting"], due=True) == []
     clock.now = 1_061.0
     assert [d.id for d in await store.datasets(["waiting"], due=True)] == [ds.id]

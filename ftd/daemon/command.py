@@ -1,0 +1,61 @@
+"""Run the daemon in the foreground: every dataset dropped into the folder becomes a job.
+
+Reads the configuration (-c, else $FTD_CONFIG, else systemd's
+$CONFIGURATION_DIRECTORY/config.toml), takes the state directory's lock,
+finishes what an earlier run left half done, then watches
+<drop_dir>/incoming/. Stops cleanly on SIGTERM or SIGINT.
+
+Exit status: 0 after a signal, 78 for a configuration error, 75 when another
+ftd already runs on the same state directory, 1 for any other failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+HELP = "run the daemon in the foreground (drop folder to fine-tuning jobs)"
+EXIT_LOCKED = 75
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", type=Path, metavar="FILE", help="configuration file (TOML)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from ftd import logs
+    from ftd.cli import EXIT_CONFIG
+    from ftd.config import load_settings
+    from ftd.daemon.app import serve
+    from ftd.daemon.lock import LockHeldError
+    from ftd.errors import ConfigError, FtdError
+
+    try:
+        settings = load_settings(args.config)
+        settings.provider.require_api_key()
+    except ConfigError as exc:
+        print(f"ftd run: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    fmt = settings.log.format
+    logs.configure(level=settings.log.level, json=None if fmt == "auto" else fmt == "json")
+    log = logs.get_logger("ftd.daemon")
+    try:
+        anyio.run(serve, settings)
+    except LockHeldError as exc:
+        log.error("daemon_locked", error=str(exc))
+        return EXIT_LOCKED
+    except FtdError as exc:
+        log.error("daemon_failed", error=str(exc))
+        return 1
+    except KeyboardInterrupt:
+        # A second Ctrl-C while stopping: the database is consistent at every commit.
+        return 130
+    return 0

@@ -1,0 +1,359 @@
+"""From a claimed file to a dataset ready to upload: duplicate check, sidecar, validation, split.
+
+Every outcome ends with the user's files moved out of ``processing/``: to
+``processed/`` (accepted, or a duplicate, with a note beside it) or to
+``rejected/`` with ``NAME.errors.json`` beside it. Reports are written before
+the state changes, so a crash in between only means writing them again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ftd.config import load_overrides
+from ftd.daemon.files import free_name, settle_moves, write_json
+from ftd.errors import ConfigError
+from ftd.logs import get_logger
+from ftd.store import SplitRow, states
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ftd.config import RunSettings, Settings
+    from ftd.daemon.files import DropFolder
+    from ftd.store import DatasetRow, FileRow, Store
+
+log = get_logger("ftd.daemon.prepare")
+WORKER_ATTEMPTS = 3
+WORKER_RETRY_SECONDS = 30.0
+ERRORS_SUFFIX = ".errors.json"
+DUPLICATE_SUFFIX = ".duplicate.json"
+
+
+class WorkerError(Exception):
+    """The validation child process died or answered nonsense."""
+
+
+def approve_marker(processed: Path) -> Path:
+    """The file whose presence approves a dataset held by the spend guard."""
+    return processed.with_name(processed.name + ".approve")
+
+
+class Preparer:
+    def __init__(
+        self,
+        store: Store,
+        drop: DropFolder,
+        settings: Settings,
+        *,
+        splits_dir: Path,
+        on_ready: Callable[[], None],
+        secret_env: tuple[str, ...] = (),
+    ) -> None:
+        self._store = store
+        self._drop = drop
+        self._settings = settings
+        self._splits_dir = splits_dir
+        self._on_ready = on_ready
+        self._secret_env = secret_env
+
+    async def handle(self, row: DatasetRow) -> None:
+        if not await self._store.transition(row.id, states.DETECTED, states.VALIDATING):
+            return
+        files = await self._store.files(row.id)
+        if row.sha256:
+            original = await self._store.original_of(row)
+            if original is not None:
+                await self._duplicate(row, files, original)
+                return
+        if row.size_bytes > self._settings.intake.max_file_bytes:
+            await self._reject(
+                row,
+                files,
+                _file_errors(
+                    row,
+                    "too_large",
+                    f"{row.size_bytes:,} bytes is over intake.max_file_bytes "
+                    f"({self._settings.intake.max_file_bytes:,}); the file was not read",
+                ),
+            )
+            return
+        try:
+            run = self._run_settings(files)
+        except ConfigError as exc:
+            await self._reject(row, files, _file_errors(row, "bad_sidecar", str(exc)))
+            return
+        try:
+            result = await self._validate(row, files, run)
+        except WorkerError as exc:
+            await self._worker_failed(row, str(exc))
+            return
+        if not result["accepted"]:
+            await self._reject(row, files, _validation_errors(row, result["reports"]))
+            return
+        await self._accept(row, files, run, result)
+
+    def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
+        sidecar = files.get("sidecar")
+        overrides = load_overrides(Path(sidecar.path)) if sidecar is not None else None
+        return self._settings.defaults.merged(overrides)
+
+    async def _validate(
+        self, row: DatasetRow, files: dict[str, FileRow], run: RunSettings
+    ) -> dict[str, Any]:
+        price = self._settings.price_for(run.model)
+        epochs = run.hyperparameters.n_epochs
+        stem = Path(row.name).stem
+        spec = {
+            "dataset": files["dataset"].path,
+            "companions": {
+                role: files[role].path for role in ("validation", "test") if role in files
+            },
+            "model": run.model,
+            "method": run.method,
+            "n_epochs": epochs if isinstance(epochs, int) else None,
+            "price_per_mtok": price.training_per_mtok,
+            "price_per_hour": price.training_per_hour,
+            "split": {
+                "out_dir": str(self._splits_dir / str(row.id)),
+                "stem": stem,
+                "validation_fraction": run.validation_fraction,
+                "test_fraction": run.test_fraction,
+                "min_test_examples": run.min_test_examples,
+            },
+        }
+        log.info("validation_started", dataset_id=row.id, name=row.name, model=run.model)
+        started = time.perf_counter()
+        env = {k: v for k, v in os.environ.items() if k not in self._secret_env}
+        try:
+            done = await anyio.run_process(
+                [sys.executable, "-m", "ftd.daemon.prepare_worker"],
+                input=json.dumps(spec).encode(),
+                check=False,
+                env=env,
+            )
+        except OSError as exc:
+            raise WorkerError(f"cannot start the validation process: {exc}") from exc
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
+            raise WorkerError(
+                f"validation process exited with {done.returncode}: {' | '.join(tail)}"
+            )
+        try:
+            result: dict[str, Any] = json.loads(done.stdout)
+        except ValueError as exc:
+            raise WorkerError(f"validation process answered no JSON: {exc}") from exc
+        log.info(
+            "validation_finished",
+            dataset_id=row.id,
+            accepted=result["accepted"],
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return result
+
+    async def _worker_failed(self, row: DatasetRow, error: str) -> None:
+        if row.attempts + 1 >= WORKER_ATTEMPTS:
+            await self._store.transition(
+                row.id, states.VALIDATING, states.FAILED, error=error, detail={"error": error}
+            )
+            return
+        await self._store.transition(
+            row.id,
+            states.VALIDATING,
+            states.DETECTED,
+            attempts=row.attempts + 1,
+            next_attempt_at=time.time() + WORKER_RETRY_SECONDS,
+            error=error,
+            detail={"error": error},
+        )
+
+    def _destinations(self, directory: Path, files: dict[str, FileRow]) -> dict[str, Path]:
+        """Free names in ``directory`` for the dataset, its sidecar (same stem) and companions."""
+        taken: set[str] = set()
+        dataset = free_name(directory, Path(files["dataset"].path).name)
+        taken.add(dataset.name)
+        chosen = {"dataset": dataset}
+        for role, item in files.items():
+            if role == "dataset":
+                continue
+            name = dataset.stem + ".toml" if role == "sidecar" else Path(item.path).name
+            chosen[role] = free_name(directory, name, taken)
+            taken.add(chosen[role].name)
+        return chosen
+
+    async def _finish(
+        self,
+        row: DatasetRow,
+        files: dict[str, FileRow],
+        directory: Path,
+        new_state: str,
+        note: tuple[str, dict[str, Any]] | None,
+        **fields: Any,
+    ) -> Path:
+        """Write the note, change the state with the moves, make the moves; the dataset's path."""
+        targets = self._destinations(directory, files)
+        if note is not None:
+            suffix, body = note
+            await anyio.to_thread.run_sync(
+                write_json, directory / (targets["dataset"].stem + suffix), body
+            )
+        moves = {role: (files[role].path, str(path)) for role, path in targets.items()}
+        if await self._store.transition(
+            row.id, states.VALIDATING, new_state, moves=moves, **fields
+        ):
+            await settle_moves(self._store, row.id)
+            work = Path(files["dataset"].path).parent
+            if work.parent == self._drop.processing:
+                await anyio.to_thread.run_sync(_remove_empty_tree, work)
+        return targets["dataset"]
+
+    async def _duplicate(
+        self, row: DatasetRow, files: dict[str, FileRow], original: DatasetRow
+    ) -> None:
+        note = {
+            "duplicate_of": original.id,
+            "original_name": original.name,
+            "original_state": original.state,
+            "sha256": row.sha256,
+            "message": (
+                f"same content as dataset {original.id} ({original.name}); "
+                "not uploaded or trained again"
+            ),
+        }
+        await self._finish(
+            row,
+            files,
+            self._drop.processed,
+            states.DUPLICATE,
+            (DUPLICATE_SUFFIX, note),
+            duplicate_of=original.id,
+            detail={"duplicate_of": original.id},
+        )
+
+    async def _reject(
+        self, row: DatasetRow, files: dict[str, FileRow], errors: dict[str, Any]
+    ) -> None:
+        summary = "; ".join(_first_message(e) for e in errors["errors"][:3])
+        await self._finish(
+            row,
+            files,
+            self._drop.rejected,
+            states.REJECTED,
+            (ERRORS_SUFFIX, errors),
+            report=errors,
+            error=summary[:2000],
+            detail={"errors": sum(int(e.get("count", 1)) for e in errors["errors"])},
+        )
+
+    async def _accept(
+        self,
+        row: DatasetRow,
+        files: dict[str, FileRow],
+        run: RunSettings,
+        result: dict[str, Any],
+    ) -> None:
+        report = result["reports"]["dataset"]
+        estimate = report.get("estimate") or {}
+        cost = estimate.get("cost_usd")
+        within = cost is not None and cost <= run.max_cost_usd
+        new_state = states.READY if within and run.auto_approve else states.AWAITING_APPROVAL
+        splits = [
+            SplitRow(row.id, side, part["path"], part["examples"], part["sha256"])
+            for side, part in result["parts"].items()
+        ]
+        companions = {k: v for k, v in result["reports"].items() if k != "dataset"}
+        stored = {**report, "companions": companions, "notes": result.get("notes", [])}
+        path = await self._finish(
+            row,
+            files,
+            self._drop.processed,
+            new_state,
+            None,
+            report=stored,
+            settings=run.model_dump(mode="json"),
+            estimated_cost_usd=cost,
+            approved_at=time.time() if new_state == states.READY else None,
+            splits=splits,
+            detail={
+                "examples": {s.side: s.examples for s in splits},
+                "estimated_cost_usd": cost,
+            },
+        )
+        for note in result.get("notes", []):
+            log.info("split_note", dataset_id=row.id, note=note)
+        if new_state == states.AWAITING_APPROVAL:
+            reason = (
+                "auto_approve is off"
+                if within
+                else "the cost cannot be estimated"
+                if cost is None
+                else f"estimated ${cost:,.2f} is over max_cost_usd ${run.max_cost_usd:,.2f}"
+            )
+            log.warning(
+                "approval_needed",
+                dataset_id=row.id,
+                reason=reason,
+                approve_by=f"touch {approve_marker(path)}",
+            )
+        else:
+            self._on_ready()
+
+
+def _remove_empty_tree(path: Path) -> None:
+    """Remove ftd's own per-dataset folder once every file has left it."""
+    for directory, _subdirs, _files in os.walk(path, topdown=False):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
+
+
+def _issue(kind: str, message: str) -> dict[str, Any]:
+    """A finding about a whole file, shaped like the validator's issues."""
+    return {"kind": kind, "count": 1, "samples": [{"line": None, "message": message}]}
+
+
+def _first_message(issue: dict[str, Any]) -> str:
+    samples = issue.get("samples") or [{}]
+    line = samples[0].get("line")
+    message = str(samples[0].get("message", issue.get("kind", "error")))
+    return f"line {line}: {message}" if line else message
+
+
+def _file_errors(row: DatasetRow, kind: str, message: str) -> dict[str, Any]:
+    return {
+        "path": row.name,
+        "accepted": False,
+        "sha256": row.sha256 or None,
+        "errors": [_issue(kind, message)],
+        "warnings": [],
+    }
+
+
+def _validation_errors(row: DatasetRow, reports: dict[str, Any]) -> dict[str, Any]:
+    """The validator's report of the dataset, with its companions' failures beside it."""
+    main = dict(reports["dataset"])
+    main["path"] = row.name
+    if "unreadable" in main:
+        main["errors"] = [_issue("unreadable", main.pop("unreadable"))]
+    errors = list(main.get("errors", []))
+    companions = {}
+    for role, report in reports.items():
+        if role == "dataset" or report.get("accepted"):
+            continue
+        companions[role] = report
+        message = report.get("unreadable") or (
+            f"{len(report.get('errors', []))} kinds of error, listed under companions.{role}"
+        )
+        errors.append(_issue(f"bad_{role}_file", f"{role} file: {message}"))
+    main["errors"] = errors
+    if companions:
+        main["companions"] = companions
+    return main

@@ -1,0 +1,226 @@
+"""From a ready dataset to a fine-tuning job, exactly once whatever fails or dies.
+
+Uploads: the intent row (with the file name, which carries the dataset's hash
+and tag) is written before the request; an intent found already written means
+an earlier attempt may have got through, so the file is looked up by name
+before it is sent again. Jobs: the dataset's ``creating_job`` state is the
+intent; every attempt first lists jobs by the dataset's tag in ``metadata``.
+A refusal becomes a state: caps wait, ``training_not_available`` blocks, a
+wrong request or a billing problem fails with the provider's message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ftd.errors import RemoteError
+from ftd.logs import get_logger
+from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT
+from ftd.store import states
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ftd.remote import Remote
+    from ftd.store import DatasetRow, Store
+
+log = get_logger("ftd.daemon.submit")
+
+TAG_KEY = "ftd_tag"
+HASH_KEY = "ftd_dataset"
+# Transient failures (network, 5xx, 429 rate limits) are retried this many times
+# with growing waits (about four hours in all) before the dataset fails.
+MAX_ATTEMPTS = 12
+RETRY_BASE_SECONDS = 5.0
+RETRY_MAX_SECONDS = 1800.0
+# The provider's job caps clear when jobs finish or the day turns: wait, never fail.
+CAP_BASE_SECONDS = 60.0
+CAP_MAX_SECONDS = 3600.0
+FILE_READY_POLL_SECONDS = 2.0
+UPLOAD_SIDES = ("train", "validation")
+
+
+def upload_name(dataset: DatasetRow, side: str) -> str:
+    """The provider-side name of a split: found again by it after a crash."""
+    return f"ftd-{dataset.sha256[:16]}-{dataset.tag}-{side}.jsonl"
+
+
+def backoff(attempt: int, base: float, ceiling: float, hint: float | None = None) -> float:
+    delay: float = min(ceiling, base * 2.0 ** max(0, attempt))
+    delay *= 1 - 0.2 * random.random()
+    return max(delay, hint or 0.0)
+
+
+class Submitter:
+    def __init__(
+        self,
+        store: Store,
+        remote: Remote,
+        *,
+        on_submitted: Callable[[], None],
+        file_ready_timeout: float = 600.0,
+    ) -> None:
+        self._store = store
+        self._remote = remote
+        self._on_submitted = on_submitted
+        self._file_ready_timeout = file_ready_timeout
+
+    async def handle(self, row: DatasetRow) -> None:
+        if row.state == states.READY:
+            if not await self._store.transition(row.id, states.READY, states.UPLOADING):
+                return
+            row = await self._reload(row)
+        try:
+            if row.state == states.UPLOADING:
+                file_ids = await self._upload(row)
+                if not await self._store.transition(
+                    row.id, states.UPLOADING, states.CREATING_JOB, detail=file_ids
+                ):
+                    return
+                row = await self._reload(row)
+            if row.state == states.CREATING_JOB:
+                await self._create_job(row)
+        except RemoteError as error:
+            await self._refused(row, error)
+
+    async def _reload(self, row: DatasetRow) -> DatasetRow:
+        fresh = await self._store.dataset(row.id)
+        assert fresh is not None
+        return fresh
+
+    async def _upload(self, row: DatasetRow) -> dict[str, str]:
+        splits = await self._store.splits(row.id)
+        file_ids: dict[str, str] = {}
+        for side in UPLOAD_SIDES:
+            split = splits.get(side)
+            if split is None or split.examples == 0:
+                continue
+            path = Path(split.path)
+            name = upload_name(row, side)
+            size = (await anyio.Path(path).stat()).st_size
+            intent, existed = await self._store.upload_intent(row.id, side, name, size)
+            file_id = intent.file_id
+            if file_id is None and existed:
+                found = await self._remote.find_file(name)
+                if found is not None:
+                    file_id = found.id
+                    log.info("upload_found", dataset_id=row.id, side=side, file_id=file_id)
+                    await self._store.record_upload(row.id, side, file_id)
+            if file_id is None:
+                log.info("upload_started", dataset_id=row.id, side=side, bytes=size, name=name)
+                uploaded = await self._remote.upload(path, name)
+                file_id = uploaded.id
+                await self._store.record_upload(row.id, side, file_id)
+            file_ids[side] = file_id
+        for side, file_id in file_ids.items():
+            await self._wait_processed(row, side, file_id)
+        return file_ids
+
+    async def _wait_processed(self, row: DatasetRow, side: str, file_id: str) -> None:
+        """The provider checks a file before a job may use it; wait for its verdict."""
+        deadline = time.monotonic() + self._file_ready_timeout
+        while True:
+            info = await self._remote.file(file_id)
+            if info.status == "processed":
+                return
+            if info.status == "error":
+                raise RemoteError(
+                    "upload_file",
+                    f"the provider refused the {side} file {file_id}: "
+                    f"{info.status_details or 'no details'}",
+                    kind="invalid",
+                )
+            if time.monotonic() > deadline:
+                raise RemoteError(
+                    "upload_file",
+                    f"file {file_id} still {info.status} after {self._file_ready_timeout:g} s",
+                    kind=TRANSIENT,
+                    retryable=True,
+                )
+            log.debug("upload_processing", dataset_id=row.id, file_id=file_id, status=info.status)
+            await anyio.sleep(FILE_READY_POLL_SECONDS)
+
+    async def _create_job(self, row: DatasetRow) -> None:
+        existing = await self._remote.find_jobs(TAG_KEY, row.tag)
+        if existing:
+            job = existing[-1]  # the oldest: if ever two, the first is the one to keep
+            log.info("job_found", dataset_id=row.id, job_id=job.id, matches=len(existing))
+        else:
+            params = await self._job_params(row)
+            log.info("job_create_sent", dataset_id=row.id, model=params["model"])
+            job = await self._remote.create_job(**params)
+        if await self._store.add_job(
+            row.id,
+            expected=states.CREATING_JOB,
+            job_id=job.id,
+            status=job.status,
+            model=job.model,
+            metadata=dict(job.metadata or {}),
+        ):
+            self._on_submitted()
+
+    async def _job_params(self, row: DatasetRow) -> dict[str, Any]:
+        settings = row.settings or {}
+        uploads = await self._store.uploads(row.id)
+        train = uploads["train"].file_id
+        assert train is not None
+        method = settings.get("method", "supervised")
+        hyperparameters = {
+            key: value
+            for key, value in (settings.get("hyperparameters") or {}).items()
+            if value != "auto"
+        }
+        body: dict[str, Any] = {"type": method}
+        if hyperparameters:
+            body[method] = {"hyperparameters": hyperparameters}
+        params: dict[str, Any] = {
+            "model": settings["model"],
+            "training_file": train,
+            "method": body,
+            "metadata": {
+                **(settings.get("metadata") or {}),
+                HASH_KEY: row.sha256,
+                TAG_KEY: row.tag,
+            },
+        }
+        validation = uploads.get("validation")
+        if validation is not None and validation.file_id is not None:
+            params["validation_file"] = validation.file_id
+        for key in ("suffix", "seed"):
+            if settings.get(key) is not None:
+                params[key] = settings[key]
+        return params
+
+    async def _refused(self, row: DatasetRow, error: RemoteError) -> None:
+        """Turn a failed call into the dataset's next state or its next attempt."""
+        fresh = await self._reload(row)
+        message = str(error)
+        if error.kind == BLOCKED:
+            await self._store.transition(
+                row.id,
+                fresh.state,
+                states.BLOCKED,
+                error=message,
+                detail={"code": error.code, "status": error.status},
+            )
+        elif error.kind == CAPPED:
+            delay = backoff(fresh.attempts, CAP_BASE_SECONDS, CAP_MAX_SECONDS, error.retry_after)
+            await self._store.postpone(row.id, time.time() + delay, message)
+        elif error.kind in (TRANSIENT, RATE_LIMITED) and fresh.attempts + 1 < MAX_ATTEMPTS:
+            delay = backoff(
+                fresh.attempts, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, error.retry_after
+            )
+            await self._store.postpone(row.id, time.time() + delay, message)
+        else:
+            await self._store.transition(
+                row.id,
+                fresh.state,
+                states.FAILED,
+                error=message,
+                detail={"code": error.code, "status": error.status, "kind": error.kind},
+            )
