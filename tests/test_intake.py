@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftd.intake import Seen, Stability, ignored_reason, scan
+from ftd.intake import Seen, Stability, ignored_reason, scan, sidecar_companions
 
 
 @pytest.mark.parametrize(
@@ -95,3 +95,24 @@ def test_real_files_with_a_real_clock(tmp_path: Path) -> None:
     assert [s.name for s in stability.update(scan(str(tmp_path))[0], now=time.time())] == [
         "slow.jsonl"
     ]
+
+
+def test_files_named_by_a_sidecar_travel_with_it(tmp_path: Path) -> None:
+    (tmp_path / "faq.jsonl").write_text("{}\n")
+    (tmp_path / "faq-val.jsonl").write_text("{}\n")
+    (tmp_path / "faq-test.jsonl").write_text("{}\n")
+    (tmp_path / "faq.toml").write_text(
+        'validation_file = "faq-val.jsonl"\ntest_file = "faq-test.jsonl"\n'
+    )
+    (tmp_path / "broken.toml").write_text("validation_file = [\n")  # judged later, in full
+    seen, skipped = scan(str(tmp_path))
+    assert [s.name for s in seen] == ["faq.jsonl"]
+    assert sorted((s.name, s.reason) for s in skipped) == [
+        ("faq-test.jsonl", "named by sidecar faq.toml"),
+        ("faq-val.jsonl", "named by sidecar faq.toml"),
+    ]
+    assert sidecar_companions(str(tmp_path / "faq.toml")) == {
+        "validation": "faq-val.jsonl",
+        "test": "faq-test.jsonl",
+    }
+    assert sidecar_companions(str(tmp_path / "broken.toml")) == {}

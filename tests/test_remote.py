@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,45 @@ async def test_jobs_are_found_by_their_metadata_tag(remote: Remote, dataset: Pat
     )
     assert [j.id for j in await remote.find_jobs("ftd_ds", "abc")] == [job.id]
     assert (await remote.job(job.id)).id == job.id
+
+
+async def test_client_for_each_provider_profile(tmp_path: Path) -> None:
+    from ftd.config import load_settings
+    from ftd.remote import client_for
+
+    def settings(**provider: Any) -> Any:
+        env = {"HOME": str(tmp_path), "OPENAI_API_KEY": "sk-o", "AZURE_OPENAI_API_KEY": "az-k"}
+        return load_settings(env=env, overrides={"provider": provider}).provider
+
+    openai_client = client_for(settings(openai={"organization": "org-1", "project": "proj_1"}))
+    # No base_url: the SDK's own default (here the unroutable one tests/conftest.py sets).
+    assert str(openai_client.base_url) == os.environ["OPENAI_BASE_URL"] + "/"
+    assert (openai_client.organization, openai_client.project) == ("org-1", "proj_1")
+    assert openai_client.max_retries == 0
+    compatible = client_for(
+        settings(kind="compatible", compatible={"base_url": "http://127.0.0.1:8080/v1"})
+    )
+    assert str(compatible.base_url) == "http://127.0.0.1:8080/v1/"
+    assert compatible.api_key == "sk-o"
+    classic = client_for(
+        settings(
+            kind="azure",
+            azure={
+                "endpoint": "https://acme.openai.azure.com",
+                "api_version": "2025-04-01-preview",
+            },
+        )
+    )
+    assert isinstance(classic, openai.AsyncAzureOpenAI)
+    assert str(classic.base_url) == "https://acme.openai.azure.com/openai/"
+    assert classic._api_version == "2025-04-01-preview"
+    assert classic.api_key == "az-k"
+    v1 = client_for(
+        settings(
+            kind="azure", azure={"endpoint": "https://acme.openai.azure.com", "use_v1_path": True}
+        )
+    )
+    assert not isinstance(v1, openai.AsyncAzureOpenAI)
+    assert str(v1.base_url) == "https://acme.openai.azure.com/openai/v1/"
+    for client in (openai_client, compatible, classic, v1):
+        await client.close()

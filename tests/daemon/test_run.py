@@ -305,3 +305,47 @@ def test_bad_config_exits_78_and_a_second_daemon_75(
     assert second.returncode == 75
     assert f"pid {daemon.pid}" in second.stderr
     assert daemon.stop() == 0
+
+
+def test_sidecar_files_and_a_changed_file_under_an_old_name(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    daemon.start()
+    (daemon.incoming / "faq-val.jsonl").write_text("\n".join(good_lines(15, seed="v ")) + "\n")
+    (daemon.incoming / "faq.toml").write_text('validation_file = "faq-val.jsonl"\n')
+    write_dataset(daemon.incoming / "faq.jsonl")
+    job_row = daemon.wait_job("faq.jsonl", "succeeded")
+    ds = daemon.dataset("faq.jsonl")
+    splits = {
+        r["side"]: r["examples"]
+        for r in daemon.query("SELECT * FROM splits WHERE dataset_id = ?", (ds["id"],))
+    }
+    assert splits["validation"] == 15  # the named file, not a share of faq.jsonl
+    assert splits["train"] + splits["test"] == 120
+    job = emulator.client.fine_tuning.jobs.retrieve(job_row["job_id"])
+    assert job.validation_file is not None
+    names = {f.id: f.filename for f in emulator.client.files.list()}
+    assert names[job.validation_file].endswith("-validation.jsonl")
+    processed = sorted(p.name for p in (daemon.drop / "processed").iterdir())
+    assert processed == ["faq-val.jsonl", "faq.jsonl", "faq.toml"]
+    assert list(daemon.incoming.iterdir()) == []
+
+    # New content under the same name is a new dataset; the old file stays.
+    write_dataset(daemon.incoming / "faq.jsonl", count=130)
+    rows = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = daemon.query("SELECT state FROM datasets WHERE name = 'faq.jsonl' ORDER BY id")
+        if len(rows) == 2 and rows[1]["state"] == "submitted":
+            break
+        time.sleep(0.1)
+    assert [r["state"] for r in rows] == ["submitted", "submitted"]
+    assert (daemon.drop / "processed" / "faq-2.jsonl").exists()
+    assert len(emulator.jobs()) == 2
+    assert daemon.stop() == 0
+    # The key is in no file ftd wrote: database, reports, logs.
+    for path in [*daemon.state_dir.rglob("*"), *daemon.drop.rglob("*"), daemon.log_path]:
+        if path.is_file():
+            assert b"sk-test-e2e-secret-key" not in path.read_bytes(), path
