@@ -17,13 +17,15 @@ import openai
 
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
+from ftd.pace import Pace
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
-    from openai.types import FileObject
-    from openai.types.fine_tuning import FineTuningJob
+    from openai.types import FileObject, Model
+    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+    from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
     from ftd.config import ProviderSettings
 
@@ -91,10 +93,20 @@ def classify(operation: str, exc: Exception) -> RemoteError:
     )
 
 
-def client_for(provider: ProviderSettings) -> openai.AsyncOpenAI:
-    """The SDK client a provider profile describes; its own retries are always off."""
+def client_for(provider: ProviderSettings, pace: Pace | None = None) -> openai.AsyncOpenAI:
+    """The SDK client a provider profile describes; its own retries are always off.
+
+    With a ``pace``, every answer's rate-limit headers are shown to it.
+    """
     key = provider.require_api_key().get_secret_value()
     timeout = provider.timeout_seconds
+    http_client = None
+    if pace is not None:
+
+        async def observe(response: Any) -> None:
+            pace.observe(response.headers)
+
+        http_client = openai.DefaultAsyncHttpxClient(event_hooks={"response": [observe]})
     endpoint = provider.azure.endpoint
     if provider.kind == "azure" and not provider.azure.use_v1_path and endpoint is not None:
         return openai.AsyncAzureOpenAI(
@@ -103,6 +115,7 @@ def client_for(provider: ProviderSettings) -> openai.AsyncOpenAI:
             api_key=key,
             timeout=timeout,
             max_retries=0,
+            http_client=http_client,
         )
     organization = provider.openai.organization if provider.kind == "openai" else None
     project = provider.openai.project if provider.kind == "openai" else None
@@ -113,6 +126,7 @@ def client_for(provider: ProviderSettings) -> openai.AsyncOpenAI:
         project=project,
         timeout=timeout,
         max_retries=0,
+        http_client=http_client,
     )
 
 
@@ -162,8 +176,10 @@ class Remote:
         max_delay: float = 30.0,
         upload_timeout: float = 600.0,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        pace: Pace | None = None,
     ) -> None:
         self._client = client.with_options(max_retries=0)
+        self._pace = pace if pace is not None else Pace(concurrency=16, per_minute=None)
         self._retries = retries
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -175,9 +191,10 @@ class Remote:
         attempt = 0
         while True:
             try:
-                return await call()
+                return await self._paced(call)
             except openai.OpenAIError as exc:
                 error = classify(operation, exc)
+                self._slow_down(error)
                 if not error.retryable or attempt >= self._retries:
                     raise _failed(error, attempts=attempt + 1) from exc
                 delay = error.retry_after
@@ -199,9 +216,19 @@ class Remote:
         """A call that creates something: sent once, never repeated here."""
         log.info("remote_create", operation=operation)
         try:
-            return await call()
+            return await self._paced(call)
         except openai.OpenAIError as exc:
-            raise _failed(classify(operation, exc), attempts=1) from exc
+            error = classify(operation, exc)
+            self._slow_down(error)
+            raise _failed(error, attempts=1) from exc
+
+    async def _paced(self, call: Callable[[], Awaitable[T]]) -> T:
+        async with self._pace.slot():
+            return await call()
+
+    def _slow_down(self, error: RemoteError) -> None:
+        if error.kind == RATE_LIMITED:
+            self._pace.hold(error.retry_after or 1.0, "429 from the provider")
 
     async def upload(self, path: Path, filename: str) -> FileObject:
         def call() -> Awaitable[FileObject]:
@@ -241,6 +268,60 @@ class Remote:
             return [job async for job in page]
 
         return await self._read("find_jobs", call)
+
+    async def jobs_page(
+        self, metadata: dict[str, str], after: str | None = None, limit: int = 100
+    ) -> tuple[list[FineTuningJob], bool]:
+        """One page of jobs with this metadata, newest first, and whether more follow."""
+
+        async def call() -> tuple[list[FineTuningJob], bool]:
+            page = await self._client.fine_tuning.jobs.list(
+                metadata=metadata, limit=limit, after=after or openai.omit
+            )
+            return list(page.data), bool(page.has_more)
+
+        return await self._read("list_jobs", call)
+
+    async def events_page(
+        self, job_id: str, after: str | None = None, limit: int = 100
+    ) -> tuple[list[FineTuningJobEvent], bool]:
+        """One page of a job's events, newest first; ``after`` pages toward older ones."""
+
+        async def call() -> tuple[list[FineTuningJobEvent], bool]:
+            page = await self._client.fine_tuning.jobs.list_events(
+                job_id, limit=limit, after=after or openai.omit
+            )
+            return list(page.data), bool(page.has_more)
+
+        return await self._read("list_events", call)
+
+    async def checkpoints_page(
+        self, job_id: str, after: str | None = None, limit: int = 100
+    ) -> tuple[list[FineTuningJobCheckpoint], bool]:
+        async def call() -> tuple[list[FineTuningJobCheckpoint], bool]:
+            page = await self._client.fine_tuning.jobs.checkpoints.list(
+                job_id, limit=limit, after=after or openai.omit
+            )
+            return list(page.data), bool(page.has_more)
+
+        return await self._read("list_checkpoints", call)
+
+    async def file_content(self, file_id: str) -> bytes:
+        async def call() -> bytes:
+            response = await self._client.files.content(file_id)
+            return response.content
+
+        return await self._read("file_content", call)
+
+    async def model(self, name: str) -> Model:
+        return await self._read("retrieve_model", lambda: self._client.models.retrieve(name))
+
+    async def model_ids(self) -> list[str]:
+        async def call() -> list[str]:
+            page = await self._client.models.list()
+            return [m.id async for m in page]
+
+        return await self._read("list_models", call)
 
     async def job(self, job_id: str) -> FineTuningJob:
         return await self._read(

@@ -1,29 +1,67 @@
-"""Following jobs to the end: each unfinished job is asked about every ``poll_seconds``.
+"""Following every unfinished job to its end, and keeping all it tells, with few requests.
 
-Jobs keep running at the provider while ftd is down; at start the unfinished
-ones are read from the database and followed again.
+One cycle: list this installation's jobs by their ``ftd_instance`` metadata,
+100 a page, newest first, until every unfinished job has been seen (a job
+the list does not show, such as an adopted one, is retrieved by id). Jobs
+whose status or figures changed have their new events read at once; of the
+running jobs that did not change, a budget of ``ceil(N / 100)`` per cycle,
+least recently read first, has its events read too; checkpoints are read
+when an event announces one or the job ends. A finished job's result file
+is parsed, and its new model is probed until it answers. Everything a
+cycle learned is written in one transaction.
+
+Intervals adapt: a cycle comes sooner while a job is new or near its
+estimated finish, later while all are queued; every wait has jitter.
 """
 
 from __future__ import annotations
 
+import datetime
+import math
+import random
+import time
 from typing import TYPE_CHECKING
 
 import anyio
 
+from ftd import catalog
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
+from ftd.remote import NOT_FOUND
+from ftd.results import ResultFileError, parse_result_file
 from ftd.store import states
+from ftd.store.tracking import CheckpointRow, Cycle, EventRow, JobUpdate, MetricRow
+from ftd.tags import INSTANCE_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from anyio.abc import TaskStatus
+    from openai.types.fine_tuning import FineTuningJob
 
     from ftd.remote import Remote
     from ftd.store import JobRow, Store
 
 log = get_logger("ftd.tracker")
-CONCURRENT_READS = 8
+PAGE = 100
+MAX_EVENT_PAGES = 1000
+NEW_JOB_SECONDS = 120.0
+RETIREMENT_WARNING_DAYS = 30
+RETIREMENT_CHECK_SECONDS = 24 * 3600.0
+_METRIC_KEYS = {
+    "train_loss": "train_loss",
+    "train_mean_token_accuracy": "train_accuracy",
+    "valid_loss": "valid_loss",
+    "valid_mean_token_accuracy": "valid_accuracy",
+    "full_valid_loss": "full_valid_loss",
+    "full_valid_mean_token_accuracy": "full_valid_accuracy",
+}
+_QUIET = frozenset({states.JOB_VALIDATING_FILES, states.JOB_QUEUED, states.JOB_PAUSED})
+
+
+def is_final(status: str) -> bool:
+    """Unknown status strings are not final: keep following the job."""
+    return status in states.JOB_FINAL
 
 
 class Tracker:
@@ -34,13 +72,19 @@ class Tracker:
         *,
         poll_seconds: float,
         on_finished: Callable[[], Awaitable[None]],
+        price_per_mtok: Callable[[str], float | None] = lambda _model: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._on_finished = on_finished
         self._store = store
         self._remote = remote
         self._poll = poll_seconds
+        self._on_finished = on_finished
+        self._price = price_per_mtok
+        self._clock = clock
         self._wakeup = anyio.Event()
-        self._limiter = anyio.CapacityLimiter(CONCURRENT_READS)
+        self._retirement_checked = -math.inf
+        self.retiring: dict[str, str] = {}  # model -> shutdown date, for status displays
+        self.last_cycle: dict[str, int] = {}
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -49,29 +93,296 @@ class Tracker:
         task_status.started()
         while True:
             self._wakeup = anyio.Event()
-            jobs = await self._store.active_jobs()
-            async with anyio.create_task_group() as tg:
-                for job in jobs:
-                    tg.start_soon(self._refresh, job)
-            with anyio.move_on_after(self._poll):
+            active = await self._store.active_jobs()
+            await self.cycle(active)
+            if time.monotonic() - self._retirement_checked > RETIREMENT_CHECK_SECONDS:
+                await self.check_retirements()
+            with anyio.move_on_after(self.interval(active)):
                 await self._wakeup.wait()
 
-    async def _refresh(self, row: JobRow) -> None:
-        async with self._limiter:
+    def interval(self, active: list[JobRow]) -> float:
+        """Sooner while a job is new or about to finish, later while all are waiting."""
+        now = self._clock()
+        wait = self._poll * 2 if active and all(j.status in _QUIET for j in active) else self._poll
+        for job in active:
+            new = now - job.created_at < NEW_JOB_SECONDS
+            ending = job.estimated_finish is not None and job.estimated_finish - now < self._poll
+            if new or ending:
+                wait = min(wait, self._poll / 3)
+        return max(0.05, wait * random.uniform(0.9, 1.1))
+
+    # ------------------------------------------------------------------ one cycle
+
+    async def cycle(self, active: list[JobRow] | None = None) -> Cycle:
+        """Look at every unfinished job once; write what was learned; returns it."""
+        jobs = await self._store.active_jobs() if active is None else active
+        cycle = Cycle()
+        requests = {"list": 0, "retrieve": 0, "events": 0, "checkpoints": 0, "other": 0}
+        remote = await self._remote_views(jobs, requests) if jobs else {}
+        changed: list[JobRow] = []
+        for row in jobs:
+            job = remote.get(row.job_id)
+            if job is None:
+                continue
+            update = self._update(row, job)
+            if _differs(row, update):
+                cycle.updates.append(update)
+                changed.append(row)
+        budget = math.ceil(len(jobs) / PAGE)
+        steady = sorted(
+            (
+                r
+                for r in jobs
+                if r not in changed
+                and r.job_id in remote
+                and remote[r.job_id].status == states.JOB_RUNNING
+            ),
+            key=lambda r: r.details_at or 0.0,
+        )[:budget]
+        detailed = changed + steady
+        async with anyio.create_task_group() as tg:
+            for row in detailed:
+                tg.start_soon(self._details, row, remote[row.job_id], cycle, requests)
+        await self._finished_extras(cycle, requests)
+        finished = await self._store.record_cycle(cycle)
+        self.last_cycle = {**requests, "jobs": len(jobs), "changed": len(changed)}
+        if finished:
+            for job_id in finished:
+                status = next(u.status for u in cycle.updates if u.job_id == job_id)
+                log.info("job_finished", job_id=job_id, status=status)
+            await self._on_finished()
+        return cycle
+
+    async def _remote_views(
+        self, jobs: list[JobRow], requests: dict[str, int]
+    ) -> dict[str, FineTuningJob]:
+        wanted = {j.job_id for j in jobs}
+        seen: dict[str, FineTuningJob] = {}
+        instance = await self._store.instance()
+        after: str | None = None
+        try:
+            while wanted - seen.keys():
+                requests["list"] += 1
+                page, more = await self._remote.jobs_page({INSTANCE_KEY: instance}, after)
+                for job in page:
+                    if job.id in wanted:
+                        seen[job.id] = job
+                if not more or not page:
+                    break
+                after = page[-1].id
+        except RemoteError:
+            pass  # logged by the client; the jobs not seen are retrieved one by one below
+        missing = [j for j in jobs if j.job_id not in seen]
+
+        async def retrieve(job_id: str) -> None:
+            requests["retrieve"] += 1
             try:
-                job = await self._remote.job(row.job_id)
+                seen[job_id] = await self._remote.job(job_id)
             except RemoteError:
-                return  # logged by the client; asked again at the next round
+                return  # one job's trouble never stalls the others
+
+        async with anyio.create_task_group() as tg:
+            for absent in missing:
+                tg.start_soon(retrieve, absent.job_id)
+        return seen
+
+    def _update(self, row: JobRow, job: FineTuningJob) -> JobUpdate:
         error = job.error
-        changed = await self._store.update_job(
-            row.job_id,
-            job.status,
+        code = error.code if error is not None and error.code else None
+        cost = None
+        price = self._price(row.model)
+        if job.trained_tokens is not None and price is not None:
+            cost = round(job.trained_tokens * price / 1_000_000, 4)
+        return JobUpdate(
+            job_id=row.job_id,
+            status=job.status,
             fine_tuned_model=job.fine_tuned_model,
             trained_tokens=job.trained_tokens,
-            estimated_finish=job.estimated_finish,
-            error_code=error.code if error else None,
-            error_message=error.message if error else None,
-            error_param=error.param if error else None,
+            estimated_finish=float(job.estimated_finish) if job.estimated_finish else None,
+            error_code=code,
+            error_message=(error.message or None) if error is not None and code else None,
+            error_param=(error.param or None) if error is not None and code else None,
+            result_files=list(job.result_files or []) or None,
+            cost_usd=cost,
         )
-        if changed and job.status in states.JOB_FINAL:
-            await self._on_finished()
+
+    async def _details(
+        self, row: JobRow, job: FineTuningJob, cycle: Cycle, requests: dict[str, int]
+    ) -> None:
+        """New events (and metrics from them); checkpoints when announced or at the end."""
+        try:
+            fresh = await self._new_events(row.job_id, requests)
+        except RemoteError:
+            return
+        cycle.detailed.append(row.job_id)
+        cycle.events.extend(fresh)
+        for event in fresh:
+            data = event.data or {}
+            if event.type == "metrics" and isinstance(data.get("step"), int):
+                figures: dict[str, float | None] = {
+                    name: float(data[key])
+                    for key, name in _METRIC_KEYS.items()
+                    if isinstance(data.get(key), int | float)
+                }
+                cycle.metrics.append(MetricRow(row.job_id, data["step"], figures, "event"))
+        announced = any("checkpoint" in e.message.lower() for e in fresh)
+        if announced or is_final(job.status) or job.status == states.JOB_PAUSED:
+            try:
+                cycle.checkpoints.extend(await self._checkpoints(row.job_id, requests))
+            except RemoteError:
+                return
+
+    async def _new_events(self, job_id: str, requests: dict[str, int]) -> list[EventRow]:
+        """Pages from the newest back to the first event already stored; oldest first."""
+        found: list[EventRow] = []
+        after: str | None = None
+        for _ in range(MAX_EVENT_PAGES):
+            requests["events"] += 1
+            page, more = await self._remote.events_page(job_id, after)
+            known = await self._store.known_events(e.id for e in page)
+            for event in page:
+                if event.id in known:
+                    continue
+                found.append(
+                    EventRow(
+                        event_id=event.id,
+                        job_id=job_id,
+                        created_at=event.created_at,
+                        level=event.level,
+                        type=event.type,
+                        message=event.message,
+                        data=dict(event.data) if isinstance(event.data, dict) else None,
+                    )
+                )
+            if known or not more or not page:
+                break
+            after = page[-1].id
+        found.reverse()
+        return found
+
+    async def _checkpoints(self, job_id: str, requests: dict[str, int]) -> list[CheckpointRow]:
+        rows: list[CheckpointRow] = []
+        after: str | None = None
+        while True:
+            requests["checkpoints"] += 1
+            page, more = await self._remote.checkpoints_page(job_id, after)
+            rows.extend(
+                CheckpointRow(
+                    checkpoint_id=c.id,
+                    job_id=job_id,
+                    step=c.step_number,
+                    model=c.fine_tuned_model_checkpoint,
+                    metrics=c.metrics.model_dump(exclude_none=True) or None,
+                    created_at=c.created_at,
+                )
+                for c in page
+            )
+            if not more or not page:
+                return rows
+            after = page[-1].id
+
+    # ------------------------------------------------------------------ after success
+
+    async def _finished_extras(self, cycle: Cycle, requests: dict[str, int]) -> None:
+        """Result files of succeeded jobs; a probe of each new model until it answers."""
+        just_succeeded = {
+            u.job_id: u
+            for u in cycle.updates
+            if u.status == states.JOB_SUCCEEDED and u.fine_tuned_model
+        }
+        for row in await self._store.jobs_awaiting_results():
+            files = row.result_files or []
+            await self._parse_results(row.job_id, files, cycle, requests)
+        for job_id, update in just_succeeded.items():
+            await self._parse_results(job_id, update.result_files or [], cycle, requests)
+        waiting = {r.job_id: r.fine_tuned_model for r in await self._store.jobs_awaiting_model()}
+        waiting.update({j: u.fine_tuned_model for j, u in just_succeeded.items()})
+        for job_id, model in waiting.items():
+            if model is None:
+                continue
+            requests["other"] += 1
+            try:
+                await self._remote.model(model)
+            except RemoteError as exc:
+                if exc.kind != NOT_FOUND:
+                    continue
+                log.debug("model_not_ready", job_id=job_id, model=model)
+                continue
+            cycle.models_ready.append(job_id)
+
+    async def _parse_results(
+        self, job_id: str, files: list[str], cycle: Cycle, requests: dict[str, int]
+    ) -> None:
+        if job_id in cycle.results_parsed:
+            return
+        for file_id in files:
+            requests["other"] += 1
+            try:
+                raw = await self._remote.file_content(file_id)
+                rows = parse_result_file(raw)
+            except RemoteError:
+                return  # asked again next cycle
+            except ResultFileError as exc:
+                log.warning(
+                    "result_file_unreadable", job_id=job_id, file_id=file_id, error=str(exc)
+                )
+                continue
+            cycle.metrics.extend(MetricRow(job_id, step, f, "result_file") for step, f in rows)
+        cycle.results_parsed.append(job_id)
+
+    # ------------------------------------------------------------------ adoption, retirement
+
+    async def adopt(self, job_id: str) -> bool:
+        """Follow a job created outside ftd; False if it is followed already."""
+        job = await self._remote.job(job_id)
+        adopted = await self._store.adopt_job(job.id, job.status, job.model, job.metadata)
+        if adopted:
+            self.wake()
+        return adopted
+
+    async def check_retirements(self, today: datetime.date | None = None) -> dict[str, str]:
+        """Warn about base models used here that stop serving within 30 days, or are gone."""
+        self._retirement_checked = time.monotonic()
+        day = today or datetime.datetime.now(datetime.UTC).date()
+        used = {catalog.base_name(j.model) for j in await self._store.jobs()}
+        for dataset in await self._store.datasets(
+            [states.READY, states.AWAITING_APPROVAL, states.UPLOADING, states.CREATING_JOB]
+        ):
+            model = (dataset.settings or {}).get("model")
+            if isinstance(model, str):
+                used.add(catalog.base_name(model))
+        try:
+            served = set(await self._remote.model_ids())
+        except RemoteError:
+            served = None
+        retiring: dict[str, str] = {}
+        for model in sorted(used):
+            entry = catalog.lookup(model)
+            date = entry.shutdown_date if entry else None
+            if date is not None:
+                left = (datetime.date.fromisoformat(date) - day).days
+                if left <= RETIREMENT_WARNING_DAYS:
+                    retiring[model] = date
+                    log.warning("base_model_retiring", model=model, shutdown=date, days_left=left)
+            if served is not None and model not in served:
+                log.warning("base_model_not_served", model=model)
+        self.retiring = retiring
+        return retiring
+
+
+def _differs(row: JobRow, update: JobUpdate) -> bool:
+    return (
+        row.status,
+        row.fine_tuned_model,
+        row.trained_tokens,
+        row.estimated_finish,
+        row.error_code,
+        row.result_files,
+    ) != (
+        update.status,
+        update.fine_tuned_model,
+        update.trained_tokens,
+        update.estimated_finish,
+        update.error_code,
+        update.result_files,
+    )

@@ -101,7 +101,11 @@ async def _run(
             submit.wake()
 
     tracker = Tracker(
-        store, remote, poll_seconds=settings.tracker.poll_seconds, on_finished=job_finished
+        store,
+        remote,
+        poll_seconds=settings.tracker.poll_seconds,
+        on_finished=job_finished,
+        price_per_mtok=lambda model: settings.price_for(model).training_per_mtok,
     )
     submitter = Submitter(
         store, remote, on_submitted=tracker.wake, file_ready_timeout=provider.upload_timeout_seconds

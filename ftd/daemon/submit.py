@@ -22,6 +22,7 @@ from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT
 from ftd.store import states
+from ftd.tags import INSTANCE_KEY, TAG_KEY, dataset_tag, upload_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.daemon.submit")
 
-TAG_KEY = "ftd_tag"
-HASH_KEY = "ftd_dataset"
 # Transient failures (network, 5xx, 429 rate limits) are retried this many times
 # with growing waits (about four hours in all) before the dataset fails.
 MAX_ATTEMPTS = 12
@@ -43,11 +42,6 @@ CAP_BASE_SECONDS = 60.0
 CAP_MAX_SECONDS = 3600.0
 FILE_READY_POLL_SECONDS = 2.0
 UPLOAD_SIDES = ("train", "validation")
-
-
-def upload_name(dataset: DatasetRow, side: str) -> str:
-    """The provider-side name of a split: found again by it after a crash."""
-    return f"ftd-{dataset.sha256[:16]}-{dataset.tag}-{side}.jsonl"
 
 
 def backoff(attempt: int, base: float, ceiling: float, hint: float | None = None) -> float:
@@ -146,7 +140,7 @@ class Submitter:
             await anyio.sleep(FILE_READY_POLL_SECONDS)
 
     async def _create_job(self, row: DatasetRow) -> None:
-        existing = await self._remote.find_jobs(TAG_KEY, row.tag)
+        existing = await self._remote.find_jobs(TAG_KEY, dataset_tag(row))
         if existing:
             job = existing[-1]  # the oldest: if ever two, the first is the one to keep
             log.info("job_found", dataset_id=row.id, job_id=job.id, matches=len(existing))
@@ -184,8 +178,8 @@ class Submitter:
             "method": body,
             "metadata": {
                 **(settings.get("metadata") or {}),
-                HASH_KEY: row.sha256,
-                TAG_KEY: row.tag,
+                INSTANCE_KEY: await self._store.instance(),
+                TAG_KEY: dataset_tag(row),
             },
         }
         validation = uploads.get("validation")

@@ -24,6 +24,7 @@ from ftd.logs import get_logger
 from ftd.store import states
 from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
+from ftd.store.tracking import Cycle, apply_cycle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -118,6 +119,11 @@ class Store:
                         if self._db.in_transaction:
                             await self._db.execute("ROLLBACK")
                     raise
+
+    async def instance(self) -> str:
+        """This installation's id (made by the schema), which tags all its jobs."""
+        rows = await self._all("SELECT value FROM meta WHERE key = 'instance'")
+        return str(rows[0][0])
 
     async def schema_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cursor:
@@ -450,6 +456,70 @@ class Store:
                     dataset_id=row["dataset_id"],
                 )
         return changed
+
+    async def record_cycle(self, cycle: Cycle) -> list[str]:
+        """Write what a tracker cycle learned in one transaction; the jobs that just finished."""
+        async with self.transaction() as tx:
+            return await apply_cycle(tx, cycle)
+
+    async def known_events(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+        if not wanted:
+            return set()
+        rows = await self._all(
+            f"SELECT event_id FROM job_events WHERE event_id IN {_marks(wanted)}",  # noqa: S608
+            wanted,
+        )
+        return {r[0] for r in rows}
+
+    async def jobs_awaiting_results(self) -> list[JobRow]:
+        rows = await self._all(
+            "SELECT * FROM jobs WHERE status = ? AND results_parsed_at IS NULL ORDER BY id",
+            (states.JOB_SUCCEEDED,),
+        )
+        return [JobRow.from_row(r) for r in rows]
+
+    async def jobs_awaiting_model(self) -> list[JobRow]:
+        rows = await self._all(
+            "SELECT * FROM jobs WHERE status = ? AND fine_tuned_model IS NOT NULL "
+            "AND model_ready_at IS NULL ORDER BY id",
+            (states.JOB_SUCCEEDED,),
+        )
+        return [JobRow.from_row(r) for r in rows]
+
+    async def adopt_job(self, job_id: str, status: str, model: str, metadata: Any) -> bool:
+        """Follow a job ftd did not create; False if it is followed already."""
+        async with self.transaction() as tx:
+            if await tx.one("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)) is not None:
+                return False
+            cursor = await tx.execute(
+                "INSERT INTO jobs (job_id, status, model, metadata, adopted, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+                (job_id, status, model, json.dumps(metadata) if metadata else None, tx.now, tx.now),
+            )
+            assert cursor.lastrowid is not None
+            await tx.log_change(
+                "job", cursor.lastrowid, None, status, {"adopted": True}, job_id=job_id
+            )
+        return True
+
+    async def job_metrics(self, job_id: str) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT * FROM job_metrics WHERE job_id = ? ORDER BY step", (job_id,)
+        )
+        return [dict(r) for r in rows]
+
+    async def job_events(self, job_id: str) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT * FROM job_events WHERE job_id = ? ORDER BY created_at, rowid", (job_id,)
+        )
+        return [dict(r) for r in rows]
+
+    async def job_checkpoints(self, job_id: str) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT * FROM job_checkpoints WHERE job_id = ? ORDER BY step", (job_id,)
+        )
+        return [dict(r) for r in rows]
 
     async def history(self, entity: str, entity_id: int) -> list[tuple[str | None, str, float]]:
         rows = await self._all(

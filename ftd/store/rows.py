@@ -100,7 +100,13 @@ class JobRow:
     created_at: float
     updated_at: float
     finished_at: float | None
+    cost_usd: float | None
+    result_files: list[str] | None
+    results_parsed_at: float | None
+    model_ready_at: float | None
+    details_at: float | None
+    adopted: int
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRow:
-        return cls(**_decoded(row, ("metadata",)))
+        return cls(**_decoded(row, ("metadata", "result_files")))

@@ -107,6 +107,58 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE INDEX dataset_files_pending ON dataset_files(moving_from) WHERE moving_from IS NOT NULL;
     """,
+    # 3: what the tracker learns of a job: events, metrics, checkpoints, results,
+    # model readiness; and this installation's id, which tags its jobs.
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(8))));
+
+    ALTER TABLE jobs ADD COLUMN cost_usd REAL;
+    ALTER TABLE jobs ADD COLUMN result_files TEXT;
+    ALTER TABLE jobs ADD COLUMN results_parsed_at REAL;
+    ALTER TABLE jobs ADD COLUMN model_ready_at REAL;
+    ALTER TABLE jobs ADD COLUMN details_at REAL;
+    ALTER TABLE jobs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE job_events (
+        event_id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs(job_id),
+        created_at INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        type TEXT,
+        message TEXT NOT NULL,
+        data TEXT
+    ) STRICT;
+    CREATE INDEX job_events_by_job ON job_events(job_id, created_at);
+
+    -- One row per training step; figures from metrics events, completed from
+    -- the result file once the job has finished.
+    CREATE TABLE job_metrics (
+        job_id TEXT NOT NULL REFERENCES jobs(job_id),
+        step INTEGER NOT NULL,
+        train_loss REAL,
+        train_accuracy REAL,
+        valid_loss REAL,
+        valid_accuracy REAL,
+        full_valid_loss REAL,
+        full_valid_accuracy REAL,
+        source TEXT NOT NULL CHECK (source IN ('event', 'result_file')),
+        PRIMARY KEY (job_id, step)
+    ) STRICT;
+
+    CREATE TABLE job_checkpoints (
+        checkpoint_id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs(job_id),
+        step INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        metrics TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX job_checkpoints_by_job ON job_checkpoints(job_id, step);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -99,9 +99,11 @@ class Emulator:
     def files(self, containing: str = "") -> list[str]:
         return [f.filename for f in self.client.files.list() if containing in f.filename]
 
-    def jobs(self, tag: str | None = None) -> list[Any]:
-        if tag is None:
+    def jobs(self, dataset: sqlite3.Row | None = None) -> list[Any]:
+        """All jobs, or those of one dataset row (by the tag ftd puts in their metadata)."""
+        if dataset is None:
             return list(self.client.fine_tuning.jobs.list(limit=100))
+        tag = f"{dataset['sha256'][:16]}-{dataset['tag']}"
         return list(self.client.fine_tuning.jobs.list(metadata={"ftd_tag": tag}, limit=100))
 
 

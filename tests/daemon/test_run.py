@@ -131,7 +131,7 @@ def test_sigkill_during_upload_leaves_one_file_and_one_job(
         f"ftd-{ds['sha256'][:16]}-{ds['tag']}-validation.jsonl",
     ]
     assert emulator.requests("POST /v1/files") == 2
-    assert len(emulator.jobs(ds["tag"])) == 1
+    assert len(emulator.jobs(ds)) == 1
     assert daemon.stop() == 0
 
 
@@ -148,7 +148,7 @@ def test_sigkill_during_job_creation_leaves_one_job(
     daemon.kill()
     ds = daemon.dataset("kill.jsonl")
     assert ds["state"] == "creating_job"
-    assert len(emulator.jobs(ds["tag"])) == 1  # created at the provider, unknown to ftd
+    assert len(emulator.jobs(ds)) == 1  # created at the provider, unknown to ftd
     assert daemon.query("SELECT count(*) FROM jobs")[0][0] == 0
 
     emulator.configure(answer_delay_ms=0)
@@ -156,7 +156,7 @@ def test_sigkill_during_job_creation_leaves_one_job(
     job = daemon.wait_job("kill.jsonl", "succeeded")
     found = daemon.wait_for("job_found")
     assert found["job_id"] == job["job_id"]
-    assert [j.id for j in emulator.jobs(ds["tag"])] == [job["job_id"]]
+    assert [j.id for j in emulator.jobs(ds)] == [job["job_id"]]
     assert emulator.requests("POST /v1/fine_tuning/jobs") == 1
     assert emulator.requests("POST /v1/files") == 2
     assert daemon.stop() == 0
@@ -214,7 +214,7 @@ def test_concurrent_job_cap_waits_then_goes_on(
     daemon.wait_job("first.jsonl", "succeeded")
     daemon.wait_job("second.jsonl", "succeeded")
     for name in ("first.jsonl", "second.jsonl"):
-        assert len(emulator.jobs(daemon.dataset(name)["tag"])) == 1
+        assert len(emulator.jobs(daemon.dataset(name))) == 1
     assert daemon.stop() == 0
 
 

@@ -1,0 +1,198 @@
+"""What one tracker cycle learned, written in a single transaction.
+
+A cycle over hundreds of jobs makes one commit, not one per row: statuses,
+new events, metrics, checkpoints and result figures all land together, and a
+crash mid-cycle loses only that cycle, which the next one repeats. Events
+and checkpoints are keyed by the provider's ids, so a repeat stores nothing
+twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ftd.store import states
+
+if TYPE_CHECKING:
+    from ftd.store.db import Tx
+
+METRIC_COLUMNS = (
+    "train_loss",
+    "train_accuracy",
+    "valid_loss",
+    "valid_accuracy",
+    "full_valid_loss",
+    "full_valid_accuracy",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdate:
+    job_id: str
+    status: str
+    fine_tuned_model: str | None
+    trained_tokens: int | None
+    estimated_finish: float | None
+    error_code: str | None
+    error_message: str | None
+    error_param: str | None
+    result_files: list[str] | None
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    event_id: str
+    job_id: str
+    created_at: int
+    level: str
+    type: str | None
+    message: str
+    data: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRow:
+    job_id: str
+    step: int
+    figures: dict[str, float | None]
+    source: str  # "event" or "result_file"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    checkpoint_id: str
+    job_id: str
+    step: int
+    model: str
+    metrics: dict[str, Any] | None
+    created_at: int
+
+
+@dataclass(slots=True)
+class Cycle:
+    """Everything one cycle will write."""
+
+    updates: list[JobUpdate] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    metrics: list[MetricRow] = field(default_factory=list)
+    checkpoints: list[CheckpointRow] = field(default_factory=list)
+    detailed: list[str] = field(default_factory=list)  # jobs whose events were read
+    results_parsed: list[str] = field(default_factory=list)
+    models_ready: list[str] = field(default_factory=list)
+
+
+async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
+    """Write a cycle; returns the jobs that reached a final status in it."""
+    finished: list[str] = []
+    for update in cycle.updates:
+        row = await tx.one(
+            "SELECT id, dataset_id, status FROM jobs WHERE job_id = ?", (update.job_id,)
+        )
+        if row is None:
+            continue
+        sets = (
+            "status = ?, fine_tuned_model = ?, trained_tokens = ?, estimated_finish = ?, "
+            "error_code = ?, error_message = ?, error_param = ?, result_files = ?, "
+            "cost_usd = ?, updated_at = ?"
+        )
+        params: list[Any] = [
+            update.status,
+            update.fine_tuned_model,
+            update.trained_tokens,
+            update.estimated_finish,
+            update.error_code,
+            update.error_message,
+            update.error_param,
+            json.dumps(update.result_files) if update.result_files is not None else None,
+            update.cost_usd,
+            tx.now,
+        ]
+        final_now = update.status in states.JOB_FINAL and row["status"] not in states.JOB_FINAL
+        if final_now:
+            sets += ", finished_at = ?"
+            params.append(tx.now)
+            finished.append(update.job_id)
+        await tx.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*params, row["id"]])  # noqa: S608
+        if update.status != row["status"]:
+            detail = {"error_code": update.error_code} if update.error_code else None
+            await tx.log_change(
+                "job",
+                row["id"],
+                row["status"],
+                update.status,
+                detail,
+                job_id=update.job_id,
+                dataset_id=row["dataset_id"],
+            )
+    await tx.db.executemany(
+        "INSERT OR IGNORE INTO job_events (event_id, job_id, created_at, level, type, message, "
+        "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                e.event_id,
+                e.job_id,
+                e.created_at,
+                e.level,
+                e.type,
+                e.message,
+                json.dumps(e.data) if e.data else None,
+            )
+            for e in cycle.events
+        ],
+    )
+    for metric in cycle.metrics:
+        values = [metric.figures.get(name) for name in METRIC_COLUMNS]
+        if metric.source == "event":
+            # A figure from an event never replaces one from the result file.
+            await tx.execute(
+                f"INSERT OR IGNORE INTO job_metrics (job_id, step, {', '.join(METRIC_COLUMNS)}, "  # noqa: S608
+                "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (metric.job_id, metric.step, *values, metric.source),
+            )
+        else:
+            # The result file is the final word; where it is silent, keep what events said.
+            updates = ", ".join(
+                f"{name} = coalesce(excluded.{name}, job_metrics.{name})" for name in METRIC_COLUMNS
+            )
+            await tx.execute(
+                f"INSERT INTO job_metrics (job_id, step, {', '.join(METRIC_COLUMNS)}, source) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step) DO UPDATE SET "
+                f"{updates}, source = excluded.source",
+                (metric.job_id, metric.step, *values, metric.source),
+            )
+    await tx.db.executemany(
+        "INSERT OR IGNORE INTO job_checkpoints (checkpoint_id, job_id, step, model, metrics, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (
+                c.checkpoint_id,
+                c.job_id,
+                c.step,
+                c.model,
+                json.dumps(c.metrics) if c.metrics else None,
+                c.created_at,
+            )
+            for c in cycle.checkpoints
+        ],
+    )
+    await tx.db.executemany(
+        "UPDATE jobs SET details_at = ? WHERE job_id = ?", [(tx.now, j) for j in cycle.detailed]
+    )
+    await tx.db.executemany(
+        "UPDATE jobs SET results_parsed_at = ? WHERE job_id = ?",
+        [(tx.now, j) for j in cycle.results_parsed],
+    )
+    for job_id in cycle.models_ready:
+        await tx.execute("UPDATE jobs SET model_ready_at = ? WHERE job_id = ?", (tx.now, job_id))
+        tx.note("model_ready", job_id=job_id)
+    if cycle.events or cycle.checkpoints:
+        tx.note(
+            "job_details_stored",
+            events=len(cycle.events),
+            metrics=len(cycle.metrics),
+            checkpoints=len(cycle.checkpoints),
+        )
+    return finished
