@@ -1,0 +1,306 @@
+"""The tracker against the emulator on a clock the test moves: whole lives, restarts, faults."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from ftd import catalog
+from ftd.emulator.control import EmulatorControl
+from ftd.emulator.server import Emulator
+from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
+from ftd.remote import Remote
+from ftd.store import Store
+from ftd.tags import INSTANCE_KEY
+from ftd.tracker import Tracker
+from tests.emulator.helpers import FakeClock, chat_dataset
+
+pytestmark = pytest.mark.anyio
+MODEL = "gpt-4.1-mini-2025-04-14"
+PRICE = 5.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def emulator(clock: FakeClock) -> AsyncIterator[Emulator]:
+    settings = EmulatorSettings(runtime=RuntimeConfig(seed=3, retry_after_ms=1))
+    async with Emulator(settings, clock=clock) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(emulator: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k", max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def control(emulator: Emulator) -> AsyncIterator[EmulatorControl]:
+    async with EmulatorControl(emulator.root_url) as admin:
+        yield admin
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "ftd.db")
+    yield opened
+    await opened.close()
+
+
+class Finished:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+
+
+def make_tracker(store: Store, client: openai.AsyncOpenAI, clock: FakeClock) -> Tracker:
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    return Tracker(
+        store,
+        Remote(client, retries=6, sleep=no_wait),
+        poll_seconds=1.0,
+        on_finished=Finished(),
+        price_per_mtok=lambda _model: PRICE,
+        clock=clock,
+    )
+
+
+async def start_job(
+    client: openai.AsyncOpenAI, store: Store, examples: int = 12, *, tagged: bool = True
+) -> str:
+    """A job at the emulator, recorded as ftd records the jobs it creates."""
+    upload = await client.files.create(
+        file=("train.jsonl", chat_dataset(examples), "application/jsonl"), purpose="fine-tune"
+    )
+    metadata = {INSTANCE_KEY: await store.instance()} if tagged else None
+    job = await client.fine_tuning.jobs.create(
+        model=MODEL, training_file=upload.id, metadata=metadata
+    )
+    ds = await store.add_dataset(sha256=job.id, name=f"{job.id}.jsonl", path="/x", size_bytes=1)
+    await store.transition(ds.id, "detected", "creating_job")
+    assert await store.add_job(
+        ds.id,
+        expected="creating_job",
+        job_id=job.id,
+        status=job.status,
+        model=MODEL,
+        metadata=metadata,
+    )
+    return job.id
+
+
+async def run_to_end(tracker: Tracker, store: Store, clock: FakeClock, job_id: str) -> Any:
+    for _ in range(400):
+        clock.advance(2.0)
+        await tracker.cycle()
+        row = await store.job(job_id)
+        assert row is not None
+        if row.status in ("succeeded", "failed", "cancelled") and (
+            row.status != "succeeded" or row.model_ready_at is not None
+        ):
+            return row
+    raise AssertionError(f"{job_id} did not finish")
+
+
+async def remote_events(client: openai.AsyncOpenAI, job_id: str) -> list[Any]:
+    return [e async for e in client.fine_tuning.jobs.list_events(job_id, limit=100)]
+
+
+@pytest.mark.parametrize("base64_results", [False, True])
+async def test_a_whole_life_is_recorded(
+    client: openai.AsyncOpenAI,
+    control: EmulatorControl,
+    store: Store,
+    clock: FakeClock,
+    base64_results: bool,
+) -> None:
+    await control.configure(result_files_base64=base64_results)
+    tracker = make_tracker(store, client, clock)
+    job_id = await start_job(client, store)
+    row = await run_to_end(tracker, store, clock, job_id)
+    assert row.status == "succeeded"
+    assert row.fine_tuned_model.startswith(f"ft:{MODEL}:")
+    assert row.trained_tokens > 0
+    assert row.cost_usd == round(row.trained_tokens * PRICE / 1e6, 4)
+    assert (row.error_code, row.error_message) == (None, None)  # error: {} is no error
+    history = [h[1] for h in await store.history("job", row.id)]
+    assert history[0] == "validating_files"
+    assert history[-1] == "succeeded"
+    assert "running" in history
+
+    events = await remote_events(client, job_id)
+    stored = await store.job_events(job_id)
+    assert sorted(e["event_id"] for e in stored) == sorted(e.id for e in events)
+    steps = {e.data["step"] for e in events if e.type == "metrics"}
+    metrics = await store.job_metrics(job_id)
+    assert {m["step"] for m in metrics} >= steps
+    assert {m["source"] for m in metrics} == {"result_file"}  # reconciled with the file
+    assert all(m["train_loss"] is not None for m in metrics)
+    remote_checkpoints = [
+        c async for c in client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)
+    ]
+    stored_checkpoints = await store.job_checkpoints(job_id)
+    assert sorted(c["checkpoint_id"] for c in stored_checkpoints) == sorted(
+        c.id for c in remote_checkpoints
+    )
+    assert row.model_ready_at is not None
+
+
+async def test_pause_resume_cancel_and_failure(
+    client: openai.AsyncOpenAI, control: EmulatorControl, store: Store, clock: FakeClock
+) -> None:
+    tracker = make_tracker(store, client, clock)
+    paused_id = await start_job(client, store, 40)
+    await client.fine_tuning.jobs.pause(paused_id)
+    await tracker.cycle()
+    assert (await store.job(paused_id)).status == "paused"  # type: ignore[union-attr]
+    await client.fine_tuning.jobs.resume(paused_id)
+    clock.advance(3)
+    await tracker.cycle()
+    assert (await store.job(paused_id)).status not in ("paused", "cancelled")  # type: ignore[union-attr]
+    await client.fine_tuning.jobs.cancel(paused_id)
+    await tracker.cycle()
+    cancelled = await store.job(paused_id)
+    assert cancelled is not None
+    assert cancelled.status == "cancelled"
+    assert cancelled.finished_at is not None
+
+    await control.configure(job_failure_rate=1.0)
+    failing_id = await start_job(client, store)
+    failed = await run_to_end(tracker, store, clock, failing_id)
+    assert failed.status == "failed"
+    assert failed.error_code
+    assert failed.error_message
+    history = [h[1] for h in await store.history("job", cancelled.id)]
+    assert history == ["validating_files", "paused", history[2], "cancelled"]
+
+
+async def test_no_event_is_stored_twice_across_restarts(
+    client: openai.AsyncOpenAI, tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "restart.db"
+    store = await Store.open(path)
+    job_id = await start_job(client, store, 200)
+    tracker = make_tracker(store, client, clock)
+    for _ in range(2):
+        clock.advance(1.5)
+        await tracker.cycle()
+    partial = len(await store.job_events(job_id))
+    await store.close()
+
+    store = await Store.open(path)  # a new daemon: same database, fresh tracker
+    tracker = make_tracker(store, client, clock)
+    row = await run_to_end(tracker, store, clock, job_id)
+    stored = [e["event_id"] for e in await store.job_events(job_id)]
+    assert len(stored) == len(set(stored)) == len(await remote_events(client, job_id))
+    assert 0 < partial < len(stored)
+    assert row.status == "succeeded"
+    await store.close()
+
+
+async def test_faults_and_rate_limits_are_survived(
+    client: openai.AsyncOpenAI, control: EmulatorControl, store: Store, clock: FakeClock
+) -> None:
+    tracker = make_tracker(store, client, clock)
+    job_id = await start_job(client, store)
+    await control.configure(error_rate=0.25, rate_limit_rate=0.15, seed=11)
+    row = await run_to_end(tracker, store, clock, job_id)
+    await control.configure(error_rate=0.0, rate_limit_rate=0.0)
+    assert row.status == "succeeded"
+    stats = await control.stats()
+    assert stats["statuses"].get("429", 0) + stats["statuses"].get("500", 0) > 0
+    stored = [e["event_id"] for e in await store.job_events(job_id)]
+    assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
+
+
+async def test_one_cycle_costs_a_list_page_per_hundred_jobs(
+    client: openai.AsyncOpenAI, control: EmulatorControl, store: Store, clock: FakeClock
+) -> None:
+    tracker = make_tracker(store, client, clock)
+    ids = [await start_job(client, store) for _ in range(230)]
+    await tracker.cycle()  # the first look reads every job's events once
+    clock.advance(0.01)
+    await control.reset_stats()
+    await tracker.cycle()
+    figures = tracker.last_cycle
+    stats = (await control.stats())["requests"]
+    budget = 2 * math.ceil(len(ids) / 100) + figures["changed"]
+    sent = sum(stats.values())
+    assert figures["list"] <= math.ceil(len(ids) / 100)
+    assert figures["retrieve"] == 0
+    assert sent == sum(v for k, v in figures.items() if k not in ("jobs", "changed"))
+    assert sent <= budget, (stats, figures)
+    # Per-job polling would have sent one retrieve per job, and events besides.
+    assert sent < len(ids) / 10
+
+
+async def test_a_new_model_is_probed_until_it_answers(
+    client: openai.AsyncOpenAI, control: EmulatorControl, store: Store, clock: FakeClock
+) -> None:
+    await control.configure(model_ready_delay=60.0)
+    tracker = make_tracker(store, client, clock)
+    job_id = await start_job(client, store)
+    for _ in range(400):
+        clock.advance(2.0)
+        await tracker.cycle()
+        row = await store.job(job_id)
+        assert row is not None
+        if row.status == "succeeded":
+            break
+    row = await store.job(job_id)
+    assert row is not None
+    assert row.status == "succeeded"
+    assert row.model_ready_at is None  # 404 for now
+    clock.advance(61.0)
+    await tracker.cycle()
+    ready = await store.job(job_id)
+    assert ready is not None
+    assert ready.model_ready_at is not None
+
+
+async def test_a_job_made_elsewhere_is_adopted_and_followed(
+    client: openai.AsyncOpenAI, store: Store, clock: FakeClock
+) -> None:
+    upload = await client.files.create(
+        file=("t.jsonl", chat_dataset(12), "application/jsonl"), purpose="fine-tune"
+    )
+    job = await client.fine_tuning.jobs.create(model=MODEL, training_file=upload.id)
+    tracker = make_tracker(store, client, clock)
+    assert await tracker.adopt(job.id)
+    assert not await tracker.adopt(job.id)
+    row = await run_to_end(tracker, store, clock, job.id)
+    assert (row.status, row.adopted, row.dataset_id) == ("succeeded", 1, None)
+    assert tracker.last_cycle["retrieve"] >= 1  # not in the tagged list: asked by id
+
+
+async def test_retiring_base_models_are_warned_about(
+    client: openai.AsyncOpenAI, store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await start_job(client, store)
+    entry = catalog.lookup(MODEL)
+    assert entry is not None
+    retiring = dataclasses.replace(entry, shutdown_date="2026-12-10")
+    monkeypatch.setattr(catalog, "lookup", lambda name: retiring if name == MODEL else None)
+    tracker = make_tracker(store, client, clock)
+    assert await tracker.check_retirements(datetime.date(2026, 11, 22)) == {MODEL: "2026-12-10"}
+    assert await tracker.check_retirements(datetime.date(2026, 10, 1)) == {}
