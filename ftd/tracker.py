@@ -94,7 +94,11 @@ class Tracker:
         while True:
             self._wakeup = anyio.Event()
             active = await self._store.active_jobs()
-            await self.cycle(active)
+            try:
+                await self.cycle(active)
+            except Exception:
+                # A bug must not stop the tracking of every other job, nor the daemon.
+                log.exception("tracker_error")
             if time.monotonic() - self._retirement_checked > RETIREMENT_CHECK_SECONDS:
                 await self.check_retirements()
             with anyio.move_on_after(self.interval(active)):
@@ -116,6 +120,7 @@ class Tracker:
     async def cycle(self, active: list[JobRow] | None = None) -> Cycle:
         """Look at every unfinished job once; write what was learned; returns it."""
         jobs = await self._store.active_jobs() if active is None else active
+        started, cpu = time.perf_counter(), time.process_time()
         cycle = Cycle()
         requests = {"list": 0, "retrieve": 0, "events": 0, "checkpoints": 0, "other": 0}
         remote = await self._remote_views(jobs, requests) if jobs else {}
@@ -139,13 +144,25 @@ class Tracker:
             ),
             key=lambda r: r.details_at or 0.0,
         )[:budget]
-        detailed = changed + steady
         async with anyio.create_task_group() as tg:
-            for row in detailed:
-                tg.start_soon(self._details, row, remote[row.job_id], cycle, requests)
+            # A changed job is read to its newest event; a steady one a page at a time.
+            for row in changed:
+                tg.start_soon(
+                    self._details, row, remote[row.job_id], cycle, requests, MAX_EVENT_PAGES
+                )
+            for row in steady:
+                tg.start_soon(self._details, row, remote[row.job_id], cycle, requests, 1)
         await self._finished_extras(cycle, requests)
         finished = await self._store.record_cycle(cycle)
         self.last_cycle = {**requests, "jobs": len(jobs), "changed": len(changed)}
+        if jobs:
+            log.debug(
+                "tracker_cycle",
+                **self.last_cycle,
+                events_stored=len(cycle.events),
+                seconds=round(time.perf_counter() - started, 3),
+                cpu_seconds=round(time.process_time() - cpu, 3),
+            )
         if finished:
             for job_id in finished:
                 status = next(u.status for u in cycle.updates if u.job_id == job_id)
@@ -207,14 +224,21 @@ class Tracker:
         )
 
     async def _details(
-        self, row: JobRow, job: FineTuningJob, cycle: Cycle, requests: dict[str, int]
+        self,
+        row: JobRow,
+        job: FineTuningJob,
+        cycle: Cycle,
+        requests: dict[str, int],
+        pages: int,
     ) -> None:
         """New events (and metrics from them); checkpoints when announced or at the end."""
         try:
-            fresh = await self._new_events(row.job_id, requests)
+            fresh, cursor = await self._new_events(row, pages, requests)
         except RemoteError:
             return
         cycle.detailed.append(row.job_id)
+        if cursor != row.events_cursor:
+            cycle.cursors[row.job_id] = cursor
         cycle.events.extend(fresh)
         for event in fresh:
             data = event.data or {}
@@ -232,33 +256,59 @@ class Tracker:
             except RemoteError:
                 return
 
-    async def _new_events(self, job_id: str, requests: dict[str, int]) -> list[EventRow]:
-        """Pages from the newest back to the first event already stored; oldest first."""
+    async def _new_events(
+        self, row: JobRow, pages: int, requests: dict[str, int]
+    ) -> tuple[list[EventRow], str | None]:
+        """Unstored events, reading at most ``pages`` pages; and the cursor of what is left.
+
+        Events come newest first and ``after`` pages toward older ones. A read
+        that runs out of pages before meeting a stored event leaves one gap,
+        remembered by its cursor; the next read closes that gap first, then
+        reads the newest, so there is never more than one gap.
+        """
         found: list[EventRow] = []
-        after: str | None = None
-        for _ in range(MAX_EVENT_PAGES):
+        used = 0
+        cursor = row.events_cursor
+        if cursor is not None:
+            cursor, used = await self._walk(row.job_id, cursor, pages, found, requests)
+            if cursor is not None:
+                return found, cursor
+        if used < pages:
+            cursor, _ = await self._walk(row.job_id, None, pages - used, found, requests)
+        return found, cursor
+
+    async def _walk(
+        self,
+        job_id: str,
+        after: str | None,
+        pages: int,
+        found: list[EventRow],
+        requests: dict[str, int],
+    ) -> tuple[str | None, int]:
+        """Page older from ``after`` until a stored event; the cursor if pages ran out first."""
+        used = 0
+        while used < pages:
+            used += 1
             requests["events"] += 1
             page, more = await self._remote.events_page(job_id, after)
             known = await self._store.known_events(e.id for e in page)
-            for event in page:
-                if event.id in known:
-                    continue
-                found.append(
-                    EventRow(
-                        event_id=event.id,
-                        job_id=job_id,
-                        created_at=event.created_at,
-                        level=event.level,
-                        type=event.type,
-                        message=event.message,
-                        data=dict(event.data) if isinstance(event.data, dict) else None,
-                    )
+            found.extend(
+                EventRow(
+                    event_id=event.id,
+                    job_id=job_id,
+                    created_at=event.created_at,
+                    level=event.level,
+                    type=event.type,
+                    message=event.message,
+                    data=dict(event.data) if isinstance(event.data, dict) else None,
                 )
+                for event in page
+                if event.id not in known
+            )
             if known or not more or not page:
-                break
+                return None, used
             after = page[-1].id
-        found.reverse()
-        return found
+        return after, used
 
     async def _checkpoints(self, job_id: str, requests: dict[str, int]) -> list[CheckpointRow]:
         rows: list[CheckpointRow] = []

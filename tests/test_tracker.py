@@ -304,3 +304,30 @@ async def test_retiring_base_models_are_warned_about(
     tracker = make_tracker(store, client, clock)
     assert await tracker.check_retirements(datetime.date(2026, 11, 22)) == {MODEL: "2026-12-10"}
     assert await tracker.check_retirements(datetime.date(2026, 10, 1)) == {}
+
+
+async def test_a_steady_job_is_read_a_page_a_cycle_without_losing_events(
+    client: openai.AsyncOpenAI, store: Store, clock: FakeClock
+) -> None:
+    tracker = make_tracker(store, client, clock)
+    job_id = await start_job(client, store, 400)
+    clock.advance(3.0)
+    await tracker.cycle()  # new and changed: read to the newest event
+    row = await store.job(job_id)
+    assert row is not None
+    assert row.status == "running"
+    clock.advance(12.0)  # hundreds of steps while nothing else changes
+    events_pages = []
+    for _ in range(10):
+        await tracker.cycle()
+        events_pages.append(tracker.last_cycle["events"])
+        row = await store.job(job_id)
+        assert row is not None
+        if row.events_cursor is None and events_pages[-1] == 1 and len(events_pages) > 1:
+            break
+    assert set(events_pages) == {1}  # one page per cycle for a steady job
+    assert len(events_pages) >= 4  # so a gap was left, and closed, a page at a time
+    assert row.status == "running"
+    stored = [e["event_id"] for e in await store.job_events(job_id)]
+    assert len(stored) == len(set(stored))
+    assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))

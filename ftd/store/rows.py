@@ -106,6 +106,7 @@ class JobRow:
     model_ready_at: float | None
     details_at: float | None
     adopted: int
+    events_cursor: str | None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRow:

@@ -121,6 +121,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN results_parsed_at REAL;
     ALTER TABLE jobs ADD COLUMN model_ready_at REAL;
     ALTER TABLE jobs ADD COLUMN details_at REAL;
+    -- Set while older events remain unread below this event id (reads are paged).
+    ALTER TABLE jobs ADD COLUMN events_cursor TEXT;
     ALTER TABLE jobs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0;
 
     CREATE TABLE job_events (

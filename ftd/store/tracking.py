@@ -80,6 +80,7 @@ class Cycle:
     metrics: list[MetricRow] = field(default_factory=list)
     checkpoints: list[CheckpointRow] = field(default_factory=list)
     detailed: list[str] = field(default_factory=list)  # jobs whose events were read
+    cursors: dict[str, str | None] = field(default_factory=dict)  # job -> unread-gap cursor
     results_parsed: list[str] = field(default_factory=list)
     models_ready: list[str] = field(default_factory=list)
 
@@ -180,6 +181,10 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
     )
     await tx.db.executemany(
         "UPDATE jobs SET details_at = ? WHERE job_id = ?", [(tx.now, j) for j in cycle.detailed]
+    )
+    await tx.db.executemany(
+        "UPDATE jobs SET events_cursor = ? WHERE job_id = ?",
+        [(cursor, job_id) for job_id, cursor in cycle.cursors.items()],
     )
     await tx.db.executemany(
         "UPDATE jobs SET results_parsed_at = ? WHERE job_id = ?",
