@@ -2,16 +2,20 @@
 
 One cycle: list this installation's jobs by their ``ftd_instance`` metadata,
 100 a page, newest first, until every unfinished job has been seen (a job
-the list does not show, such as an adopted one, is retrieved by id). Jobs
-whose status or figures changed have their new events read at once; of the
-running jobs that did not change, a budget of ``ceil(N / 100)`` per cycle,
-least recently read first, has its events read too; checkpoints are read
-when an event announces one or the job ends. A finished job's result file
-is parsed, and its new model is probed until it answers. Everything a
-cycle learned is written in one transaction.
+the list does not show, such as an adopted one, is retrieved by id), and
+commit the statuses at once. Then events, a page (100) per job: for each
+job that changed, and for ``ceil(N / 100)`` more, least recently read first,
+among running jobs and jobs with events still unread. Reading backwards
+from the newest, a read that does not reach the events already stored
+leaves a cursor, and the next read continues there; so a cycle costs about
+``2 * ceil(N / 100)`` requests plus one per changed job, whatever the
+backlog, and every event is stored once, eventually. Checkpoints are read
+when an event announces one or the job ends; a finished job's result file
+is parsed, and its new model is probed until it answers.
 
-Intervals adapt: a cycle comes sooner while a job is new or near its
-estimated finish, later while all are queued; every wait has jitter.
+Intervals adapt: a cycle comes sooner while a job is new, near its
+estimated finish or behind on events, later while all are queued; every
+wait has jitter.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.tracker")
 PAGE = 100
-MAX_EVENT_PAGES = 1000
+DETAIL_BATCH = 50
 NEW_JOB_SECONDS = 120.0
 RETIREMENT_WARNING_DAYS = 30
 RETIREMENT_CHECK_SECONDS = 24 * 3600.0
@@ -109,6 +113,8 @@ class Tracker:
         now = self._clock()
         wait = self._poll * 2 if active and all(j.status in _QUIET for j in active) else self._poll
         for job in active:
+            if job.events_cursor is not None:
+                wait = min(wait, self._poll / 3)  # events still to catch up on
             new = now - job.created_at < NEW_JOB_SECONDS
             ending = job.estimated_finish is not None and job.estimated_finish - now < self._poll
             if new or ending:
@@ -117,13 +123,18 @@ class Tracker:
 
     # ------------------------------------------------------------------ one cycle
 
-    async def cycle(self, active: list[JobRow] | None = None) -> Cycle:
-        """Look at every unfinished job once; write what was learned; returns it."""
+    async def cycle(self, active: list[JobRow] | None = None) -> None:
+        """Look at every unfinished job once and write what was learned.
+
+        Statuses are committed first, so a change reaches the database one list
+        call after it happened; events are then read and committed in batches of
+        jobs, which bounds the memory a cycle holds whatever the backlog.
+        """
         jobs = await self._store.active_jobs() if active is None else active
         started, cpu = time.perf_counter(), time.process_time()
-        cycle = Cycle()
         requests = {"list": 0, "retrieve": 0, "events": 0, "checkpoints": 0, "other": 0}
         remote = await self._remote_views(jobs, requests) if jobs else {}
+        status = Cycle()
         changed: list[JobRow] = []
         for row in jobs:
             job = remote.get(row.job_id)
@@ -131,44 +142,51 @@ class Tracker:
                 continue
             update = self._update(row, job)
             if _differs(row, update):
-                cycle.updates.append(update)
+                status.updates.append(update)
                 changed.append(row)
+        finished = await self._store.record_cycle(status)
+        # Each job that changed gets its newest page of events; then a budget of
+        # ceil(N / 100) pages goes, least recently read first, to running jobs and to
+        # jobs with unread events left (which may have finished meanwhile).
         budget = math.ceil(len(jobs) / PAGE)
-        steady = sorted(
-            (
-                r
-                for r in jobs
-                if r not in changed
-                and r.job_id in remote
-                and remote[r.job_id].status == states.JOB_RUNNING
-            ),
-            key=lambda r: r.details_at or 0.0,
-        )[:budget]
-        async with anyio.create_task_group() as tg:
-            # A changed job is read to its newest event; a steady one a page at a time.
-            for row in changed:
-                tg.start_soon(
-                    self._details, row, remote[row.job_id], cycle, requests, MAX_EVENT_PAGES
-                )
-            for row in steady:
-                tg.start_soon(self._details, row, remote[row.job_id], cycle, requests, 1)
-        await self._finished_extras(cycle, requests)
-        finished = await self._store.record_cycle(cycle)
+        changed_ids = {r.job_id for r in changed}
+        candidates = {
+            r.job_id: r
+            for r in jobs
+            if r.job_id not in changed_ids
+            and r.job_id in remote
+            and remote[r.job_id].status == states.JOB_RUNNING
+        }
+        for row in await self._store.jobs_with_event_gap():
+            if row.job_id not in changed_ids:
+                candidates.setdefault(row.job_id, row)
+        steady = sorted(candidates.values(), key=lambda r: r.details_at or 0.0)[: max(budget, 1)]
+        work = [*changed, *steady]
+        stored = 0
+        for first in range(0, len(work), DETAIL_BATCH):
+            batch = Cycle()
+            async with anyio.create_task_group() as tg:
+                for row in work[first : first + DETAIL_BATCH]:
+                    tg.start_soon(self._details, row, remote.get(row.job_id), batch, requests)
+            await self._store.record_cycle(batch)
+            stored += len(batch.events)
+        extras = Cycle()
+        await self._finished_extras(extras, requests)
+        await self._store.record_cycle(extras)
         self.last_cycle = {**requests, "jobs": len(jobs), "changed": len(changed)}
         if jobs:
             log.debug(
                 "tracker_cycle",
                 **self.last_cycle,
-                events_stored=len(cycle.events),
+                events_stored=stored,
                 seconds=round(time.perf_counter() - started, 3),
                 cpu_seconds=round(time.process_time() - cpu, 3),
             )
         if finished:
             for job_id in finished:
-                status = next(u.status for u in cycle.updates if u.job_id == job_id)
-                log.info("job_finished", job_id=job_id, status=status)
+                final = next(u.status for u in status.updates if u.job_id == job_id)
+                log.info("job_finished", job_id=job_id, status=final)
             await self._on_finished()
-        return cycle
 
     async def _remote_views(
         self, jobs: list[JobRow], requests: dict[str, int]
@@ -226,14 +244,13 @@ class Tracker:
     async def _details(
         self,
         row: JobRow,
-        job: FineTuningJob,
+        job: FineTuningJob | None,
         cycle: Cycle,
         requests: dict[str, int],
-        pages: int,
     ) -> None:
-        """New events (and metrics from them); checkpoints when announced or at the end."""
+        """A page of new events (and metrics in them); checkpoints when announced or at the end."""
         try:
-            fresh, cursor = await self._new_events(row, pages, requests)
+            fresh, cursor = await self._new_events(row, 1, requests)
         except RemoteError:
             return
         cycle.detailed.append(row.job_id)
@@ -250,7 +267,8 @@ class Tracker:
                 }
                 cycle.metrics.append(MetricRow(row.job_id, data["step"], figures, "event"))
         announced = any("checkpoint" in e.message.lower() for e in fresh)
-        if announced or is_final(job.status) or job.status == states.JOB_PAUSED:
+        status = job.status if job is not None else row.status
+        if announced or is_final(status) or status == states.JOB_PAUSED:
             try:
                 cycle.checkpoints.extend(await self._checkpoints(row.job_id, requests))
             except RemoteError:
@@ -335,18 +353,10 @@ class Tracker:
 
     async def _finished_extras(self, cycle: Cycle, requests: dict[str, int]) -> None:
         """Result files of succeeded jobs; a probe of each new model until it answers."""
-        just_succeeded = {
-            u.job_id: u
-            for u in cycle.updates
-            if u.status == states.JOB_SUCCEEDED and u.fine_tuned_model
-        }
         for row in await self._store.jobs_awaiting_results():
             files = row.result_files or []
             await self._parse_results(row.job_id, files, cycle, requests)
-        for job_id, update in just_succeeded.items():
-            await self._parse_results(job_id, update.result_files or [], cycle, requests)
         waiting = {r.job_id: r.fine_tuned_model for r in await self._store.jobs_awaiting_model()}
-        waiting.update({j: u.fine_tuned_model for j, u in just_succeeded.items()})
         for job_id, model in waiting.items():
             if model is None:
                 continue

@@ -115,9 +115,9 @@ async def run_to_end(tracker: Tracker, store: Store, clock: FakeClock, job_id: s
         await tracker.cycle()
         row = await store.job(job_id)
         assert row is not None
-        if row.status in ("succeeded", "failed", "cancelled") and (
-            row.status != "succeeded" or row.model_ready_at is not None
-        ):
+        ready = row.status != "succeeded" or row.model_ready_at is not None
+        caught_up = row.events_cursor is None  # every event read, a page a cycle
+        if row.status in ("succeeded", "failed", "cancelled") and ready and caught_up:
             return row
     raise AssertionError(f"{job_id} did not finish")
 

@@ -479,6 +479,10 @@ class Store:
         )
         return [JobRow.from_row(r) for r in rows]
 
+    async def jobs_with_event_gap(self) -> list[JobRow]:
+        rows = await self._all("SELECT * FROM jobs WHERE events_cursor IS NOT NULL ORDER BY id")
+        return [JobRow.from_row(r) for r in rows]
+
     async def jobs_awaiting_model(self) -> list[JobRow]:
         rows = await self._all(
             "SELECT * FROM jobs WHERE status = ? AND fine_tuned_model IS NOT NULL "
