@@ -331,3 +331,25 @@ async def test_a_steady_job_is_read_a_page_a_cycle_without_losing_events(
     stored = [e["event_id"] for e in await store.job_events(job_id)]
     assert len(stored) == len(set(stored))
     assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
+
+
+async def test_intervals_come_sooner_for_new_ending_or_lagging_jobs(
+    store: Store, client: openai.AsyncOpenAI, clock: FakeClock
+) -> None:
+    from ftd.store import JobRow
+
+    tracker = make_tracker(store, client, clock)
+    base = dict.fromkeys(JobRow.__dataclass_fields__)
+    base.update(id=1, job_id="j", status="running", model=MODEL, adopted=0)
+
+    def job(**fields: Any) -> JobRow:
+        return JobRow(**{**base, "created_at": clock.now - 3600, **fields})
+
+    def around(value: float, target: float) -> bool:
+        return target * 0.89 <= value <= target * 1.11  # ten per cent of jitter
+
+    assert around(tracker.interval([job()]), 1.0)
+    assert around(tracker.interval([job(status="queued")]), 2.0)
+    assert around(tracker.interval([job(created_at=clock.now - 5)]), 1 / 3)
+    assert around(tracker.interval([job(estimated_finish=clock.now + 0.5)]), 1 / 3)
+    assert around(tracker.interval([job(status="queued", events_cursor="ftevent-1")]), 1 / 3)

@@ -82,6 +82,8 @@ class ProviderSettings(_Section):
     timeout_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     upload_timeout_seconds: float = Field(default=600.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(default=3, ge=0, le=20)
+    max_concurrent_requests: int = Field(default=8, ge=1, le=256)
+    requests_per_minute: int | None = Field(default=None, ge=1)
     openai: OpenAIProfile = Field(default_factory=OpenAIProfile)
     azure: AzureProfile = Field(default_factory=AzureProfile)
     compatible: CompatibleProfile = Field(default_factory=CompatibleProfile)

@@ -23,6 +23,7 @@ from ftd.daemon.prepare import Preparer
 from ftd.daemon.stages import Stage
 from ftd.daemon.submit import Submitter
 from ftd.logs import get_logger
+from ftd.pace import Pace
 from ftd.remote import Remote, client_for
 from ftd.store import Store, states
 from ftd.tracker import Tracker
@@ -75,9 +76,13 @@ async def serve(settings: Settings) -> None:
     splits_dir.mkdir(exist_ok=True, mode=0o700)
     with hold_lock(paths.state_dir / "ftd.lock"):
         store = await Store.open(paths.state_dir / DATABASE_NAME)
-        client = client_for(settings.provider)
+        pace = Pace(
+            concurrency=settings.provider.max_concurrent_requests,
+            per_minute=settings.provider.requests_per_minute,
+        )
+        client = client_for(settings.provider, pace)
         try:
-            await _run(settings, store, client, drop, splits_dir)
+            await _run(settings, store, client, pace, drop, splits_dir)
         finally:
             with anyio.CancelScope(shield=True):
                 await client.close()
@@ -86,11 +91,19 @@ async def serve(settings: Settings) -> None:
 
 
 async def _run(
-    settings: Settings, store: Store, client: AsyncOpenAI, drop: DropFolder, splits_dir: Path
+    settings: Settings,
+    store: Store,
+    client: AsyncOpenAI,
+    pace: Pace,
+    drop: DropFolder,
+    splits_dir: Path,
 ) -> None:
     provider = settings.provider
     remote = Remote(
-        client, retries=provider.max_retries, upload_timeout=provider.upload_timeout_seconds
+        client,
+        retries=provider.max_retries,
+        upload_timeout=provider.upload_timeout_seconds,
+        pace=pace,
     )
     await recover(store)
 
