@@ -93,6 +93,12 @@ def classify(operation: str, exc: Exception) -> RemoteError:
     )
 
 
+def backoff(attempt: int, base: float, ceiling: float, *, jitter: float = 0.25) -> float:
+    """``base * 2**attempt`` up to ``ceiling``, less a random share of up to ``jitter``."""
+    delay: float = min(ceiling, base * 2.0 ** max(0, attempt))
+    return delay * (1 - jitter * random.random())
+
+
 def client_for(provider: ProviderSettings, pace: Pace | None = None) -> openai.AsyncOpenAI:
     """The SDK client a provider profile describes; its own retries are always off.
 
@@ -199,8 +205,7 @@ class Remote:
                     raise _failed(error, attempts=attempt + 1) from exc
                 delay = error.retry_after
                 if delay is None:
-                    delay = min(self._max_delay, self._base_delay * 2**attempt)
-                    delay *= 1 - 0.25 * random.random()
+                    delay = backoff(attempt, self._base_delay, self._max_delay)
                 attempt += 1
                 log.info(
                     "remote_retry",

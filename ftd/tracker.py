@@ -86,6 +86,7 @@ class Tracker:
         self._price = price_per_mtok
         self._clock = clock
         self._wakeup = anyio.Event()
+        self._instance: str | None = None  # constant for a database; read once
         self._retirement_checked = -math.inf
         self.retiring: dict[str, str] = {}  # model -> shutdown date, for status displays
         self.last_cycle: dict[str, int] = {}
@@ -193,7 +194,9 @@ class Tracker:
     ) -> dict[str, FineTuningJob]:
         wanted = {j.job_id for j in jobs}
         seen: dict[str, FineTuningJob] = {}
-        instance = await self._store.instance()
+        if self._instance is None:
+            self._instance = await self._store.instance()
+        instance = self._instance
         after: str | None = None
         try:
             while wanted - seen.keys():

@@ -79,7 +79,7 @@ def test_no_file_gives_documented_defaults(tmp_path: Path, env: dict[str, str]) 
     assert settings.paths.state_dir == state
     assert settings.paths.drop_dir == state / "drop"
     assert settings.paths.runtime_dir == state / "run"
-    assert settings.paths.incoming_dir == state / "drop" / "incoming"
+    assert settings.paths.drop.incoming == state / "drop" / "incoming"
     assert (settings.intake.stable_seconds, settings.intake.rescan_seconds) == (5.0, 60.0)
     assert settings.intake.force_polling is False
     provider = settings.provider

@@ -339,7 +339,7 @@ async def test_intervals_come_sooner_for_new_ending_or_lagging_jobs(
     from ftd.store import JobRow
 
     tracker = make_tracker(store, client, clock)
-    base = dict.fromkeys(JobRow.__dataclass_fields__)
+    base = dict.fromkeys(f.name for f in dataclasses.fields(JobRow))
     base.update(id=1, job_id="j", status="running", model=MODEL, adopted=0)
 
     def job(**fields: Any) -> JobRow:

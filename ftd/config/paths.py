@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,16 +68,35 @@ class PathsSettings(_Section):
     drop_dir: AbsolutePath = Field(default_factory=_default_drop_dir)
 
     @property
-    def incoming_dir(self) -> Path:
-        return self.drop_dir / "incoming"
+    def drop(self) -> DropFolder:
+        return DropFolder(self.drop_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class DropFolder:
+    """The drop folder's parts: where files arrive, wait, and end."""
+
+    root: Path
 
     @property
-    def processed_dir(self) -> Path:
-        return self.drop_dir / "processed"
+    def incoming(self) -> Path:
+        return self.root / "incoming"
 
     @property
-    def rejected_dir(self) -> Path:
-        return self.drop_dir / "rejected"
+    def processing(self) -> Path:
+        return self.root / "processing"
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "processed"
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / "rejected"
+
+    def create(self) -> None:
+        for path in (self.incoming, self.processing, self.processed, self.rejected):
+            path.mkdir(parents=True, exist_ok=True)
 
 
 # ----------------------------------------------------------------------------- [intake]

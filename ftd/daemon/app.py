@@ -16,8 +16,7 @@ import anyio
 
 from ftd import __version__
 from ftd.daemon.approval import watch_approvals
-from ftd.daemon.claim import Intake
-from ftd.daemon.files import DropFolder, settle_moves
+from ftd.daemon.claim import Intake, settle_claims
 from ftd.daemon.lock import hold_lock
 from ftd.daemon.prepare import Preparer
 from ftd.daemon.stages import Stage
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
     from ftd.config import Settings
+    from ftd.config.paths import DropFolder
 
 log = get_logger("ftd.daemon")
 PREPARE_LIMIT = 2
@@ -44,15 +44,7 @@ DATABASE_NAME = "ftd.db"
 
 async def recover(store: Store) -> None:
     """Finish what the last run left half done, before anything new is taken."""
-    for item in await settle_moves(store):
-        row = await store.dataset(item.dataset_id)
-        if item.role == "dataset" and row is not None and row.state == states.DETECTED:
-            await store.transition(
-                row.id,
-                states.DETECTED,
-                states.MISSING,
-                error="the file vanished before ftd took it",
-            )
+    await settle_claims(store)
     for row in await store.datasets([states.VALIDATING]):
         # Its validation process died with the last run: validate again.
         await store.transition(row.id, states.VALIDATING, states.DETECTED, detail={"resumed": True})
@@ -70,7 +62,7 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT."""
     paths = settings.paths
     paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    drop = DropFolder(paths.drop_dir)
+    drop = paths.drop
     drop.create()
     splits_dir = paths.state_dir / "splits"
     splits_dir.mkdir(exist_ok=True, mode=0o700)

@@ -24,7 +24,7 @@ from ftd.store import states
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ftd.daemon.files import DropFolder
+    from ftd.config.paths import DropFolder
     from ftd.intake import Seen
     from ftd.store import Store
 
@@ -45,6 +45,23 @@ def plan_moves(incoming: Path, name: str, work: Path) -> dict[str, tuple[str, st
         if inside and companion.is_file() and not companion.is_symlink():
             moves[role] = (str(companion), str(work / relative))
     return moves
+
+
+async def settle_claims(store: Store, dataset_id: int | None = None) -> set[int]:
+    """Finish recorded moves (all, or one dataset's); the datasets whose file vanished first.
+
+    Such a dataset, still ``detected``, becomes ``missing``: there is nothing to take.
+    """
+    missing: set[int] = set()
+    for item in await settle_moves(store, dataset_id):
+        if item.role == "dataset" and await store.transition(
+            item.dataset_id,
+            states.DETECTED,
+            states.MISSING,
+            error="the file vanished before ftd took it",
+        ):
+            missing.add(item.dataset_id)
+    return missing
 
 
 class Intake:

@@ -13,7 +13,6 @@ import errno
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,33 +25,6 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.daemon.files")
 HASH_BLOCK = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class DropFolder:
-    """The drop folder's parts: where files arrive, wait, and end."""
-
-    root: Path
-
-    @property
-    def incoming(self) -> Path:
-        return self.root / "incoming"
-
-    @property
-    def processing(self) -> Path:
-        return self.root / "processing"
-
-    @property
-    def processed(self) -> Path:
-        return self.root / "processed"
-
-    @property
-    def rejected(self) -> Path:
-        return self.root / "rejected"
-
-    def create(self) -> None:
-        for path in (self.incoming, self.processing, self.processed, self.rejected):
-            path.mkdir(parents=True, exist_ok=True)
 
 
 def sha256_file(path: Path) -> str:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ftd.config import RunSettings, Settings
-    from ftd.daemon.files import DropFolder
+    from ftd.config.paths import DropFolder
     from ftd.store import DatasetRow, FileRow, Store
 
 log = get_logger("ftd.daemon.prepare")

@@ -11,7 +11,6 @@ wrong request or a billing problem fails with the provider's message.
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ import anyio
 
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
-from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT
+from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT, backoff
 from ftd.store import states
 from ftd.tags import INSTANCE_KEY, TAG_KEY, dataset_tag, upload_name
 
@@ -44,10 +43,9 @@ FILE_READY_POLL_SECONDS = 2.0
 UPLOAD_SIDES = ("train", "validation")
 
 
-def backoff(attempt: int, base: float, ceiling: float, hint: float | None = None) -> float:
-    delay: float = min(ceiling, base * 2.0 ** max(0, attempt))
-    delay *= 1 - 0.2 * random.random()
-    return max(delay, hint or 0.0)
+def _wait(attempt: int, base: float, ceiling: float, hint: float | None) -> float:
+    """The back-off, never shorter than what the provider asked for."""
+    return max(backoff(attempt, base, ceiling, jitter=0.2), hint or 0.0)
 
 
 class Submitter:
@@ -90,6 +88,7 @@ class Submitter:
     async def _upload(self, row: DatasetRow) -> dict[str, str]:
         splits = await self._store.splits(row.id)
         file_ids: dict[str, str] = {}
+        processed: set[str] = set()  # sides whose file the provider has already checked
         for side in UPLOAD_SIDES:
             split = splits.get(side)
             if split is None or split.examples == 0:
@@ -103,16 +102,21 @@ class Submitter:
                 found = await self._remote.find_file(name)
                 if found is not None:
                     file_id = found.id
+                    if found.status == "processed":
+                        processed.add(side)
                     log.info("upload_found", dataset_id=row.id, side=side, file_id=file_id)
                     await self._store.record_upload(row.id, side, file_id)
             if file_id is None:
                 log.info("upload_started", dataset_id=row.id, side=side, bytes=size, name=name)
                 uploaded = await self._remote.upload(path, name)
                 file_id = uploaded.id
+                if uploaded.status == "processed":
+                    processed.add(side)
                 await self._store.record_upload(row.id, side, file_id)
             file_ids[side] = file_id
         for side, file_id in file_ids.items():
-            await self._wait_processed(row, side, file_id)
+            if side not in processed:
+                await self._wait_processed(row, side, file_id)
         return file_ids
 
     async def _wait_processed(self, row: DatasetRow, side: str, file_id: str) -> None:
@@ -203,12 +207,10 @@ class Submitter:
                 detail={"code": error.code, "status": error.status},
             )
         elif error.kind == CAPPED:
-            delay = backoff(fresh.attempts, CAP_BASE_SECONDS, CAP_MAX_SECONDS, error.retry_after)
+            delay = _wait(fresh.attempts, CAP_BASE_SECONDS, CAP_MAX_SECONDS, error.retry_after)
             await self._store.postpone(row.id, time.time() + delay, message)
         elif error.kind in (TRANSIENT, RATE_LIMITED) and fresh.attempts + 1 < MAX_ATTEMPTS:
-            delay = backoff(
-                fresh.attempts, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, error.retry_after
-            )
+            delay = _wait(fresh.attempts, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, error.retry_after)
             await self._store.postpone(row.id, time.time() + delay, message)
         else:
             await self._store.transition(

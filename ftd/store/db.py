@@ -421,42 +421,6 @@ class Store:
         )
         return [JobRow.from_row(r) for r in rows]
 
-    async def update_job(self, job_id: str, status: str, **fields: Any) -> bool:
-        """Store what the provider said about a job; True if its status changed."""
-        unknown = fields.keys() - _JOB_COLUMNS
-        if unknown:
-            raise ValueError(f"not job columns: {', '.join(sorted(unknown))}")
-        async with self.transaction() as tx:
-            row = await tx.one(
-                "SELECT id, dataset_id, status FROM jobs WHERE job_id = ?", (job_id,)
-            )
-            if row is None:
-                return False
-            sets = ["status = ?", "updated_at = ?"]
-            params: list[Any] = [status, tx.now]
-            for key, value in fields.items():
-                sets.append(f"{key} = ?")
-                params.append(value)
-            if status in states.JOB_FINAL and row["status"] not in states.JOB_FINAL:
-                sets.append("finished_at = ?")
-                params.append(tx.now)
-            await tx.db.execute(
-                f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?",  # noqa: S608 - column names are checked above
-                [*params, row["id"]],
-            )
-            changed: bool = row["status"] != status
-            if changed:
-                await tx.log_change(
-                    "job",
-                    row["id"],
-                    row["status"],
-                    status,
-                    None,
-                    job_id=job_id,
-                    dataset_id=row["dataset_id"],
-                )
-        return changed
-
     async def record_cycle(self, cycle: Cycle) -> list[str]:
         """Write what a tracker cycle learned in one transaction; the jobs that just finished."""
         async with self.transaction() as tx:
@@ -537,18 +501,6 @@ class Store:
 def _marks(values: Sequence[object]) -> str:
     """``(?, ?, ?)`` for an IN clause over ``values``; the values travel as parameters."""
     return f"({', '.join('?' * len(values))})"
-
-
-_JOB_COLUMNS = frozenset(
-    {
-        "fine_tuned_model",
-        "trained_tokens",
-        "estimated_finish",
-        "error_code",
-        "error_message",
-        "error_param",
-    }
-)
 
 
 class Tx:

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
     import sqlite3
 
 
-def _decoded(row: sqlite3.Row, keys: tuple[str, ...]) -> dict[str, Any]:
-    data = dict(row)
-    for key in keys:
-        if data.get(key) is not None:
-            data[key] = json.loads(data[key])
-    return data
+class _Row:
+    """Built from a sqlite3.Row by column name; ``_json`` names the columns to decode."""
+
+    __slots__ = ()
+    _json: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self:
+        data = dict(row)
+        for key in cls._json:
+            if data.get(key) is not None:
+                data[key] = json.loads(data[key])
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
-class DatasetRow:
+class DatasetRow(_Row):
     id: int
     sha256: str
     name: str
@@ -38,38 +45,28 @@ class DatasetRow:
     updated_at: float
     tag: str
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> DatasetRow:
-        return cls(**_decoded(row, ("report", "settings")))
+    _json: ClassVar[tuple[str, ...]] = ("report", "settings")
 
 
 @dataclass(frozen=True, slots=True)
-class FileRow:
+class FileRow(_Row):
     dataset_id: int
     role: str
     path: str
     moving_from: str | None
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> FileRow:
-        return cls(**dict(row))
-
 
 @dataclass(frozen=True, slots=True)
-class SplitRow:
+class SplitRow(_Row):
     dataset_id: int
     side: str
     path: str
     examples: int
     sha256: str
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> SplitRow:
-        return cls(**dict(row))
-
 
 @dataclass(frozen=True, slots=True)
-class UploadRow:
+class UploadRow(_Row):
     dataset_id: int
     side: str
     filename: str
@@ -78,13 +75,9 @@ class UploadRow:
     created_at: float
     updated_at: float
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> UploadRow:
-        return cls(**dict(row))
-
 
 @dataclass(frozen=True, slots=True)
-class JobRow:
+class JobRow(_Row):
     id: int
     dataset_id: int | None
     job_id: str
@@ -108,6 +101,4 @@ class JobRow:
     adopted: int
     events_cursor: str | None
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRow:
-        return cls(**_decoded(row, ("metadata", "result_files")))
+    _json: ClassVar[tuple[str, ...]] = ("metadata", "result_files")

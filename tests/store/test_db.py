@@ -10,6 +10,7 @@ import pytest
 
 from ftd.store import Store, StoreError
 from ftd.store.schema import SCHEMA_VERSION
+from ftd.store.tracking import Cycle, JobUpdate
 
 pytestmark = pytest.mark.anyio
 
@@ -136,8 +137,20 @@ async def test_job_and_submitted_state_commit_together(tmp_path: Path) -> None:
     assert row.state == "submitted"
     assert [j.job_id for j in await store.active_jobs()] == ["ftjob-1"]
     clock.now = 1_050.0
-    assert await store.update_job("ftjob-1", "succeeded", fine_tuned_model="ft:m:x")
-    assert not await store.update_job("ftjob-1", "succeeded")  # no change, no new state
+    update = JobUpdate(
+        job_id="ftjob-1",
+        status="succeeded",
+        fine_tuned_model="ft:m:x",
+        trained_tokens=None,
+        estimated_finish=None,
+        error_code=None,
+        error_message=None,
+        error_param=None,
+        result_files=None,
+        cost_usd=None,
+    )
+    assert await store.record_cycle(Cycle(updates=[update])) == ["ftjob-1"]
+    assert await store.record_cycle(Cycle(updates=[update])) == []  # no change, no new state
     job = await store.job("ftjob-1")
     assert job is not None
     assert (job.status, job.fine_tuned_model, job.finished_at) == ("succeeded", "ft:m:x", 1_050.0)
