@@ -332,3 +332,20 @@ class Remote:
         return await self._read(
             "retrieve_job", lambda: self._client.fine_tuning.jobs.retrieve(job_id)
         )
+
+    async def cancel_job(self, job_id: str) -> FineTuningJob:
+        # Asking twice is harmless: a second cancel of a cancelled job is refused, not doubled.
+        return await self._read("cancel_job", lambda: self._client.fine_tuning.jobs.cancel(job_id))
+
+    async def pause_job(self, job_id: str) -> FineTuningJob:
+        return await self._read("pause_job", lambda: self._client.fine_tuning.jobs.pause(job_id))
+
+    async def resume_job(self, job_id: str) -> FineTuningJob:
+        return await self._read("resume_job", lambda: self._client.fine_tuning.jobs.resume(job_id))
+
+    async def delete_model(self, name: str) -> bool:
+        async def call() -> bool:
+            answer = await self._client.models.delete(name)
+            return bool(answer.deleted)
+
+        return await self._read("delete_model", call)
