@@ -47,6 +47,7 @@ class Pace:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._slots = anyio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._per_minute = per_minute
         self._clock = clock
         self._sleep = sleep
@@ -61,6 +62,19 @@ class Pace:
             self._resume_at = until
             self.holds += 1
             log.info("pace_hold", seconds=round(until - self._clock(), 3), reason=reason)
+
+    def state(self) -> dict[str, float | int | None]:
+        """What ``ftd status`` shows: requests in flight, the limits, any pause in force."""
+        now = self._clock()
+        recent = sum(1 for t in self._started if t > now - 60.0)
+        return {
+            "in_flight": self._concurrency - self._slots.value,
+            "concurrency": self._concurrency,
+            "per_minute": self._per_minute,
+            "started_last_minute": recent if self._per_minute else None,
+            "held_for_seconds": round(max(0.0, self._resume_at - now), 3),
+            "holds": self.holds,
+        }
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Read the provider's rate-limit headers from any answer."""
@@ -84,6 +98,15 @@ class Pace:
                     continue
                 self._started.append(now)
             return
+
+    async def wait_clear(self) -> None:
+        """Wait out a pause the provider asked for, without taking a slot or a turn.
+
+        For calls with limits of their own (chat completions) that must still
+        honour a pause the provider asked of the whole account.
+        """
+        while (left := self._resume_at - self._clock()) > 0:
+            await self._sleep(left)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

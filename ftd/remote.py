@@ -20,10 +20,11 @@ from ftd.logs import get_logger
 from ftd.pace import Pace
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
     from pathlib import Path
 
     from openai.types import FileObject, Model
+    from openai.types.chat import ChatCompletion
     from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
     from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
@@ -349,3 +350,37 @@ class Remote:
             return bool(answer.deleted)
 
         return await self._read("delete_model", call)
+
+    async def chat(
+        self,
+        *,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        request_timeout: float,
+    ) -> ChatCompletion:
+        """One chat completion, sent once: the evaluation pool owns retries and back-off.
+
+        Completions have per-model limits of their own at the provider, so this
+        call does not take a slot of the shared pace; it only waits out a pause
+        the provider asked for.
+        """
+        await self._pace.wait_clear()
+        try:
+            answer: ChatCompletion = await self._client.chat.completions.create(
+                model=model,
+                messages=list(messages),  # type: ignore[arg-type]
+                timeout=request_timeout,
+                **params,
+            )
+        except openai.OpenAIError as exc:
+            error = classify("chat_completion", exc)
+            log.debug(
+                "remote_chat_failed",
+                model=model,
+                kind=error.kind,
+                status=error.status,
+                retry_after=error.retry_after,
+            )
+            raise error from exc
+        return answer

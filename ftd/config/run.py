@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from ftd import catalog
+from ftd.config.evaluation import EvaluationOverrides
 from ftd.config.rules import (
     Auto,
     Fraction,
@@ -140,6 +141,7 @@ class RunDefaults(_Section):
             # drop a file can write a sidecar, but only the operator sets the limit.
             "max_cost_usd": min(self.max_cost_usd, pick("max_cost_usd")),
             "auto_approve": self.auto_approve,
+            "evaluation": overrides.evaluation,
         }
         try:
             return RunSettings.model_validate(data)
@@ -165,6 +167,7 @@ class RunSettings(_Section):
     min_test_examples: int = Field(ge=0)
     max_cost_usd: Usd
     auto_approve: bool
+    evaluation: EvaluationOverrides | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -192,6 +195,7 @@ class DatasetOverrides(_Section):
     max_cost_usd: Usd | None = None
     validation_fraction: Fraction | None = None
     test_fraction: Fraction | None = None
+    evaluation: EvaluationOverrides | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -71,9 +71,13 @@ class Store:
     @classmethod
     async def open(cls, path: str | Path, *, clock: Callable[[], float] = time.time) -> Store:
         name = str(path)
+        connection = aiosqlite.connect(name, isolation_level=None)
         try:
-            db = await aiosqlite.connect(name, isolation_level=None)
+            db = await connection
         except sqlite3.Error as exc:
+            # aiosqlite has queued its worker thread's stop without waiting for it; a
+            # thread still finishing after the event loop has closed would fail there.
+            await anyio.to_thread.run_sync(connection._thread.join, 5.0)
             raise StoreError(name, f"cannot open: {exc}") from exc
         db.row_factory = sqlite3.Row
         store = cls(db, name, clock)
@@ -138,6 +142,10 @@ class Store:
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
+
+    async def read(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query, as dicts: for views that join or count (the socket's)."""
+        return [dict(r) for r in await self._all(sql, params)]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

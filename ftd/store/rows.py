@@ -100,5 +100,6 @@ class JobRow(_Row):
     details_at: float | None
     adopted: int
     events_cursor: str | None
+    model_deleted_at: float | None
 
     _json: ClassVar[tuple[str, ...]] = ("metadata", "result_files")

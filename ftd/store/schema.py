@@ -161,6 +161,84 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE INDEX job_checkpoints_by_job ON job_checkpoints(job_id, step);
     """,
+    # 4: evaluations (a model on a test file, against a base), their per-item
+    # results, and the completions they paid for.
+    """
+    CREATE TABLE evaluations (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('job', 'checkpoint', 'request')),
+        job_id TEXT REFERENCES jobs(job_id),
+        dataset_id INTEGER REFERENCES datasets(id),
+        parent_id INTEGER REFERENCES evaluations(id),
+        model TEXT NOT NULL,
+        base_model TEXT,
+        test_file TEXT NOT NULL,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('queued', 'running', 'succeeded', 'stopped', 'failed')),
+        total_items INTEGER,
+        requests INTEGER NOT NULL DEFAULT 0,
+        cached_requests INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        verdict TEXT,
+        promoted INTEGER,
+        summary TEXT,
+        promotion TEXT,
+        error TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        updated_at REAL NOT NULL
+    ) STRICT;
+    -- A job's model (and each checkpoint) is evaluated once: the queueing insert
+    -- meets this index, so a restart or a second scan cannot queue it again.
+    CREATE UNIQUE INDEX evaluations_once_per_job_model ON evaluations(job_id, model)
+        WHERE job_id IS NOT NULL;
+    CREATE INDEX evaluations_by_status ON evaluations(status);
+    CREATE INDEX evaluations_by_dataset ON evaluations(dataset_id);
+    CREATE INDEX evaluations_by_model ON evaluations(model);
+
+    -- One row per item and side, written as the item finishes: resuming skips
+    -- the items that have rows.
+    CREATE TABLE evaluation_items (
+        evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),
+        item INTEGER NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('candidate', 'base')),
+        line INTEGER NOT NULL,
+        prompt_sha256 TEXT NOT NULL,
+        question TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        model TEXT NOT NULL,
+        response TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        scores TEXT,
+        latency_ms REAL,
+        attempts INTEGER NOT NULL,
+        cached INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        finished_at REAL NOT NULL,
+        PRIMARY KEY (evaluation_id, item, role)
+    ) STRICT;
+
+    -- Answers only; failures are never stored, so they are asked again.
+    CREATE TABLE completion_cache (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        response TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    ) STRICT;
+    """,
+    # 5: a fine-tuned model deleted at the provider (``ftd delete-model``), and
+    # where the HTML report of a finished evaluation was written.
+    """
+    ALTER TABLE jobs ADD COLUMN model_deleted_at REAL;
+    ALTER TABLE evaluations ADD COLUMN report_path TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,135 @@
+"""Graders that need no model: exact, normalised, token-overlap F1 and JSON.
+
+Each gives a score in [0, 1] with an explanation a person can check; the
+pass/fail ones also say ``passed``, which the paired McNemar test needs.
+The judge and pairwise graders ask a model and live in ``judging``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Graders whose score is a pass (1) or a fail (0), compared with McNemar's test.
+PASS_FAIL = frozenset({"exact", "normalized", "json"})
+LOCAL = ("exact", "normalized", "f1", "json")
+_PUNCTUATION = re.compile(r"[^\w\s]", flags=re.UNICODE)
+_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", flags=re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    value: float
+    explanation: str
+    passed: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"score": self.value, "explanation": self.explanation}
+        if self.passed is not None:
+            out["passed"] = self.passed
+        return out
+
+
+def normalize(text: str) -> str:
+    """Case, punctuation and runs of whitespace do not count."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_PUNCTUATION.sub(" ", folded).split())
+
+
+def exact(candidate: str, reference: str) -> Score:
+    same = candidate.strip() == reference.strip()
+    return Score(float(same), "identical" if same else "differs from the reference", passed=same)
+
+
+def normalized(candidate: str, reference: str) -> Score:
+    same = normalize(candidate) == normalize(reference)
+    why = (
+        "same text once case, whitespace and punctuation are ignored"
+        if same
+        else "differs from the reference even ignoring case, whitespace and punctuation"
+    )
+    return Score(float(same), why, passed=same)
+
+
+def f1(candidate: str, reference: str) -> Score:
+    got = normalize(candidate).split()
+    want = normalize(reference).split()
+    if not got and not want:
+        return Score(1.0, "both empty")
+    common = sum((Counter(got) & Counter(want)).values())
+    if common == 0:
+        return Score(0.0, f"no words in common ({len(got)} against {len(want)})")
+    precision, recall = common / len(got), common / len(want)
+    value = 2 * precision * recall / (precision + recall)
+    return Score(
+        value,
+        f"{common} shared words: precision {precision:.2f}, recall {recall:.2f}",
+    )
+
+
+def _parse(text: str) -> tuple[bool, Any]:
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1).strip()
+    try:
+        return True, orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False, None
+
+
+def _leaves(value: Any, prefix: str = "$") -> dict[str, Any]:
+    if isinstance(value, dict):
+        if not value:
+            return {prefix: {}}
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_leaves(inner, f"{prefix}.{key}"))
+        return out
+    if isinstance(value, list):
+        if not value:
+            return {prefix: []}
+        out = {}
+        for i, inner in enumerate(value):
+            out.update(_leaves(inner, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def json_match(candidate: str, reference: str) -> Score:
+    """Parses; and when the reference is JSON, the share of its leaves the answer matches."""
+    parses, got = _parse(candidate)
+    if not parses:
+        return Score(0.0, "the answer is not JSON", passed=False)
+    is_json, want = _parse(reference)
+    if not is_json:
+        return Score(1.0, "the answer parses (the reference is not JSON)", passed=True)
+    expected, actual = _leaves(want), _leaves(got)
+    matched = [path for path, value in expected.items() if path in actual and actual[path] == value]
+    extra = sorted(actual.keys() - expected.keys())
+    value = len(matched) / len(expected)
+    if extra:
+        value *= len(expected) / (len(expected) + len(extra))
+    missing = [p for p in expected if p not in matched]
+    parts = [f"{len(matched)} of {len(expected)} reference values match"]
+    if missing:
+        parts.append("differs at " + ", ".join(missing[:3]) + (" …" if len(missing) > 3 else ""))
+    if extra:
+        parts.append(f"{len(extra)} unexpected values")
+    return Score(value, "; ".join(parts), passed=value == 1.0)
+
+
+_LOCAL_GRADERS = {"exact": exact, "normalized": normalized, "f1": f1, "json": json_match}
+
+
+def grade_locally(names: Sequence[str], candidate: str, reference: str) -> dict[str, Score]:
+    """The scores of every model-free grader among ``names``."""
+    return {name: _LOCAL_GRADERS[name](candidate, reference) for name in names if name in LOCAL}

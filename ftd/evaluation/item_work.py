@@ -1,0 +1,276 @@
+"""One item's work: the answers, the model-free grades, the judge's, and the commit.
+
+Both models are asked at once; the judge then scores each answer (twice for
+the items in the self-agreement sample, the second time past the cache) and
+compares the two in both orders. A request that gave up leaves its reason
+where its score would be, so no item or grade disappears silently.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ftd.evaluation import judging
+from ftd.evaluation.budget import item_estimate
+from ftd.evaluation.graders import grade_locally
+from ftd.evaluation.pool import RequestFailed
+from ftd.store import evaluations as rows_of
+from ftd.store.evaluations import ItemResult, Spend
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ftd.config.evaluation import EvaluationSettings
+    from ftd.evaluation.budget import Pricing
+    from ftd.evaluation.items import Item
+    from ftd.evaluation.pool import Completion, Requester
+    from ftd.store import Store
+    from ftd.store.evaluations import EvaluationRow
+
+
+def repeat_sample(total: int, size: int) -> frozenset[int]:
+    """The items the judge is asked about twice: the same ones on every run of a file."""
+    return frozenset(random.Random(total).sample(range(total), min(size, total)))
+
+
+async def gather(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """Run the calls together; a RequestFailed becomes that call's result, not the whole's."""
+    results: list[Any] = [None] * len(calls)
+
+    async def one(index: int, call: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            results[index] = await call()
+        except RequestFailed as exc:
+            results[index] = exc
+
+    async with anyio.create_task_group() as tg:
+        for index, call in enumerate(calls):
+            tg.start_soon(one, index, call)
+    return results
+
+
+class Tab:
+    """What one item spent, added up as its requests come back."""
+
+    def __init__(self, pricing: Callable[[str], Pricing]) -> None:
+        self._pricing = pricing
+        self.requests = 0
+        self.cached = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost = 0.0
+        self.cache_rows: list[tuple[str, str, str, int, int]] = []
+
+    def add(self, outcome: Completion | RequestFailed) -> None:
+        if isinstance(outcome, RequestFailed):
+            self.requests += outcome.attempts
+            return
+        row = outcome.cache_row()
+        if row is None:
+            self.cached += 1
+            return
+        self.cache_rows.append(row)
+        self.requests += outcome.attempts
+        self.prompt_tokens += outcome.prompt_tokens
+        self.completion_tokens += outcome.completion_tokens
+        self.cost += self._pricing(outcome.model).cost(
+            outcome.prompt_tokens, outcome.completion_tokens
+        )
+
+    def spend(self) -> Spend:
+        return Spend(
+            self.requests, self.cached, self.prompt_tokens, self.completion_tokens, self.cost
+        )
+
+
+class ItemWork:
+    """The requests and grades of one item, for one evaluation."""
+
+    def __init__(
+        self,
+        store: Store,
+        requester: Requester,
+        pricing: Callable[[str], Pricing],
+        row: EvaluationRow,
+        settings: EvaluationSettings,
+        repeat: frozenset[int],
+    ) -> None:
+        self._store = store
+        self._requester = requester
+        self._pricing = pricing
+        self._row = row
+        self._settings = settings
+        self._repeat = repeat
+        self._graders: list[str] = list(settings.graders)
+        self._answer_params: dict[str, Any] = {
+            "temperature": settings.temperature,
+            "max_completion_tokens": settings.max_completion_tokens,
+        }
+
+    @property
+    def _judged(self) -> bool:
+        return "judge" in self._graders
+
+    @property
+    def _paired(self) -> bool:
+        return "pairwise" in self._graders and self._row.base_model is not None
+
+    def estimate(self, item: Item) -> float:
+        calls = (2.0 if self._row.base_model else 1.0) if self._judged else 0.0
+        calls += 2.0 if self._paired else 0.0
+        models = [m for m in (self._row.model, self._row.base_model) if m is not None]
+        return item_estimate(
+            item,
+            answer_models=models,
+            judge_model=self._settings.judge_model,
+            judge_calls=calls,
+            pricing=self._pricing,
+        )
+
+    async def run(self, item: Item) -> float:
+        """Ask, grade and record one item; what it cost."""
+        tab = Tab(self._pricing)
+        prompt = list(item.prompt)
+        models = [self._row.model]
+        if self._row.base_model is not None:
+            models.append(self._row.base_model)
+        answers = await gather(
+            *(partial(self._requester.complete, m, prompt, self._answer_params) for m in models)
+        )
+        for answer in answers:
+            tab.add(answer)
+        scores: list[dict[str, Any]] = []
+        for answer in answers:
+            graded = {}
+            if not isinstance(answer, RequestFailed):
+                graded = grade_locally(self._graders, answer.text, item.reference)
+            scores.append({name: score.as_dict() for name, score in graded.items()})
+        await self._judge(item, answers, scores, tab)
+        results = [
+            _result(item, "candidate" if i == 0 else "base", models[i], answers[i], scores[i])
+            for i in range(len(models))
+        ]
+        await rows_of.record_item(self._store, self._row.id, results, tab.cache_rows, tab.spend())
+        return tab.cost
+
+    async def _judge(
+        self,
+        item: Item,
+        answers: list[Any],
+        scores: list[dict[str, Any]],
+        tab: Tab,
+    ) -> None:
+        judge = self._settings.judge_model
+        calls: list[Callable[[], Awaitable[Any]]] = []
+        slots: list[tuple[str, int]] = []
+        texts = [None if isinstance(a, RequestFailed) else a.text for a in answers]
+        if self._judged:
+            for side, text in enumerate(texts):
+                if text is None:
+                    continue
+                messages = judging.rubric_messages(
+                    item.question, item.reference, text, self._settings.judge_prompt
+                )
+                params = {"temperature": 0.0, "response_format": judging.RUBRIC_FORMAT}
+                calls.append(partial(self._requester.complete, judge, messages, params))
+                slots.append(("rubric", side))
+                if side == 0 and item.index in self._repeat:
+                    calls.append(
+                        partial(self._requester.complete, judge, messages, params, repeat=1)
+                    )
+                    slots.append(("repeat", side))
+        if self._paired and texts[0] is not None and texts[1] is not None:
+            params = {"temperature": 0.0, "response_format": judging.PAIRWISE_FORMAT}
+            for a, b in ((texts[0], texts[1]), (texts[1], texts[0])):
+                messages = judging.pairwise_messages(
+                    item.question, item.reference, a, b, self._settings.pairwise_prompt
+                )
+                calls.append(partial(self._requester.complete, judge, messages, params))
+                slots.append(("pairwise", 0))
+        if not calls:
+            return
+        outcomes = await gather(*calls)
+        for outcome in outcomes:
+            tab.add(outcome)
+        orders: list[judging.PairwiseAnswer] = []
+        for (what, side), outcome in zip(slots, outcomes, strict=True):
+            if isinstance(outcome, RequestFailed):
+                if what == "rubric":
+                    scores[side]["judge"] = {"error": str(outcome)}
+                elif what == "pairwise":
+                    scores[0]["pairwise"] = {"error": str(outcome)}
+                continue
+            try:
+                if what == "pairwise":
+                    orders.append(judging.read_pairwise(outcome.text))
+                    continue
+                answer = judging.read_rubric(outcome.text)
+            except judging.JudgeAnswerError as exc:
+                key = "pairwise" if what == "pairwise" else "judge"
+                if what != "repeat":
+                    scores[side if key == "judge" else 0][key] = {"error": str(exc)}
+                continue
+            if what == "rubric":
+                scores[side].setdefault("judge", {}).update(
+                    score=answer.score, explanation=answer.explanation
+                )
+            else:
+                scores[side].setdefault("judge", {})["repeat_score"] = answer.score
+        if len(orders) == 2 and "pairwise" not in scores[0]:
+            first, second, agreed = judging.preference(orders[0], orders[1])
+            value = {"candidate": 1.0, "tie": 0.5, "base": 0.0}[agreed]
+            explanation = orders[0].explanation
+            scores[0]["pairwise"] = {
+                "score": value,
+                "preference": agreed,
+                "orders": [first, second],
+                "explanation": explanation,
+            }
+            scores[1]["pairwise"] = {
+                "score": 1.0 - value,
+                "preference": agreed,
+                "orders": [first, second],
+                "explanation": explanation,
+            }
+        judged = scores[0].get("judge")
+        if isinstance(judged, dict) and "score" not in judged and "error" not in judged:
+            del scores[0]["judge"]  # a repeat without its first answer says nothing
+
+
+def _result(
+    item: Item, role: str, model: str, answer: Completion | RequestFailed, scores: dict[str, Any]
+) -> ItemResult:
+    common: dict[str, Any] = {
+        "item": item.index,
+        "role": role,
+        "line": item.line,
+        "prompt_sha256": item.prompt_sha256,
+        "question": item.question,
+        "reference": item.reference,
+        "model": model,
+        "scores": scores,
+        "attempts": answer.attempts,
+    }
+    if isinstance(answer, RequestFailed):
+        return ItemResult(
+            **common,
+            response=None,
+            prompt_tokens=None,
+            completion_tokens=None,
+            latency_ms=None,
+            cached=False,
+            error=str(answer),
+        )
+    return ItemResult(
+        **common,
+        response=answer.text,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        latency_ms=answer.latency_ms,
+        cached=answer.cached,
+        error=None,
+    )

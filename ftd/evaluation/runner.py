@@ -1,0 +1,194 @@
+"""One evaluation from its row to its verdict: the missing items through the pool, then the summary.
+
+The item's rows, the completions it paid for and its spend commit together
+(see ``item_work``), so an interrupted evaluation resumes with only the items
+that have no rows, and pays for nothing twice. At the end come the summary,
+the gates, the promote command, and, when configured, the checkpoints' own
+evaluations, whose scores are gathered back into the job's summary.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ftd.config.evaluation import EvaluationSettings
+from ftd.evaluation.budget import Budget
+from ftd.evaluation.gates import check_gates, run_promote_command
+from ftd.evaluation.item_work import ItemWork, repeat_sample
+from ftd.evaluation.items import ItemsError, read_items
+from ftd.evaluation.pool import EvaluationAborted, run_all
+from ftd.evaluation.summary import build_summary
+from ftd.logs import get_logger
+from ftd.store import evaluations as rows_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ftd.evaluation.budget import Pricing
+    from ftd.evaluation.items import Item
+    from ftd.evaluation.pool import Requester
+    from ftd.store import Store
+    from ftd.store.evaluations import EvaluationRow
+
+log = get_logger("ftd.evaluation.runner")
+MIN_ITEMS_IN_FLIGHT = 4
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        requester: Requester,
+        pricing: Callable[[str], Pricing],
+        *,
+        in_flight_for: Callable[[str], int],
+    ) -> None:
+        self._store = store
+        self._requester = requester
+        self._pricing = pricing
+        self._in_flight_for = in_flight_for
+
+    async def run(self, row: EvaluationRow) -> None:
+        settings = EvaluationSettings.model_validate(row.config)
+        try:
+            items = await anyio.to_thread.run_sync(
+                partial(read_items, Path(row.test_file), max_items=settings.max_items)
+            )
+        except ItemsError as exc:
+            await self._finish(row, rows_of.FAILED, settings, error=str(exc))
+            return
+        await rows_of.start(self._store, row.id, len(items))
+        done = await rows_of.done_items(self._store, row.id)
+        todo = [item for item in items if item.index not in done]
+        if done:
+            log.info("evaluation_resumed", evaluation_id=row.id, done=len(done), left=len(todo))
+        work = ItemWork(
+            self._store,
+            self._requester,
+            self._pricing,
+            row,
+            settings,
+            repeat_sample(len(items), settings.judge_repeat_sample),
+        )
+        budget = Budget(
+            settings.max_cost_usd,
+            row.cost_usd,
+            first_estimate=work.estimate(todo[0]) if todo else 0.0,
+        )
+        models = [row.model, row.base_model, settings.judge_model]
+        in_flight = max(
+            MIN_ITEMS_IN_FLIGHT, 2 * max(self._in_flight_for(m) for m in models if m is not None)
+        )
+
+        async def one(item: Item) -> None:
+            cost = 0.0
+            try:
+                cost = await work.run(item)
+            finally:
+                budget.finished(cost)
+
+        try:
+            await run_all(todo, one, in_flight=in_flight, admit=budget.admit)
+        except EvaluationAborted as exc:
+            await self._finish(row, rows_of.FAILED, settings, error=str(exc), total=len(items))
+            return
+        status = rows_of.STOPPED if budget.stopped_reason else rows_of.SUCCEEDED
+        await self._finish(row, status, settings, error=budget.stopped_reason, total=len(items))
+
+    async def _finish(
+        self,
+        row: EvaluationRow,
+        status: str,
+        settings: EvaluationSettings,
+        *,
+        error: str | None,
+        total: int | None = None,
+    ) -> None:
+        fresh = await rows_of.get(self._store, row.id) or row
+        found = await rows_of.items(self._store, row.id)
+        summary: dict[str, Any] | None = None
+        if found:
+            summary = await anyio.to_thread.run_sync(
+                partial(build_summary, fresh, found, settings, total=total)
+            )
+            answers = [r for r in found if r["role"] == "candidate"]
+            if status == rows_of.SUCCEEDED and all(r["error"] for r in answers):
+                status = rows_of.FAILED
+                error = "every item failed: " + str(answers[0]["error"])
+            summary["status"] = status
+            summary["stopped_reason"] = error if status == rows_of.STOPPED else None
+        promoted: bool | None = None
+        if summary is not None and status == rows_of.SUCCEEDED and row.kind != "checkpoint":
+            summary["gates"], promoted = check_gates(settings, summary)
+            summary["promoted"] = promoted
+        if status == rows_of.SUCCEEDED and row.kind == rows_of.KIND_JOB and settings.checkpoints:
+            await self._queue_checkpoints(row, settings)
+        await rows_of.finish(
+            self._store,
+            row.id,
+            status,
+            summary=summary,
+            verdict=summary["verdict"] if summary is not None else None,
+            promoted=promoted,
+            error=error,
+        )
+        if promoted and settings.promote_command:
+            outcome = await run_promote_command(
+                settings.promote_command,
+                row.model,
+                row.id,
+                seconds=settings.promote_timeout_seconds,
+            )
+            await rows_of.record_promotion(self._store, row.id, outcome)
+        if row.parent_id is not None:
+            await self.update_parent(row.parent_id)
+
+    async def _queue_checkpoints(self, row: EvaluationRow, settings: EvaluationSettings) -> None:
+        assert row.job_id is not None
+        config = settings.model_copy(update={"checkpoints": False}).model_dump(mode="json")
+        for _step, model in await rows_of.checkpoint_models(self._store, row.job_id):
+            if model == row.model:
+                continue
+            await rows_of.queue(
+                self._store,
+                kind=rows_of.KIND_CHECKPOINT,
+                model=model,
+                base_model=row.base_model,
+                test_file=row.test_file,
+                config=config,
+                job_id=row.job_id,
+                dataset_id=row.dataset_id,
+                parent_id=row.id,
+            )
+
+    async def update_parent(self, parent_id: int) -> None:
+        """The job's evaluation lists its checkpoints' scores and names the best model."""
+        parent = await rows_of.get(self._store, parent_id)
+        if parent is None or parent.summary is None:
+            return
+        grader = parent.summary.get("primary_grader")
+        found = await rows_of.checkpoint_models(self._store, parent.job_id or "")
+        steps = {model: step for step, model in found}
+        entries: list[dict[str, Any]] = []
+        for child in [*await rows_of.children(self._store, parent_id), parent]:
+            graded = (child.summary or {}).get("graders", {}).get(grader) or {}
+            entries.append(
+                {
+                    "model": child.model,
+                    "step": steps.get(child.model),
+                    "evaluation_id": child.id,
+                    "status": child.status,
+                    "mean": (graded.get("candidate") or {}).get("estimate"),
+                    "interval": graded.get("candidate"),
+                }
+            )
+        scored = [e for e in entries if e["mean"] is not None and e["status"] == rows_of.SUCCEEDED]
+        summary = dict(parent.summary)
+        summary["checkpoints"] = entries
+        best = max(scored, key=lambda e: float(e["mean"])) if scored else None
+        summary["best_checkpoint"] = best["model"] if best is not None else None
+        await rows_of.update_summary(self._store, parent_id, summary)

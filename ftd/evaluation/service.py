@@ -1,0 +1,329 @@
+"""The evaluation service: queues evaluations, runs them, and answers the control socket.
+
+Its loop follows the pipeline stages' rule, the database is the queue: each
+turn it queues an evaluation for every succeeded job whose model answers and
+whose dataset held out a test split (the insert meets a unique index, so a
+job is queued once however many turns or restarts see it), then starts the
+queued and interrupted evaluations up to ``parallel_evaluations``. Wake-ups
+(a finished job, a request) only save time.
+
+Completions go through a client of their own, without the fine-tuning
+calls' shared pace: chat has per-model limits at the provider, which the
+pool's adaptive limits follow, while a pause the provider asked of the whole
+account is still honoured.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from pydantic import ValidationError
+
+from ftd.config.evaluation import GRADER_NAMES, EvaluationOverrides, EvaluationSettings
+from ftd.errors import FtdError
+from ftd.evaluation.budget import Pricing
+from ftd.evaluation.cache import ResponseCache
+from ftd.evaluation.items import read_items
+from ftd.evaluation.limits import Limits
+from ftd.evaluation.pool import Requester
+from ftd.evaluation.runner import Runner
+from ftd.evaluation.summary import build_summary, largest_differences
+from ftd.logs import get_logger
+from ftd.remote import Remote, client_for
+from ftd.store import evaluations as rows_of
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from anyio.abc import TaskGroup, TaskStatus
+
+    from ftd.config import Settings
+    from ftd.pace import Pace
+    from ftd.store import Store
+    from ftd.store.evaluations import EvaluationRow
+
+log = get_logger("ftd.evaluation.service")
+BUG_RETRY_SECONDS = 300.0
+
+
+class EvaluationRequestError(FtdError):
+    """An evaluation asked for on request cannot be queued; says which argument and why."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(f"{argument}: {message}")
+        self.argument = argument
+
+
+class EvaluationService:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | Callable[[], Settings],
+        *,
+        pace: Pace | None = None,
+        remote: Remote | None = None,
+        scan_seconds: float = 30.0,
+        on_finished: Callable[[int], Awaitable[object]] | None = None,
+    ) -> None:
+        self._store = store
+        self._on_finished = on_finished
+        # A callable is read again at each use, so a reloaded configuration applies
+        # to the next evaluation queued (and to the limits and attempts at once).
+        self._current = settings if callable(settings) else lambda: settings
+        self._pace = pace
+        self._remote = remote
+        self._scan = scan_seconds
+        self._wakeup = anyio.Event()
+        self._busy: set[int] = set()
+        self._postponed: dict[int, float] = {}
+        self.limits = Limits(lambda model: self._config.concurrency_for(model))
+        self.cache = ResponseCache(store)
+        self._requester: Requester | None = None
+
+    # ------------------------------------------------------------------ the loop
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    @property
+    def _settings(self) -> Settings:
+        return self._current()
+
+    @property
+    def _config(self) -> EvaluationSettings:
+        return self._current().evaluation
+
+    def _apply(self, requester: Requester) -> None:
+        """Configuration changes reach the running parts: ceilings, attempts, timeout."""
+        config = self._config
+        self.limits.reconfigure(config.concurrency_for)
+        requester.attempts = config.attempts
+        requester.timeout = config.request_timeout_seconds
+
+    def pricing(self, model: str) -> Pricing:
+        return Pricing.of(self._settings.price_for(model))
+
+    @property
+    def requester(self) -> Requester:
+        if self._requester is None:
+            raise RuntimeError("the evaluation service is not running")
+        return self._requester
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        own_client = None
+        remote = self._remote
+        if remote is None:
+            # Our own client: its answers must not pause the fine-tuning calls' pace.
+            own_client = client_for(self._settings.provider)
+            remote = Remote(own_client, pace=self._pace)
+        self._requester = Requester(
+            remote.chat,
+            self.limits,
+            self.cache,
+            attempts=self._config.attempts,
+            timeout=self._config.request_timeout_seconds,
+        )
+        runner = Runner(
+            self._store,
+            self._requester,
+            self.pricing,
+            in_flight_for=lambda model: self._config.concurrency_for(model),
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                task_status.started()
+                while True:
+                    self._wakeup = anyio.Event()
+                    self._apply(self._requester)
+                    if self._config.enabled:
+                        await self.queue_ready()
+                    await self._start_due(tg, runner)
+                    with anyio.move_on_after(self._scan):
+                        await self._wakeup.wait()
+        finally:
+            if own_client is not None:
+                with anyio.CancelScope(shield=True):
+                    await own_client.close()
+
+    async def _start_due(self, tg: TaskGroup, runner: Runner) -> None:
+        room = self._config.parallel_evaluations - len(self._busy)
+        if room <= 0:
+            return
+        now = anyio.current_time()
+        for row in await rows_of.to_run(self._store, room + len(self._busy)):
+            if len(self._busy) >= self._config.parallel_evaluations:
+                break
+            if row.id in self._busy or self._postponed.get(row.id, 0.0) > now:
+                continue
+            self._busy.add(row.id)
+            tg.start_soon(self._one, runner, row)
+
+    async def _one(self, runner: Runner, row: EvaluationRow) -> None:
+        try:
+            await runner.run(row)
+            done = await rows_of.get(self._store, row.id)
+            if self._on_finished is not None and done is not None and done.status in rows_of.FINAL:
+                await self._on_finished(row.id)
+        except Exception:
+            # A bug, not a provider's answer: keep the daemon and the other
+            # evaluations going, and come back to this one later.
+            log.exception("evaluation_error", evaluation_id=row.id)
+            self._postponed[row.id] = anyio.current_time() + BUG_RETRY_SECONDS
+        finally:
+            self._busy.discard(row.id)
+            self.wake()
+
+    async def queue_ready(self) -> list[int]:
+        """Queue one evaluation for each ready job that has none: its model against its base."""
+        queued: list[int] = []
+        for job in await rows_of.ready_jobs(self._store):
+            settings = self.settings_for_dataset(job["settings"])
+            if not settings.enabled:
+                continue
+            new_id = await rows_of.queue(
+                self._store,
+                kind=rows_of.KIND_JOB,
+                model=job["model"],
+                base_model=job["base_model"],
+                test_file=job["test_file"],
+                config=settings.model_dump(mode="json"),
+                job_id=job["job_id"],
+                dataset_id=job["dataset_id"],
+            )
+            if new_id is not None:
+                queued.append(new_id)
+        return queued
+
+    def settings_for_dataset(self, stored: str | None) -> EvaluationSettings:
+        """[evaluation] with the dataset's sidecar choices (kept in its run settings) on top."""
+        if not stored:
+            return self._config
+        data = json.loads(stored)
+        overrides = data.get("evaluation") if isinstance(data, dict) else None
+        if not overrides:
+            return self._config
+        return EvaluationOverrides.model_validate(overrides).applied_to(self._config)
+
+    # ------------------------------------------------------------------ on request
+
+    async def request(
+        self,
+        *,
+        model: str,
+        test_file: Path,
+        base_model: str | None = None,
+        graders: Sequence[str] | None = None,
+    ) -> int:
+        """Queue an evaluation of ``model`` on ``test_file``; its id.
+
+        The file is read first: a file that cannot be evaluated raises
+        ItemsError naming the file and line; a bad argument raises
+        EvaluationRequestError naming it.
+        """
+        name = model.strip()
+        if not name or any(c.isspace() for c in name):
+            raise EvaluationRequestError("model", f"{model!r} is not a model name")
+        if base_model is not None and (not base_model.strip() or base_model.strip() == name):
+            raise EvaluationRequestError(
+                "base_model", f"{base_model!r} must be another model's name"
+            )
+        settings = self._config
+        if graders is not None:
+            try:
+                overrides = EvaluationOverrides.model_validate({"graders": list(graders)})
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                raise EvaluationRequestError(
+                    "graders", f"{first['msg']} (known: {', '.join(GRADER_NAMES)})"
+                ) from None
+            settings = overrides.applied_to(settings)
+        path = Path(test_file)
+        if not path.is_absolute():
+            raise EvaluationRequestError(
+                "test_file", f"{test_file} must be an absolute path (the daemon runs in /)"
+            )
+        items = await anyio.to_thread.run_sync(
+            partial(read_items, path, max_items=settings.max_items)
+        )
+        new_id = await rows_of.queue(
+            self._store,
+            kind=rows_of.KIND_REQUEST,
+            model=name,
+            base_model=base_model.strip() if base_model else None,
+            test_file=str(path),
+            config=settings.model_dump(mode="json"),
+        )
+        assert new_id is not None  # only job evaluations can meet the unique index
+        log.info("evaluation_requested", evaluation_id=new_id, model=name, items=len(items))
+        self.wake()
+        return new_id
+
+    # ------------------------------------------------------------------ reads for the socket
+
+    async def detail(self, evaluation_id: int, *, differences: int = 5) -> dict[str, Any] | None:
+        """An evaluation's row, its summary (live while it runs) and the items that differ most."""
+        row = await rows_of.get(self._store, evaluation_id)
+        if row is None:
+            return None
+        return {
+            "evaluation": row.brief(),
+            "summary": await self.summary(evaluation_id),
+            "promotion": row.promotion,
+            "differences": await self.differences(evaluation_id, limit=differences),
+        }
+
+    async def summary(self, evaluation_id: int) -> dict[str, Any] | None:
+        """The stored summary of a finished evaluation; computed from its items while it runs."""
+        row = await rows_of.get(self._store, evaluation_id)
+        if row is None:
+            return None
+        if row.summary is not None and row.status in rows_of.FINAL:
+            return row.summary
+        found = await rows_of.items(self._store, evaluation_id)
+        settings = EvaluationSettings.model_validate(row.config)
+        if not found:
+            done = await rows_of.progress(self._store, evaluation_id)
+            return {
+                "evaluation_id": row.id,
+                "status": row.status,
+                "progress": {**done, "total": row.total_items},
+                "cost_usd": round(row.cost_usd, 6),
+            }
+        return await anyio.to_thread.run_sync(partial(build_summary, row, found, settings))
+
+    async def differences(self, evaluation_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
+        """The items where the two models differ most under the primary grader (for reports)."""
+        row = await rows_of.get(self._store, evaluation_id)
+        if row is None or row.base_model is None:
+            return []
+        grader = (row.summary or {}).get("primary_grader") or EvaluationSettings.model_validate(
+            row.config
+        ).primary_grader
+        found = await rows_of.items(self._store, evaluation_id)
+        return largest_differences(found, grader, limit=limit)
+
+    async def of_job(self, job_id: str) -> list[dict[str, Any]]:
+        return [row.brief() for row in await rows_of.of_job(self._store, job_id)]
+
+    async def of_dataset(self, dataset_id: int) -> list[dict[str, Any]]:
+        return [row.brief() for row in await rows_of.of_dataset(self._store, dataset_id)]
+
+    async def running(self) -> list[dict[str, Any]]:
+        """Queued and running evaluations with their progress, for a live view."""
+        views: list[dict[str, Any]] = []
+        for row in await rows_of.running(self._store):
+            done = await rows_of.progress(self._store, row.id)
+            views.append({**row.brief(), "progress": {**done, "total": row.total_items}})
+        return views
+
+    async def counts(self) -> dict[str, Any]:
+        return {"by_status": await rows_of.counts(self._store), "limits": self.limits.state()}
+
+    async def verdicts(self, models: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The newest evaluation of each model: for model lists."""
+        found = await rows_of.latest_of_models(self._store, models)
+        return {model: row.brief() for model, row in found.items()}
