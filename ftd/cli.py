@@ -24,23 +24,47 @@ EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78
 
-# name -> module implementing the subcommand, in the order --help lists them.
+# command name -> the module implementing it, in the order --help lists them.
+# A module may implement several commands; only the one asked for is imported.
 COMMANDS: dict[str, str] = {
     "run": "ftd.daemon.command",
+    "status": "ftd.ctl.status",
+    "datasets": "ftd.ctl.listing",
+    "jobs": "ftd.ctl.listing",
+    "models": "ftd.ctl.listing",
+    "evaluations": "ftd.ctl.listing",
+    "show": "ftd.ctl.show",
+    "report": "ftd.ctl.report",
+    "events": "ftd.ctl.follow",
+    "watch": "ftd.ctl.follow",
+    "cancel": "ftd.ctl.steer",
+    "pause": "ftd.ctl.steer",
+    "resume": "ftd.ctl.steer",
+    "retry": "ftd.ctl.steer",
+    "approve": "ftd.ctl.steer",
+    "adopt": "ftd.ctl.steer",
+    "reload": "ftd.ctl.steer",
+    "delete-model": "ftd.ctl.steer",
+    "ask": "ftd.ctl.models",
+    "eval": "ftd.ctl.models",
+    "submit": "ftd.ctl.submit",
+    "demo": "ftd.demo.command",
     "validate": "ftd.datasets.command",
     "emulator": "ftd.emulator.command",
 }
 
 
 class Command(Protocol):
-    HELP: str
+    # command name -> one line of help.
+    HELP: dict[str, str]
 
-    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+    def configure(self, parser: argparse.ArgumentParser, name: str) -> None: ...
 
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or only the subcommand ``only`` (a faster start)."""
     parser = argparse.ArgumentParser(
         prog="ftd",
         description="Fine-tuning daemon: validate datasets, run fine-tuning jobs, evaluate models.",
@@ -48,22 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ftd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = cast("Command", importlib.import_module(module_name))
-        doc = (module.__doc__ or module.HELP).strip()
+        help_text = module.HELP[name]
+        doc = module.__doc__ if len(module.HELP) == 1 else None
         child = sub.add_parser(
             name,
-            help=module.HELP,
-            description=doc,
+            help=help_text,
+            description=(doc or help_text).strip(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        module.configure(child)
+        module.configure(child, name)
         child.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
+    args = parser.parse_args(words)
     module = cast("Command | None", getattr(args, "_module", None))
     if module is None:
         parser.print_help(sys.stderr)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
     from openai.types.fine_tuning import FineTuningJob
 
+    from ftd.config import Settings
     from ftd.remote import Remote
     from ftd.store import JobRow, Store
 
@@ -89,10 +90,15 @@ class Tracker:
         self._instance: str | None = None  # constant for a database; read once
         self._retirement_checked = -math.inf
         self.retiring: dict[str, str] = {}  # model -> shutdown date, for status displays
+        self.not_served: list[str] = []  # base models in use that the provider no longer lists
         self.last_cycle: dict[str, int] = {}
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A reload's new interval applies from the next wait on."""
+        self._poll = settings.tracker.poll_seconds
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -259,7 +265,8 @@ class Tracker:
         cycle.detailed.append(row.job_id)
         if cursor != row.events_cursor:
             cycle.cursors[row.job_id] = cursor
-        cycle.events.extend(fresh)
+        # Pages come newest first; stored oldest first, events of one second keep their order.
+        cycle.events.extend(reversed(fresh))
         for event in fresh:
             data = event.data or {}
             if event.type == "metrics" and isinstance(data.get("step"), int):
@@ -419,6 +426,7 @@ class Tracker:
         except RemoteError:
             served = None
         retiring: dict[str, str] = {}
+        gone: list[str] = []
         for model in sorted(used):
             entry = catalog.lookup(model)
             date = entry.shutdown_date if entry else None
@@ -429,7 +437,10 @@ class Tracker:
                     log.warning("base_model_retiring", model=model, shutdown=date, days_left=left)
             if served is not None and model not in served:
                 log.warning("base_model_not_served", model=model)
+                gone.append(model)
         self.retiring = retiring
+        if served is not None:
+            self.not_served = gone
         return retiring
 
 

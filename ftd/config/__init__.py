@@ -11,8 +11,10 @@ value came from, because an operator fixing a unit file at 3 a.m. needs both.
 
 from __future__ import annotations
 
+from ftd.config.control import ControlSettings
+from ftd.config.evaluation import EvaluationOverrides, EvaluationSettings, Gate
 from ftd.config.loading import find_config_file, load_overrides, load_settings
-from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings, default_paths
+from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings
 from ftd.config.provider import AzureProfile, CompatibleProfile, OpenAIProfile, ProviderSettings
 from ftd.config.run import (
     DatasetOverrides,
@@ -23,11 +25,16 @@ from ftd.config.run import (
     RunSettings,
 )
 from ftd.config.settings import Settings
+from ftd.places import default_paths
 
 __all__ = [
     "AzureProfile",
     "CompatibleProfile",
+    "ControlSettings",
     "DatasetOverrides",
+    "EvaluationOverrides",
+    "EvaluationSettings",
+    "Gate",
     "Hyperparameters",
     "IntakeSettings",
     "LogSettings",

@@ -22,7 +22,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from ftd.config.paths import _first_dir, _is_root, default_paths
+from ftd.config.paths import _is_root
 from ftd.config.provider import _resolve_api_key
 from ftd.config.rules import (
     _SECRET_NAMES,
@@ -35,6 +35,8 @@ from ftd.config.rules import (
 from ftd.config.run import DatasetOverrides
 from ftd.config.settings import Settings
 from ftd.errors import ConfigError
+from ftd.places import default_paths
+from ftd.places import first_dir as _first_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -199,6 +201,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # Python 3.11's message ends with "(at line L, column C)".
         raise ConfigError(str(path), f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(str(path), "invalid TOML: nested too deeply") from None
 
 
 def _secret_keys(data: Mapping[str, Any], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:

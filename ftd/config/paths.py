@@ -1,52 +1,20 @@
-"""Where ftd keeps its state, drop folder and socket, and how it watches the drop folder."""
+"""Where ftd keeps its state and drop folder, and how it watches the drop folder."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import (
     Field,
 )
 
 from ftd.config.rules import DEFAULT_MAX_FILE_BYTES, AbsolutePath, _Section
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
+from ftd.places import default_paths
 
 # ----------------------------------------------------------------------------- [paths]
-
-
-def _first_dir(env: Mapping[str, str], name: str) -> Path | None:
-    """systemd's *_DIRECTORY variables: colon-separated absolute paths, first is ours."""
-    first = env.get(name, "").split(":")[0]
-    return Path(first) if first.startswith("/") else None
-
-
-def default_paths(env: Mapping[str, str], *, root: bool) -> dict[str, Path]:
-    """state_dir and runtime_dir as systemd, root or an ordinary user would expect them."""
-    state = _first_dir(env, "STATE_DIRECTORY")
-    if state is None:
-        if root:
-            state = Path("/var/lib/ftd")
-        else:
-            xdg = env.get("XDG_STATE_HOME", "")
-            home = env.get("HOME") or str(Path.home())
-            base = Path(xdg) if xdg.startswith("/") else Path(home) / ".local" / "state"
-            state = base / "ftd"
-    runtime = _first_dir(env, "RUNTIME_DIRECTORY")
-    if runtime is None:
-        xdg_runtime = env.get("XDG_RUNTIME_DIR", "")
-        if root:
-            runtime = Path("/run/ftd")
-        elif xdg_runtime.startswith("/"):
-            runtime = Path(xdg_runtime) / "ftd"
-        else:
-            runtime = state / "run"
-    return {"state_dir": state, "runtime_dir": runtime}
 
 
 def _is_root() -> bool:
@@ -94,8 +62,16 @@ class DropFolder:
     def rejected(self) -> Path:
         return self.root / "rejected"
 
+    @property
+    def staging(self) -> Path:
+        """Where ``ftd submit`` writes a file before renaming it into ``incoming/``.
+
+        Beside ``incoming/`` so the rename stays on one filesystem and is atomic.
+        """
+        return self.root / "staging"
+
     def create(self) -> None:
-        for path in (self.incoming, self.processing, self.processed, self.rejected):
+        for path in (self.incoming, self.processing, self.processed, self.rejected, self.staging):
             path.mkdir(parents=True, exist_ok=True)
 
 

@@ -14,7 +14,6 @@ from pydantic import (
     model_validator,
 )
 
-from ftd.config.paths import _first_dir
 from ftd.config.rules import (
     DEFAULT_CREDENTIAL,
     AbsolutePath,
@@ -26,6 +25,7 @@ from ftd.config.rules import (
     _Section,
 )
 from ftd.errors import ConfigError
+from ftd.places import first_dir as _first_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import (
     Field,
@@ -16,10 +16,16 @@ from pydantic_settings import (
 )
 
 from ftd import catalog
+from ftd.config.control import ControlSettings
+from ftd.config.evaluation import EvaluationSettings
 from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings
 from ftd.config.provider import ProviderSettings
 from ftd.config.rules import ENV_PREFIX
 from ftd.config.run import LogSettings, Price, RunDefaults
+from ftd.places import SOCKET_NAME
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # ----------------------------------------------------------------------------- Settings
 
@@ -46,6 +52,8 @@ class Settings(BaseSettings):
     )
     tracker: TrackerSettings = Field(default_factory=TrackerSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -70,6 +78,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r} and another entry both mean {key}; keep one")
             normalised[key] = price
         return normalised
+
+    @property
+    def socket_path(self) -> Path:
+        return self.control.socket or self.paths.runtime_dir / SOCKET_NAME
 
     def price_for(self, model: str) -> Price:
         """Configured figures first, catalogue figures for what the configuration leaves out."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ import anyio
 from ftd.config import load_overrides
 from ftd.daemon.files import free_name, settle_moves, write_json
 from ftd.errors import ConfigError
+from ftd.intake import MAX_SIDECAR_BYTES
 from ftd.logs import get_logger
 from ftd.store import SplitRow, states
 
@@ -51,7 +53,7 @@ class Preparer:
         self,
         store: Store,
         drop: DropFolder,
-        settings: Settings,
+        settings: Callable[[], Settings],
         *,
         splits_dir: Path,
         on_ready: Callable[[], None],
@@ -73,7 +75,7 @@ class Preparer:
             if original is not None:
                 await self._duplicate(row, files, original)
                 return
-        if row.size_bytes > self._settings.intake.max_file_bytes:
+        if row.size_bytes > self._settings().intake.max_file_bytes:
             await self._reject(
                 row,
                 files,
@@ -81,14 +83,21 @@ class Preparer:
                     row,
                     "too_large",
                     f"{row.size_bytes:,} bytes is over intake.max_file_bytes "
-                    f"({self._settings.intake.max_file_bytes:,}); the file was not read",
+                    f"({self._settings().intake.max_file_bytes:,}); the file was not read",
                 ),
             )
+            return
+        unfit = await anyio.to_thread.run_sync(_unfit_file, files)
+        if unfit is not None:
+            await self._reject(row, files, _file_errors(row, *unfit))
             return
         try:
             run = self._run_settings(files)
         except ConfigError as exc:
-            await self._reject(row, files, _file_errors(row, "bad_sidecar", str(exc)))
+            # The sidecar is named as the user knows it, not by ftd's work folder.
+            folder = str(Path(files["sidecar"].path).parent) + os.sep if "sidecar" in files else ""
+            message = str(exc).replace(folder, "") if folder else str(exc)
+            await self._reject(row, files, _file_errors(row, "bad_sidecar", message))
             return
         try:
             result = await self._validate(row, files, run)
@@ -103,12 +112,12 @@ class Preparer:
     def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
         sidecar = files.get("sidecar")
         overrides = load_overrides(Path(sidecar.path)) if sidecar is not None else None
-        return self._settings.defaults.merged(overrides)
+        return self._settings().defaults.merged(overrides)
 
     async def _validate(
         self, row: DatasetRow, files: dict[str, FileRow], run: RunSettings
     ) -> dict[str, Any]:
-        price = self._settings.price_for(run.model)
+        price = self._settings().price_for(run.model)
         epochs = run.hyperparameters.n_epochs
         stem = Path(row.name).stem
         spec = {
@@ -304,6 +313,49 @@ class Preparer:
             )
         else:
             self._on_ready()
+
+
+def _unfit_file(files: dict[str, FileRow]) -> tuple[str, str] | None:
+    """(kind, message) for the first of a dataset's files that ftd will not read, if any.
+
+    The sidecar and the files it names may be anything a user can make; only
+    regular files are read (never a link's target, never a FIFO), and a
+    sidecar only up to its size limit.
+    """
+    for role, item in files.items():
+        path = Path(item.path)
+        kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue  # the validator says so, with the path
+        except OSError as exc:
+            return kind, f"{path.name}: cannot look at it: {exc.strerror or exc}"
+        what = _file_kind(info.st_mode)
+        if what is not None:
+            return (
+                kind,
+                f"{path.name} is {what}; ftd reads only regular files: drop the file itself",
+            )
+        if role == "sidecar" and info.st_size > MAX_SIDECAR_BYTES:
+            return kind, (
+                f"{path.name} is {info.st_size:,} bytes; a sidecar holds at most "
+                f"{MAX_SIDECAR_BYTES:,}"
+            )
+    return None
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is, in words; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "not a regular file"
 
 
 def _remove_empty_tree(path: Path) -> None:

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
-HELP = "validate a JSONL training file offline (format, tokens, cost)"
+HELP = {"validate": "validate a JSONL training file offline (format, tokens, cost)"}
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("path", help="the JSONL file to check")
     parser.add_argument(
         "--model",

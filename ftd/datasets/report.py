@@ -174,7 +174,7 @@ class Report:
             f"  {self.method} ({source}) for {self.model} "
             f"[{self.encoding}, {self.context_tokens:,}-token context]",
             f"  {self.lines:,} lines, {self.examples:,} valid examples, "
-            f"{self.invalid_examples:,} invalid, {_size(self.size_bytes)}",
+            f"{self.invalid_examples:,} invalid, {human_size(self.size_bytes)}",
         ]
         for title, issues in (("errors", self.errors), ("warnings", self.warnings)):
             if issues:
@@ -218,7 +218,8 @@ def _render_issue(issue: Issue) -> str:
     return "\n".join(lines)
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """A byte count as people read it: 812 bytes, 3.4 KiB, 1.2 GiB."""
     size = float(n)
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":

@@ -13,7 +13,7 @@ def main() -> int:
         description=command.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    command.configure(parser)
+    command.configure(parser, "emulator")
     try:
         return command.run(parser.parse_args())
     except KeyboardInterrupt:

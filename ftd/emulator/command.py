@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "run an OpenAI-compatible fine-tuning API emulator on loopback"
+HELP = {"emulator": "run an OpenAI-compatible fine-tuning API emulator on loopback"}
 
 
 def _fraction(text: str) -> float:
@@ -35,7 +35,7 @@ def _count(text: str) -> int:
     return value
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
     net = parser.add_argument_group("serving")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     net.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")

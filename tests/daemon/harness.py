@@ -69,6 +69,19 @@ def toml_text(sections: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def run_ftd(
+    *args: str, timeout: float = 60.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ftd", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
 class Emulator:
     """Reading and steering an emulator process from a synchronous test."""
 
@@ -138,10 +151,12 @@ class Daemon:
 
     # ----------------------------------------------------------------- process
 
-    def start(self, *, wait: bool = True) -> None:
+    def start(self, *, wait: bool = True, env: dict[str, str] | None = None) -> None:
+        """``env`` adds variables (systemd's, for instance) to the daemon's environment."""
         assert self._process is None, "already running"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
-        env["OPENAI_API_KEY"] = "sk-test-e2e-secret-key"
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
+        environment["OPENAI_API_KEY"] = "sk-test-e2e-secret-key"
+        environment.update(env or {})
         self._mark = len(self._lines())
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self._process = subprocess.Popen(
@@ -149,10 +164,18 @@ class Daemon:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
-                env=env,
+                env=environment,
             )
         if wait:
             self.wait_for("daemon_started", timeout=30)
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "run" / "ftd.sock"
+
+    def ftd(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """An ``ftd`` command against this daemon's socket, as a separate process."""
+        return run_ftd(*args, "--socket", str(self.socket), timeout=timeout)
 
     @property
     def pid(self) -> int:

@@ -1,0 +1,1 @@
+"""The control socket: protocol, server, access rules and the blocking client."""

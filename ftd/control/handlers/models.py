@@ -1,0 +1,114 @@
+"""Commands about models: try one (``ask``), evaluate one (``eval``), delete one ftd made.
+
+The daemon holds the API key, so people and scripts use models through it
+without ever seeing the key.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ftd.control.handlers import args as arg
+from ftd.control.handlers.steer import _provider_refusal
+from ftd.control.protocol import CONFLICT, INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE
+from ftd.control.server import CommandError
+from ftd.errors import FtdError, RemoteError
+from ftd.logs import get_logger
+from ftd.remote import backoff
+
+if TYPE_CHECKING:
+    from ftd.control.server import Call
+    from ftd.daemon.parts import Parts
+
+log = get_logger("ftd.control.models")
+MAX_PROMPT_CHARS = 32_000
+ASK_MAX_TOKENS = 1024
+
+
+async def ask(parts: Parts, call: Call) -> dict[str, Any]:
+    model = arg.required_text(call.args, "model")
+    prompt = arg.required_text(call.args, "prompt")
+    system = arg.text(call.args, "system", required=False)
+    if len(prompt) + len(system or "") > MAX_PROMPT_CHARS:
+        raise CommandError(INVALID_ARGUMENT, f"prompt over {MAX_PROMPT_CHARS:,} characters")
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}
+    ]
+    provider = parts.settings.provider
+    started = time.perf_counter()
+    attempt = 0
+    while True:
+        try:
+            answer = await parts.remote.chat(
+                model=model,
+                messages=messages,
+                params={"max_completion_tokens": ASK_MAX_TOKENS},
+                request_timeout=provider.timeout_seconds,
+            )
+            break
+        except RemoteError as exc:
+            if not exc.retryable or attempt >= provider.max_retries:
+                log.warning("ask_failed", model=model, kind=exc.kind, attempts=attempt + 1)
+                raise _provider_refusal(exc, model) from None
+            delay = exc.retry_after if exc.retry_after is not None else backoff(attempt, 0.5, 8.0)
+            attempt += 1
+            log.info("ask_retry", model=model, kind=exc.kind, attempt=attempt, delay=delay)
+            await anyio.sleep(delay)
+    choice = answer.choices[0] if answer.choices else None
+    usage = answer.usage
+    return {
+        "model": answer.model,
+        "answer": choice.message.content if choice else None,
+        "finish_reason": choice.finish_reason if choice else None,
+        "usage": usage.model_dump() if usage else None,
+        "seconds": round(time.perf_counter() - started, 3),
+        "attempts": attempt + 1,
+    }
+
+
+async def evaluate(parts: Parts, call: Call) -> dict[str, Any]:
+    if parts.evaluations is None:
+        raise CommandError(UNAVAILABLE, "evaluation is not running in this daemon")
+    model = arg.required_text(call.args, "model")
+    test_file = arg.required_text(call.args, "test_file")
+    base = arg.text(call.args, "base_model", required=False)
+    graders = arg.texts(call.args, "graders")
+    try:
+        evaluation_id = await parts.evaluations.request(
+            model=model, test_file=Path(test_file), base_model=base, graders=graders
+        )
+    except FtdError as exc:
+        raise CommandError(INVALID_ARGUMENT, str(exc)) from None
+    return {"evaluation_id": evaluation_id, "id": f"eval-{evaluation_id}", "model": model}
+
+
+async def delete_model(parts: Parts, call: Call) -> dict[str, Any]:
+    model = arg.required_text(call.args, "model")
+    store = parts.store
+    rows = await store.read(
+        "SELECT job_id, model_deleted_at FROM jobs WHERE fine_tuned_model = ?", (model,)
+    )
+    checkpoint = await store.read("SELECT job_id FROM job_checkpoints WHERE model = ?", (model,))
+    if not rows and not checkpoint:
+        raise CommandError(NOT_FOUND, f"{model!r} is not a model ftd made (see `ftd models`)")
+    if rows and rows[0]["model_deleted_at"] is not None:
+        raise CommandError(CONFLICT, f"{model} was deleted already")
+    try:
+        deleted = await parts.remote.delete_model(model)
+    except RemoteError as exc:
+        raise _provider_refusal(exc, model) from None
+    if not deleted:
+        raise CommandError(CONFLICT, f"the provider did not delete {model}")
+    if rows:
+        async with store.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET model_deleted_at = ? WHERE fine_tuned_model = ?", (tx.now, model)
+            )
+            tx.note("model_deleted", model=model, job_id=rows[0]["job_id"], by=call.peer.uid)
+    else:
+        log.info("model_deleted", model=model, job_id=checkpoint[0]["job_id"], by=call.peer.uid)
+    return {"model": model, "deleted": True}

@@ -1,0 +1,85 @@
+"""Turning the daemon's answers into text people read: tables, times, money, sizes."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+NOTHING = "-"
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """Columns as wide as their widest cell, left-aligned, two spaces apart."""
+    cells = [[str(h) for h in headers]] + [
+        [NOTHING if c is None else str(c) for c in r] for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
+    return "\n".join(lines)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return NOTHING
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def ago(when: float | None, now: float | None = None) -> str:
+    if when is None:
+        return NOTHING
+    delta = (now if now is not None else time.time()) - when
+    return f"in {duration(delta)}" if delta < 0 else f"{duration(delta)} ago"
+
+
+def stamp(when: float | None) -> str:
+    if when is None:
+        return NOTHING
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return NOTHING
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return NOTHING
+    return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def counts(tally: dict[str, int]) -> str:
+    if not tally:
+        return "none"
+    return " · ".join(f"{name} {n}" for name, n in sorted(tally.items(), key=lambda kv: -kv[1]))
+
+
+def progress(figures: dict[str, Any]) -> str:
+    step, total = figures.get("step"), figures.get("total_steps")
+    if step is None:
+        return NOTHING
+    if total:
+        return f"{step}/{total} ({100 * step / total:.0f}%)"
+    return str(step)
+
+
+def bar(done: float, total: float, width: int = 20) -> str:
+    share = 0.0 if total <= 0 else min(1.0, max(0.0, done / total))
+    full = round(share * width)
+    return "[" + "#" * full + "." * (width - full) + "]"

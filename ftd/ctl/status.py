@@ -1,0 +1,53 @@
+"""Show the running daemon's health: version, uptime, provider, counts by state, warnings.
+
+Exit status: 0 when the daemon answered, 69 when no daemon is running, 77
+when this user may not use its socket, 1 for other failures.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ftd.ctl import common, render
+
+if TYPE_CHECKING:
+    import argparse
+
+HELP = {"status": "show the daemon's health, counts by state and warnings"}
+
+
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
+    common.add_client_options(parser)
+
+
+def show(answer: dict[str, Any]) -> None:
+    provider = answer["provider"]
+    paths = answer["paths"]
+    where = provider.get("base_url") or "its default address"
+    print(
+        f"ftd {answer['version']}: running for {render.duration(answer['uptime_seconds'])} "
+        f"(pid {answer['pid']}), provider {provider['kind']} at {where}"
+    )
+    print(f"  socket {paths['socket']}, state {paths['state_dir']}, drop {paths['drop_dir']}")
+    print(f"datasets     {render.counts(answer['datasets'])}")
+    print(f"jobs         {render.counts(answer['jobs'])}")
+    if "evaluations" in answer:
+        print(f"evaluations  {render.counts(answer['evaluations']['by_status'])}")
+    pace = answer["rate_limit"]
+    limit = f"{pace['in_flight']} of {pace['concurrency']} requests in flight"
+    if pace.get("per_minute"):
+        limit += f", {pace['started_last_minute']} of {pace['per_minute']} in the last minute"
+    if pace.get("held_for_seconds"):
+        limit += f", paused {pace['held_for_seconds']:.0f} s more (provider's request)"
+    print(f"requests     {limit}; {pace['holds']} pauses so far")
+    warnings = answer.get("warnings") or []
+    if warnings:
+        print(f"warnings ({len(warnings)}):")
+        for warning in warnings:
+            print(f"  ! {warning['message']}")
+    else:
+        print("warnings     none")
+
+
+def run(args: argparse.Namespace) -> int:
+    return common.call(args, "status", {}, show)

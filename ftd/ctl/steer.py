@@ -1,0 +1,101 @@
+"""Commands that steer the daemon: a job's course, a dataset's retry or approval, adoption, reload.
+
+These change things, so the daemon may keep them to a narrower group
+(``control.admin_group``); it logs who asked.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ftd.ctl import common
+
+if TYPE_CHECKING:
+    import argparse
+
+HELP = {
+    "cancel": "cancel a running or queued fine-tuning job",
+    "pause": "pause a running fine-tuning job",
+    "resume": "resume a paused fine-tuning job",
+    "retry": "try a rejected, failed or blocked dataset again (e.g. after fixing its sidecar)",
+    "approve": "approve a dataset held by the spend guard",
+    "adopt": "follow a fine-tuning job created outside ftd",
+    "reload": "re-read the configuration where that is safe while running",
+    "delete-model": "delete a fine-tuned model ftd made, at the provider",
+}
+_SUBJECT = {
+    "cancel": "job",
+    "pause": "job",
+    "resume": "job",
+    "retry": "dataset",
+    "approve": "dataset",
+    "adopt": "job",
+    "delete-model": "model",
+}
+
+
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
+    subject = _SUBJECT.get(name)
+    if subject == "job":
+        parser.add_argument("job", help="job id (ftjob-...)")
+    elif subject == "dataset":
+        parser.add_argument("dataset", help="dataset number or file name")
+    elif subject == "model":
+        parser.add_argument("model", help="fine-tuned model name (ft:...)")
+        parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    common.add_client_options(parser)
+
+
+def _job(answer: dict[str, Any]) -> None:
+    print(f"job {answer['job_id']}: {answer['previous']} -> {answer['status']}")
+
+
+def _dataset(answer: dict[str, Any]) -> None:
+    line = f"dataset {answer['dataset_id']}: {answer.get('previous', 'awaiting_approval')}"
+    print(f"{line} -> {answer['state']}")
+
+
+def _adopted(answer: dict[str, Any]) -> None:
+    if answer["adopted"]:
+        print(f"job {answer['job_id']} ({answer['status']}) is now followed")
+    else:
+        print(f"job {answer['job_id']} was followed already ({answer['status']})")
+
+
+def _reloaded(answer: dict[str, Any]) -> None:
+    if not answer.get("ok", True):
+        print(f"configuration not reloaded: {answer['error']}")
+        return
+    applied = ", ".join(answer["applied"]) or "nothing changed"
+    print(f"reloaded {answer.get('config_file') or 'the configuration'}: {applied}")
+    if answer["needs_restart"]:
+        print(f"needs a restart to apply: {', '.join(answer['needs_restart'])}")
+
+
+def _deleted(answer: dict[str, Any]) -> None:
+    print(f"model {answer['model']} deleted at the provider")
+
+
+def _confirmed(model: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    reply = input(f"Delete {model} at the provider? It cannot be undone. [y/N] ")
+    return reply.strip().lower() in ("y", "yes")
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args.command
+    if command in ("cancel", "pause", "resume"):
+        return common.call(args, command, {"job": args.job}, _job)
+    if command in ("retry", "approve"):
+        return common.call(args, command, {"dataset": args.dataset}, _dataset)
+    if command == "adopt":
+        return common.call(args, "adopt", {"job": args.job}, _adopted)
+    if command == "reload":
+        status = common.call(args, "reload", {}, _reloaded)
+        return status
+    if not args.yes and not _confirmed(args.model):
+        common.fail(args, "not confirmed; nothing deleted (pass --yes when not at a terminal)")
+        return common.EXIT_USAGE
+    return common.call(args, "delete_model", {"model": args.model}, _deleted)

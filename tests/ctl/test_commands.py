@@ -1,0 +1,442 @@
+"""The ``ftd`` commands as people run them: real processes against a real daemon and emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ftd.control.client import Client
+from tests.daemon.conftest import MakeDaemon, StartEmulator, make_daemon, start_emulator
+from tests.daemon.harness import good_lines, run_ftd, write_dataset
+
+__all__ = ["make_daemon", "start_emulator"]  # fixtures used here
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def test_status_lists_show_and_events(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    daemon.start()
+    write_dataset(daemon.incoming / "faq.jsonl")
+    job = daemon.wait_job("faq.jsonl", "succeeded")
+    daemon.wait_for("job_finished")
+    model = job["fine_tuned_model"]
+
+    status = daemon.ftd("status")
+    assert status.returncode == 0, status.stderr
+    assert "submitted 1" in status.stdout
+    assert "succeeded 1" in status.stdout
+    raw = _json(daemon.ftd("status", "--json"))
+    assert raw["datasets"] == {"submitted": 1}
+    assert raw["jobs"] == {"succeeded": 1}
+    assert raw["pid"] == daemon.pid
+
+    datasets = _json(daemon.ftd("datasets", "--json"))["datasets"]
+    assert isinstance(datasets, list)
+    assert [(d["name"], d["state"], d["job_id"]) for d in datasets] == [
+        ("faq.jsonl", "submitted", job["job_id"])
+    ]
+    table = daemon.ftd("datasets").stdout.splitlines()
+    assert table[0].split()[:3] == ["ID", "NAME", "STATE"]
+    assert "faq.jsonl" in table[1]
+
+    assert job["job_id"] in daemon.ftd("jobs", "--status", "succeeded").stdout
+    assert daemon.ftd("jobs", "--status", "running").stdout.strip() == "no jobs"
+    assert daemon.ftd("jobs", "--since", "1h", "--json").returncode == 0
+    jobs = _json(daemon.ftd("jobs", "--json"))["jobs"]
+    assert isinstance(jobs, list)
+    assert jobs[0]["progress"]["step"] == jobs[0]["progress"]["total_steps"]
+
+    shown = daemon.ftd("show", job["job_id"])
+    assert shown.returncode == 0, shown.stderr
+    assert model in shown.stdout
+    assert "train loss" in shown.stdout
+    detail = _json(daemon.ftd("show", job["job_id"], "--json"))
+    assert detail["kind"] == "job"
+    assert detail["events_total"] == len(
+        daemon.query("SELECT 1 FROM job_events WHERE job_id = ?", (job["job_id"],))
+    )
+    by_name = _json(daemon.ftd("show", "faq.jsonl", "--json"))
+    by_number = _json(daemon.ftd("show", str(by_name["dataset"]["id"]), "--json"))  # type: ignore[index]
+    assert by_name == by_number
+    assert by_name["validation"]["examples"] == 120  # type: ignore[index]
+    assert _json(daemon.ftd("show", model, "--json"))["kind"] == "job"
+
+    missing = daemon.ftd("show", "nothing-here")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("ftd show: no dataset, job or evaluation 'nothing-here'")
+
+    events = daemon.ftd("events", job["job_id"], "-n", "3")
+    assert len(events.stdout.splitlines()) == 3
+    assert "ftd models" not in daemon.ftd("models").stderr
+    assert model in daemon.ftd("models").stdout
+    assert daemon.stop() == 0
+
+
+def test_follow_streams_every_event_once_and_watch_prints_when_piped(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator("--speed", "4")
+    daemon = make_daemon(emulator)
+    daemon.start()
+    write_dataset(daemon.incoming / "slow.jsonl", count=60)
+    job = daemon.wait_job("slow.jsonl", "running", timeout=60)
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "ftd", "watch", "--interval", "0.3", "--socket", str(daemon.socket)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    follow = daemon.ftd("events", job["job_id"], "--follow", "--json", "-n", "1000", timeout=180)
+    assert follow.returncode == 0, follow.stderr
+    watch.send_signal(signal.SIGINT)
+    seen, _ = watch.communicate(timeout=10)
+    streamed = [json.loads(line) for line in follow.stdout.splitlines()]
+    ids = [event["event_id"] for event in streamed]
+    stored = daemon.query("SELECT event_id FROM job_events WHERE job_id = ?", (job["job_id"],))
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {row["event_id"] for row in stored}
+    assert daemon.query("SELECT status FROM jobs")[0]["status"] == "succeeded"
+    assert job["job_id"] in seen
+    assert "PROGRESS" in seen
+    assert seen.count("ftd watch") >= 2  # a new block each time something changed
+
+
+def test_pause_resume_cancel(start_emulator: StartEmulator, make_daemon: MakeDaemon) -> None:
+    emulator = start_emulator("--speed", "0.5")
+    daemon = make_daemon(emulator)
+    daemon.start()
+    write_dataset(daemon.incoming / "long.jsonl")
+    job = daemon.wait_job("long.jsonl", "running", timeout=120)
+    job_id = job["job_id"]
+
+    paused = daemon.ftd("pause", job_id)
+    assert paused.returncode == 0, paused.stderr
+    assert paused.stdout.strip() == f"job {job_id}: running -> paused"
+    daemon.wait_job("long.jsonl", "paused")
+    resumed = daemon.ftd("resume", job_id)
+    assert resumed.returncode == 0, resumed.stderr
+    daemon.wait_job("long.jsonl", "running")
+    cancelled = daemon.ftd("cancel", job_id, "--json")
+    assert _json(cancelled)["status"] == "cancelled"
+    daemon.wait_job("long.jsonl", "cancelled")
+    again = daemon.ftd("cancel", job_id)
+    assert again.returncode == 1
+    assert "has cancelled; nothing to cancel" in again.stderr
+    unknown = daemon.ftd("pause", "ftjob-unknown")
+    assert unknown.returncode == 1
+    assert "ftd adopt ftjob-unknown" in unknown.stderr
+    changes = daemon.events("control_command")
+    assert [e["cmd"] for e in changes] == ["pause", "resume", "cancel", "cancel", "pause"]
+    assert all(e["uid"] == os.geteuid() for e in changes)
+
+
+def test_retry_after_fixing_the_sidecar_and_approve(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator, defaults={"max_cost_usd": 0.0001})
+    daemon.start()
+    (daemon.incoming / "typo.toml").write_text('modle = "gpt-4.1-mini-2025-04-14"\n')
+    write_dataset(daemon.incoming / "typo.jsonl")
+    rejected = daemon.wait_dataset("typo.jsonl", "rejected")
+    assert "modle" in rejected["error"]
+    busy = daemon.ftd("approve", "typo.jsonl")
+    assert busy.returncode == 1
+    assert "is rejected, not awaiting approval" in busy.stderr
+
+    fixed = daemon.drop / "rejected" / "typo.toml"
+    fixed.write_text('suffix = "fixed"\nmax_cost_usd = 0.00005\n')
+    retried = daemon.ftd("retry", "typo.jsonl")
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == f"dataset {rejected['id']}: rejected -> detected"
+    waiting = daemon.wait_dataset("typo.jsonl", "awaiting_approval")
+    assert waiting["id"] == rejected["id"]
+    warnings = _json(daemon.ftd("status", "--json"))["warnings"]
+    assert isinstance(warnings, list)
+    assert [w["kind"] for w in warnings] == ["awaiting_approval"]
+
+    approved = daemon.ftd("approve", str(rejected["id"]))
+    assert approved.returncode == 0, approved.stderr
+    job = daemon.wait_job("typo.jsonl", "succeeded")
+    assert ":fixed:" in job["fine_tuned_model"]
+    history = [
+        r["to_state"]
+        for r in daemon.query(
+            "SELECT to_state FROM transitions "
+            "WHERE entity = 'dataset' AND entity_id = ? ORDER BY id",
+            (rejected["id"],),
+        )
+    ]
+    assert history[:4] == ["detected", "validating", "rejected", "detected"]
+    again = daemon.ftd("retry", "typo.jsonl")
+    assert again.returncode == 1
+    assert "only rejected, failed, blocked" in again.stderr
+
+
+def test_adopt_a_job_made_elsewhere(start_emulator: StartEmulator, make_daemon: MakeDaemon) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    daemon.start()
+    data = ("\n".join(good_lines(20)) + "\n").encode()
+    upload = emulator.client.files.create(file=("own.jsonl", data), purpose="fine-tune")
+    made = emulator.client.fine_tuning.jobs.create(
+        model="gpt-4.1-mini-2025-04-14", training_file=upload.id
+    )
+    adopted = daemon.ftd("adopt", made.id)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "is now followed" in adopted.stdout
+    assert "followed already" in daemon.ftd("adopt", made.id).stdout
+    rows = daemon.query("SELECT adopted FROM jobs WHERE job_id = ?", (made.id,))
+    assert [r["adopted"] for r in rows] == [1]
+    unknown = daemon.ftd("adopt", "ftjob-doesnotexist")
+    assert unknown.returncode == 1
+    assert "does not know" in unknown.stderr
+    deadline = time.monotonic() + 60
+    while daemon.query("SELECT status FROM jobs WHERE job_id = ?", (made.id,))[0][0] != "succeeded":
+        assert time.monotonic() < deadline, "adopted job not followed to its end"
+        time.sleep(0.2)
+
+
+def test_reload_applies_what_is_safe(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    daemon.start()
+    text = daemon.config_path.read_text()
+    daemon.config_path.write_text(
+        text.replace("poll_seconds = 0.3", "poll_seconds = 0.7")
+        .replace("[tracker]", '[defaults]\nmodel = "gpt-4.1-nano-2025-04-14"\n\n[tracker]')
+        .replace('"run")', '"run")')
+        .replace("stable_seconds = 0.3", "stable_seconds = 0.4")
+    )
+    answer = _json(daemon.ftd("reload", "--json"))
+    assert answer["applied"] == ["defaults.model", "tracker.poll_seconds"]
+    assert answer["needs_restart"] == ["intake.stable_seconds"]
+    write_dataset(daemon.incoming / "nano.jsonl")
+    job = daemon.wait_job("nano.jsonl", "succeeded")
+    assert job["model"] == "gpt-4.1-nano-2025-04-14"
+    daemon.config_path.write_text("[tracker]\npoll_seconds = -1\n")
+    refused = _json(daemon.ftd("reload", "--json"))
+    assert refused["ok"] is False
+    assert "tracker.poll_seconds" in str(refused["error"])
+    os.kill(daemon.pid, signal.SIGHUP)
+    daemon.wait_for("reload_failed", lambda e: e is not refused)
+    assert daemon.ftd("status").returncode == 0
+
+
+def test_no_daemon_and_a_stale_socket(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    absent = daemon.ftd("status")
+    assert absent.returncode == 69
+    assert "does not exist" in absent.stderr
+    assert "ftd run" in absent.stderr
+    daemon.start()
+    assert daemon.ftd("status").returncode == 0
+    daemon.kill()  # SIGKILL: the socket file stays behind
+    assert daemon.socket.exists()
+    stale = daemon.ftd("status")
+    assert stale.returncode == 69
+    assert "left by one that stopped" in stale.stderr
+    daemon.start()
+    back = _json(daemon.ftd("status", "--json"))
+    assert back["pid"] == daemon.pid
+    assert daemon.events("control_socket_stale")
+
+
+def test_a_second_daemon_on_the_same_socket_refuses_to_start(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator()
+    first = make_daemon(emulator)
+    first.start()
+    second = make_daemon(emulator, control={"socket": str(first.socket)})
+    second.start(wait=False)
+    deadline = time.monotonic() + 30
+    while second._process is not None and second._process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert second._process is not None
+    assert second._process.returncode == 75
+    assert "ftd.sock.lock" in second.log_text()
+    assert _json(first.ftd("status", "--json"))["pid"] == first.pid
+
+
+def test_a_hundred_clients_at_once(start_emulator: StartEmulator, make_daemon: MakeDaemon) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    daemon.start()
+    answers: list[int] = []
+    failures: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            with Client(daemon.socket, timeout=30) as client:
+                answers.extend(client.call("status")["pid"] for _ in range(3))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures
+    assert answers == [daemon.pid] * 300
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user")
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs /usr/bin/python3")
+def test_another_user_is_refused(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    import tempfile
+
+    emulator = start_emulator()
+    place = Path(tempfile.mkdtemp(prefix="ftd-"))
+    place.chmod(0o755)
+    daemon = make_daemon(emulator, control={"socket": str(place / "ftd.sock")})
+    daemon.start()
+    repo = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+
+    def as_nobody() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["/usr/bin/python3", "-m", "ftd", "status", "--socket", str(place / "ftd.sock")],
+            capture_output=True,
+            text=True,
+            env=env,
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
+            timeout=30,
+            check=False,
+        )
+
+    by_mode = as_nobody()
+    assert by_mode.returncode == 77, by_mode.stderr
+    assert "permission denied" in by_mode.stderr
+    assert "'root'" in by_mode.stderr
+    # A socket opened up by mistake: the daemon's own check still refuses.
+    (place / "ftd.sock").chmod(0o666)
+    by_credentials = as_nobody()
+    assert by_credentials.returncode == 77, by_credentials.stderr
+    assert "uid 65534" in by_credentials.stderr
+    assert "may not use this socket" in by_credentials.stderr
+    refused = daemon.wait_for("control_refused")
+    assert refused["uid"] == NOBODY
+    assert run_ftd("status", "--socket", str(place / "ftd.sock")).returncode == 0  # root may
+
+
+def test_submit_without_a_daemon_then_taken(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    source = tmp_path / "faq.jsonl"
+    source.write_text("\n".join(good_lines(120)) + "\n")
+    sidecar = tmp_path / "faq.toml"
+    sidecar.write_text('suffix = "sub"\n')
+    (daemon.drop / "incoming" / "faq.jsonl").write_text("someone else's file\n")
+    for what in ("processing", "processed", "rejected"):
+        (daemon.drop / what).mkdir(exist_ok=True)
+    done = run_ftd("submit", str(source), "--sidecar", str(sidecar), "--drop", str(daemon.drop))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(daemon.incoming / "faq-2.jsonl")
+    assert (daemon.incoming / "faq-2.toml").read_text() == 'suffix = "sub"\n'
+    assert (daemon.incoming / "faq.jsonl").read_text() == "someone else's file\n"
+    assert list((daemon.drop / "staging").iterdir()) == []
+    (daemon.incoming / "faq.jsonl").unlink()
+    daemon.start()
+    job = daemon.wait_job("faq-2.jsonl", "succeeded")
+    assert ":sub:" in job["fine_tuned_model"]
+    bad = run_ftd("submit", str(tmp_path / "none.jsonl"), "--drop", str(daemon.drop))
+    assert bad.returncode == 1
+    assert "not a readable file" in bad.stderr
+
+
+def test_ask_evaluate_and_delete_a_model(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    daemon.start()
+    write_dataset(daemon.incoming / "sums.jsonl")
+    job = daemon.wait_job("sums.jsonl", "succeeded")
+    model = job["fine_tuned_model"]
+    deadline = time.monotonic() + 30
+    while not daemon.query("SELECT model_ready_at FROM jobs")[0][0]:
+        assert time.monotonic() < deadline, "the new model never answered"
+        time.sleep(0.1)
+
+    answer = daemon.ftd("ask", model, "What is 7 plus 7?")
+    assert answer.returncode == 0, answer.stderr
+    # The emulated model answers with a reply from its training data; its base does not.
+    assert answer.stdout.strip() in {str(2 * i) for i in range(120)}
+    base = daemon.ftd("ask", job["model"], "What is 7 plus 7?", "--system", "Be brief.")
+    assert base.returncode == 0, base.stderr
+    assert len(base.stdout.split()) > 5
+    unknown = daemon.ftd("ask", "gpt-nothing", "hello")
+    assert unknown.returncode == 1
+    assert "gpt-nothing" in unknown.stderr
+
+    test_file = tmp_path / "held.jsonl"
+    test_file.write_text("\n".join(good_lines(12, seed="Tell me: ")) + "\n")
+    queued = daemon.ftd("eval", model, "--test-file", str(test_file), "--base", job["model"])
+    assert queued.returncode == 0, queued.stderr
+    ident = queued.stdout.split()[0]
+    assert ident.startswith("eval-")
+    deadline = time.monotonic() + 60
+    while True:
+        detail = _json(daemon.ftd("show", ident, "--json"))
+        if detail["evaluation"]["status"] == "succeeded":  # type: ignore[index]
+            break
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.3)
+    assert detail["kind"] == "evaluation"
+    assert detail["summary"]["progress"] == {"done": 12, "total": 12, "errors": 0}  # type: ignore[index]
+    shown = daemon.ftd("show", ident).stdout
+    assert "GRADER" in shown
+    assert "verdict" in shown
+    listed = _json(daemon.ftd("status", "--json"))["evaluations"]
+    assert listed["by_status"]["succeeded"] >= 1  # type: ignore[index]
+    bad = daemon.ftd("eval", model, "--test-file", str(tmp_path / "absent.jsonl"))
+    assert bad.returncode == 1
+    assert "absent.jsonl" in bad.stderr
+
+    refused = daemon.ftd("delete-model", model)  # stdin is not a terminal: no confirmation
+    assert refused.returncode == 2
+    assert "not confirmed" in refused.stderr
+    deleted = daemon.ftd("delete-model", model, "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "deleted" in daemon.ftd("models").stdout.splitlines()[1]
+    again = daemon.ftd("delete-model", model, "--yes")
+    assert again.returncode == 1
+    assert "deleted already" in again.stderr
+    stranger = daemon.ftd("delete-model", "ft:gpt-4.1-mini:other::x", "--yes")
+    assert stranger.returncode == 1
+    assert "not a model ftd made" in stranger.stderr
+    assert daemon.events("model_deleted")[0]["model"] == model
