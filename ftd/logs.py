@@ -2,7 +2,9 @@
 
 JSON lines when stderr is not a terminal (journald, files, tests), a readable
 console rendering on a terminal. Event names are stable snake_case strings;
-the data travels in keys.
+the data travels in keys. When journald reads the stream, each line starts with
+the kernel-style level prefix (``<3>`` error … ``<7>`` debug), which journald
+strips and keeps as the entry's priority, so ``journalctl -p warning`` works.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
+from ftd.systemd import journal_stream_matches
+
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
 _SECRET_KEYS = frozenset({"api_key", "authorization", "password", "secret", "token"})
+# syslog priorities by structlog level name; journald reads them from a leading "<N>".
+_PRIORITY = {"critical": 2, "error": 3, "warning": 4, "info": 6, "debug": 7}
 
 
 def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -24,6 +30,19 @@ def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     for key in event.keys() & _SECRET_KEYS:
         event[key] = "[redacted]"
     return event
+
+
+class _JournalPrefix:
+    """Wraps the JSON renderer: ``<N>`` before each line, N the syslog priority of its level."""
+
+    def __init__(self, render: structlog.typing.Processor) -> None:
+        self._render = render
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
+        priority = _PRIORITY.get(str(event.get("level", "")), 6)
+        rendered = self._render(logger, name, event)
+        assert isinstance(rendered, str), "JSONRenderer renders text"
+        return f"<{priority}>{rendered}"
 
 
 def configure(
@@ -36,6 +55,8 @@ def configure(
         if use_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    if use_json and journal_stream_matches(out):
+        renderer = _JournalPrefix(renderer)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -6,7 +6,8 @@ finishes what an earlier run left half done, then watches
 <drop_dir>/incoming/. Stops cleanly on SIGTERM or SIGINT.
 
 Exit status: 0 after a signal, 78 for a configuration error, 75 when another
-ftd already runs on the same state directory, 1 for any other failure.
+ftd already runs on the same state directory or control socket, 1 for any
+other failure. SIGHUP reloads the configuration (see `ftd reload`).
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-HELP = "run the daemon in the foreground (drop folder to fine-tuning jobs)"
+HELP = {"run": "run the daemon in the foreground (drop folder to fine-tuning jobs)"}
 EXIT_LOCKED = 75
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "-c", "--config", type=Path, metavar="FILE", help="configuration file (TOML)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    import faulthandler
+
     import anyio
 
     from ftd import logs
@@ -38,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from ftd.daemon.lock import LockHeldError
     from ftd.errors import ConfigError, FtdError
 
+    # A hung loop killed by systemd's watchdog (SIGABRT) leaves every thread's
+    # traceback on stderr, which is the journal.
+    faulthandler.enable(file=sys.stderr, all_threads=True)
     try:
         settings = load_settings(args.config)
         settings.provider.require_api_key()
@@ -48,10 +54,14 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(level=settings.log.level, json=None if fmt == "auto" else fmt == "json")
     log = logs.get_logger("ftd.daemon")
     try:
-        anyio.run(serve, settings)
+        anyio.run(serve, settings, args.config)
     except LockHeldError as exc:
         log.error("daemon_locked", error=str(exc))
         return EXIT_LOCKED
+    except ConfigError as exc:
+        # Found only once running: a socket path too long, a group this host lacks.
+        log.error("daemon_config_error", error=str(exc))
+        return EXIT_CONFIG
     except FtdError as exc:
         log.error("daemon_failed", error=str(exc))
         return 1
