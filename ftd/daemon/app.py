@@ -1,13 +1,15 @@
 """The composition root of ``ftd run``: build the parts, finish what a crash left, run them.
 
-One task group holds the watcher, the pipeline stages, the approval check and
-the tracker. SIGTERM or SIGINT cancels it; database commits are shielded from
-the cancellation, remote calls in flight are abandoned (their intents are on
-record), and jobs keep running at the provider until the next start.
+One task group holds the watcher, the pipeline stages, the approval check,
+the tracker and the control socket's server. SIGTERM or SIGINT cancels it;
+database commits are shielded from the cancellation, remote calls in flight
+are abandoned (their intents are on record), and jobs keep running at the
+provider until the next start. SIGHUP reloads the configuration.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from typing import TYPE_CHECKING
@@ -15,20 +17,30 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ftd import __version__
+from ftd.control.access import Access
+from ftd.control.handlers import commands
+from ftd.control.server import ControlServer, bound_socket
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
 from ftd.daemon.lock import hold_lock
+from ftd.daemon.parts import Parts
 from ftd.daemon.prepare import Preparer
+from ftd.daemon.reload import Reloader
+from ftd.daemon.reports import Reports
 from ftd.daemon.stages import Stage
 from ftd.daemon.submit import Submitter
+from ftd.evaluation.service import EvaluationService
 from ftd.logs import get_logger
 from ftd.pace import Pace
 from ftd.remote import Remote, client_for
 from ftd.store import Store, states
+from ftd.systemd import Notifier, keep_alive
 from ftd.tracker import Tracker
 from ftd.watcher import watch_incoming
 
 if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
     from pathlib import Path
 
     from openai import AsyncOpenAI
@@ -50,15 +62,44 @@ async def recover(store: Store) -> None:
         await store.transition(row.id, states.VALIDATING, states.DETECTED, detail={"resumed": True})
 
 
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+# Datasets on their way to a job, shown as "waiting" in the status line.
+_WAITING = frozenset(
+    {states.DETECTED, states.VALIDATING, states.READY, states.UPLOADING, states.CREATING_JOB}
+)
+
+
+async def status_line(store: Store) -> str:
+    """The short live figures ``systemctl status`` shows: two indexed counts."""
+    jobs = await store.read("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+    datasets = await store.read("SELECT state, COUNT(*) AS n FROM datasets GROUP BY state")
+    job = {r["status"]: r["n"] for r in jobs}
+    dataset = {r["state"]: r["n"] for r in datasets}
+    waiting = sum(n for s, n in dataset.items() if s in _WAITING)
+    queued = job.get(states.JOB_VALIDATING_FILES, 0) + job.get(states.JOB_QUEUED, 0)
+    parts = [f"{job.get(states.JOB_RUNNING, 0)} jobs running"]
+    if queued:
+        parts.append(f"{queued} queued")
+    parts.append(f"{waiting} datasets waiting")
+    if approval := dataset.get(states.AWAITING_APPROVAL, 0):
+        parts.append(f"{approval} awaiting approval")
+    return ", ".join(parts)
+
+
+async def _on_signals(
+    scope: anyio.CancelScope, reload: Reloader, stopping: Callable[[], object]
+) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as received:
         async for number in received:
+            if number == signal.SIGHUP:
+                await reload()
+                continue
             log.info("daemon_stopping", signal=signal.Signals(number).name)
+            stopping()
             scope.cancel()
             return
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, config_file: Path | None = None) -> None:
     """Run until SIGTERM or SIGINT."""
     paths = settings.paths
     paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -66,7 +107,11 @@ async def serve(settings: Settings) -> None:
     drop.create()
     splits_dir = paths.state_dir / "splits"
     splits_dir.mkdir(exist_ok=True, mode=0o700)
-    with hold_lock(paths.state_dir / "ftd.lock"):
+    control = settings.control
+    access = Access(group=control.group, admin_group=control.admin_group)
+    with contextlib.ExitStack() as held:
+        held.enter_context(hold_lock(paths.state_dir / "ftd.lock"))
+        listening = held.enter_context(bound_socket(settings.socket_path, access.gid))
         store = await Store.open(paths.state_dir / DATABASE_NAME)
         pace = Pace(
             concurrency=settings.provider.max_concurrent_requests,
@@ -74,7 +119,9 @@ async def serve(settings: Settings) -> None:
         )
         client = client_for(settings.provider, pace)
         try:
-            await _run(settings, store, client, pace, drop, splits_dir)
+            await _run(
+                settings, store, client, pace, drop, splits_dir, (listening, access), config_file
+            )
         finally:
             with anyio.CancelScope(shield=True):
                 await client.close()
@@ -89,6 +136,8 @@ async def _run(
     pace: Pace,
     drop: DropFolder,
     splits_dir: Path,
+    control: tuple[socket.socket, Access],
+    config_file: Path | None,
 ) -> None:
     provider = settings.provider
     remote = Remote(
@@ -97,6 +146,7 @@ async def _run(
         upload_timeout=provider.upload_timeout_seconds,
         pace=pace,
     )
+    notifier = Notifier.from_env()  # removes systemd's variables before any child starts
     await recover(store)
 
     async def job_finished() -> None:
@@ -104,13 +154,14 @@ async def _run(
         # datasets waiting on it need not sit out their whole back-off.
         if await store.retry_now([states.CREATING_JOB]):
             submit.wake()
+        evaluations.wake()  # its model may answer already: evaluate it against its base
 
     tracker = Tracker(
         store,
         remote,
         poll_seconds=settings.tracker.poll_seconds,
         on_finished=job_finished,
-        price_per_mtok=lambda model: settings.price_for(model).training_per_mtok,
+        price_per_mtok=lambda model: parts.settings.price_for(model).training_per_mtok,
     )
     submitter = Submitter(
         store, remote, on_submitted=tracker.wake, file_ready_timeout=provider.upload_timeout_seconds
@@ -125,7 +176,7 @@ async def _run(
     preparer = Preparer(
         store,
         drop,
-        settings,
+        lambda: parts.settings,
         splits_dir=splits_dir,
         on_ready=submit.wake,
         secret_env=(provider.key_env_name,),
@@ -134,11 +185,52 @@ async def _run(
     intake = Intake(
         store, drop, max_file_bytes=settings.intake.max_file_bytes, on_claimed=prepare.wake
     )
+    parts = Parts(
+        settings=settings,
+        store=store,
+        remote=remote,
+        tracker=tracker,
+        pace=pace,
+        wake_prepare=prepare.wake,
+        wake_submit=submit.wake,
+        socket_path=settings.socket_path,
+    )
+    evaluations = EvaluationService(
+        store,
+        lambda: parts.settings,
+        pace=pace,
+        scan_seconds=settings.tracker.poll_seconds,
+        on_finished=lambda evaluation_id: reports.write_for(evaluation_id),
+    )
+    reports = Reports(store, evaluations, settings.paths.state_dir)
+    parts.evaluations = evaluations
+    parts.reports = reports
+    await reports.catch_up()
+
+    def reload_state(state: str) -> None:
+        if state == "reloading":
+            notifier.reloading()
+        else:
+            notifier.ready()
+
+    reloader = Reloader(parts, config_file, on_applied=tracker.reconfigure, notify=reload_state)
+    parts.reload = reloader
+    listening, access = control
+    limits = settings.control
+    server = ControlServer(
+        commands(parts),
+        access,
+        max_clients=limits.max_clients,
+        idle_seconds=limits.idle_seconds,
+        max_request_bytes=limits.max_request_bytes,
+    )
+    parts.connections = lambda: server.connections
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_stop_on_signal, tg.cancel_scope)
+        tg.start_soon(_on_signals, tg.cancel_scope, reloader, notifier.stopping)
         await tg.start(prepare.run)
         await tg.start(submit.run)
         await tg.start(tracker.run)
+        await tg.start(evaluations.run)
         await tg.start(watch_approvals, store, submit.wake)
         await tg.start(
             lambda task_status: watch_incoming(
@@ -150,6 +242,7 @@ async def _run(
                 task_status=task_status,
             )
         )
+        await tg.start(server.serve, listening)
         log.info(
             "daemon_started",
             version=__version__,
@@ -159,4 +252,7 @@ async def _run(
             provider=provider.kind,
             base_url=provider.base_url,
             api_key_from=provider.api_key_source,
+            socket=str(settings.socket_path),
         )
+        notifier.ready()  # the database is open, the socket listens, the watcher runs
+        tg.start_soon(lambda: keep_alive(notifier, lambda: status_line(store)))

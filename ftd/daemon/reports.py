@@ -1,0 +1,115 @@
+"""The HTML report of a dataset, written when its job's evaluation finishes, and on request.
+
+The report goes beside the dataset in the drop folder
+(``processed/NAME.report.html``), where the person who dropped the file
+looks; a job without a dataset in the drop folder gets its report under
+``<state_dir>/reports/``. The path is kept on the evaluation's row, and a
+report that a crash kept from being written is written at the next start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ftd.logs import get_logger
+from ftd.report.gather import report_view
+from ftd.report.page import render
+from ftd.report.views import EvaluationView
+from ftd.store.evaluations import FINAL, KIND_JOB, EvaluationRow, get
+
+if TYPE_CHECKING:
+    from ftd.evaluation.service import EvaluationService
+    from ftd.report.views import ReportView
+    from ftd.store import Store
+
+log = get_logger("ftd.daemon.reports")
+REPORT_SUFFIX = ".report.html"
+DIFFERENCES_SHOWN = 10
+
+
+def _write(path: Path, html: str) -> None:
+    """Atomically: a reader sees the old report or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(html)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+class Reports:
+    def __init__(self, store: Store, evaluations: EvaluationService, state_dir: Path) -> None:
+        self._store = store
+        self._evaluations = evaluations
+        self._fallback = state_dir / "reports"
+
+    async def evaluation_view(self, row: EvaluationRow) -> EvaluationView | None:
+        summary = await self._evaluations.summary(row.id)
+        if not summary or "graders" not in summary:
+            return None
+        differences = await self._evaluations.differences(row.id, limit=DIFFERENCES_SHOWN)
+        return EvaluationView.from_summary(summary, differences)
+
+    async def view(
+        self,
+        *,
+        dataset_id: int | None = None,
+        job_id: str | None = None,
+        evaluation: EvaluationRow | None = None,
+    ) -> ReportView:
+        """A dataset's or a job's report, with its newest finished evaluation if there is one."""
+        if evaluation is None:
+            rows = await self._store.read(
+                "SELECT id FROM evaluations WHERE kind = ? AND status IN ('succeeded', 'stopped') "
+                "AND (job_id = ? OR dataset_id = ?) ORDER BY id DESC LIMIT 1",
+                (KIND_JOB, job_id, dataset_id),
+            )
+            evaluation = await get(self._store, rows[0]["id"]) if rows else None
+        shown = await self.evaluation_view(evaluation) if evaluation is not None else None
+        return await report_view(
+            self._store, dataset_id=dataset_id, job_id=job_id, evaluation=shown
+        )
+
+    async def _place(self, row: EvaluationRow) -> Path:
+        if row.dataset_id is not None:
+            files = await self._store.files(row.dataset_id)
+            dataset = files.get("dataset")
+            if dataset is not None and dataset.moving_from is None:
+                source = Path(dataset.path)
+                return source.with_name(source.stem + REPORT_SUFFIX)
+        return self._fallback / f"{row.job_id or f'eval-{row.id}'}{REPORT_SUFFIX}"
+
+    async def write_for(self, evaluation_id: int) -> Path | None:
+        """Write the report of a finished job evaluation; None for other evaluations."""
+        row = await get(self._store, evaluation_id)
+        if row is None or row.kind != KIND_JOB or row.status not in FINAL:
+            return None
+        view = await self.view(dataset_id=row.dataset_id, job_id=row.job_id, evaluation=row)
+        html = render(view)
+        path = await self._place(row)
+        try:
+            await anyio.to_thread.run_sync(_write, path, html)
+        except OSError as exc:
+            log.error("report_not_written", evaluation_id=row.id, path=str(path), error=str(exc))
+            return None
+        async with self._store.transaction() as tx:
+            await tx.execute(
+                "UPDATE evaluations SET report_path = ? WHERE id = ?", (str(path), row.id)
+            )
+            tx.note("report_written", evaluation_id=row.id, job_id=row.job_id, path=str(path))
+        return path
+
+    async def catch_up(self) -> None:
+        """Reports of evaluations that finished just before a crash."""
+        rows = await self._store.read(
+            "SELECT id FROM evaluations WHERE kind = ? AND report_path IS NULL "
+            "AND status IN ('succeeded', 'stopped') ORDER BY id",
+            (KIND_JOB,),
+        )
+        for row in rows:
+            await self.write_for(row["id"])

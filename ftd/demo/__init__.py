@@ -1,0 +1,1 @@
+"""ftd demo: the bundled example data and the command that runs it end to end."""
