@@ -22,7 +22,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 
 
-def add_client_options(parser: argparse.ArgumentParser, *, json_output: bool = True) -> None:
+def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--socket",
         metavar="PATH",
@@ -34,8 +34,7 @@ def add_client_options(parser: argparse.ArgumentParser, *, json_output: bool = T
     parser.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="seconds to wait for an answer"
     )
-    if json_output:
-        parser.add_argument("--json", action="store_true", help="print the raw answer as JSON")
+    parser.add_argument("--json", action="store_true", help="print the raw answer as JSON")
 
 
 def fail(args: argparse.Namespace, message: str) -> None:

@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="where to write it (default: ./ID.html)"
     )
-    common.add_client_options(parser, json_output=False)
+    common.add_client_options(parser)
 
 
 def _default_name(key: str) -> Path:
@@ -46,5 +46,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         common.fail(args, f"cannot write {target}: {exc.strerror or exc}")
         return 1
-    print(target)
+    if args.json:
+        common.print_json({"path": str(target), "title": answer["title"]})
+    else:
+        print(target)
     return common.EXIT_OK

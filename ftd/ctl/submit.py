@@ -32,6 +32,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "-c", "--config", type=Path, metavar="FILE", help="configuration file to find the folder"
     )
+    parser.add_argument("--json", action="store_true", help='print {"path": ...} as JSON')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,5 +44,8 @@ def run(args: argparse.Namespace) -> int:
     except (SubmitError, ConfigFileError) as exc:
         common.fail(args, str(exc))
         return 1
-    print(published)
+    if args.json:
+        common.print_json({"path": str(published)})
+    else:
+        print(published)
     return common.EXIT_OK

@@ -1,7 +1,8 @@
 """The spend guard's way out: a dataset waiting for approval goes on once a person says so.
 
-Until the control socket exists, saying so is creating an empty file named
-like the processed dataset plus ``.approve`` (``touch processed/faq.jsonl.approve``).
+Saying so is ``ftd approve ID`` through the control socket, or, for those who
+can write the drop folder but not reach the socket, creating an empty file
+named like the processed dataset plus ``.approve`` (``touch processed/faq.jsonl.approve``).
 The marker is left where it is: it records who approved, by its owner and time.
 """
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import time
 from pathlib import Path
@@ -19,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config import load_overrides
-from ftd.daemon.files import free_name, settle_moves, write_json
+from ftd.daemon.files import free_name, settle_moves, unfit_file, write_json
 from ftd.errors import ConfigError
-from ftd.intake import MAX_SIDECAR_BYTES
 from ftd.logs import get_logger
 from ftd.store import SplitRow, states
 
@@ -37,6 +35,7 @@ WORKER_ATTEMPTS = 3
 WORKER_RETRY_SECONDS = 30.0
 ERRORS_SUFFIX = ".errors.json"
 DUPLICATE_SUFFIX = ".duplicate.json"
+MOVE_RETRY_SECONDS = (5.0, 300.0)
 
 
 class WorkerError(Exception):
@@ -67,6 +66,8 @@ class Preparer:
         self._secret_env = secret_env
 
     async def handle(self, row: DatasetRow) -> None:
+        if not await self._files_taken(row):
+            return
         if not await self._store.transition(row.id, states.DETECTED, states.VALIDATING):
             return
         files = await self._store.files(row.id)
@@ -87,7 +88,7 @@ class Preparer:
                 ),
             )
             return
-        unfit = await anyio.to_thread.run_sync(_unfit_file, files)
+        unfit = await anyio.to_thread.run_sync(unfit_file, files)
         if unfit is not None:
             await self._reject(row, files, _file_errors(row, *unfit))
             return
@@ -108,6 +109,40 @@ class Preparer:
             await self._reject(row, files, _validation_errors(row, result["reports"]))
             return
         await self._accept(row, files, run, result)
+
+    async def _files_taken(self, row: DatasetRow) -> bool:
+        """Finish the dataset's recorded moves; False when it must wait (or its file is gone).
+
+        A move that failed (a read-only drop folder, a full disk) is tried again
+        later, sooner while the wait is short: after half the time the dataset
+        has waited, between MOVE_RETRY_SECONDS.
+        """
+        files = await self._store.files(row.id)
+        if not any(item.moving_from for item in files.values()):
+            return True
+        try:
+            missing = await settle_moves(self._store, row.id)
+        except OSError as exc:
+            low, high = MOVE_RETRY_SECONDS
+            wait = min(high, max(low, (time.time() - row.created_at) / 2))
+            log.warning("dataset_move_waiting", dataset_id=row.id, error=str(exc), retry_in=wait)
+            await self._store.transition(
+                row.id,
+                states.DETECTED,
+                states.DETECTED,
+                next_attempt_at=time.time() + wait,
+                error=f"waiting to take its files: {exc}",
+            )
+            return False
+        if any(item.role == "dataset" for item in missing):
+            await self._store.transition(
+                row.id,
+                states.DETECTED,
+                states.MISSING,
+                error="the file vanished before ftd took it",
+            )
+            return False
+        return True
 
     def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
         sidecar = files.get("sidecar")
@@ -309,53 +344,10 @@ class Preparer:
                 "approval_needed",
                 dataset_id=row.id,
                 reason=reason,
-                approve_by=f"touch {approve_marker(path)}",
+                approve_by=f"ftd approve {row.id}, or touch {approve_marker(path)}",
             )
         else:
             self._on_ready()
-
-
-def _unfit_file(files: dict[str, FileRow]) -> tuple[str, str] | None:
-    """(kind, message) for the first of a dataset's files that ftd will not read, if any.
-
-    The sidecar and the files it names may be anything a user can make; only
-    regular files are read (never a link's target, never a FIFO), and a
-    sidecar only up to its size limit.
-    """
-    for role, item in files.items():
-        path = Path(item.path)
-        kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"
-        try:
-            info = path.lstat()
-        except FileNotFoundError:
-            continue  # the validator says so, with the path
-        except OSError as exc:
-            return kind, f"{path.name}: cannot look at it: {exc.strerror or exc}"
-        what = _file_kind(info.st_mode)
-        if what is not None:
-            return (
-                kind,
-                f"{path.name} is {what}; ftd reads only regular files: drop the file itself",
-            )
-        if role == "sidecar" and info.st_size > MAX_SIDECAR_BYTES:
-            return kind, (
-                f"{path.name} is {info.st_size:,} bytes; a sidecar holds at most "
-                f"{MAX_SIDECAR_BYTES:,}"
-            )
-    return None
-
-
-def _file_kind(mode: int) -> str | None:
-    """What a file that is not a regular file is, in words; None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    return "not a regular file"
 
 
 def _remove_empty_tree(path: Path) -> None:

@@ -229,7 +229,7 @@ def test_spend_guard_holds_a_dataset_until_approved(
     assert held["estimated_cost_usd"] > 0.0001
     hint = daemon.wait_for("approval_needed")
     marker = daemon.drop / "processed" / "dear.jsonl.approve"
-    assert hint["approve_by"] == f"touch {marker}"
+    assert hint["approve_by"] == f"ftd approve {held['id']}, or touch {marker}"
     time.sleep(1.0)
     assert emulator.requests("POST /v1/files") == 0
     marker.touch()
