@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftd.control.address import ConfigFileError, socket_path
 from ftd.control.client import Client, ClientError
+from ftd.ctl.render import clean
 
 if TYPE_CHECKING:
     import argparse
@@ -38,7 +39,7 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 
 
 def fail(args: argparse.Namespace, message: str) -> None:
-    print(f"ftd {args.command}: {message}", file=sys.stderr)
+    print(f"ftd {args.command}: {clean(message)}", file=sys.stderr)
 
 
 def connect(args: argparse.Namespace) -> Client:

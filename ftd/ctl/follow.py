@@ -38,7 +38,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def _event_line(event: dict[str, Any]) -> str:
-    return f"{render.stamp(event['created_at'])}  {event['level']:<5} {event['message']}"
+    return (
+        f"{render.stamp(event['created_at'])}  {event['level']:<5} {render.clean(event['message'])}"
+    )
 
 
 def _print_events(answer: dict[str, Any], as_json: bool) -> None:
@@ -124,7 +126,7 @@ def snapshot_lines(view: dict[str, Any], now: float | None = None) -> list[str]:
     if datasets:
         lines.append(
             "datasets on their way: "
-            + ", ".join(f"{d['id']} {d['name']} ({d['state']})" for d in datasets)
+            + ", ".join(f"{d['id']} {render.clean(d['name'])} ({d['state']})" for d in datasets)
         )
     return lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftd.ctl import common
+from ftd.ctl import common, render
 
 if TYPE_CHECKING:
     import argparse
@@ -37,7 +37,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def _answered(answer: dict[str, Any]) -> None:
-    print(answer["answer"] if answer["answer"] is not None else "(no text in the answer)")
+    text = answer["answer"]
+    print(render.clean(text, lines=True) if text is not None else "(no text in the answer)")
 
 
 def _queued(answer: dict[str, Any]) -> None:

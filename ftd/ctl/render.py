@@ -9,13 +9,24 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 NOTHING = "-"
+# Control characters (C0, DEL, C1) in names and messages would reach the terminal as
+# escapes: a dataset named with "\x1b[2J" must not clear anyone's screen.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL_BUT_LINES = {c: text for c, text in _CONTROL.items() if chr(c) not in "\n\t"}
+
+
+def clean(text: object, *, lines: bool = False) -> str:
+    """Text safe to print on a terminal: control characters shown as \\xNN.
+
+    ``lines`` keeps newlines and tabs, for free text such as a model's answer.
+    """
+    return str(text).translate(_CONTROL_BUT_LINES if lines else _CONTROL)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """Columns as wide as their widest cell, left-aligned, two spaces apart."""
-    cells = [[str(h) for h in headers]] + [
-        [NOTHING if c is None else str(c) for c in r] for r in rows
-    ]
+    cells = [[str(h) for h in headers]]
+    cells += [[NOTHING if c is None else clean(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 def _line(label: str, value: Any) -> None:
     if value not in (None, "", [], {}):
-        print(f"  {label:<18} {value}")
+        print(f"  {label:<18} {render.clean(value)}")
 
 
 def _history(rows: list[dict[str, Any]]) -> None:
@@ -38,7 +38,7 @@ def _history(rows: list[dict[str, Any]]) -> None:
 
 def show_dataset(answer: dict[str, Any]) -> None:
     d = answer["dataset"]
-    print(f"dataset {d['id']}: {d['name']} ({d['state']})")
+    print(f"dataset {d['id']}: {render.clean(d['name'])} ({d['state']})")
     _line("sha256", d["sha256"])
     _line("size", human_size(d["size_bytes"]))
     _line("created", render.stamp(d["created_at"]))
@@ -58,9 +58,9 @@ def show_dataset(answer: dict[str, Any]) -> None:
         _line("lines / examples", f"{validation['lines']} / {validation['examples']}")
         _line("invalid examples", validation["invalid_examples"])
         for issue in validation["errors"]:
-            print(f"  error   {issue['kind']} x{issue['count']}: {issue['first']}")
+            print(f"  error   {issue['kind']} x{issue['count']}: {render.clean(issue['first'])}")
         for issue in validation["warnings"]:
-            print(f"  warning {issue['kind']} x{issue['count']}: {issue['first']}")
+            print(f"  warning {issue['kind']} x{issue['count']}: {render.clean(issue['first'])}")
         estimate = validation.get("estimate") or {}
         if estimate:
             _line(
@@ -127,7 +127,8 @@ def show_job(answer: dict[str, Any]) -> None:
     if tail:
         print(f"events (last {len(tail)} of {answer['events_total']}):")
         for event in tail:
-            print(f"  {render.stamp(event['created_at'])}  {event['level']:<5} {event['message']}")
+            message = render.clean(event["message"])
+            print(f"  {render.stamp(event['created_at'])}  {event['level']:<5} {message}")
     for evaluation in answer.get("evaluations") or []:
         print()
         show_evaluation({"evaluation": evaluation})
@@ -239,7 +240,7 @@ def show_evaluation(answer: dict[str, Any]) -> None:
 
 
 def _short(text: object, width: int = 100) -> str:
-    flat = " ".join(str(text or "").split())
+    flat = render.clean(" ".join(str(text or "").split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

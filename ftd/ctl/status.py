@@ -44,7 +44,7 @@ def show(answer: dict[str, Any]) -> None:
     if warnings:
         print(f"warnings ({len(warnings)}):")
         for warning in warnings:
-            print(f"  ! {warning['message']}")
+            print(f"  ! {render.clean(warning['message'])}")
     else:
         print("warnings     none")
 
