@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 DATASET_SUFFIX = ".jsonl"
+# The names ftd derives from a dataset's (NAME-2.jsonl, .NAME.errors.json.tmp,
+# NAME.validation.jsonl) must stay within a file system's 255 bytes.
+MAX_NAME_BYTES = 200
 SIDECAR_SUFFIX = ".toml"
 # Partial-file names of browsers, rsync, WinSCP, LibreOffice, editors and copy tools.
 TEMPORARY_SUFFIXES = (
@@ -46,6 +49,14 @@ def ignored_reason(name: str) -> str | None:
         return "sidecar"
     if not lowered.endswith(DATASET_SUFFIX):
         return "not a .jsonl file"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        # os.listdir shows such bytes as surrogates, which the database, the
+        # logs and the reports (all UTF-8) cannot hold.
+        return "name is not valid UTF-8; rename the file"
+    if size > MAX_NAME_BYTES:
+        return f"name is {size} bytes; ftd takes names of up to {MAX_NAME_BYTES}"
     return None
 
 
@@ -72,19 +83,38 @@ MAX_SIDECAR_BYTES = 64 << 10
 COMPANION_KEYS = ("validation_file", "test_file")
 
 
+def read_sidecar(path: str) -> bytes | None:
+    """A sidecar's bytes, or None unless it is a regular file of at most MAX_SIDECAR_BYTES.
+
+    Opened without following a link and without waiting for a writer, so a
+    FIFO or a link named like a sidecar can neither hang ftd nor be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            raw = handle.read(MAX_SIDECAR_BYTES + 1)
+        except OSError:
+            return None
+    return raw if len(raw) <= MAX_SIDECAR_BYTES else None
+
+
 def sidecar_companions(sidecar: str) -> dict[str, str]:
     """role -> relative path of the validation and test files a sidecar names.
 
     Only a quick read to know which files travel with a dataset; the sidecar is
     validated in full, with errors that name it, when its dataset is prepared.
     """
+    raw = read_sidecar(sidecar)
+    if raw is None:
+        return {}
     try:
-        with open(sidecar, "rb") as handle:
-            raw = handle.read(MAX_SIDECAR_BYTES + 1)
-        if len(raw) > MAX_SIDECAR_BYTES:
-            return {}
         data = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return {}
     found: dict[str, str] = {}
     for key in COMPANION_KEYS:

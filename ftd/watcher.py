@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
 log = get_logger("ftd.watcher")
+WATCH_RESTART_SECONDS = 1.0
 
 
 async def watch_incoming(
@@ -56,19 +57,30 @@ async def watch_incoming(
             await on_ready(item)
 
     async def events() -> None:
-        async for _ in awatch(
-            incoming,
-            recursive=False,
-            force_polling=force_polling,
-            debounce=200,
-            step=50,
-            watch_filter=None,
-            ignore_permission_denied=True,
-            # How often the watcher thread checks for a stop: bounds how long a
-            # shutdown waits for it.
-            rust_timeout=200,
-        ):
+        while True:
+            try:
+                async for _ in awatch(
+                    incoming,
+                    recursive=False,
+                    force_polling=force_polling,
+                    debounce=200,
+                    step=50,
+                    watch_filter=None,
+                    ignore_permission_denied=True,
+                    # How often the watcher thread checks for a stop: bounds how long a
+                    # shutdown waits for it.
+                    rust_timeout=200,
+                ):
+                    wake.set()
+            except* RuntimeError as failed:
+                # watchfiles gives up on a batch it cannot report (a name that is
+                # not UTF-8, for one): the batch is lost, so look at the folder
+                # itself, and watch again.
+                errors = "; ".join(str(exc) for exc in failed.exceptions)
+                log.warning("incoming_watch_failed", path=incoming, error=errors)
             wake.set()
+            await anyio.sleep(WATCH_RESTART_SECONDS)
+            wake.set()  # for what arrived while nothing watched
 
     await look()
     async with anyio.create_task_group() as tg:

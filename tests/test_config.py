@@ -1004,3 +1004,10 @@ def test_example_with_every_key_uncommented_loads(tmp_path: Path, env: dict[str,
     settings = load_settings(live, env)
     assert settings.prices  # the commented [prices."MODEL"] table came alive
     assert settings.provider.azure.endpoint is not None
+
+
+def test_a_sidecar_nested_too_deeply_is_a_config_error(tmp_path: Path) -> None:
+    sidecar = tmp_path / "deep.toml"
+    sidecar.write_text("seed = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="invalid TOML: nested too deeply"):
+        load_overrides(sidecar)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftd.intake import Seen, Stability, ignored_reason, scan, sidecar_companions
+from ftd.intake import Seen, Stability, ignored_reason, read_sidecar, scan, sidecar_companions
 
 
 @pytest.mark.parametrize(
@@ -116,3 +116,28 @@ def test_files_named_by_a_sidecar_travel_with_it(tmp_path: Path) -> None:
         "test": "faq-test.jsonl",
     }
     assert sidecar_companions(str(tmp_path / "broken.toml")) == {}
+
+
+def test_names_the_daemon_cannot_hold_are_ignored_with_the_reason() -> None:
+    assert ignored_reason(os.fsdecode(b"caf\xe9.jsonl")) == (
+        "name is not valid UTF-8; rename the file"
+    )
+    assert ignored_reason("n" * 195 + ".jsonl") == "name is 201 bytes; ftd takes names of up to 200"
+    assert ignored_reason("n" * 194 + ".jsonl") is None
+    assert ignored_reason("日本語 with spaces\n.jsonl") is None
+
+
+def test_sidecars_that_are_not_small_regular_files_are_not_read(tmp_path: Path) -> None:
+    companion = b'validation_file = "v.jsonl"\n'
+    (tmp_path / "real.toml").write_bytes(companion)
+    os.mkfifo(tmp_path / "fifo.toml")  # opening it for reading would wait for a writer
+    (tmp_path / "link.toml").symlink_to(tmp_path / "real.toml")
+    (tmp_path / "big.toml").write_bytes(companion + b"#" * (64 << 10))
+    (tmp_path / "deep.toml").write_bytes(b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n")
+    assert read_sidecar(str(tmp_path / "real.toml")) == companion
+    for name in ("fifo.toml", "link.toml", "big.toml", "missing.toml"):
+        assert read_sidecar(str(tmp_path / name)) is None, name
+    for name in ("fifo.toml", "link.toml", "big.toml", "deep.toml"):
+        assert sidecar_companions(str(tmp_path / name)) == {}, name
+    seen, _ = scan(str(tmp_path))  # returns: nothing blocks on the FIFO
+    assert seen == []

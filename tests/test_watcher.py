@@ -86,3 +86,32 @@ async def test_cancelling_the_watcher_is_prompt(tmp_path: Path) -> None:
         tg.cancel_scope.cancel()
     # A daemon asked to stop must not wait on the watcher thread.
     assert time.perf_counter() - started < 1.0
+
+
+async def test_a_name_the_event_source_cannot_decode_does_not_stop_the_watcher(
+    tmp_path: Path,
+) -> None:
+    taken: list[str] = []
+    good = anyio.Event()
+
+    async def claim(item: Seen) -> None:
+        taken.append(item.name)
+        os.rename(tmp_path / item.name, tmp_path / f"{item.name}.taken")
+        good.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: watch_incoming(
+                str(tmp_path), claim, stable_seconds=0, rescan_seconds=60, task_status=task_status
+            )
+        )
+        # watchfiles cannot report this name; the events are lost, the watcher is not.
+        (tmp_path / os.fsdecode(b"latin1-\xe9.jsonl")).write_text("{}\n")
+        await anyio.sleep(0.5)
+        staged = tmp_path / "staged"
+        staged.write_text("{}\n")
+        os.rename(staged, tmp_path / "after.jsonl")
+        with anyio.fail_after(5):  # long before the 60 s rescan
+            await good.wait()
+        tg.cancel_scope.cancel()
+    assert taken == ["after.jsonl"]

@@ -181,7 +181,13 @@ async def _run(
         on_ready=submit.wake,
         secret_env=(provider.key_env_name,),
     )
-    prepare = Stage("prepare", store, [states.DETECTED], preparer.handle, limit=PREPARE_LIMIT)
+    prepare = Stage(
+        "prepare",
+        store,
+        [states.DETECTED, states.VALIDATING],  # validating: a handler that could not finish
+        preparer.handle,
+        limit=PREPARE_LIMIT,
+    )
     intake = Intake(
         store, drop, max_file_bytes=settings.intake.max_file_bytes, on_claimed=prepare.wake
     )

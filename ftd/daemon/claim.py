@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,14 +36,18 @@ def plan_moves(incoming: Path, name: str, work: Path) -> dict[str, tuple[str, st
     """role -> (from, to) for a dataset, its sidecar and the files the sidecar names."""
     moves = {"dataset": (str(incoming / name), str(work / name))}
     sidecar = incoming / (Path(name).stem + SIDECAR_SUFFIX)
-    if not sidecar.is_file() or sidecar.is_symlink():
+    if not os.path.lexists(sidecar):
         return moves
+    # Whatever they are, the sidecar and the files it names travel with their
+    # dataset; one that is not a regular file (a link, a FIFO) is never read,
+    # and rejects the dataset with that reason when it is prepared.
     moves["sidecar"] = (str(sidecar), str(work / sidecar.name))
-    root = os.path.realpath(incoming) + os.sep
+    root = os.path.realpath(incoming)
     for role, relative in sidecar_companions(str(sidecar)).items():
         companion = incoming / relative
-        inside = os.path.realpath(companion).startswith(root)
-        if inside and companion.is_file() and not companion.is_symlink():
+        folder = os.path.realpath(companion.parent)
+        inside = folder == root or folder.startswith(root + os.sep)
+        if inside and companion.name not in ("", "..") and os.path.lexists(companion):
             moves[role] = (str(companion), str(work / relative))
     return moves
 
@@ -81,26 +86,71 @@ class Intake:
         self._on_claimed = on_claimed
 
     async def take(self, seen: Seen) -> None:
+        """Record the file and move it to ``processing/``; any failure leaves it to a later look.
+
+        A full disk, a read-only drop folder or a locked database leaves the file
+        where it is, with an ``incoming_claim_failed`` line: the watcher offers
+        it again at its next look, and a claim already recorded is finished
+        then rather than recorded twice.
+        """
         source = self._drop.incoming / seen.name
+        try:
+            dataset_id = await self._claimed_before(source)
+            finishing = dataset_id is not None
+            if dataset_id is None:
+                dataset_id = await self._record(seen, source)
+                if dataset_id is None:
+                    return
+            missing = await settle_moves(self._store, dataset_id)
+            if any(item.role == "dataset" for item in missing):
+                await self._store.transition(
+                    dataset_id,
+                    states.DETECTED,
+                    states.MISSING,
+                    error="the file vanished before ftd took it",
+                )
+                return
+            if finishing:
+                await self._store.retry_now([states.DETECTED])  # it waited: due at once
+        except (OSError, sqlite3.Error) as exc:
+            log.error(
+                "incoming_claim_failed",
+                file=seen.name,
+                error=str(exc),
+                retry="at the next look at incoming/",
+            )
+            return
+        self._on_claimed()
+
+    async def _claimed_before(self, source: Path) -> int | None:
+        """The dataset whose recorded move out of ``incoming/`` starts at ``source``, if any."""
+        for move in await self._store.pending_moves():
+            if move.role == "dataset" and move.moving_from == str(source):
+                return move.dataset_id
+        return None
+
+    async def _record(self, seen: Seen, source: Path) -> int | None:
+        """Hash the file and record it with its planned moves; None if it changed or went."""
         try:
             digest = (
                 await anyio.to_thread.run_sync(sha256_file, source)
                 if seen.size <= self._max_file_bytes
                 else ""  # too large to read; rejected by size when prepared
             )
-            after = source.stat(follow_symlinks=False)
+            after = await anyio.Path(source).stat(follow_symlinks=False)
         except FileNotFoundError:
-            return  # gone while being read: nothing to take
+            log.info("incoming_vanished", file=seen.name, reason="removed before ftd took it")
+            return None
         except OSError as exc:
             log.error("incoming_unreadable", file=seen.name, error=str(exc))
-            return
+            return None
         if (after.st_size, after.st_mtime_ns, after.st_ino) != (
             seen.size,
             seen.mtime_ns,
             seen.inode,
         ):
             log.info("incoming_changed", file=seen.name)  # looked at again once stable
-            return
+            return None
         tag = secrets.token_hex(8)
         moves = await anyio.to_thread.run_sync(
             plan_moves, self._drop.incoming, seen.name, self._drop.processing / tag
@@ -113,13 +163,4 @@ class Intake:
             moves=moves,
             tag=tag,
         )
-        missing = await settle_moves(self._store, row.id)
-        if any(item.role == "dataset" for item in missing):
-            await self._store.transition(
-                row.id,
-                states.DETECTED,
-                states.MISSING,
-                error="the file vanished before ftd took it",
-            )
-            return
-        self._on_claimed()
+        return row.id

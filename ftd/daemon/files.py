@@ -13,11 +13,13 @@ import errno
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ftd.intake import MAX_SIDECAR_BYTES
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -125,3 +127,46 @@ def write_json(path: Path, data: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def unfit_file(files: dict[str, FileRow]) -> tuple[str, str] | None:
+    """(kind, message) for the first of a dataset's files that ftd will not read, if any.
+
+    The sidecar and the files it names may be anything a user can make; only
+    regular files are read (never a link's target, never a FIFO), and a
+    sidecar only up to its size limit.
+    """
+    for role, item in files.items():
+        path = Path(item.path)
+        kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue  # the validator says so, with the path
+        except OSError as exc:
+            return kind, f"{path.name}: cannot look at it: {exc.strerror or exc}"
+        what = _file_kind(info.st_mode)
+        if what is not None:
+            return (
+                kind,
+                f"{path.name} is {what}; ftd reads only regular files: drop the file itself",
+            )
+        if role == "sidecar" and info.st_size > MAX_SIDECAR_BYTES:
+            return kind, (
+                f"{path.name} is {info.st_size:,} bytes; a sidecar holds at most "
+                f"{MAX_SIDECAR_BYTES:,}"
+            )
+    return None
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is, in words; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "not a regular file"

@@ -42,6 +42,10 @@ class WorkerError(Exception):
     """The validation child process died or answered nonsense."""
 
 
+class WorkerBlocked(WorkerError):
+    """The validation child could not write (a full disk): no fault of the dataset."""
+
+
 def approve_marker(processed: Path) -> Path:
     """The file whose presence approves a dataset held by the spend guard."""
     return processed.with_name(processed.name + ".approve")
@@ -68,7 +72,11 @@ class Preparer:
     async def handle(self, row: DatasetRow) -> None:
         if not await self._files_taken(row):
             return
-        if not await self._store.transition(row.id, states.DETECTED, states.VALIDATING):
+        # A row left in ``validating`` by a handler that could not finish (a
+        # locked database, a full disk) is taken up again like a new one.
+        if not await self._store.transition(
+            row.id, [states.DETECTED, states.VALIDATING], states.VALIDATING
+        ):
             return
         files = await self._store.files(row.id)
         if row.sha256:
@@ -102,6 +110,9 @@ class Preparer:
             return
         try:
             result = await self._validate(row, files, run)
+        except WorkerBlocked as exc:
+            await self._wait(row, states.VALIDATING, str(exc))
+            return
         except WorkerError as exc:
             await self._worker_failed(row, str(exc))
             return
@@ -123,16 +134,7 @@ class Preparer:
         try:
             missing = await settle_moves(self._store, row.id)
         except OSError as exc:
-            low, high = MOVE_RETRY_SECONDS
-            wait = min(high, max(low, (time.time() - row.created_at) / 2))
-            log.warning("dataset_move_waiting", dataset_id=row.id, error=str(exc), retry_in=wait)
-            await self._store.transition(
-                row.id,
-                states.DETECTED,
-                states.DETECTED,
-                next_attempt_at=time.time() + wait,
-                error=f"waiting to take its files: {exc}",
-            )
+            await self._wait(row, states.DETECTED, f"cannot take its files yet: {exc}")
             return False
         if any(item.role == "dataset" for item in missing):
             await self._store.transition(
@@ -143,6 +145,20 @@ class Preparer:
             )
             return False
         return True
+
+    async def _wait(self, row: DatasetRow, state: str, error: str) -> None:
+        """Back to ``detected``, due again later: the machine, not the dataset, is in the way.
+
+        No attempt is counted. The wait is half the time the dataset has waited
+        so far, within MOVE_RETRY_SECONDS, so a short outage costs little and a
+        long one few retries.
+        """
+        low, high = MOVE_RETRY_SECONDS
+        wait = round(min(high, max(low, (time.time() - row.created_at) / 2)), 1)
+        log.warning("dataset_waiting", dataset_id=row.id, error=error, retry_in=wait)
+        await self._store.transition(
+            row.id, state, states.DETECTED, next_attempt_at=time.time() + wait, error=error
+        )
 
     def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
         sidecar = files.get("sidecar")
@@ -185,6 +201,9 @@ class Preparer:
             )
         except OSError as exc:
             raise WorkerError(f"cannot start the validation process: {exc}") from exc
+        if done.returncode == os.EX_TEMPFAIL:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
+            raise WorkerBlocked(" | ".join(tail) or "the validation process could not write")
         if done.returncode != 0:
             tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
             raise WorkerError(

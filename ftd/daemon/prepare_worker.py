@@ -10,7 +10,9 @@ answer leaves as JSON on stdout.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,7 +95,15 @@ def _split(spec: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     spec = json.load(sys.stdin)
-    json.dump(prepare(spec), sys.stdout)
+    try:
+        answer = prepare(spec)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        # The disk, not the dataset: the daemon tries again later, and counts no failure.
+        sys.stderr.write(f"cannot write the splits: {exc}\n")
+        return os.EX_TEMPFAIL
+    json.dump(answer, sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.flush()
     return 0

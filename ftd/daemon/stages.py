@@ -8,6 +8,8 @@ the loop rereads the table, so a lost wake-up delays work, never loses it.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import time
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.daemon.stages")
 BUG_RETRY_SECONDS = 300.0
+STORE_TROUBLE_SECONDS = 10.0
 
 
 class Stage:
@@ -80,12 +83,49 @@ class Stage:
         try:
             await self._handle(row)
         except Exception as exc:
+            if _environmental(exc):
+                # A locked database, a full disk, a read-only file system: not this
+                # dataset's fault, and over once the condition ends. Hold the row a
+                # while (the database may take no note of it now), then try again.
+                log.error(
+                    "stage_blocked",
+                    stage=self.name,
+                    dataset_id=row.id,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in=STORE_TROUBLE_SECONDS,
+                )
+                await anyio.sleep(STORE_TROUBLE_SECONDS)
+                return
             # A bug, not a provider's answer: keep the daemon and the other
             # datasets going, and come back to this one later.
             log.exception("stage_error", stage=self.name, dataset_id=row.id)
-            await self._store.postpone(
-                row.id, time.time() + BUG_RETRY_SECONDS, f"{type(exc).__name__}: {exc}"
-            )
+            try:
+                await self._store.postpone(
+                    row.id, time.time() + BUG_RETRY_SECONDS, f"{type(exc).__name__}: {exc}"
+                )
+            except sqlite3.Error as store_exc:
+                log.error("stage_postpone_failed", stage=self.name, error=str(store_exc))
+                await anyio.sleep(STORE_TROUBLE_SECONDS)
         finally:
             self._busy.discard(row.id)
             self.wake()
+
+
+# SQLite's primary result codes for a database that is busy, locked, full or unwritable.
+_STORE_TROUBLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+
+
+def _environmental(exc: BaseException) -> bool:
+    """Whether an error comes from the machine's state rather than from ftd or the dataset."""
+    if isinstance(exc, sqlite3.Error):
+        return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _STORE_TROUBLE
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)

@@ -22,6 +22,7 @@ from ftd.datasets.tokens import TokenCounter
 BOM = b"\xef\xbb\xbf"
 PREVIEW_CHARS = 120
 MAX_PROMPT_VARIANTS = 1000
+MAX_JSON_DEPTH = 255  # the deepest value orjson serialises
 
 
 def line_body(number: int, raw: bytes) -> bytes:
@@ -180,6 +181,15 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
             result.invalid += 1
             _parse_error(result, raw, exc, line_no, limit)
             continue
+        try:
+            # orjson reads up to 1024 levels but writes only 255: a line between
+            # the two would otherwise stop the whole file's validation.
+            canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            result.invalid += 1
+            message = f"not JSON: nested too deeply (over {MAX_JSON_DEPTH} levels)"
+            result.add(ERROR, "invalid_json", line_no, message, None, limit)
+            continue
         findings.clear()
         example = check_line(obj, job.method, findings, job.method_line)
         for f in findings:
@@ -229,7 +239,6 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
                     result.system_prompts[key] = [1, line_no, prompt[:PREVIEW_CHARS]]
             else:
                 seen[0] += 1
-        canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
         hashes.append(int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big"))
         where.append(line_no)
     result.lines = line_no - first_line + 1

@@ -67,6 +67,9 @@ class Store:
         self.path = path
         self._clock = clock
         self._lock = anyio.Lock()
+        # The socket's views read through their own connection: WAL lets them
+        # run while a write waits on a lock held by another process.
+        self._reader = db
 
     @classmethod
     async def open(cls, path: str | Path, *, clock: Callable[[], float] = time.time) -> Store:
@@ -84,15 +87,22 @@ class Store:
         try:
             await store._configure()
             await store._migrate()
+            if name != ":memory:":
+                store._reader = await aiosqlite.connect(name, isolation_level=None)
+                store._reader.row_factory = sqlite3.Row
+                await store._reader.execute("PRAGMA query_only=ON")
+                await store._reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except sqlite3.Error as exc:
-            await db.close()
+            await store.close()
             raise StoreError(name, f"cannot prepare: {exc}") from exc
         except BaseException:
-            await db.close()
+            await store.close()
             raise
         return store
 
     async def close(self) -> None:
+        if self._reader is not self._db:
+            await self._reader.close()
         await self._db.close()
 
     async def _configure(self) -> None:
@@ -145,7 +155,8 @@ class Store:
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read-only query, as dicts: for views that join or count (the socket's)."""
-        return [dict(r) for r in await self._all(sql, params)]
+        async with self._reader.execute(sql, params) as cursor:
+            return [dict(r) for r in await cursor.fetchall()]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -161,13 +172,24 @@ class Store:
                 yield tx
             except BaseException:
                 with anyio.CancelScope(shield=True):
-                    await self._db.execute("ROLLBACK")
+                    await self._rollback()
                 raise
             else:
                 with anyio.CancelScope(shield=True):
-                    await self._db.execute("COMMIT")
+                    try:
+                        await self._db.execute("COMMIT")
+                    except BaseException:
+                        # A failed commit (disk full, locked) may leave the transaction
+                        # open, and every later BEGIN would fail.
+                        await self._rollback()
+                        raise
         for event in tx.changes:
             log.info(event.pop("event"), **event)
+
+    async def _rollback(self) -> None:
+        """Roll back what is open; SQLite may have rolled back by itself after an error."""
+        if self._db.in_transaction:
+            await self._db.execute("ROLLBACK")
 
     # ------------------------------------------------------------------ datasets
 
@@ -452,7 +474,16 @@ class Store:
         return [JobRow.from_row(r) for r in rows]
 
     async def jobs_with_event_gap(self) -> list[JobRow]:
-        rows = await self._all("SELECT * FROM jobs WHERE events_cursor IS NOT NULL ORDER BY id")
+        """Jobs with events left to read: a cursor left by a partial read, or a job that
+        finished without its events read since (a crash or a failed read right after the
+        status that ended it was committed; no later status change would bring it back)."""
+        final = sorted(states.JOB_FINAL)
+        rows = await self._all(
+            "SELECT * FROM jobs WHERE events_cursor IS NOT NULL "  # noqa: S608
+            f"OR (status IN {_marks(final)} "
+            "AND (details_at IS NULL OR details_at < coalesce(finished_at, 0))) ORDER BY id",
+            final,
+        )
         return [JobRow.from_row(r) for r in rows]
 
     async def jobs_awaiting_model(self) -> list[JobRow]:

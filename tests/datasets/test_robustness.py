@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -114,3 +115,18 @@ def test_mangled_corpus_lines(tmp_path: Path) -> None:
             for mangled in (raw[:cut], raw[cut:], raw[:cut] + b"\x00" + raw[cut:]):
                 result = validate_lines(JOBS[0], mangled, 7)
                 assert result.lines == (1 if mangled else 0)
+
+
+@pytest.mark.parametrize("levels", [200, 300, 1000])
+def test_a_valid_example_nested_deeper_than_the_writer_allows_is_an_error(levels: int) -> None:
+    # orjson reads 1,024 levels but writes 255; a line in between once stopped the file.
+    deep = b"[" * levels + b"]" * levels
+    line = b'{"messages": [{"role": "user", "content": "hi"}], "extra": ' + deep + b"}\n"
+    result = validate_lines(Job("x", "reinforcement", 1, "o4-mini-2025-04-16", 65_536, 3), line, 1)
+    assert result.lines == 1
+    if levels < 255:
+        assert (result.valid, result.invalid) == (1, 0)
+    else:
+        assert (result.valid, result.invalid) == (0, 1)
+        [(_line, _column, message)] = result.errors["invalid_json"].samples
+        assert message == "not JSON: nested too deeply (over 255 levels)"

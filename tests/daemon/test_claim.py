@@ -1,0 +1,95 @@
+"""Claiming a file: what travels with a dataset, and a file removed while it is being read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import structlog
+
+from ftd.config.paths import DropFolder
+from ftd.daemon import claim, files
+from ftd.daemon.claim import Intake, plan_moves
+from ftd.intake import Seen
+from ftd.store import Store
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_a_sidecar_that_is_not_a_regular_file_still_travels_with_its_dataset(
+    tmp_path: Path,
+) -> None:
+    incoming, work = tmp_path / "incoming", tmp_path / "work"
+    incoming.mkdir()
+    (incoming / "a.jsonl").write_text("{}\n")
+    os.mkfifo(incoming / "a.toml")
+    (incoming / "b.jsonl").write_text("{}\n")
+    (incoming / "b.toml").symlink_to("/etc/shadow")
+    # Moved, so that preparing the dataset rejects it by name instead of skipping it.
+    assert plan_moves(incoming, "a.jsonl", work)["sidecar"] == (
+        str(incoming / "a.toml"),
+        str(work / "a.toml"),
+    )
+    assert plan_moves(incoming, "b.jsonl", work)["sidecar"][0] == str(incoming / "b.toml")
+    assert set(plan_moves(incoming, "c.jsonl", work)) == {"dataset"}
+
+
+def test_companions_travel_whatever_they_are_but_never_from_outside(tmp_path: Path) -> None:
+    incoming, work = tmp_path / "incoming", tmp_path / "work"
+    incoming.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (incoming / "d.jsonl").write_text("{}\n")
+    (incoming / "d.toml").write_text('validation_file = "v.jsonl"\ntest_file = "sub/t.jsonl"\n')
+    (incoming / "v.jsonl").symlink_to("/etc/shadow")
+    (incoming / "sub").symlink_to(outside)  # a folder link that leads out of incoming/
+    (outside / "t.jsonl").write_text("{}\n")
+    moves = plan_moves(incoming, "d.jsonl", work)
+    assert moves["validation"] == (str(incoming / "v.jsonl"), str(work / "v.jsonl"))
+    assert "test" not in moves
+
+
+async def test_a_file_removed_while_being_read_is_logged_and_not_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop = DropFolder(tmp_path / "drop")
+    drop.create()
+    source = drop.incoming / "gone.jsonl"
+    source.write_text("{}\n")
+    info = source.stat()
+    seen = Seen("gone.jsonl", info.st_size, info.st_mtime_ns, info.st_ino)
+    real_hash = files.sha256_file
+
+    def hash_then_lose(path: Path) -> str:
+        digest = real_hash(path)
+        path.unlink()  # the producer takes it back while ftd reads it
+        return digest
+
+    monkeypatch.setattr(claim, "sha256_file", hash_then_lose)
+    claimed: list[bool] = []
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        intake = Intake(
+            store, drop, max_file_bytes=1 << 20, on_claimed=lambda: claimed.append(True)
+        )
+        with structlog.testing.capture_logs() as logged:
+            await intake.take(seen)
+        assert await store.read("SELECT id FROM datasets") == []
+    finally:
+        await store.close()
+    assert claimed == []
+    assert [e for e in logged if e["event"] == "incoming_vanished"] == [
+        {
+            "logger_name": "ftd.daemon.claim",
+            "event": "incoming_vanished",
+            "file": "gone.jsonl",
+            "reason": "removed before ftd took it",
+            "log_level": "info",
+        }
+    ]
