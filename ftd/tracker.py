@@ -11,7 +11,9 @@ leaves a cursor, and the next read continues there; so a cycle costs about
 ``2 * ceil(N / 100)`` requests plus one per changed job, whatever the
 backlog, and every event is stored once, eventually. Checkpoints are read
 when an event announces one or the job ends; a finished job's result file
-is parsed, and its new model is probed until it answers.
+is parsed, and its new model is probed until it answers. A job whose end was
+committed without its last events and checkpoints (a crash, or a read that
+failed, just after) is read again until they are stored.
 
 Intervals adapt: a cycle comes sooner while a job is new, near its
 estimated finish or behind on events, later while all are queued; every
@@ -62,6 +64,8 @@ _METRIC_KEYS = {
     "full_valid_mean_token_accuracy": "full_valid_accuracy",
 }
 _QUIET = frozenset({states.JOB_VALIDATING_FILES, states.JOB_QUEUED, states.JOB_PAUSED})
+# An events cursor that names no event: the older events are all read, the newest are due.
+NEWEST_UNREAD = ""
 
 
 def is_final(status: str) -> bool:
@@ -262,7 +266,6 @@ class Tracker:
             fresh, cursor = await self._new_events(row, 1, requests)
         except RemoteError:
             return
-        cycle.detailed.append(row.job_id)
         if cursor != row.events_cursor:
             cycle.cursors[row.job_id] = cursor
         # Pages come newest first; stored oldest first, events of one second keep their order.
@@ -282,7 +285,8 @@ class Tracker:
             try:
                 cycle.checkpoints.extend(await self._checkpoints(row.job_id, requests))
             except RemoteError:
-                return
+                return  # not marked as read: a finished job is read again next cycle
+        cycle.detailed.append(row.job_id)
 
     async def _new_events(
         self, row: JobRow, pages: int, requests: dict[str, int]
@@ -292,17 +296,23 @@ class Tracker:
         Events come newest first and ``after`` pages toward older ones. A read
         that runs out of pages before meeting a stored event leaves one gap,
         remembered by its cursor; the next read closes that gap first, then
-        reads the newest, so there is never more than one gap.
+        reads the newest (in the same read if pages are left, else in the next,
+        the cursor saying so with ``NEWEST_UNREAD``), so there is never more than
+        one gap.
         """
         found: list[EventRow] = []
         used = 0
         cursor = row.events_cursor
-        if cursor is not None:
+        if cursor:
             cursor, used = await self._walk(row.job_id, cursor, pages, found, requests)
             if cursor is not None:
                 return found, cursor
-        if used < pages:
-            cursor, _ = await self._walk(row.job_id, None, pages - used, found, requests)
+            if used >= pages:
+                # The gap is closed, but what came since the last read of the newest sits
+                # above it, unread: that read is due next (a job that has ended would
+                # otherwise never be read again: no status change calls for it).
+                return found, NEWEST_UNREAD
+        cursor, _ = await self._walk(row.job_id, None, pages - used, found, requests)
         return found, cursor
 
     async def _walk(

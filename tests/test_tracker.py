@@ -16,7 +16,8 @@ from ftd import catalog
 from ftd.emulator.control import EmulatorControl
 from ftd.emulator.server import Emulator
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
-from ftd.remote import Remote
+from ftd.errors import RemoteError
+from ftd.remote import TRANSIENT, Remote
 from ftd.store import Store
 from ftd.tags import INSTANCE_KEY
 from ftd.tracker import Tracker
@@ -218,6 +219,53 @@ async def test_no_event_is_stored_twice_across_restarts(
     await store.close()
 
 
+@pytest.mark.parametrize("failing", ["events_page", "checkpoints_page"])
+async def test_a_job_whose_end_was_committed_without_its_details_is_read_again(
+    client: openai.AsyncOpenAI,
+    tmp_path: Path,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+) -> None:
+    """The cycle that sees a job end commits its status first: a read that fails after
+    that, or a crash, must not leave its last events and checkpoints unread for good."""
+    path = tmp_path / "ended.db"
+    store = await Store.open(path)
+    try:
+        job_id = await start_job(client, store, 40)
+        tracker = make_tracker(store, client, clock)
+        await tracker.cycle()
+        clock.advance(24 * 3600)  # the job ends at the provider
+        broken = RemoteError("read", "503 overloaded", status=503, kind=TRANSIENT, retryable=True)
+
+        async def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise broken
+
+        monkeypatch.setattr(tracker._remote, failing, refuse)
+        await tracker.cycle()
+        ended = await store.job(job_id)
+        assert ended is not None
+        assert ended.status == "succeeded"
+    finally:
+        await store.close()
+
+    store = await Store.open(path)  # a new daemon, as after a crash at this point
+    try:
+        tracker = make_tracker(store, client, clock)
+        for _ in range(5):
+            clock.advance(2.0)
+            await tracker.cycle()
+        stored = [e["event_id"] for e in await store.job_events(job_id)]
+        assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
+        remote = [c async for c in client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)]
+        assert remote
+        checkpoints = await store.job_checkpoints(job_id)
+        assert sorted(c["checkpoint_id"] for c in checkpoints) == sorted(c.id for c in remote)
+        assert await store.jobs_with_event_gap() == []  # and then left alone
+    finally:
+        await store.close()
+
+
 async def test_faults_and_rate_limits_are_survived(
     client: openai.AsyncOpenAI, control: EmulatorControl, store: Store, clock: FakeClock
 ) -> None:
@@ -330,6 +378,34 @@ async def test_a_steady_job_is_read_a_page_a_cycle_without_losing_events(
     assert row.status == "running"
     stored = [e["event_id"] for e in await store.job_events(job_id)]
     assert len(stored) == len(set(stored))
+    assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
+
+
+async def test_events_that_came_while_a_gap_was_closed_are_read_after_the_job_ended(
+    client: openai.AsyncOpenAI, store: Store, clock: FakeClock
+) -> None:
+    """A read that closes a gap spends its page on older events; the newer ones that came
+    meanwhile must still be read, even once the job has ended and is no longer polled."""
+    tracker = make_tracker(store, client, clock)
+    job_id = await start_job(client, store, 400)
+    clock.advance(3.0)
+    await tracker.cycle()  # new: its first events
+    clock.advance(12.0)  # hundreds of events since
+    await tracker.cycle()
+    row = await store.job(job_id)
+    assert row is not None
+    assert row.events_cursor  # a gap was left
+    clock.advance(24 * 3600)  # the job ends, with hundreds of events more
+    for _ in range(40):  # a page a cycle
+        clock.advance(1.0)
+        await tracker.cycle()
+        row = await store.job(job_id)
+        assert row is not None
+        if row.events_cursor is None:
+            break
+    assert row.status == "succeeded"
+    assert row.events_cursor is None
+    stored = [e["event_id"] for e in await store.job_events(job_id)]
     assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
 
 

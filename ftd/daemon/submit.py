@@ -5,15 +5,23 @@ and tag) is written before the request; an intent found already written means
 an earlier attempt may have got through, so the file is looked up by name
 before it is sent again. Jobs: the dataset's ``creating_job`` state is the
 intent; every attempt first lists jobs by the dataset's tag in ``metadata``.
-A refusal becomes a state: caps wait, ``training_not_available`` blocks, a
+
+A create that fails in doubt (network, 5xx, a 429 with a short wait) is
+looked up and sent again at once, a couple of times, seconds apart, before
+the dataset's own back-off (minutes, then hours) takes over: a provider that
+fails one request in three costs a few seconds, while an outage still waits
+hours before the dataset fails. Each file uploaded and the move to job
+creation start that back-off afresh, since it measures how long one step
+has been failing. A refusal becomes a state: caps wait, ``training_not_available`` blocks, a
 wrong request or a billing problem fails with the provider's message.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -24,18 +32,28 @@ from ftd.store import states
 from ftd.tags import INSTANCE_KEY, TAG_KEY, dataset_tag, upload_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
+
+    from openai.types import FileObject
+    from openai.types.fine_tuning import FineTuningJob
 
     from ftd.remote import Remote
     from ftd.store import DatasetRow, Store
 
+T = TypeVar("T")
 log = get_logger("ftd.daemon.submit")
 
 # Transient failures (network, 5xx, 429 rate limits) are retried this many times
-# with growing waits (about four hours in all) before the dataset fails.
+# with growing waits (about four hours in all) before the dataset fails; the
+# uploads and the job's creation each have that many.
 MAX_ATTEMPTS = 12
 RETRY_BASE_SECONDS = 5.0
 RETRY_MAX_SECONDS = 1800.0
+# Within one attempt, a create in doubt is sent this many times in all, looked up
+# before each resend, unless the provider asks for a longer wait than the last.
+SENDS_PER_ATTEMPT = 3
+RESEND_BASE_SECONDS = 1.0
+RESEND_MAX_SECONDS = 5.0
 # The provider's job caps clear when jobs finish or the day turns: wait, never fail.
 CAP_BASE_SECONDS = 60.0
 CAP_MAX_SECONDS = 3600.0
@@ -56,11 +74,13 @@ class Submitter:
         *,
         on_submitted: Callable[[], None],
         file_ready_timeout: float = 600.0,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._store = store
         self._remote = remote
         self._on_submitted = on_submitted
         self._file_ready_timeout = file_ready_timeout
+        self._sleep = sleep
 
     async def handle(self, row: DatasetRow) -> None:
         if row.state == states.READY:
@@ -70,8 +90,10 @@ class Submitter:
         try:
             if row.state == states.UPLOADING:
                 file_ids = await self._upload(row)
+                # The job's creation gets its own attempts: the back-off measures how long
+                # one step has been failing, not what the uploads went through before it.
                 if not await self._store.transition(
-                    row.id, states.UPLOADING, states.CREATING_JOB, detail=file_ids
+                    row.id, states.UPLOADING, states.CREATING_JOB, detail=file_ids, attempts=0
                 ):
                     return
                 row = await self._reload(row)
@@ -98,19 +120,11 @@ class Submitter:
             size = (await anyio.Path(path).stat()).st_size
             intent, existed = await self._store.upload_intent(row.id, side, name, size)
             file_id = intent.file_id
-            if file_id is None and existed:
-                found = await self._remote.find_file(name)
-                if found is not None:
-                    file_id = found.id
-                    if found.status == "processed":
-                        processed.add(side)
-                    log.info("upload_found", dataset_id=row.id, side=side, file_id=file_id)
-                    await self._store.record_upload(row.id, side, file_id)
             if file_id is None:
-                log.info("upload_started", dataset_id=row.id, side=side, bytes=size, name=name)
-                uploaded = await self._remote.upload(path, name)
-                file_id = uploaded.id
-                if uploaded.status == "processed":
+                send = partial(self._send_file, row, side, path, name, size)
+                file = await self._resent(row, "upload_file", send, doubt=existed)
+                file_id = file.id
+                if file.status == "processed":
                     processed.add(side)
                 await self._store.record_upload(row.id, side, file_id)
             file_ids[side] = file_id
@@ -118,6 +132,48 @@ class Submitter:
             if side not in processed:
                 await self._wait_processed(row, side, file_id)
         return file_ids
+
+    async def _send_file(
+        self, row: DatasetRow, side: str, path: Path, name: str, size: int, doubt: bool
+    ) -> FileObject:
+        """The file an earlier send may have made, else a new one."""
+        if doubt:
+            found = await self._remote.find_file(name)
+            if found is not None:
+                log.info("upload_found", dataset_id=row.id, side=side, file_id=found.id)
+                return found
+        log.info("upload_started", dataset_id=row.id, side=side, bytes=size, name=name)
+        return await self._remote.upload(path, name)
+
+    async def _resent(
+        self,
+        row: DatasetRow,
+        operation: str,
+        send: Callable[[bool], Awaitable[T]],
+        *,
+        doubt: bool,
+    ) -> T:
+        """``send(doubt)`` until it succeeds, a few times at most; each resend is in doubt."""
+        for sent in range(1, SENDS_PER_ATTEMPT + 1):
+            try:
+                return await send(doubt)
+            except RemoteError as error:
+                if sent == SENDS_PER_ATTEMPT or error.kind not in (TRANSIENT, RATE_LIMITED):
+                    raise
+                delay = _wait(sent - 1, RESEND_BASE_SECONDS, RESEND_MAX_SECONDS, error.retry_after)
+                if delay > RESEND_MAX_SECONDS:
+                    raise
+                log.info(
+                    "create_resend",
+                    dataset_id=row.id,
+                    operation=operation,
+                    error=str(error),
+                    sent=sent,
+                    delay=round(delay, 2),
+                )
+                doubt = True
+                await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _wait_processed(self, row: DatasetRow, side: str, file_id: str) -> None:
         """The provider checks a file before a job may use it; wait for its verdict."""
@@ -144,14 +200,9 @@ class Submitter:
             await anyio.sleep(FILE_READY_POLL_SECONDS)
 
     async def _create_job(self, row: DatasetRow) -> None:
-        existing = await self._remote.find_jobs(TAG_KEY, dataset_tag(row))
-        if existing:
-            job = existing[-1]  # the oldest: if ever two, the first is the one to keep
-            log.info("job_found", dataset_id=row.id, job_id=job.id, matches=len(existing))
-        else:
-            params = await self._job_params(row)
-            log.info("job_create_sent", dataset_id=row.id, model=params["model"])
-            job = await self._remote.create_job(**params)
+        job = await self._resent(
+            row, "create_job", lambda _doubt: self._find_or_create_job(row), doubt=True
+        )
         if await self._store.add_job(
             row.id,
             expected=states.CREATING_JOB,
@@ -161,6 +212,17 @@ class Submitter:
             metadata=dict(job.metadata or {}),
         ):
             self._on_submitted()
+
+    async def _find_or_create_job(self, row: DatasetRow) -> FineTuningJob:
+        """The job the dataset's tag finds (an earlier send may have made it), else a new one."""
+        existing = await self._remote.find_jobs(TAG_KEY, dataset_tag(row))
+        if existing:
+            job = existing[-1]  # the oldest: if ever two, the first is the one to keep
+            log.info("job_found", dataset_id=row.id, job_id=job.id, matches=len(existing))
+            return job
+        params = await self._job_params(row)
+        log.info("job_create_sent", dataset_id=row.id, model=params["model"])
+        return await self._remote.create_job(**params)
 
     async def _job_params(self, row: DatasetRow) -> dict[str, Any]:
         settings = row.settings or {}

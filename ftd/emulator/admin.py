@@ -38,7 +38,13 @@ async def post_config(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return json_response(request.app[CORE].traffic.stats.snapshot())
+    """The counts; with ``?chat_bodies=1`` also each chat body's digest and sends, so the
+    counts of an emulator's several lives (``--state``, restarted) can be added up."""
+    stats = request.app[CORE].traffic.stats
+    snapshot = stats.snapshot()
+    if request.query.get("chat_bodies") == "1":
+        snapshot["chat_bodies"] = {key.hex(): n for key, n in stats.chat_bodies.items()}
+    return json_response(snapshot)
 
 
 async def reset_stats(request: web.Request) -> web.Response:

@@ -4,12 +4,15 @@ Faults and limits apply to ``/v1`` routes only, never to ``/_emulator``, so a
 test can always read the stats or turn the faults off again. Decisions use one
 seeded RNG, so a run with the same ``seed`` and the same request order sees the
 same faults. Stats count what clients really sent, keyed by route template
-(``GET /v1/fine_tuning/jobs/{id}``), including requests answered by a fault.
+(``GET /v1/fine_tuning/jobs/{id}``), including requests answered by a fault;
+chat completions are also counted per distinct request body, so a client's
+retries of one request can be told apart from its distinct requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import random
 import time
@@ -33,6 +36,9 @@ NOMINAL_RPM = 10_000
 NOMINAL_TPM = 2_000_000
 WINDOW_S = 60.0
 DROPPED = "dropped"
+CHAT_ROUTE = "POST /v1/chat/completions"
+# Distinct chat bodies remembered (8-byte digests); past this, new ones go uncounted.
+MAX_CHAT_BODIES = 200_000
 _SERVER_FAULTS = (
     (500, "The server had an error while processing your request. Sorry about that!"),
     (502, "Bad gateway."),
@@ -55,10 +61,25 @@ class Stats:
         self.requests: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
         self.total = 0
+        self.chat_bodies: Counter[bytes] = Counter()
+        self.chat_uncounted = 0
 
     def request(self, route: str) -> None:
         self.requests[route] += 1
         self.total += 1
+
+    def chat_body(self, body: bytes) -> None:
+        """One more sending of this exact chat request (same model, messages, parameters)."""
+        digest = hashlib.blake2b(body, digest_size=8).digest()
+        if digest in self.chat_bodies or len(self.chat_bodies) < MAX_CHAT_BODIES:
+            self.chat_bodies[digest] += 1
+        else:
+            self.chat_uncounted += 1
+
+    def chat_repeats(self) -> dict[str, int]:
+        """How many distinct chat bodies were sent once, twice, …: ``{"2": 5}`` is five twice."""
+        histogram = Counter(self.chat_bodies.values())
+        return {str(times): bodies for times, bodies in sorted(histogram.items())}
 
     def status(self, status: int | str) -> None:
         self.statuses[str(status)] += 1
@@ -68,12 +89,16 @@ class Stats:
             "requests": dict(self.requests),
             "statuses": dict(self.statuses),
             "total": self.total,
+            "chat_repeats": self.chat_repeats(),
+            "chat_uncounted": self.chat_uncounted,
         }
 
     def reset(self) -> None:
         self.requests.clear()
         self.statuses.clear()
         self.total = 0
+        self.chat_bodies.clear()
+        self.chat_uncounted = 0
 
 
 class RequestWindow:
@@ -204,6 +229,8 @@ class Traffic:
         started = time.perf_counter()
         if api:
             self.stats.request(f"{request.method} {route}")
+            if f"{request.method} {route}" == CHAT_ROUTE:
+                self.stats.chat_body(await request.read())
         headers: dict[str, str] = {}
         try:
             if api and self.should_drop():

@@ -4,6 +4,12 @@ Both models are asked at once; the judge then scores each answer (twice for
 the items in the self-agreement sample, the second time past the cache) and
 compares the two in both orders. A request that gave up leaves its reason
 where its score would be, so no item or grade disappears silently.
+
+When the judge is to be asked, each answer and each judgement is committed
+to the cache, with what it cost, as soon as it is in: a crash or a stop
+before the item is done then costs, when the item is taken up again, only
+the requests that were still in flight, and a daemon restarted again and
+again still moves forward.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class Tab:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cost = 0.0
+        self.total = 0.0  # what settled parts cost
         self.cache_rows: list[tuple[str, str, str, int, int]] = []
 
     def add(self, outcome: Completion | RequestFailed) -> None:
@@ -85,6 +92,15 @@ class Tab:
         return Spend(
             self.requests, self.cached, self.prompt_tokens, self.completion_tokens, self.cost
         )
+
+    def settle(self) -> tuple[list[tuple[str, str, str, int, int]], Spend]:
+        """What was added since the last settling, to commit now; ``total`` keeps counting."""
+        taken = (self.cache_rows, self.spend())
+        self.total += self.cost
+        self.requests = self.cached = self.prompt_tokens = self.completion_tokens = 0
+        self.cost = 0.0
+        self.cache_rows = []
+        return taken
 
 
 class ItemWork:
@@ -138,11 +154,19 @@ class ItemWork:
         models = [self._row.model]
         if self._row.base_model is not None:
             models.append(self._row.base_model)
+        bank = self._judged or self._paired  # the judge's calls follow: keep the answers
         answers = await gather(
-            *(partial(self._requester.complete, m, prompt, self._answer_params) for m in models)
+            *(
+                partial(
+                    self._asked,
+                    tab,
+                    partial(self._requester.complete, m, prompt, self._answer_params),
+                    bank=bank,
+                )
+                for m in models
+            )
         )
-        for answer in answers:
-            tab.add(answer)
+        _count_failures(tab, answers)
         scores: list[dict[str, Any]] = []
         for answer in answers:
             graded = {}
@@ -154,8 +178,21 @@ class ItemWork:
             _result(item, "candidate" if i == 0 else "base", models[i], answers[i], scores[i])
             for i in range(len(models))
         ]
-        await rows_of.record_item(self._store, self._row.id, results, tab.cache_rows, tab.spend())
-        return tab.cost
+        rows, spend = tab.settle()
+        await rows_of.record_item(self._store, self._row.id, results, rows, spend)
+        return tab.total
+
+    async def _asked(
+        self, tab: Tab, call: Callable[[], Awaitable[Completion]], *, bank: bool = True
+    ) -> Completion:
+        """One request; a fresh answer is committed at once (with its cost) when ``bank``,
+        so that a crash before the item is done never pays for it again."""
+        outcome = await call()
+        tab.add(outcome)
+        if bank and tab.cache_rows:
+            rows, spend = tab.settle()
+            await rows_of.record_answers(self._store, self._row.id, rows, spend)
+        return outcome
 
     async def _judge(
         self,
@@ -193,9 +230,8 @@ class ItemWork:
                 slots.append(("pairwise", 0))
         if not calls:
             return
-        outcomes = await gather(*calls)
-        for outcome in outcomes:
-            tab.add(outcome)
+        outcomes = await gather(*(partial(self._asked, tab, call) for call in calls))
+        _count_failures(tab, outcomes)
         orders: list[judging.PairwiseAnswer] = []
         for (what, side), outcome in zip(slots, outcomes, strict=True):
             if isinstance(outcome, RequestFailed):
@@ -239,6 +275,13 @@ class ItemWork:
         judged = scores[0].get("judge")
         if isinstance(judged, dict) and "score" not in judged and "error" not in judged:
             del scores[0]["judge"]  # a repeat without its first answer says nothing
+
+
+def _count_failures(tab: Tab, outcomes: list[Any]) -> None:
+    """Requests that gave up are paid for by nobody, but their attempts count."""
+    for outcome in outcomes:
+        if isinstance(outcome, RequestFailed):
+            tab.add(outcome)
 
 
 def _result(

@@ -382,6 +382,8 @@ class Store:
                 "UPDATE uploads SET file_id = ?, updated_at = ? WHERE dataset_id = ? AND side = ?",
                 (file_id, tx.now, dataset_id, side),
             )
+            # A file made is progress: the dataset's back-off starts afresh for the next.
+            await tx.db.execute("UPDATE datasets SET attempts = 0 WHERE id = ?", (dataset_id,))
             tx.note("file_uploaded", dataset_id=dataset_id, side=side, file_id=file_id)
 
     async def uploads(self, dataset_id: int) -> dict[str, UploadRow]:

@@ -3,7 +3,9 @@
 The database is the evaluation queue as it is the datasets': a ``queued`` or
 ``running`` row is work to do, and a restart simply picks it up again. Item
 rows are written with the cache entries and usage they brought, in one
-commit, so a crash never leaves an item half counted.
+commit, so a crash never leaves an item half counted; an item's completions
+may be committed before it, each with its usage, so that a crash before the
+item is done does not pay for them twice.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from ftd.store import Store
+    from ftd.store.db import Tx
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -218,6 +221,18 @@ async def done_items(store: Store, evaluation_id: int) -> set[int]:
     return {int(r["item"]) for r in rows}
 
 
+async def record_answers(
+    store: Store,
+    evaluation_id: int,
+    cache_rows: Iterable[tuple[str, str, str, int, int]],
+    spend: Spend,
+) -> None:
+    """Completions paid for before their item is done, with their spend: kept whatever
+    happens to the item, so taking it up again does not pay for them twice."""
+    async with store.transaction() as tx:
+        await _cache_and_spend(tx, evaluation_id, cache_rows, spend)
+
+
 async def record_item(
     store: Store,
     evaluation_id: int,
@@ -227,12 +242,7 @@ async def record_item(
 ) -> None:
     """An item's rows, the completions it paid for, and its spend: together or not at all."""
     async with store.transaction() as tx:
-        for key, model, text, prompt_tokens, completion_tokens in cache_rows:
-            await tx.execute(
-                "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "
-                "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, text, prompt_tokens, completion_tokens, tx.now),
-            )
+        await _cache_and_spend(tx, evaluation_id, cache_rows, spend)
         for r in results:
             await tx.execute(
                 "INSERT OR REPLACE INTO evaluation_items (evaluation_id, item, role, line, "
@@ -259,21 +269,35 @@ async def record_item(
                     tx.now,
                 ),
             )
+
+
+async def _cache_and_spend(
+    tx: Tx,
+    evaluation_id: int,
+    cache_rows: Iterable[tuple[str, str, str, int, int]],
+    spend: Spend,
+) -> None:
+    for key, model, text, prompt_tokens, completion_tokens in cache_rows:
         await tx.execute(
-            "UPDATE evaluations SET requests = requests + ?, "
-            "cached_requests = cached_requests + ?, "
-            "prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, "
-            "cost_usd = cost_usd + ?, updated_at = ? WHERE id = ?",
-            (
-                spend.requests,
-                spend.cached_requests,
-                spend.prompt_tokens,
-                spend.completion_tokens,
-                spend.cost_usd,
-                tx.now,
-                evaluation_id,
-            ),
+            "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "
+            "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, model, text, prompt_tokens, completion_tokens, tx.now),
         )
+    await tx.execute(
+        "UPDATE evaluations SET requests = requests + ?, "
+        "cached_requests = cached_requests + ?, "
+        "prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, "
+        "cost_usd = cost_usd + ?, updated_at = ? WHERE id = ?",
+        (
+            spend.requests,
+            spend.cached_requests,
+            spend.prompt_tokens,
+            spend.completion_tokens,
+            spend.cost_usd,
+            tx.now,
+            evaluation_id,
+        ),
+    )
 
 
 async def finish(

@@ -128,6 +128,8 @@ def test_sigkill_mid_evaluation_resumes_with_only_the_missing_items(
     done = {item for item, _ in before}
     total_items = daemon.query("SELECT total_items FROM evaluations")[0][0]
     assert 0 < len(done) < total_items  # killed half-way
+    # The answers of an item being judged at the kill were kept: not asked again.
+    kept = daemon.query("SELECT count(*) FROM completion_cache")[0][0] - 6 * len(done)
     emulator.configure(latency_ms=0)
     _reset_stats(emulator)
 
@@ -143,7 +145,7 @@ def test_sigkill_mid_evaluation_resumes_with_only_the_missing_items(
         if (row["item"], row["role"]) in before:
             assert row["finished_at"] == before[(row["item"], row["role"])]
     # Per missing item: two answers, two rubric scores, the pairwise judgement in two orders.
-    assert emulator.requests(CHAT) == 6 * (total - len(done))
+    assert emulator.requests(CHAT) == 6 * (total - len(done)) - kept
     assert daemon.stop() == 0
 
 

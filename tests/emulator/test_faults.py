@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import aiohttp
 import openai
@@ -174,7 +175,40 @@ async def test_stats_count_by_route_template_and_status(
     assert stats["statuses"] == {"200": 3, "404": 1, "401": 1}
     assert stats["total"] == 5
     cleared = await control.reset_stats()
-    assert cleared == {"requests": {}, "statuses": {}, "total": 0}
+    assert cleared == {
+        "requests": {},
+        "statuses": {},
+        "total": 0,
+        "chat_repeats": {},
+        "chat_uncounted": 0,
+    }
+
+
+async def test_stats_count_each_chat_body_however_it_was_answered(
+    client: openai.AsyncOpenAI, control: EmulatorControl
+) -> None:
+    """A request sent three times (two of them answered by faults) shows as one body sent thrice."""
+    await control.reset_stats()
+    messages: list[Any] = [{"role": "user", "content": "Where is my parcel?"}]
+    await control.configure(error_rate=1.0)
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(model="gpt-4o", messages=messages)
+    await control.configure(error_rate=0.0)
+    await client.chat.completions.create(model="gpt-4o", messages=messages)
+    await client.chat.completions.create(model="gpt-4.1", messages=messages)
+    stats = await control.stats()
+    assert stats["requests"]["POST /v1/chat/completions"] == 4
+    assert stats["chat_repeats"] == {"1": 1, "3": 1}
+    assert stats["chat_uncounted"] == 0
+    assert "chat_bodies" not in stats
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{control.root_url}/_emulator/stats?chat_bodies=1") as response,
+    ):
+        bodies = (await response.json())["chat_bodies"]
+    assert sorted(bodies.values()) == [1, 3]
+    assert all(len(key) == 16 for key in bodies)  # 8-byte digests, in hex
 
 
 async def test_unknown_routes_answer_json_404(emulator: Emulator) -> None:

@@ -111,6 +111,13 @@ class Bench:
     async def evaluate(
         self, model: str, test_file: Path, base_model: str | None = BASE
     ) -> EvaluationRow:
+        queued = await self.queue(model, test_file, base_model)
+        return await self.resume(queued.id)
+
+    async def queue(
+        self, model: str, test_file: Path, base_model: str | None = BASE
+    ) -> EvaluationRow:
+        """A requested evaluation, queued and not run."""
         new_id = await rows_of.queue(
             self.store,
             kind=rows_of.KIND_REQUEST,
@@ -120,7 +127,9 @@ class Bench:
             config=self.settings.model_dump(mode="json"),
         )
         assert new_id is not None
-        return await self.resume(new_id)
+        row = await rows_of.get(self.store, new_id)
+        assert row is not None
+        return row
 
     async def resume(self, evaluation_id: int) -> EvaluationRow:
         row = await rows_of.get(self.store, evaluation_id)

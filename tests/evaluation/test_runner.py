@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import openai
 import pytest
 
 from ftd.emulator.server import Emulator
+from ftd.evaluation import judging
 from ftd.store import evaluations as rows_of
 from tests.emulator.helpers import FakeClock, chat_dataset
 from tests.evaluation.conftest import (
@@ -115,17 +117,8 @@ async def test_an_interrupted_evaluation_resumes_with_only_the_missing_items(
     model = await train(emulator, clock, support_records(support_pairs(30)))
     test_file = write_test_file(tmp_path / "test.jsonl", support_pairs(30, start=30))
     bench = make_bench(judge_repeat_sample=0, concurrency=2)
-    evaluation_id = await rows_of.queue(
-        bench.store,
-        kind=rows_of.KIND_REQUEST,
-        model=model,
-        base_model=BASE,
-        test_file=str(test_file),
-        config=bench.settings.model_dump(mode="json"),
-    )
-    assert evaluation_id is not None
-    row = await rows_of.get(bench.store, evaluation_id)
-    assert row is not None
+    row = await bench.queue(model, test_file)
+    evaluation_id = row.id
     emulator.config.latency_ms = 20
 
     async with anyio.create_task_group() as tg:
@@ -146,10 +139,15 @@ async def test_an_interrupted_evaluation_resumes_with_only_the_missing_items(
     assert interrupted is not None
     assert interrupted.status == "running"
     asked = bench.chat_requests()
+    # Answers that came back before the stop were kept, each with its cost.
+    cached = (await bench.store.read("SELECT count(*) AS n FROM completion_cache"))[0]["n"]
+    kept_answers = cached - PER_ITEM * len(done)
+    assert interrupted.requests == cached
 
     finished = await bench.resume(evaluation_id)
     assert finished.status == "succeeded"
-    assert bench.chat_requests() - asked == PER_ITEM * (30 - len(done))
+    assert bench.chat_requests() - asked == PER_ITEM * (30 - len(done)) - kept_answers
+    assert finished.requests + finished.cached_requests == PER_ITEM * 30 + kept_answers
     after = await rows_of.items(bench.store, evaluation_id)
     assert len(after) == 60
     for r in after:
@@ -157,6 +155,50 @@ async def test_an_interrupted_evaluation_resumes_with_only_the_missing_items(
             assert r["finished_at"] == before[(r["item"], r["role"])]
     assert finished.summary is not None
     assert finished.summary["progress"]["done"] == 30
+
+
+async def test_answers_in_before_a_crash_are_not_paid_for_again(
+    emulator: Emulator, clock: FakeClock, make_bench: MakeBench, tmp_path: Path
+) -> None:
+    """Killed while the pairwise judgements of an item are in flight: its two answers and
+    two rubric scores are kept, with their cost, and taking the item up again asks only
+    for the two judgements it never got."""
+    model = await train(emulator, clock, support_records(support_pairs(20)))
+    test_file = write_test_file(tmp_path / "test.jsonl", support_pairs(1, start=20))
+    bench = make_bench(judge_repeat_sample=0)
+    row = await bench.queue(model, test_file)
+    evaluation_id = row.id
+    answer = bench.remote.chat
+
+    async def comparisons_never_answer(**request: Any) -> Any:
+        if request["params"].get("response_format") == judging.PAIRWISE_FORMAT:
+            await anyio.sleep_forever()
+        return await answer(**request)
+
+    bench.requester._chat = comparisons_never_answer
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(bench.runner.run, row)
+            while True:  # until the answers and the rubric scores are in
+                stopped = await rows_of.get(bench.store, evaluation_id)
+                if stopped is not None and stopped.requests == 4:
+                    break
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()  # as a crash would
+    await anyio.sleep(0.3)  # nothing more arrives after the crash
+    stopped = await rows_of.get(bench.store, evaluation_id)
+    assert stopped is not None
+    assert await rows_of.done_items(bench.store, evaluation_id) == set()
+    assert (stopped.requests, stopped.cost_usd > 0) == (4, True)  # each paid for once
+
+    bench.requester._chat = answer
+    asked = bench.chat_requests()
+    finished = await bench.resume(evaluation_id)
+    assert finished.status == "succeeded"
+    assert bench.chat_requests() - asked == 2  # the two orders of the comparison only
+    items = await rows_of.items(bench.store, evaluation_id)
+    assert {(r["role"], r["cached"]) for r in items} == {("candidate", 1), ("base", 1)}
+    assert (finished.requests, finished.cached_requests) == (PER_ITEM, 4)
 
 
 async def test_the_cost_cap_stops_an_evaluation_that_would_exceed_it(

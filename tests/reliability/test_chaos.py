@@ -1,0 +1,35 @@
+"""The crash suite, short: six datasets while ``ftd run`` is SIGKILLed a dozen times.
+
+The run and its audit are ``tests/reliability/runs.py`` and ``audit.py``;
+``bench/chaos.py`` is the full-size version. Kills are seeded (the schedule
+and the aim repeat; where in the code each lands depends on timing), and
+about half of them strike just after a log line that opens a risky window:
+an upload or a job create in flight, a status change, an evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.runs import ChaosSettings, run_chaos
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigkills_at_random_moments_duplicate_and_lose_nothing(tmp_path: Path) -> None:
+    settings = ChaosSettings(datasets=6, kills=12, seed=3, emulator_kills=1)
+    report = run_chaos(tmp_path, settings)
+    print(report.table())
+    found = report.audit
+    assert found.ok, found.explain()
+    assert report.kills == 12
+    assert report.emulator_kills == 1
+    assert found.by_state == {"submitted": 4, "rejected": 1, "duplicate": 1}
+    assert (found.remote_files, found.jobs, found.evaluations) == (8, 4, 4)
+    assert found.integrity == "ok"
+    assert len(report.recoveries) >= 6  # most starts got as far as answering
+    assert max(report.recoveries) < 10.0
+    # Items in flight at a kill are asked again; committed ones never are.
+    assert report.chat_sent >= report.chat_recorded > 0
