@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ftd.daemon.files import settle_moves, sha256_file
+from ftd.daemon.repeats import Repeats
 from ftd.intake import SIDECAR_SUFFIX, sidecar_companions
 from ftd.logs import get_logger
 from ftd.store import states
@@ -84,6 +85,7 @@ class Intake:
         self._drop = drop
         self._max_file_bytes = max_file_bytes
         self._on_claimed = on_claimed
+        self._repeats = Repeats()
 
     async def take(self, seen: Seen) -> None:
         """Record the file and move it to ``processing/``; any failure leaves it to a later look.
@@ -91,36 +93,52 @@ class Intake:
         A full disk, a read-only drop folder or a locked database leaves the file
         where it is, with an ``incoming_claim_failed`` line: the watcher offers
         it again at its next look, and a claim already recorded is finished
-        then rather than recorded twice.
+        then rather than recorded twice. The same failure again is logged at
+        debug level only, so a disk full for hours does not flood the journal;
+        ``incoming_claim_recovered`` says when it went through after all.
         """
-        source = self._drop.incoming / seen.name
         try:
-            dataset_id = await self._claimed_before(source)
-            finishing = dataset_id is not None
-            if dataset_id is None:
-                dataset_id = await self._record(seen, source)
-                if dataset_id is None:
-                    return
-            missing = await settle_moves(self._store, dataset_id)
-            if any(item.role == "dataset" for item in missing):
-                await self._store.transition(
-                    dataset_id,
-                    states.DETECTED,
-                    states.MISSING,
-                    error="the file vanished before ftd took it",
-                )
-                return
-            if finishing:
-                await self._store.retry_now([states.DETECTED])  # it waited: due at once
+            claimed = await self._claim(seen)
         except (OSError, sqlite3.Error) as exc:
-            log.error(
-                "incoming_claim_failed",
-                file=seen.name,
-                error=str(exc),
-                retry="at the next look at incoming/",
-            )
+            self._failed(seen.name, str(exc))
             return
-        self._on_claimed()
+        failures = self._repeats.ended(seen.name)
+        if claimed:
+            if failures:
+                log.info("incoming_claim_recovered", file=seen.name, failures=failures)
+            self._on_claimed()
+
+    async def _claim(self, seen: Seen) -> bool:
+        """Whether the file was taken (False: it changed, or went, before it could be)."""
+        source = self._drop.incoming / seen.name
+        dataset_id = await self._claimed_before(source)
+        finishing = dataset_id is not None
+        if dataset_id is None:
+            dataset_id = await self._record(seen, source)
+            if dataset_id is None:
+                return False
+        missing = await settle_moves(self._store, dataset_id)
+        if any(item.role == "dataset" for item in missing):
+            await self._store.transition(
+                dataset_id,
+                states.DETECTED,
+                states.MISSING,
+                error="the file vanished before ftd took it",
+            )
+            return False
+        if finishing:
+            await self._store.retry_now([states.DETECTED])  # it waited: due at once
+        return True
+
+    def _failed(self, name: str, error: str) -> None:
+        news, failures = self._repeats.failed(name, error)
+        (log.error if news else log.debug)(
+            "incoming_claim_failed",
+            file=name,
+            error=error,
+            failures=failures,
+            retry="at the next look at incoming/",
+        )
 
     async def _claimed_before(self, source: Path) -> int | None:
         """The dataset whose recorded move out of ``incoming/`` starts at ``source``, if any."""
@@ -130,7 +148,10 @@ class Intake:
         return None
 
     async def _record(self, seen: Seen, source: Path) -> int | None:
-        """Hash the file and record it with its planned moves; None if it changed or went."""
+        """Hash the file and record it with its planned moves; None if it changed or went.
+
+        A file that cannot be read raises, like a database that cannot be written:
+        ``take`` says so once and the next look tries again."""
         try:
             digest = (
                 await anyio.to_thread.run_sync(sha256_file, source)
@@ -140,9 +161,6 @@ class Intake:
             after = await anyio.Path(source).stat(follow_symlinks=False)
         except FileNotFoundError:
             log.info("incoming_vanished", file=seen.name, reason="removed before ftd took it")
-            return None
-        except OSError as exc:
-            log.error("incoming_unreadable", file=seen.name, error=str(exc))
             return None
         if (after.st_size, after.st_mtime_ns, after.st_ino) != (
             seen.size,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ftd.daemon.repeats import Repeats
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Stage:
         self._idle = idle_seconds
         self._wakeup = anyio.Event()
         self._busy: set[int] = set()
+        self._blocked = Repeats()  # datasets held back by a full disk, a locked database...
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -82,16 +84,23 @@ class Stage:
     async def _one(self, row: DatasetRow) -> None:
         try:
             await self._handle(row)
+            blocked = self._blocked.ended(row.id)
+            if blocked:
+                log.info("stage_unblocked", stage=self.name, dataset_id=row.id, failures=blocked)
         except Exception as exc:
             if _environmental(exc):
                 # A locked database, a full disk, a read-only file system: not this
                 # dataset's fault, and over once the condition ends. Hold the row a
-                # while (the database may take no note of it now), then try again.
-                log.error(
+                # while (the database may take no note of it now), then try again;
+                # said at error level when it starts, at debug level while it lasts.
+                error = f"{type(exc).__name__}: {exc}"
+                news, failures = self._blocked.failed(row.id, error)
+                (log.error if news else log.debug)(
                     "stage_blocked",
                     stage=self.name,
                     dataset_id=row.id,
-                    error=f"{type(exc).__name__}: {exc}",
+                    error=error,
+                    failures=failures,
                     retry_in=STORE_TROUBLE_SECONDS,
                 )
                 await anyio.sleep(STORE_TROUBLE_SECONDS)

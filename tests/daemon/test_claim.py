@@ -93,3 +93,52 @@ async def test_a_file_removed_while_being_read_is_logged_and_not_recorded(
             "log_level": "info",
         }
     ]
+
+
+async def test_a_claim_failing_the_same_way_again_is_one_error_then_a_recovery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk for hours must not write an error at every look at incoming/."""
+    drop = DropFolder(tmp_path / "drop")
+    drop.create()
+    source = drop.incoming / "held.jsonl"
+    source.write_text("{}\n")
+    info = source.stat()
+    seen = Seen("held.jsonl", info.st_size, info.st_mtime_ns, info.st_ino)
+    real_hash = files.sha256_file
+    failures = iter(
+        [OSError(28, "No space left on device")] * 3 + [OSError(30, "Read-only file system")]
+    )
+
+    def hash_or_fail(path: Path) -> str:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_hash(path)
+
+    monkeypatch.setattr(claim, "sha256_file", hash_or_fail)
+    claimed: list[bool] = []
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        intake = Intake(
+            store, drop, max_file_bytes=1 << 20, on_claimed=lambda: claimed.append(True)
+        )
+        with structlog.testing.capture_logs() as logged:
+            for _ in range(5):  # five looks: four failures, then it goes through
+                await intake.take(seen)
+        assert len(await store.read("SELECT id FROM datasets")) == 1
+    finally:
+        await store.close()
+    assert claimed == [True]
+    said = [
+        (e["event"], e["log_level"], e.get("failures"))
+        for e in logged
+        if e["event"].startswith("incoming_claim")
+    ]
+    assert said == [
+        ("incoming_claim_failed", "error", 1),
+        ("incoming_claim_failed", "debug", 2),
+        ("incoming_claim_failed", "debug", 3),
+        ("incoming_claim_failed", "error", 4),  # a new reason is said again
+        ("incoming_claim_recovered", "info", 4),
+    ]

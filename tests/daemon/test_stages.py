@@ -65,8 +65,11 @@ async def test_trouble_is_waited_out_without_counting_against_the_dataset(
     assert after.attempts == 0
     assert after.next_attempt_at is None
     blocked = [e for e in logged if e["event"] == "stage_blocked"]
-    assert len(blocked) == 2
+    # Said once at error level while it lasts (the same reason again is for debug).
+    assert [(e["log_level"], e["failures"]) for e in blocked] == [("error", 1), ("debug", 2)]
     assert str(trouble) in blocked[0]["error"]
+    unblocked = [e for e in logged if e["event"] == "stage_unblocked"]
+    assert [(e["dataset_id"], e["failures"]) for e in unblocked] == [(row.id, 2)]
     assert not [e for e in logged if e["event"] == "stage_error"]
 
 
