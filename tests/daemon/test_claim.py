@@ -55,15 +55,20 @@ def test_companions_travel_whatever_they_are_but_never_from_outside(tmp_path: Pa
     assert "test" not in moves
 
 
+def _dropped(tmp_path: Path, name: str) -> tuple[DropFolder, Seen]:
+    """A drop folder with one complete file in ``incoming/``, as the watcher saw it."""
+    drop = DropFolder(tmp_path / "drop")
+    drop.create()
+    source = drop.incoming / name
+    source.write_text("{}\n")
+    info = source.stat()
+    return drop, Seen(name, info.st_size, info.st_mtime_ns, info.st_ino)
+
+
 async def test_a_file_removed_while_being_read_is_logged_and_not_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    drop = DropFolder(tmp_path / "drop")
-    drop.create()
-    source = drop.incoming / "gone.jsonl"
-    source.write_text("{}\n")
-    info = source.stat()
-    seen = Seen("gone.jsonl", info.st_size, info.st_mtime_ns, info.st_ino)
+    drop, seen = _dropped(tmp_path, "gone.jsonl")
     real_hash = files.sha256_file
 
     def hash_then_lose(path: Path) -> str:
@@ -99,12 +104,7 @@ async def test_a_claim_failing_the_same_way_again_is_one_error_then_a_recovery(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full disk for hours must not write an error at every look at incoming/."""
-    drop = DropFolder(tmp_path / "drop")
-    drop.create()
-    source = drop.incoming / "held.jsonl"
-    source.write_text("{}\n")
-    info = source.stat()
-    seen = Seen("held.jsonl", info.st_size, info.st_mtime_ns, info.st_ino)
+    drop, seen = _dropped(tmp_path, "held.jsonl")
     real_hash = files.sha256_file
     failures = iter(
         [OSError(28, "No space left on device")] * 3 + [OSError(30, "Read-only file system")]
