@@ -36,6 +36,9 @@ WORKER_RETRY_SECONDS = 30.0
 ERRORS_SUFFIX = ".errors.json"
 DUPLICATE_SUFFIX = ".duplicate.json"
 MOVE_RETRY_SECONDS = (5.0, 300.0)
+# A copy whose original is still being validated looks again this much later.
+ORIGINAL_WAIT_SECONDS = 1.0
+UNDECIDED = frozenset({states.DETECTED, states.VALIDATING})
 
 
 class WorkerError(Exception):
@@ -81,6 +84,17 @@ class Preparer:
         files = await self._store.files(row.id)
         if row.sha256:
             original = await self._store.original_of(row)
+            if original is not None and original.state in UNDECIDED:
+                # Dropped with its original: whether this is a copy depends on the
+                # original's verdict (a rejected one makes it none), so wait for it.
+                log.info("dataset_waits_for_original", dataset_id=row.id, original=original.id)
+                await self._store.transition(
+                    row.id,
+                    states.VALIDATING,
+                    states.DETECTED,
+                    next_attempt_at=time.time() + ORIGINAL_WAIT_SECONDS,
+                )
+                return
             if original is not None:
                 await self._duplicate(row, files, original)
                 return

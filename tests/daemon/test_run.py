@@ -349,3 +349,25 @@ def test_sidecar_files_and_a_changed_file_under_an_old_name(
     for path in [*daemon.state_dir.rglob("*"), *daemon.drop.rglob("*"), daemon.log_path]:
         if path.is_file():
             assert b"sk-test-e2e-secret-key" not in path.read_bytes(), path
+
+
+def test_a_copy_dropped_with_its_original_waits_for_the_originals_verdict(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    """Dropped together: the first with a validation file of broken lines (found out only
+    by validation), the same lines again without it. The first is rejected, so the second
+    is no copy of anything: it is validated and trained on its own."""
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    (daemon.incoming / "first-validation.jsonl").write_text("{not json\n" * 20)
+    (daemon.incoming / "first.toml").write_text('validation_file = "first-validation.jsonl"\n')
+    write_dataset(daemon.incoming / "first.jsonl")
+    (daemon.incoming / "second.toml").write_text('suffix = "second"\n')
+    write_dataset(daemon.incoming / "second.jsonl")
+    daemon.start()
+    first = daemon.wait_dataset("first.jsonl", "rejected")
+    second = daemon.wait_dataset("second.jsonl", "submitted")
+    assert first["sha256"] == second["sha256"]
+    assert second["duplicate_of"] is None
+    daemon.wait_job("second.jsonl", "succeeded")
+    assert daemon.stop() == 0
