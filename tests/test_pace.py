@@ -11,11 +11,6 @@ from ftd.pace import Pace, parse_duration
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Time:
     """A clock that moves only when someone sleeps on it."""
 

@@ -25,11 +25,6 @@ LINE = (
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
     async with Emulator(EmulatorSettings(runtime=RuntimeConfig(seed=7, speed=100))) as running:
         yield running

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import types
 import uuid
@@ -31,48 +30,9 @@ from ftd.systemd import (
     named_listen_fds,
     watchdog_interval,
 )
+from tests.systemd.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class Receiver:
-    """A bound datagram socket read by a thread, so arrival times hold even when a loop blocks."""
-
-    def __init__(self, address: str | bytes) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(address)
-        self.sock.settimeout(0.05)
-        self.got: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.got.append((time.monotonic(), data.decode()))
-
-    def messages(self) -> list[str]:
-        return [text for _, text in self.got]
-
-    def wait(self, count: int, timeout: float = 5.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(self.got) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.messages()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
 
 
 @pytest.fixture

@@ -29,11 +29,6 @@ PRICE = 5.0
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
@@ -55,13 +50,6 @@ async def client(emulator: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
 async def control(emulator: Emulator) -> AsyncIterator[EmulatorControl]:
     async with EmulatorControl(emulator.root_url) as admin:
         yield admin
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ftd.db")
-    yield opened
-    await opened.close()
 
 
 class Finished:

@@ -15,11 +15,6 @@ from ftd.watcher import watch_incoming
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_files_are_taken_once_and_only_when_complete(tmp_path: Path) -> None:
     incoming = tmp_path / "incoming"
     taken_dir = tmp_path / "taken"

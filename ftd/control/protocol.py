@@ -37,7 +37,6 @@ import json
 from typing import Any, NamedTuple
 
 VERSION = 1
-DEFAULT_MAX_REQUEST_BYTES = 65_536
 
 # Error codes.
 BAD_REQUEST = "bad_request"  # not JSON, not an object, or a field of the wrong kind

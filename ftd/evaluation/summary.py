@@ -103,18 +103,10 @@ def grader_summary(
         return stats.mean_interval(values, confidence=confidence, resamples=resamples).as_dict()
 
     margin = settings.margin_for(grader)
-    candidate = [
-        s
-        for s in (_score(sides.get("candidate"), grader) for sides in items.values())
-        if s is not None
-    ]
+    candidate = _scores(items, "candidate", grader)
     out: dict[str, Any] = {
         "kind": _kind(grader),
-        "candidate": stats.mean_interval(
-            candidate, confidence=confidence, resamples=resamples
-        ).as_dict()
-        if candidate
-        else None,
+        "candidate": mean(candidate) if candidate else None,
         "base": None,
         "difference": None,
         "tally": None,
@@ -135,15 +127,9 @@ def grader_summary(
     if grader == PREFERENCE:
         paired = [(s, 1.0 - s) for s in candidate]
     else:
-        base_scores = [
-            s
-            for s in (_score(sides.get("base"), grader) for sides in items.values())
-            if s is not None
-        ]
+        base_scores = _scores(items, "base", grader)
         if base_scores:
-            out["base"] = stats.mean_interval(
-                base_scores, confidence=confidence, resamples=resamples
-            ).as_dict()
+            out["base"] = mean(base_scores)
         paired = [
             (a, b)
             for sides in items.values()

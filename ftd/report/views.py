@@ -188,11 +188,6 @@ class JobView:
     error: str | None = None
     events: tuple[EventView, ...] = ()
 
-    @property
-    def train_losses(self) -> list[float | None]:
-        """The training loss per step, for the terminal's sparkline."""
-        return [m.train_loss for m in self.metrics]
-
 
 def epoch_ends(
     metrics: Sequence[MetricPoint], n_epochs: int | None, total_steps: int | None = None

@@ -28,11 +28,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def short_dir() -> Iterator[Path]:
     # Socket paths hold at most 107 bytes; pytest's tmp_path can be longer.
     with tempfile.TemporaryDirectory(prefix="ftd-") as name:

@@ -21,11 +21,6 @@ from ftd.store import Store, states
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Tracker:
     def __init__(self) -> None:
         soon = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=12)

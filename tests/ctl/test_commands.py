@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 
 from ftd.control.client import Client
-from tests.daemon.conftest import MakeDaemon, StartEmulator, make_daemon, start_emulator
+from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import good_lines, run_ftd, write_dataset
-
-__all__ = ["make_daemon", "start_emulator"]  # fixtures used here
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:

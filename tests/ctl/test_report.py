@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.daemon.conftest import MakeDaemon, StartEmulator, make_daemon, start_emulator
+from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import write_dataset
-
-__all__ = ["make_daemon", "start_emulator"]
 
 
 def test_the_daemon_writes_the_report_and_ftd_report_draws_any(

@@ -10,10 +10,9 @@ import subprocess
 import sys
 import time
 
-from tests.daemon.conftest import MakeDaemon, StartEmulator, make_daemon, start_emulator
+from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import write_dataset
 
-__all__ = ["make_daemon", "start_emulator"]
 BLOCKS = set("▁▂▃▄▅▆▇█")
 
 

@@ -17,11 +17,6 @@ from ftd.store import Store
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_a_sidecar_that_is_not_a_regular_file_still_travels_with_its_dataset(
     tmp_path: Path,
 ) -> None:

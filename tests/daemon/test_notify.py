@@ -6,8 +6,6 @@ import itertools
 import os
 import re
 import signal
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ import pytest
 
 from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import write_dataset
+from tests.systemd.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 STATUS = r"\d+ jobs running(, \d+ queued)?, \d+ datasets waiting(, \d+ awaiting approval)?"
@@ -27,21 +26,11 @@ class Notifications:
 
     def __init__(self) -> None:
         self.address = f"@ftd-test-{uuid.uuid4().hex}"
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(b"\0" + self.address[1:].encode())
-        self._sock.settimeout(0.05)
-        self.got: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
+        self._receiver = Receiver(b"\0" + self.address[1:].encode(), clock=time.time)
 
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self._sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.got.append((time.time(), data.decode()))
+    @property
+    def got(self) -> list[tuple[float, str]]:
+        return self._receiver.got
 
     def times(self, first_line: str) -> list[float]:
         return [at for at, text in self.got if text.splitlines()[0] == first_line]
@@ -63,9 +52,7 @@ class Notifications:
         raise AssertionError(f"no {what} within {timeout:g} s; got {self.got}")
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sock.close()
+        self._receiver.close()
 
 
 @pytest.fixture

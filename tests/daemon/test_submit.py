@@ -23,11 +23,6 @@ from ftd.store import SplitRow, Store
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class RefusingRemote:
     """Finds no job or file, takes every upload, and answers the first ``refusals``
     creates of a job with the given error (all of them by default)."""

@@ -18,11 +18,6 @@ StartEmulator = Callable[..., AbstractAsyncContextManager[Emulator]]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

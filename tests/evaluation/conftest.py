@@ -31,18 +31,6 @@ PRICING = Pricing(prompt=1e-6, completion=4e-6)
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ftd.db")
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,6 @@ from tests.emulator.helpers import FakeClock
 from tests.report.realjob import N_EPOCHS, run_job
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ftd.db")
-    yield opened
-    await opened.close()
 
 
 async def test_a_tracked_job_becomes_a_full_view(store: Store, tmp_path: Path) -> None:

@@ -15,11 +15,6 @@ from ftd.store.tracking import Cycle, JobUpdate
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_000.0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,18 +12,6 @@ from ftd.store import evaluations as rows_of
 from ftd.store.evaluations import ItemResult, Spend
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "ftd.db")
-    yield opened
-    await opened.close()
 
 
 def result(item: int, role: str = "candidate", error: str | None = None) -> ItemResult:
