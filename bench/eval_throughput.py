@@ -32,7 +32,7 @@ from ftd.evaluation.graders import f1
 from ftd.evaluation.items import read_items
 from ftd.evaluation.service import EvaluationService
 from ftd.pace import Pace
-from ftd.remote import Remote
+from ftd.providers.openai_api import OpenAIProvider
 from ftd.store import Store
 from ftd.store import evaluations as rows_of
 
@@ -104,8 +104,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 }
             )
-            remote = Remote(client, pace=Pace(concurrency=8, per_minute=None))
-            service = EvaluationService(store, settings, remote=remote, scan_seconds=0.05)
+            remote = OpenAIProvider("default", client, pace=Pace(concurrency=8, per_minute=None))
+            service = EvaluationService(store, settings, provider=remote, scan_seconds=0.05)
             async with anyio.create_task_group() as tg:
                 await tg.start(service.run)
                 await control.reset_stats()

@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "adopt": "ftd.ctl.steer",
     "reload": "ftd.ctl.steer",
     "delete-model": "ftd.ctl.steer",
+    "keep": "ftd.ctl.steer",
     "ask": "ftd.ctl.models",
     "eval": "ftd.ctl.models",
     "submit": "ftd.ctl.submit",

@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ftd import catalog
-from ftd.errors import RemoteError
+from ftd.errors import FtdError, RemoteError
 from ftd.logs import get_logger
-from ftd.remote import NOT_FOUND
+from ftd.profiles import DEFAULT_PROFILE
+from ftd.providers import Providers
+from ftd.providers.kinds import NOT_FOUND
 from ftd.results import ResultFileError, parse_result_file
 from ftd.store import states
 from ftd.store.tracking import CheckpointRow, Cycle, EventRow, JobUpdate, MetricRow
@@ -43,14 +45,16 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from anyio.abc import TaskStatus
-    from openai.types.fine_tuning import FineTuningJob
 
     from ftd.config import Settings
-    from ftd.remote import Remote
+    from ftd.providers import Provider, RemoteJob
     from ftd.store import JobRow, Store
 
 log = get_logger("ftd.tracker")
 PAGE = 100
+# A walk through a profile's job list reads at most ceil(N / 100) pages and this many more.
+MAX_EXTRA_PAGES = 10
+MAX_CHECKPOINT_PAGES = 20
 DETAIL_BATCH = 50
 NEW_JOB_SECONDS = 120.0
 RETIREMENT_WARNING_DAYS = 30
@@ -77,7 +81,7 @@ class Tracker:
     def __init__(
         self,
         store: Store,
-        remote: Remote,
+        providers: Providers | Provider,
         *,
         poll_seconds: float,
         on_finished: Callable[[], Awaitable[None]],
@@ -85,7 +89,7 @@ class Tracker:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._remote = remote
+        self._providers = providers
         self._poll = poll_seconds
         self._on_finished = on_finished
         self._price = price_per_mtok
@@ -99,6 +103,13 @@ class Tracker:
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def _at(self, profile: str | None) -> Provider:
+        """The provider a job lives at (a lone provider serves every profile)."""
+        providers = self._providers
+        if isinstance(providers, Providers):
+            return providers.get(profile)
+        return providers
 
     def reconfigure(self, settings: Settings) -> None:
         """A reload's new interval applies from the next wait on."""
@@ -201,23 +212,52 @@ class Tracker:
 
     async def _remote_views(
         self, jobs: list[JobRow], requests: dict[str, int]
-    ) -> dict[str, FineTuningJob]:
-        wanted = {j.job_id for j in jobs}
-        seen: dict[str, FineTuningJob] = {}
+    ) -> dict[str, RemoteJob]:
+        """Every job's remote view, each profile's read side by side.
+
+        One provider failing or slow holds up only its own jobs' views.
+        """
+        by_profile: dict[str, list[JobRow]] = {}
+        for job in jobs:
+            by_profile.setdefault(job.provider, []).append(job)
+        seen: dict[str, RemoteJob] = {}
         if self._instance is None:
             self._instance = await self._store.instance()
+        async with anyio.create_task_group() as tg:
+            for profile, rows in by_profile.items():
+                tg.start_soon(self._views_at, profile, rows, seen, requests)
+        return seen
+
+    async def _views_at(
+        self,
+        profile: str,
+        jobs: list[JobRow],
+        seen: dict[str, RemoteJob],
+        requests: dict[str, int],
+    ) -> None:
+        provider = self._at(profile)
+        wanted = {j.job_id for j in jobs}
         instance = self._instance
+        assert instance is not None
         after: str | None = None
+        cursors: set[str] = set()
         try:
-            while wanted - seen.keys():
+            for _ in range(math.ceil(len(wanted) / PAGE) + MAX_EXTRA_PAGES):
+                if not wanted - seen.keys():
+                    break
                 requests["list"] += 1
-                page, more = await self._remote.jobs_page({INSTANCE_KEY: instance}, after)
+                page, more = await provider.jobs_page({INSTANCE_KEY: instance}, after)
                 for job in page:
-                    if job.id in wanted:
+                    # A list that ignores the filter must not make another's job ours.
+                    if job.id in wanted and job.metadata.get(INSTANCE_KEY) in (instance, None):
                         seen[job.id] = job
                 if not more or not page:
                     break
                 after = page[-1].id
+                if after in cursors:
+                    log.warning("remote_cursor_stuck", provider=profile, operation="list_jobs")
+                    break
+                cursors.add(after)
         except RemoteError:
             pass  # logged by the client; the jobs not seen are retrieved one by one below
         missing = [j for j in jobs if j.job_id not in seen]
@@ -225,16 +265,15 @@ class Tracker:
         async def retrieve(job_id: str) -> None:
             requests["retrieve"] += 1
             try:
-                seen[job_id] = await self._remote.job(job_id)
+                seen[job_id] = await provider.job(job_id)
             except RemoteError:
                 return  # one job's trouble never stalls the others
 
         async with anyio.create_task_group() as tg:
             for absent in missing:
                 tg.start_soon(retrieve, absent.job_id)
-        return seen
 
-    def _update(self, row: JobRow, job: FineTuningJob) -> JobUpdate:
+    def _update(self, row: JobRow, job: RemoteJob) -> JobUpdate:
         error = job.error
         code = error.code if error is not None and error.code else None
         cost = None
@@ -257,7 +296,7 @@ class Tracker:
     async def _details(
         self,
         row: JobRow,
-        job: FineTuningJob | None,
+        job: RemoteJob | None,
         cycle: Cycle,
         requests: dict[str, int],
     ) -> None:
@@ -283,7 +322,7 @@ class Tracker:
         status = job.status if job is not None else row.status
         if announced or is_final(status) or status == states.JOB_PAUSED:
             try:
-                cycle.checkpoints.extend(await self._checkpoints(row.job_id, requests))
+                cycle.checkpoints.extend(await self._checkpoints(row, requests))
             except RemoteError:
                 return  # not marked as read: a finished job is read again next cycle
         cycle.detailed.append(row.job_id)
@@ -304,7 +343,7 @@ class Tracker:
         used = 0
         cursor = row.events_cursor
         if cursor:
-            cursor, used = await self._walk(row.job_id, cursor, pages, found, requests)
+            cursor, used = await self._walk(row, cursor, pages, found, requests)
             if cursor is not None:
                 return found, cursor
             if used >= pages:
@@ -312,23 +351,24 @@ class Tracker:
                 # above it, unread: that read is due next (a job that has ended would
                 # otherwise never be read again: no status change calls for it).
                 return found, NEWEST_UNREAD
-        cursor, _ = await self._walk(row.job_id, None, pages - used, found, requests)
+        cursor, _ = await self._walk(row, None, pages - used, found, requests)
         return found, cursor
 
     async def _walk(
         self,
-        job_id: str,
+        row: JobRow,
         after: str | None,
         pages: int,
         found: list[EventRow],
         requests: dict[str, int],
     ) -> tuple[str | None, int]:
         """Page older from ``after`` until a stored event; the cursor if pages ran out first."""
+        job_id, profile = row.job_id, row.provider
         used = 0
         while used < pages:
             used += 1
             requests["events"] += 1
-            page, more = await self._remote.events_page(job_id, after)
+            page, more = await self._at(profile).events_page(job_id, after)
             known = await self._store.known_events(e.id for e in page)
             found.extend(
                 EventRow(
@@ -348,19 +388,21 @@ class Tracker:
             after = page[-1].id
         return after, used
 
-    async def _checkpoints(self, job_id: str, requests: dict[str, int]) -> list[CheckpointRow]:
+    async def _checkpoints(self, row: JobRow, requests: dict[str, int]) -> list[CheckpointRow]:
+        job_id, profile = row.job_id, row.provider
         rows: list[CheckpointRow] = []
         after: str | None = None
-        while True:
+        cursors: set[str] = set()
+        for _ in range(MAX_CHECKPOINT_PAGES):
             requests["checkpoints"] += 1
-            page, more = await self._remote.checkpoints_page(job_id, after)
+            page, more = await self._at(profile).checkpoints_page(job_id, after)
             rows.extend(
                 CheckpointRow(
                     checkpoint_id=c.id,
                     job_id=job_id,
-                    step=c.step_number,
-                    model=c.fine_tuned_model_checkpoint,
-                    metrics=c.metrics.model_dump(exclude_none=True) or None,
+                    step=c.step,
+                    model=c.model,
+                    metrics=c.metrics,
                     created_at=c.created_at,
                 )
                 for c in page
@@ -368,6 +410,12 @@ class Tracker:
             if not more or not page:
                 return rows
             after = page[-1].id
+            if after in cursors:
+                log.warning("remote_cursor_stuck", provider=profile, operation="list_checkpoints")
+                return rows
+            cursors.add(after)
+        log.warning("remote_pages_capped", provider=profile, operation="list_checkpoints")
+        return rows
 
     # ------------------------------------------------------------------ after success
 
@@ -375,14 +423,14 @@ class Tracker:
         """Result files of succeeded jobs; a probe of each new model until it answers."""
         for row in await self._store.jobs_awaiting_results():
             files = row.result_files or []
-            await self._parse_results(row.job_id, files, cycle, requests)
-        waiting = {r.job_id: r.fine_tuned_model for r in await self._store.jobs_awaiting_model()}
-        for job_id, model in waiting.items():
+            await self._parse_results(row, files, cycle, requests)
+        for waiting in await self._store.jobs_awaiting_model():
+            job_id, model = waiting.job_id, waiting.fine_tuned_model
             if model is None:
                 continue
             requests["other"] += 1
             try:
-                await self._remote.model(model)
+                await self._at(waiting.provider).model(model)
             except RemoteError as exc:
                 if exc.kind != NOT_FOUND:
                     continue
@@ -391,14 +439,15 @@ class Tracker:
             cycle.models_ready.append(job_id)
 
     async def _parse_results(
-        self, job_id: str, files: list[str], cycle: Cycle, requests: dict[str, int]
+        self, row: JobRow, files: list[str], cycle: Cycle, requests: dict[str, int]
     ) -> None:
+        job_id = row.job_id
         if job_id in cycle.results_parsed:
             return
         for file_id in files:
             requests["other"] += 1
             try:
-                raw = await self._remote.file_content(file_id)
+                raw = await self._at(row.provider).file_content(file_id)
                 rows = parse_result_file(raw)
             except RemoteError:
                 return  # asked again next cycle
@@ -412,10 +461,13 @@ class Tracker:
 
     # ------------------------------------------------------------------ adoption, retirement
 
-    async def adopt(self, job_id: str) -> bool:
+    async def adopt(self, job_id: str, profile: str | None = None) -> bool:
         """Follow a job created outside ftd; False if it is followed already."""
-        job = await self._remote.job(job_id)
-        adopted = await self._store.adopt_job(job.id, job.status, job.model, job.metadata)
+        name = profile or DEFAULT_PROFILE
+        job = await self._at(name).job(job_id)
+        adopted = await self._store.adopt_job(
+            job.id, job.status, job.model, job.metadata, provider=name
+        )
         if adopted:
             self.wake()
         return adopted
@@ -424,32 +476,40 @@ class Tracker:
         """Warn about base models used here that stop serving within 30 days, or are gone."""
         self._retirement_checked = time.monotonic()
         day = today or datetime.datetime.now(datetime.UTC).date()
-        used = {catalog.base_name(j.model) for j in await self._store.jobs()}
+        used: dict[str, set[str]] = {}
+        for job in await self._store.jobs():
+            used.setdefault(job.provider, set()).add(catalog.base_name(job.model))
         for dataset in await self._store.datasets(
             [states.READY, states.AWAITING_APPROVAL, states.UPLOADING, states.CREATING_JOB]
         ):
-            model = (dataset.settings or {}).get("model")
-            if isinstance(model, str):
-                used.add(catalog.base_name(model))
-        try:
-            served = set(await self._remote.model_ids())
-        except RemoteError:
-            served = None
+            settings = dataset.settings or {}
+            model, profile = settings.get("model"), settings.get("provider", DEFAULT_PROFILE)
+            if isinstance(model, str) and isinstance(profile, str):
+                used.setdefault(profile, set()).add(catalog.base_name(model))
         retiring: dict[str, str] = {}
         gone: list[str] = []
-        for model in sorted(used):
-            entry = catalog.lookup(model)
-            date = entry.shutdown_date if entry else None
-            if date is not None:
-                left = (datetime.date.fromisoformat(date) - day).days
-                if left <= RETIREMENT_WARNING_DAYS:
-                    retiring[model] = date
-                    log.warning("base_model_retiring", model=model, shutdown=date, days_left=left)
-            if served is not None and model not in served:
-                log.warning("base_model_not_served", model=model)
-                gone.append(model)
+        listed = False
+        for profile, models in sorted(used.items()):
+            try:
+                served: set[str] | None = set(await self._at(profile).model_ids())
+                listed = True
+            except (RemoteError, FtdError):
+                served = None
+            for model in sorted(models):
+                entry = catalog.lookup(model)
+                date = entry.shutdown_date if entry else None
+                if date is not None:
+                    left = (datetime.date.fromisoformat(date) - day).days
+                    if left <= RETIREMENT_WARNING_DAYS:
+                        retiring[model] = date
+                        log.warning(
+                            "base_model_retiring", model=model, shutdown=date, days_left=left
+                        )
+                if served is not None and model not in served:
+                    log.warning("base_model_not_served", model=model, provider=profile)
+                    gone.append(model)
         self.retiring = retiring
-        if served is not None:
+        if listed:
             self.not_served = gone
         return retiring
 

@@ -17,7 +17,9 @@ from ftd.emulator.control import EmulatorControl
 from ftd.emulator.server import Emulator
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
 from ftd.errors import RemoteError
-from ftd.remote import TRANSIENT, Remote
+from ftd.providers.core import CallPolicy
+from ftd.providers.kinds import TRANSIENT
+from ftd.providers.openai_api import OpenAIProvider
 from ftd.store import Store
 from ftd.tags import INSTANCE_KEY
 from ftd.tracker import Tracker
@@ -66,7 +68,7 @@ def make_tracker(store: Store, client: openai.AsyncOpenAI, clock: FakeClock) -> 
 
     return Tracker(
         store,
-        Remote(client, retries=6, sleep=no_wait),
+        OpenAIProvider("default", client, policy=CallPolicy(retries=6), sleep=no_wait),
         poll_seconds=1.0,
         on_finished=Finished(),
         price_per_mtok=lambda _model: PRICE,
@@ -229,7 +231,7 @@ async def test_a_job_whose_end_was_committed_without_its_details_is_read_again(
         async def refuse(*_args: Any, **_kwargs: Any) -> Any:
             raise broken
 
-        monkeypatch.setattr(tracker._remote, failing, refuse)
+        monkeypatch.setattr(tracker._providers, failing, refuse)
         await tracker.cycle()
         ended = await store.job(job_id)
         assert ended is not None

@@ -214,10 +214,17 @@ def _secret_keys(data: Mapping[str, Any], prefix: tuple[str, ...]) -> Iterator[t
 
 
 def _refuse_secrets(data: Mapping[str, Any], where: str) -> None:
-    section = data.get("provider")
-    if not isinstance(section, dict):
-        return
-    for loc in _secret_keys(section, ("provider",)):
+    sections: list[tuple[tuple[str, ...], Any]] = [(("provider",), data.get("provider"))]
+    profiles = data.get("providers")
+    if isinstance(profiles, dict):
+        sections += [(("providers", str(name)), value) for name, value in profiles.items()]
+    for prefix, section in sections:
+        if isinstance(section, dict):
+            _refuse_secrets_in(section, prefix, where)
+
+
+def _refuse_secrets_in(section: Mapping[str, Any], prefix: tuple[str, ...], where: str) -> None:
+    for loc in _secret_keys(section, prefix):
         env_name = section.get("api_key_env")
         if not isinstance(env_name, str):
             azure = section.get("kind") == "azure"
@@ -315,7 +322,8 @@ def load_settings(
         raise _config_error(exc, origins.describe, Settings) from None
     except SettingsError as exc:
         raise ConfigError("environment", str(exc)) from None
-    _resolve_api_key(settings.provider, environ)
+    for profile in settings.profiles.values():
+        _resolve_api_key(profile, environ)
     return settings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 # ----------------------------------------------------------------------------- [provider]
 
+# Plain http is allowed for these hosts only (a local emulator or proxy).
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+ProfileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
 
 class OpenAIProfile(_Section):
     base_url: Url | None = None
@@ -41,16 +46,48 @@ class OpenAIProfile(_Section):
     project: str | None = Field(default=None, min_length=1)
 
 
+TrainingType = Literal["globalStandard", "standard", "developerTier"]
+AzureAuth = Literal["key", "entra", "token"]
+DeploymentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+ArmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._()-]{1,90}$")]
+
+
 class AzureProfile(_Section):
     endpoint: Url | None = None
     api_version: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}(-preview)?$")
     use_v1_path: bool = False
-    # model name (base or ft:) -> the deployment serving it; Azure calls take the
+    # key: the api-key header; entra: azure-identity's credential chain (managed identity,
+    # workload identity, environment service principal, az login); token: a bearer token
+    # read like a key (environment, file, credential), for tokens fetched by other means.
+    auth: AzureAuth = "key"
+    # Azure's training tier, sent as ``trainingType`` with each job (a sidecar may choose).
+    training_type: TrainingType | None = None
+    # model name (base or fine-tuned) -> the deployment serving it; Azure calls take the
     # deployment name where OpenAI takes the model name.
-    deployments: dict[
-        Annotated[str, StringConstraints(min_length=1)],
-        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")],
-    ] = Field(default_factory=dict)
+    deployments: dict[Annotated[str, StringConstraints(min_length=1)], DeploymentName] = Field(
+        default_factory=dict
+    )
+    # Azure Resource Manager: where ftd deploys fine-tuned models for their evaluation.
+    subscription_id: ArmName | None = None
+    resource_group: ArmName | None = None
+    account: ArmName | None = None
+    management_url: Url = "https://management.azure.com"
+    # How ARM calls sign in: "entra" (azure-identity's credential chain, scope
+    # management.azure.com) or "token" (a bearer token read at each call from the
+    # environment variable management_token_env, else the systemd credential
+    # management_token_credential).
+    management_auth: Literal["entra", "token"] = "entra"
+    management_token_env: EnvName = "AZURE_MANAGEMENT_TOKEN"  # noqa: S105 - a name, not a secret
+    management_token_credential: CredentialName = "azure-management-token"  # noqa: S105
+    management_api_version: str = Field(default="2024-10-01", pattern=r"^\d{4}-\d{2}-\d{2}")
+    deployment_sku: str = Field(default="Standard", min_length=1, max_length=64)
+    deployment_capacity: int = Field(default=1, ge=1, le=10_000)
+    # What one deployment costs an hour while it exists (Standard and Global Standard
+    # bill about 1.70 USD an hour for a fine-tuned model's hosting).
+    deployment_hourly_usd: float = Field(default=1.70, ge=0, allow_inf_nan=False)
+    # Keep the deployments ftd made after their evaluation (they bill by the hour).
+    keep_deployments: bool = False
+    deployment_ready_timeout_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
 
     @field_validator("endpoint")
     @classmethod
@@ -58,7 +95,7 @@ class AzureProfile(_Section):
         if value is None:
             return None
         parts = urlsplit(value)
-        if parts.scheme != "https":
+        if parts.scheme != "https" and parts.hostname not in _LOOPBACK:
             raise ValueError("must be an https:// URL such as https://NAME.openai.azure.com")
         if parts.path.strip("/"):
             raise ValueError(
@@ -66,8 +103,20 @@ class AzureProfile(_Section):
             )
         return value.rstrip("/")
 
+    @field_validator("management_url")
+    @classmethod
+    def _bare_management(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" and parts.hostname not in _LOOPBACK:
+            raise ValueError("must be an https:// URL such as https://management.azure.com")
+        return value.rstrip("/")
+
     def deployment_for(self, model: str) -> str:
         return self.deployments.get(model, model)
+
+    @property
+    def can_deploy(self) -> bool:
+        return None not in (self.subscription_id, self.resource_group, self.account)
 
 
 class CompatibleProfile(_Section):

@@ -16,6 +16,7 @@ from pydantic import (
 
 from ftd import catalog
 from ftd.config.evaluation import EvaluationOverrides
+from ftd.config.provider import ProfileName, TrainingType
 from ftd.config.rules import (
     Auto,
     Fraction,
@@ -34,6 +35,7 @@ from ftd.config.rules import (
     _Section,
 )
 from ftd.errors import ConfigError
+from ftd.profiles import DEFAULT_PROFILE
 
 # ----------------------------------------------------------------------------- [defaults]
 
@@ -92,6 +94,8 @@ class RunDefaults(_Section):
     min_test_examples: int = Field(default=10, ge=0)
     max_cost_usd: Usd = 50.0
     auto_approve: bool = True
+    provider: ProfileName = DEFAULT_PROFILE
+    training_type: TrainingType | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -142,6 +146,8 @@ class RunDefaults(_Section):
             "max_cost_usd": min(self.max_cost_usd, pick("max_cost_usd")),
             "auto_approve": self.auto_approve,
             "evaluation": overrides.evaluation,
+            "provider": pick("provider"),
+            "training_type": pick("training_type"),
         }
         try:
             return RunSettings.model_validate(data)
@@ -168,6 +174,9 @@ class RunSettings(_Section):
     max_cost_usd: Usd
     auto_approve: bool
     evaluation: EvaluationOverrides | None = None
+    provider: ProfileName = DEFAULT_PROFILE
+    # Azure's training tier; the profile's choice applies where this is None.
+    training_type: TrainingType | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -196,6 +205,8 @@ class DatasetOverrides(_Section):
     validation_fraction: Fraction | None = None
     test_fraction: Fraction | None = None
     evaluation: EvaluationOverrides | None = None
+    provider: ProfileName | None = None
+    training_type: TrainingType | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 

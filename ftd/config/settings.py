@@ -19,10 +19,12 @@ from ftd import catalog
 from ftd.config.control import ControlSettings
 from ftd.config.evaluation import EvaluationSettings
 from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings
-from ftd.config.provider import ProviderSettings
+from ftd.config.provider import ProfileName, ProviderSettings
 from ftd.config.rules import ENV_PREFIX
 from ftd.config.run import LogSettings, Price, RunDefaults
+from ftd.errors import ConfigError
 from ftd.places import SOCKET_NAME
+from ftd.profiles import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,6 +48,8 @@ class Settings(BaseSettings):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     provider: ProviderSettings = Field(default_factory=ProviderSettings)
+    # More provider profiles by name; [provider] is the profile called "default".
+    providers: dict[ProfileName, ProviderSettings] = Field(default_factory=dict)
     defaults: RunDefaults = Field(default_factory=RunDefaults)
     prices: dict[Annotated[str, StringConstraints(min_length=1)], Price] = Field(
         default_factory=dict
@@ -78,6 +82,32 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r} and another entry both mean {key}; keep one")
             normalised[key] = price
         return normalised
+
+    @field_validator("providers")
+    @classmethod
+    def _profile_names(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+        if DEFAULT_PROFILE in value:
+            raise ValueError(
+                f"[providers.{DEFAULT_PROFILE}] is [provider]; give this profile another name"
+            )
+        return value
+
+    @property
+    def profiles(self) -> dict[str, ProviderSettings]:
+        """Every provider profile by name, the default first."""
+        return {DEFAULT_PROFILE: self.provider, **self.providers}
+
+    def profile(self, name: str | None) -> ProviderSettings:
+        """The profile a run names (None: the default); an unknown name says which exist."""
+        if name is None or name == DEFAULT_PROFILE:
+            return self.provider
+        try:
+            return self.providers[name]
+        except KeyError:
+            known = ", ".join(self.profiles)
+            raise ConfigError(
+                "provider", f"no provider profile {name!r}; configured: {known}"
+            ) from None
 
     @property
     def socket_path(self) -> Path:

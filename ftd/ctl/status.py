@@ -40,6 +40,25 @@ def show(answer: dict[str, Any]) -> None:
     if pace.get("held_for_seconds"):
         limit += f", paused {pace['held_for_seconds']:.0f} s more (provider's request)"
     print(f"requests     {limit}; {pace['holds']} pauses so far")
+    profiles = answer.get("profiles") or {}
+    if len(profiles) > 1:
+        named = ", ".join(f"{render.clean(n)} ({p['kind']})" for n, p in profiles.items())
+        print(f"profiles     {named}")
+    deployments = answer.get("deployments") or []
+    if deployments:
+        hourly = sum(d.get("hourly_usd") or 0.0 for d in deployments)
+        print(
+            f"deployments  {len(deployments)} live, ${hourly:.2f}/h together; "
+            f"hosting so far ${answer.get('hosting_usd', 0.0):.2f}"
+        )
+        for d in deployments:
+            kept = ", kept" if d["keep"] else ""
+            print(
+                f"  {render.clean(d['name'])} ({render.clean(d['model'])}) at "
+                f"{render.clean(d['provider'])}: {d['state']}{kept}, "
+                f"{render.duration(d['age_seconds'])} old, ${d.get('hourly_usd') or 0:.2f}/h, "
+                f"${d['hosting_usd']:.2f} so far"
+            )
     warnings = answer.get("warnings") or []
     if warnings:
         print(f"warnings ({len(warnings)}):")

@@ -23,6 +23,7 @@ HELP = {
     "adopt": "follow a fine-tuning job created outside ftd",
     "reload": "re-read the configuration where that is safe while running",
     "delete-model": "delete a fine-tuned model ftd made, at the provider",
+    "keep": "keep a model's deployments after its evaluation (they bill by the hour)",
 }
 _SUBJECT = {
     "cancel": "job",
@@ -44,6 +45,13 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     elif subject == "model":
         parser.add_argument("model", help="fine-tuned model name (ft:...)")
         parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    elif name == "keep":
+        parser.add_argument("model", help="the model whose deployments to keep")
+        parser.add_argument(
+            "--release",
+            action="store_true",
+            help="let them go again: torn down once their evaluation has ended",
+        )
     common.add_client_options(parser)
 
 
@@ -54,6 +62,12 @@ def _job(answer: dict[str, Any]) -> None:
 def _dataset(answer: dict[str, Any]) -> None:
     line = f"dataset {answer['dataset_id']}: {answer.get('previous', 'awaiting_approval')}"
     print(f"{line} -> {answer['state']}")
+
+
+def _kept(answer: dict[str, Any]) -> None:
+    verb = "kept" if answer["keep"] else "released (torn down after their evaluation)"
+    for name in answer["deployments"]:
+        print(f"deployment {name} of {answer['model']}: {verb}")
 
 
 def _adopted(answer: dict[str, Any]) -> None:
@@ -92,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return common.call(args, command, {"dataset": args.dataset}, _dataset)
     if command == "adopt":
         return common.call(args, "adopt", {"job": args.job}, _adopted)
+    if command == "keep":
+        return common.call(args, "keep", {"model": args.model, "keep": not args.release}, _kept)
     if command == "reload":
         status = common.call(args, "reload", {}, _reloaded)
         return status

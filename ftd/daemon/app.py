@@ -22,6 +22,7 @@ from ftd.control.handlers import commands
 from ftd.control.server import ControlServer, bound_socket
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
+from ftd.daemon.deployments import Deployer
 from ftd.daemon.lock import hold_lock
 from ftd.daemon.parts import Parts
 from ftd.daemon.prepare import Preparer
@@ -32,7 +33,8 @@ from ftd.daemon.submit import Submitter
 from ftd.evaluation.service import EvaluationService
 from ftd.logs import get_logger
 from ftd.pace import Pace
-from ftd.remote import Remote, client_for
+from ftd.profiles import DEFAULT_PROFILE
+from ftd.providers import Providers
 from ftd.store import Store, states
 from ftd.systemd import Notifier, keep_alive
 from ftd.tracker import Tracker
@@ -42,8 +44,6 @@ if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
     from pathlib import Path
-
-    from openai import AsyncOpenAI
 
     from ftd.config import Settings
     from ftd.config.paths import DropFolder
@@ -113,18 +113,31 @@ async def serve(settings: Settings, config_file: Path | None = None) -> None:
         held.enter_context(hold_lock(paths.state_dir / "ftd.lock"))
         listening = held.enter_context(bound_socket(settings.socket_path, access.gid))
         store = await Store.open(paths.state_dir / DATABASE_NAME)
-        pace = Pace(
-            concurrency=settings.provider.max_concurrent_requests,
-            per_minute=settings.provider.requests_per_minute,
-        )
-        client = client_for(settings.provider, pace)
+        # One pace per profile: one provider's limits never slow another's calls.
+        paces = {
+            name: Pace(
+                concurrency=profile.max_concurrent_requests,
+                per_minute=profile.requests_per_minute,
+            )
+            for name, profile in settings.profiles.items()
+        }
+        providers = Providers(settings, paces.get)
+        for name in settings.profiles:
+            providers.get(name)  # a profile that cannot be built stops the start, named
         try:
             await _run(
-                settings, store, client, pace, drop, splits_dir, (listening, access), config_file
+                settings,
+                store,
+                providers,
+                paces,
+                drop,
+                splits_dir,
+                (listening, access),
+                config_file,
             )
         finally:
             with anyio.CancelScope(shield=True):
-                await client.close()
+                await providers.close()
                 await store.close()
     log.info("daemon_stopped")
 
@@ -132,20 +145,15 @@ async def serve(settings: Settings, config_file: Path | None = None) -> None:
 async def _run(
     settings: Settings,
     store: Store,
-    client: AsyncOpenAI,
-    pace: Pace,
+    providers: Providers,
+    paces: dict[str, Pace],
     drop: DropFolder,
     splits_dir: Path,
     control: tuple[socket.socket, Access],
     config_file: Path | None,
 ) -> None:
     provider = settings.provider
-    remote = Remote(
-        client,
-        retries=provider.max_retries,
-        upload_timeout=provider.upload_timeout_seconds,
-        pace=pace,
-    )
+    pace = paces[DEFAULT_PROFILE]
     notifier = Notifier.from_env()  # removes systemd's variables before any child starts
     await recover(store)
 
@@ -155,16 +163,20 @@ async def _run(
         if await store.retry_now([states.CREATING_JOB]):
             submit.wake()
         evaluations.wake()  # its model may answer already: evaluate it against its base
+        deployer.wake()  # or it must be deployed first
 
     tracker = Tracker(
         store,
-        remote,
+        providers,
         poll_seconds=settings.tracker.poll_seconds,
         on_finished=job_finished,
         price_per_mtok=lambda model: parts.settings.price_for(model).training_per_mtok,
     )
     submitter = Submitter(
-        store, remote, on_submitted=tracker.wake, file_ready_timeout=provider.upload_timeout_seconds
+        store,
+        providers,
+        on_submitted=tracker.wake,
+        file_ready_timeout=provider.upload_timeout_seconds,
     )
     submit = Stage(
         "submit",
@@ -179,7 +191,7 @@ async def _run(
         lambda: parts.settings,
         splits_dir=splits_dir,
         on_ready=submit.wake,
-        secret_env=(provider.key_env_name,),
+        secret_env=tuple(p.key_env_name for p in settings.profiles.values()),
     )
     prepare = Stage(
         "prepare",
@@ -194,23 +206,37 @@ async def _run(
     parts = Parts(
         settings=settings,
         store=store,
-        remote=remote,
+        providers=providers,
         tracker=tracker,
         pace=pace,
         wake_prepare=prepare.wake,
         wake_submit=submit.wake,
         socket_path=settings.socket_path,
     )
+    deployer = Deployer(
+        store,
+        providers,
+        lambda: parts.settings,
+        on_ready=lambda: evaluations.wake(),
+        poll_seconds=settings.tracker.poll_seconds,
+    )
+
+    async def evaluation_finished(evaluation_id: int) -> None:
+        deployer.wake()  # its deployments may go now
+        await reports.write_for(evaluation_id)
+
     evaluations = EvaluationService(
         store,
         lambda: parts.settings,
         pace=pace,
         scan_seconds=settings.tracker.poll_seconds,
-        on_finished=lambda evaluation_id: reports.write_for(evaluation_id),
+        on_finished=evaluation_finished,
+        servable=deployer.servable,
     )
     reports = Reports(store, evaluations, settings.paths.state_dir)
     parts.evaluations = evaluations
     parts.reports = reports
+    parts.deployer = deployer
     await reports.catch_up()
 
     def reload_state(state: str) -> None:
@@ -237,6 +263,7 @@ async def _run(
         await tg.start(submit.run)
         await tg.start(tracker.run)
         await tg.start(evaluations.run)
+        await tg.start(deployer.run)
         await tg.start(watch_approvals, store, submit.wake)
         await tg.start(
             lambda task_status: watch_incoming(
@@ -258,6 +285,7 @@ async def _run(
             provider=provider.kind,
             base_url=provider.base_url,
             api_key_from=provider.api_key_source,
+            profiles={name: p.kind for name, p in settings.profiles.items()},
             socket=str(settings.socket_path),
         )
         notifier.ready()  # the database is open, the socket listens, the watcher runs

@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ftd.config import Settings
+    from ftd.daemon.deployments import Deployer
     from ftd.daemon.reports import Reports
     from ftd.pace import Pace
-    from ftd.remote import Remote
+    from ftd.providers import Providers
     from ftd.store import Store
     from ftd.tracker import Tracker
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 class Parts:
     settings: Settings
     store: Store
-    remote: Remote
+    providers: Providers
     tracker: Tracker
     pace: Pace
     wake_prepare: Callable[[], None]
@@ -38,6 +39,7 @@ class Parts:
     # The evaluation service once it runs: queue (``request``) and progress.
     evaluations: Any = None
     reports: Reports | None = None
+    deployer: Deployer | None = None
     connections: Callable[[], int] = lambda: 0
     pid: int = field(default_factory=os.getpid)
     started_at: float = field(default_factory=time.time)

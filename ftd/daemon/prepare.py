@@ -177,7 +177,15 @@ class Preparer:
     def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
         sidecar = files.get("sidecar")
         overrides = load_overrides(Path(sidecar.path)) if sidecar is not None else None
-        return self._settings().defaults.merged(overrides)
+        settings = self._settings()
+        run = settings.defaults.merged(overrides)
+        profile = settings.profile(run.provider)  # an unknown profile rejects the dataset
+        if run.training_type is not None and profile.kind != "azure":
+            raise ConfigError(
+                "training_type",
+                f"is Azure's training tier; provider profile {run.provider!r} is {profile.kind}",
+            )
+        return run
 
     async def _validate(
         self, row: DatasetRow, files: dict[str, FileRow], run: RunSettings
@@ -339,6 +347,15 @@ class Preparer:
         report = result["reports"]["dataset"]
         estimate = report.get("estimate") or {}
         cost = estimate.get("cost_usd")
+        tested = any(
+            side == "test" and part["examples"] > 0 for side, part in result["parts"].items()
+        )
+        hosting = self._hosting_estimate(run, tested)
+        if hosting and cost is not None:
+            estimate["hosting_usd"] = hosting
+            estimate["training_cost_usd"] = cost
+            cost = round(cost + hosting, 4)
+            estimate["cost_usd"] = cost
         within = cost is not None and cost <= run.max_cost_usd
         new_state = states.READY if within and run.auto_approve else states.AWAITING_APPROVAL
         splits = [
@@ -381,6 +398,24 @@ class Preparer:
             )
         else:
             self._on_ready()
+
+    def _hosting_estimate(self, run: RunSettings, tested: bool) -> float:
+        """What serving the models for the evaluation will cost, where the provider bills it.
+
+        One hour per deployment: a deployment lives while it is provisioned, the
+        test split is asked and it is torn down, which is well under an hour for
+        the splits ftd evaluates live, and hosting is billed by the hour.
+        """
+        settings = self._settings()
+        profile = settings.profile(run.provider)
+        if profile.kind != "azure" or not profile.azure.can_deploy or not tested:
+            return 0.0
+        if run.evaluation is not None and run.evaluation.enabled is False:
+            return 0.0
+        if run.evaluation is None and not settings.evaluation.enabled:
+            return 0.0
+        count = 1 if run.model in profile.azure.deployments else 2
+        return round(count * profile.azure.deployment_hourly_usd, 4)
 
 
 def _remove_empty_tree(path: Path) -> None:

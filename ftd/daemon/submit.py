@@ -27,17 +27,17 @@ import anyio
 
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
-from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT, backoff
+from ftd.profiles import DEFAULT_PROFILE
+from ftd.providers import Providers
+from ftd.providers.core import JobRequest
+from ftd.providers.kinds import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT, backoff
 from ftd.store import states
 from ftd.tags import INSTANCE_KEY, TAG_KEY, dataset_tag, upload_name
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from openai.types import FileObject
-    from openai.types.fine_tuning import FineTuningJob
-
-    from ftd.remote import Remote
+    from ftd.providers import Provider, RemoteFile, RemoteJob
     from ftd.store import DatasetRow, Store
 
 T = TypeVar("T")
@@ -70,14 +70,14 @@ class Submitter:
     def __init__(
         self,
         store: Store,
-        remote: Remote,
+        providers: Providers | Provider,
         *,
         on_submitted: Callable[[], None],
         file_ready_timeout: float = 600.0,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._store = store
-        self._remote = remote
+        self._providers = providers
         self._on_submitted = on_submitted
         self._file_ready_timeout = file_ready_timeout
         self._sleep = sleep
@@ -101,6 +101,13 @@ class Submitter:
                 await self._create_job(row)
         except RemoteError as error:
             await self._refused(row, error)
+
+    def _at(self, row: DatasetRow) -> Provider:
+        """The provider the dataset's run goes to (its sidecar's profile, else the default)."""
+        profile = (row.settings or {}).get("provider") or DEFAULT_PROFILE
+        if isinstance(self._providers, Providers):
+            return self._providers.get(str(profile))
+        return self._providers
 
     async def _reload(self, row: DatasetRow) -> DatasetRow:
         fresh = await self._store.dataset(row.id)
@@ -135,15 +142,15 @@ class Submitter:
 
     async def _send_file(
         self, row: DatasetRow, side: str, path: Path, name: str, size: int, doubt: bool
-    ) -> FileObject:
+    ) -> RemoteFile:
         """The file an earlier send may have made, else a new one."""
         if doubt:
-            found = await self._remote.find_file(name)
+            found = await self._at(row).find_file(name)
             if found is not None:
                 log.info("upload_found", dataset_id=row.id, side=side, file_id=found.id)
                 return found
         log.info("upload_started", dataset_id=row.id, side=side, bytes=size, name=name)
-        return await self._remote.upload(path, name)
+        return await self._at(row).upload(path, name)
 
     async def _resent(
         self,
@@ -179,7 +186,7 @@ class Submitter:
         """The provider checks a file before a job may use it; wait for its verdict."""
         deadline = time.monotonic() + self._file_ready_timeout
         while True:
-            info = await self._remote.file(file_id)
+            info = await self._at(row).file(file_id)
             if info.status == "processed":
                 return
             if info.status == "error":
@@ -210,21 +217,25 @@ class Submitter:
             status=job.status,
             model=job.model,
             metadata=dict(job.metadata or {}),
+            provider=self._at(row).profile,
         ):
             self._on_submitted()
 
-    async def _find_or_create_job(self, row: DatasetRow) -> FineTuningJob:
+    async def _find_or_create_job(self, row: DatasetRow) -> RemoteJob:
         """The job the dataset's tag finds (an earlier send may have made it), else a new one."""
-        existing = await self._remote.find_jobs(TAG_KEY, dataset_tag(row))
+        provider = self._at(row)
+        existing = await provider.find_jobs(TAG_KEY, dataset_tag(row))
         if existing:
             job = existing[-1]  # the oldest: if ever two, the first is the one to keep
             log.info("job_found", dataset_id=row.id, job_id=job.id, matches=len(existing))
             return job
-        params = await self._job_params(row)
-        log.info("job_create_sent", dataset_id=row.id, model=params["model"])
-        return await self._remote.create_job(**params)
+        request = await self._job_request(row)
+        log.info(
+            "job_create_sent", dataset_id=row.id, model=request.model, provider=provider.profile
+        )
+        return await provider.create_job(request)
 
-    async def _job_params(self, row: DatasetRow) -> dict[str, Any]:
+    async def _job_request(self, row: DatasetRow) -> JobRequest:
         settings = row.settings or {}
         uploads = await self._store.uploads(row.id)
         train = uploads["train"].file_id
@@ -238,23 +249,25 @@ class Submitter:
         body: dict[str, Any] = {"type": method}
         if hyperparameters:
             body[method] = {"hyperparameters": hyperparameters}
-        params: dict[str, Any] = {
-            "model": settings["model"],
-            "training_file": train,
-            "method": body,
-            "metadata": {
-                **(settings.get("metadata") or {}),
-                INSTANCE_KEY: await self._store.instance(),
-                TAG_KEY: dataset_tag(row),
-            },
+        metadata = {
+            **(settings.get("metadata") or {}),
+            INSTANCE_KEY: await self._store.instance(),
+            TAG_KEY: dataset_tag(row),
         }
         validation = uploads.get("validation")
-        if validation is not None and validation.file_id is not None:
-            params["validation_file"] = validation.file_id
-        for key in ("suffix", "seed"):
-            if settings.get(key) is not None:
-                params[key] = settings[key]
-        return params
+        extra = (
+            {"training_type": settings["training_type"]} if settings.get("training_type") else {}
+        )
+        return JobRequest(
+            model=settings["model"],
+            training_file=train,
+            method=body,
+            metadata=metadata,
+            validation_file=validation.file_id if validation is not None else None,
+            suffix=settings.get("suffix"),
+            seed=settings.get("seed"),
+            extra=extra,
+        )
 
     async def _refused(self, row: DatasetRow, error: RemoteError) -> None:
         """Turn a failed call into the dataset's next state or its next attempt."""

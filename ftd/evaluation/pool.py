@@ -21,15 +21,14 @@ import anyio
 from ftd.errors import FtdError, RemoteError
 from ftd.evaluation.cache import CachedAnswer, cache_key
 from ftd.logs import get_logger
-from ftd.remote import AUTH, CAPPED, QUOTA, RATE_LIMITED, backoff
+from ftd.providers.kinds import AUTH, CAPPED, QUOTA, RATE_LIMITED, backoff
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
-    from openai.types.chat import ChatCompletion
-
     from ftd.evaluation.cache import ResponseCache
     from ftd.evaluation.limits import Limits
+    from ftd.providers import ChatAnswer
 
 T = TypeVar("T")
 log = get_logger("ftd.evaluation.pool")
@@ -73,7 +72,7 @@ class Requester:
 
     def __init__(
         self,
-        chat: Callable[..., Awaitable[ChatCompletion]],
+        chat: Callable[..., Awaitable[ChatAnswer]],
         limits: Limits,
         cache: ResponseCache | None,
         *,
@@ -163,24 +162,13 @@ def _from_cache(model: str, key: str, hit: CachedAnswer) -> Completion:
 
 
 def _from_answer(
-    model: str, key: str, answer: ChatCompletion, started: float, attempts: int
+    model: str, key: str, answer: ChatAnswer, started: float, attempts: int
 ) -> Completion:
-    choice = answer.choices[0] if answer.choices else None
-    message = choice.message if choice is not None else None
-    text = ""
-    if message is not None:
-        if message.content is not None:
-            text = message.content
-        elif message.tool_calls:
-            text = "[" + ",".join(call.model_dump_json() for call in message.tool_calls) + "]"
-        elif message.refusal:
-            text = message.refusal
-    usage = answer.usage
     return Completion(
         model,
-        text,
-        usage.prompt_tokens if usage else 0,
-        usage.completion_tokens if usage else 0,
+        answer.text,
+        answer.prompt_tokens,
+        answer.completion_tokens,
         round((time.perf_counter() - started) * 1000, 1),
         attempts,
         cached=False,

@@ -33,16 +33,18 @@ from ftd.evaluation.pool import Requester
 from ftd.evaluation.runner import Runner
 from ftd.evaluation.summary import build_summary, largest_differences
 from ftd.logs import get_logger
-from ftd.remote import Remote, client_for
+from ftd.profiles import DEFAULT_PROFILE
+from ftd.providers import Providers
 from ftd.store import evaluations as rows_of
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from anyio.abc import TaskGroup, TaskStatus
 
     from ftd.config import Settings
     from ftd.pace import Pace
+    from ftd.providers import ChatAnswer, Provider
     from ftd.store import Store
     from ftd.store.evaluations import EvaluationRow
 
@@ -65,17 +67,25 @@ class EvaluationService:
         settings: Settings | Callable[[], Settings],
         *,
         pace: Pace | None = None,
-        remote: Remote | None = None,
+        provider: Provider | None = None,
         scan_seconds: float = 30.0,
         on_finished: Callable[[int], Awaitable[object]] | None = None,
+        servable: Callable[[str, str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
+        # (job id, profile, base model) -> whether both models answer now; where a
+        # provider serves a model only once deployed, the deployer says when.
+        self._servable = servable
         self._on_finished = on_finished
         # A callable is read again at each use, so a reloaded configuration applies
         # to the next evaluation queued (and to the limits and attempts at once).
         self._current = settings if callable(settings) else lambda: settings
         self._pace = pace
-        self._remote = remote
+        self._provider = provider
+        self._providers: Providers | None = None
+        # model -> (profile, the name chat calls send): a job's models are asked at its
+        # provider, under the deployment that serves them where one is needed.
+        self._routes: dict[str, tuple[str, str]] = {}
         self._scan = scan_seconds
         self._wakeup = anyio.Event()
         self._busy: set[int] = set()
@@ -114,14 +124,12 @@ class EvaluationService:
         return self._requester
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        own_client = None
-        remote = self._remote
-        if remote is None:
-            # Our own client: its answers must not pause the fine-tuning calls' pace.
-            own_client = client_for(self._settings.provider)
-            remote = Remote(own_client, pace=self._pace)
+        if self._provider is None:
+            # Clients of our own: chat answers' rate-limit headers must not pause the
+            # fine-tuning calls' pace (a pause the provider asks of the account still holds).
+            self._providers = Providers(self._settings, lambda _profile: self._pace)
         self._requester = Requester(
-            remote.chat,
+            self._chat,
             self.limits,
             self.cache,
             attempts=self._config.attempts,
@@ -145,9 +153,48 @@ class EvaluationService:
                     with anyio.move_on_after(self._scan):
                         await self._wakeup.wait()
         finally:
-            if own_client is not None:
+            if self._providers is not None:
                 with anyio.CancelScope(shield=True):
-                    await own_client.close()
+                    await self._providers.close()
+
+    async def _chat(
+        self,
+        *,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        request_timeout: float,
+    ) -> ChatAnswer:
+        profile, served = self._routes.get(model, (DEFAULT_PROFILE, model))
+        if self._provider is not None:
+            provider = self._provider
+        else:
+            assert self._providers is not None
+            provider = self._providers.get(profile)
+        return await provider.chat(
+            model=served, messages=messages, params=params, request_timeout=request_timeout
+        )
+
+    async def route(self, row: EvaluationRow) -> None:
+        """Where this evaluation's models are asked: the job's provider, its deployments."""
+        if row.job_id is None:
+            return
+        found = await self._store.read("SELECT provider FROM jobs WHERE job_id = ?", (row.job_id,))
+        if not found:
+            return
+        profile = str(found[0]["provider"])
+        served = {
+            str(r["model"]): str(r["name"])
+            for r in await self._store.read(
+                "SELECT model, name FROM deployments WHERE provider = ? AND state = 'ready'",
+                (profile,),
+            )
+        }
+        config = EvaluationSettings.model_validate(row.config)
+        judged = {"judge", "pairwise"} & set(config.graders)
+        for model in (row.model, row.base_model, config.judge_model if judged else None):
+            if model is not None:
+                self._routes[model] = (profile, served.get(model, model))
 
     async def _start_due(self, tg: TaskGroup, runner: Runner) -> None:
         room = self._config.parallel_evaluations - len(self._busy)
@@ -164,6 +211,7 @@ class EvaluationService:
 
     async def _one(self, runner: Runner, row: EvaluationRow) -> None:
         try:
+            await self.route(row)
             await runner.run(row)
             done = await rows_of.get(self._store, row.id)
             if self._on_finished is not None and done is not None and done.status in rows_of.FINAL:
@@ -183,6 +231,10 @@ class EvaluationService:
         for job in await rows_of.ready_jobs(self._store):
             settings = self.settings_for_dataset(job["settings"])
             if not settings.enabled:
+                continue
+            if self._servable is not None and not await self._servable(
+                job["job_id"], job["provider"], job["base_model"]
+            ):
                 continue
             new_id = await rows_of.queue(
                 self._store,

@@ -21,6 +21,7 @@ import anyio
 
 from ftd.errors import FtdError
 from ftd.logs import get_logger
+from ftd.profiles import DEFAULT_PROFILE
 from ftd.store import states
 from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -401,6 +402,7 @@ class Store:
         status: str,
         model: str,
         metadata: Mapping[str, str] | None,
+        provider: str = DEFAULT_PROFILE,
     ) -> bool:
         """Record the job a dataset became and mark the dataset submitted, together."""
         async with self.transaction() as tx:
@@ -410,7 +412,7 @@ class Store:
                 return False
             cursor = await tx.db.execute(
                 "INSERT INTO jobs (dataset_id, job_id, status, model, metadata, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "updated_at, provider) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     dataset_id,
                     job_id,
@@ -419,6 +421,7 @@ class Store:
                     json.dumps(dict(metadata)) if metadata else None,
                     tx.now,
                     tx.now,
+                    provider,
                 ),
             )
             assert cursor.lastrowid is not None
@@ -496,15 +499,30 @@ class Store:
         )
         return [JobRow.from_row(r) for r in rows]
 
-    async def adopt_job(self, job_id: str, status: str, model: str, metadata: Any) -> bool:
+    async def adopt_job(
+        self,
+        job_id: str,
+        status: str,
+        model: str,
+        metadata: Any,
+        provider: str = DEFAULT_PROFILE,
+    ) -> bool:
         """Follow a job ftd did not create; False if it is followed already."""
         async with self.transaction() as tx:
             if await tx.one("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)) is not None:
                 return False
             cursor = await tx.execute(
                 "INSERT INTO jobs (job_id, status, model, metadata, adopted, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
-                (job_id, status, model, json.dumps(metadata) if metadata else None, tx.now, tx.now),
+                "updated_at, provider) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                (
+                    job_id,
+                    status,
+                    model,
+                    json.dumps(metadata) if metadata else None,
+                    tx.now,
+                    tx.now,
+                    provider,
+                ),
             )
             assert cursor.lastrowid is not None
             await tx.log_change(

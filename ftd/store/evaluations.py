@@ -174,8 +174,8 @@ async def ready_jobs(store: Store) -> list[dict[str, Any]]:
     """Succeeded jobs whose model answers and whose dataset held out a test split,
     without an evaluation yet; oldest first."""
     return await store.read(
-        "SELECT j.job_id, j.model AS base_model, j.fine_tuned_model AS model, j.dataset_id, "
-        "s.path AS test_file, d.settings AS settings FROM jobs j "
+        "SELECT j.job_id, j.provider, j.model AS base_model, j.fine_tuned_model AS model, "
+        "j.dataset_id, s.path AS test_file, d.settings AS settings FROM jobs j "
         "JOIN splits s ON s.dataset_id = j.dataset_id AND s.side = 'test' AND s.examples > 0 "
         "JOIN datasets d ON d.id = j.dataset_id "
         "WHERE j.status = ? AND j.model_ready_at IS NOT NULL AND j.fine_tuned_model IS NOT NULL "

@@ -101,5 +101,6 @@ class JobRow(_Row):
     adopted: int
     events_cursor: str | None
     model_deleted_at: float | None
+    provider: str
 
     _json: ClassVar[tuple[str, ...]] = ("metadata", "result_files")

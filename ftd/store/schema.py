@@ -239,6 +239,32 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN model_deleted_at REAL;
     ALTER TABLE evaluations ADD COLUMN report_path TEXT;
     """,
+    # 6: several provider profiles: the one each job lives at; and deployments, the
+    # models ftd serves under a name of their own (Azure) for their evaluation, with
+    # the state of each so that a restart finishes or tears down what was under way.
+    """
+    ALTER TABLE jobs ADD COLUMN provider TEXT NOT NULL DEFAULT 'default';
+    CREATE TABLE deployments (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        name TEXT NOT NULL,
+        model TEXT NOT NULL,
+        job_id TEXT,
+        role TEXT NOT NULL CHECK (role IN ('candidate', 'base')),
+        state TEXT NOT NULL CHECK (
+            state IN ('intended', 'creating', 'ready', 'deleting', 'deleted', 'failed')
+        ),
+        keep INTEGER NOT NULL DEFAULT 0,
+        hourly_usd REAL,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        ready_at REAL,
+        deleted_at REAL,
+        UNIQUE (provider, name)
+    ) STRICT;
+    CREATE INDEX deployments_by_state ON deployments(state);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -42,7 +42,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     yield Parts(
         settings=settings,
         store=store,
-        remote=None,  # type: ignore[arg-type]  # status never calls the provider
+        providers=None,  # type: ignore[arg-type]  # status never calls the provider
         tracker=Tracker(),  # type: ignore[arg-type]
         pace=pace,
         wake_prepare=lambda: None,

@@ -18,6 +18,7 @@ from ftd.daemon.submit import (
     Submitter,
 )
 from ftd.errors import RemoteError
+from ftd.providers import JobRequest
 from ftd.store import SplitRow, Store
 
 pytestmark = pytest.mark.anyio
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.anyio
 class RefusingRemote:
     """Finds no job or file, takes every upload, and answers the first ``refusals``
     creates of a job with the given error (all of them by default)."""
+
+    profile = "default"
 
     def __init__(self, error: RemoteError, refusals: int = 10**6) -> None:
         self.error = error
@@ -40,11 +43,11 @@ class RefusingRemote:
         self.calls.append("find_jobs")
         return []
 
-    async def create_job(self, **params: Any) -> Any:
+    async def create_job(self, request: JobRequest) -> Any:
         self.calls.append("create_job")
         if self.creates <= self.refusals:
             raise self.error
-        return SimpleNamespace(id="ftjob-1", status="queued", model=params["model"], metadata={})
+        return SimpleNamespace(id="ftjob-1", status="queued", model=request.model, metadata={})
 
     async def find_file(self, name: str) -> None:
         self.calls.append("find_file")

@@ -19,7 +19,7 @@ from ftd.evaluation.limits import Limits
 from ftd.evaluation.pool import Requester
 from ftd.evaluation.runner import Runner
 from ftd.pace import Pace
-from ftd.remote import Remote
+from ftd.providers.openai_api import OpenAIProvider
 from ftd.store import Store
 from ftd.store import evaluations as rows_of
 from ftd.store.evaluations import EvaluationRow
@@ -77,7 +77,9 @@ class Bench:
         self.emulator = emulator
         self.settings = settings
         self.client = openai.AsyncOpenAI(base_url=emulator.base_url, api_key="t", max_retries=0)
-        self.remote = Remote(self.client, pace=Pace(concurrency=64, per_minute=None))
+        self.remote = OpenAIProvider(
+            "default", self.client, pace=Pace(concurrency=64, per_minute=None)
+        )
         self.limits = Limits(settings.concurrency_for)
         self.requester = Requester(
             self.remote.chat,

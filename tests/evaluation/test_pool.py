@@ -8,33 +8,18 @@ from typing import Any
 
 import anyio
 import pytest
-from openai.types.chat import ChatCompletion
 
 from ftd.errors import RemoteError
 from ftd.evaluation.limits import AdaptiveLimit, Limits
 from ftd.evaluation.pool import EvaluationAborted, Requester, RequestFailed, run_all
-from ftd.remote import AUTH, INVALID, RATE_LIMITED, TRANSIENT
+from ftd.providers import ChatAnswer
+from ftd.providers.kinds import AUTH, INVALID, RATE_LIMITED, TRANSIENT
 
 pytestmark = pytest.mark.anyio
 
 
-def completion(text: str) -> ChatCompletion:
-    return ChatCompletion.model_validate(
-        {
-            "id": "c",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "m",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": text},
-                }
-            ],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-        }
-    )
+def completion(text: str) -> ChatAnswer:
+    return ChatAnswer(text=text, prompt_tokens=3, completion_tokens=2, finish_reason="stop")
 
 
 class FakeProvider:
@@ -55,7 +40,7 @@ class FakeProvider:
         messages: Sequence[Mapping[str, Any]],
         params: Mapping[str, Any],
         request_timeout: float,
-    ) -> ChatCompletion:
+    ) -> ChatAnswer:
         self.calls += 1
         self.started.append(time.monotonic())
         self.active += 1

@@ -15,7 +15,7 @@ from ftd.emulator.server import Emulator
 from ftd.evaluation.items import ItemsError
 from ftd.evaluation.service import EvaluationRequestError, EvaluationService
 from ftd.pace import Pace
-from ftd.remote import Remote
+from ftd.providers.openai_api import OpenAIProvider
 from ftd.store import Store, states
 from ftd.store import evaluations as rows_of
 from tests.emulator.helpers import FakeClock
@@ -143,8 +143,8 @@ async def test_the_loop_runs_a_request_and_the_reads_show_it(
     test_file = write_test_file(tmp_path / "test.jsonl", support_pairs(8, start=30))
     client_settings = settings(tmp_path, concurrency=4)
     client = openai.AsyncOpenAI(base_url=emulator.base_url, api_key="t", max_retries=0)
-    remote = Remote(client, pace=Pace(concurrency=8, per_minute=None))
-    service = EvaluationService(store, client_settings, remote=remote, scan_seconds=0.2)
+    remote = OpenAIProvider("default", client, pace=Pace(concurrency=8, per_minute=None))
+    service = EvaluationService(store, client_settings, provider=remote, scan_seconds=0.2)
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(service.run)

@@ -14,7 +14,8 @@ import openai
 from ftd.datasets.validate import Options, validate_file
 from ftd.emulator.server import Emulator
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
-from ftd.remote import Remote
+from ftd.providers.core import CallPolicy
+from ftd.providers.openai_api import OpenAIProvider
 from ftd.store import Store
 from ftd.store.rows import SplitRow
 from ftd.tags import INSTANCE_KEY
@@ -101,7 +102,7 @@ async def run_job(store: Store, clock: FakeClock, work_dir: Path) -> tuple[int, 
 
         tracker = Tracker(
             store,
-            Remote(client, retries=6, sleep=no_wait),
+            OpenAIProvider("default", client, policy=CallPolicy(retries=6), sleep=no_wait),
             poll_seconds=1.0,
             on_finished=finished,
             price_per_mtok=lambda _model: PRICE,

@@ -51,4 +51,5 @@ def commands(parts: Parts) -> dict[str, Command]:
         "ask": change(models.ask),
         "eval": change(models.evaluate),
         "delete_model": change(models.delete_model),
+        "keep": change(steer.keep),
     }

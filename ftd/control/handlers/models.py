@@ -18,7 +18,7 @@ from ftd.control.protocol import CONFLICT, INVALID_ARGUMENT, NOT_FOUND, UNAVAILA
 from ftd.control.server import CommandError
 from ftd.errors import FtdError, RemoteError
 from ftd.logs import get_logger
-from ftd.remote import backoff
+from ftd.providers.kinds import backoff
 
 if TYPE_CHECKING:
     from ftd.control.server import Call
@@ -38,12 +38,17 @@ async def ask(parts: Parts, call: Call) -> dict[str, Any]:
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}
     ]
-    provider = parts.settings.provider
+    profile = arg.text(call.args, "provider", required=False)
+    try:
+        provider = parts.settings.profile(profile)
+        remote = parts.providers.get(profile)
+    except FtdError as exc:
+        raise CommandError(INVALID_ARGUMENT, str(exc)) from None
     started = time.perf_counter()
     attempt = 0
     while True:
         try:
-            answer = await parts.remote.chat(
+            answer = await remote.chat(
                 model=model,
                 messages=messages,
                 params={"max_completion_tokens": ASK_MAX_TOKENS},
@@ -58,13 +63,11 @@ async def ask(parts: Parts, call: Call) -> dict[str, Any]:
             attempt += 1
             log.info("ask_retry", model=model, kind=exc.kind, attempt=attempt, delay=delay)
             await anyio.sleep(delay)
-    choice = answer.choices[0] if answer.choices else None
-    usage = answer.usage
     return {
         "model": answer.model,
-        "answer": choice.message.content if choice else None,
-        "finish_reason": choice.finish_reason if choice else None,
-        "usage": usage.model_dump() if usage else None,
+        "answer": answer.text,
+        "finish_reason": answer.finish_reason,
+        "usage": answer.usage,
         "seconds": round(time.perf_counter() - started, 3),
         "attempts": attempt + 1,
     }
@@ -90,15 +93,20 @@ async def delete_model(parts: Parts, call: Call) -> dict[str, Any]:
     model = arg.required_text(call.args, "model")
     store = parts.store
     rows = await store.read(
-        "SELECT job_id, model_deleted_at FROM jobs WHERE fine_tuned_model = ?", (model,)
+        "SELECT job_id, model_deleted_at, provider FROM jobs WHERE fine_tuned_model = ?", (model,)
     )
-    checkpoint = await store.read("SELECT job_id FROM job_checkpoints WHERE model = ?", (model,))
+    checkpoint = await store.read(
+        "SELECT c.job_id, j.provider FROM job_checkpoints c JOIN jobs j USING (job_id) "
+        "WHERE c.model = ?",
+        (model,),
+    )
     if not rows and not checkpoint:
         raise CommandError(NOT_FOUND, f"{model!r} is not a model ftd made (see `ftd models`)")
     if rows and rows[0]["model_deleted_at"] is not None:
         raise CommandError(CONFLICT, f"{model} was deleted already")
     try:
-        deleted = await parts.remote.delete_model(model)
+        profile = (rows or checkpoint)[0]["provider"]
+        deleted = await parts.providers.get(profile).delete_model(model)
     except RemoteError as exc:
         raise _provider_refusal(exc, model) from None
     if not deleted:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import time
 from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
+from ftd.store import deployments as deployment_rows
 from ftd.store import states
 
 if TYPE_CHECKING:
@@ -102,6 +104,15 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
                 "message": f"the provider asked for a pause; requests resume in {held:.0f} s",
             }
         )
+    warnings.extend(
+        {
+            "kind": "deployment_failed",
+            "message": f"deployment {row.name} of {row.model} at {row.provider} failed: "
+            f"{row.error}; it is being removed",
+        }
+        for row in await deployment_rows.live(parts.store)
+        if row.error and row.state == deployment_rows.DELETING
+    )
     settings = parts.settings
     warnings.extend(
         _disk_warnings({"state_dir": settings.paths.state_dir, "drop_dir": settings.paths.drop_dir})
@@ -131,4 +142,12 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
     }
     if parts.evaluations is not None:
         answer["evaluations"] = await parts.evaluations.counts()
+    answer["profiles"] = {
+        name: {"kind": profile.kind, "base_url": profile.base_url}
+        for name, profile in settings.profiles.items()
+    }
+    now = time.time()
+    hosting = await deployment_rows.every(parts.store)
+    answer["deployments"] = [row.brief(now) for row in hosting if row.state in deployment_rows.LIVE]
+    answer["hosting_usd"] = round(sum(row.hosting_usd(now) for row in hosting), 4)
     return answer

@@ -16,22 +16,28 @@ import anyio
 
 from ftd.control.handlers import args as arg
 from ftd.control.handlers.show import find_dataset, find_job
-from ftd.control.protocol import CONFLICT, NOT_FOUND, PROVIDER_ERROR, UNAVAILABLE
+from ftd.control.protocol import (
+    CONFLICT,
+    INVALID_ARGUMENT,
+    NOT_FOUND,
+    PROVIDER_ERROR,
+    UNAVAILABLE,
+)
 from ftd.control.server import CommandError
+from ftd.daemon import deployments
 from ftd.daemon.claim import plan_moves
 from ftd.daemon.files import settle_moves
-from ftd.errors import RemoteError
-from ftd.remote import INVALID
-from ftd.remote import NOT_FOUND as REMOTE_NOT_FOUND
+from ftd.errors import FtdError, RemoteError
+from ftd.providers.kinds import INVALID, UNSUPPORTED
+from ftd.providers.kinds import NOT_FOUND as REMOTE_NOT_FOUND
 from ftd.store import states
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from openai.types.fine_tuning import FineTuningJob
-
     from ftd.control.server import Call
     from ftd.daemon.parts import Parts
+    from ftd.providers import RemoteJob
 
 RETRYABLE = (states.REJECTED, states.FAILED, states.BLOCKED)
 
@@ -39,14 +45,12 @@ RETRYABLE = (states.REJECTED, states.FAILED, states.BLOCKED)
 def _provider_refusal(exc: RemoteError, what: str) -> CommandError:
     if exc.kind == REMOTE_NOT_FOUND:
         return CommandError(NOT_FOUND, f"the provider does not know {what}: {exc}")
-    if exc.kind == INVALID:
+    if exc.kind in (INVALID, UNSUPPORTED):
         return CommandError(CONFLICT, f"the provider refused: {exc}")
     return CommandError(PROVIDER_ERROR, f"the provider could not be asked: {exc}")
 
 
-async def _job_action(
-    parts: Parts, call: Call, action: Callable[[str], Awaitable[FineTuningJob]], verb: str
-) -> dict[str, Any]:
+async def _job_action(parts: Parts, call: Call, verb: str) -> dict[str, Any]:
     key = arg.required_text(call.args, "job")
     job = await find_job(parts.store, key)
     if job is None:
@@ -55,6 +59,12 @@ async def _job_action(
         )
     if job["status"] in states.JOB_FINAL:
         raise CommandError(CONFLICT, f"job {job['job_id']} has {job['status']}; nothing to {verb}")
+    provider = parts.providers.get(job["provider"])
+    action: Callable[[str], Awaitable[RemoteJob]] = {
+        "cancel": provider.cancel_job,
+        "pause": provider.pause_job,
+        "resume": provider.resume_job,
+    }[verb]
     try:
         answer = await action(job["job_id"])
     except RemoteError as exc:
@@ -64,15 +74,15 @@ async def _job_action(
 
 
 async def cancel(parts: Parts, call: Call) -> dict[str, Any]:
-    return await _job_action(parts, call, parts.remote.cancel_job, "cancel")
+    return await _job_action(parts, call, "cancel")
 
 
 async def pause(parts: Parts, call: Call) -> dict[str, Any]:
-    return await _job_action(parts, call, parts.remote.pause_job, "pause")
+    return await _job_action(parts, call, "pause")
 
 
 async def resume(parts: Parts, call: Call) -> dict[str, Any]:
-    return await _job_action(parts, call, parts.remote.resume_job, "resume")
+    return await _job_action(parts, call, "resume")
 
 
 async def _dataset(parts: Parts, call: Call) -> dict[str, Any]:
@@ -175,3 +185,18 @@ async def reload(parts: Parts, call: Call) -> dict[str, Any]:
     if parts.reload is None:
         raise CommandError(UNAVAILABLE, "this daemon cannot reload its configuration")
     return await parts.reload()
+
+
+async def keep(parts: Parts, call: Call) -> dict[str, Any]:
+    """A model's live deployments outlive their evaluation, or (keep false) no longer."""
+    model = arg.required_text(call.args, "model")
+    wanted = call.args.get("keep", True)
+    if not isinstance(wanted, bool):
+        raise CommandError(INVALID_ARGUMENT, "keep must be true or false")
+    try:
+        changed = await deployments.keep(parts.store, model, kept=wanted)
+    except FtdError as exc:
+        raise CommandError(NOT_FOUND, str(exc)) from None
+    if parts.deployer is not None:
+        parts.deployer.wake()
+    return {"model": model, "keep": wanted, "deployments": [row.name for row in changed]}

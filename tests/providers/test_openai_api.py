@@ -1,4 +1,4 @@
-"""The provider client against the emulator: creates sent once, reads retried, errors by kind."""
+"""The OpenAI adapter against the emulator: creates sent once, reads retried, errors by kind."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from ftd.emulator.control import EmulatorControl
 from ftd.emulator.server import Emulator
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
 from ftd.errors import RemoteError
-from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT, Remote
+from ftd.providers import JobRequest, Provider
+from ftd.providers.core import CallPolicy
+from ftd.providers.kinds import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT
+from ftd.providers.openai_api import OpenAIProvider
 
 pytestmark = pytest.mark.anyio
 
@@ -43,12 +46,16 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-async def remote(emulator: Emulator, sleeps: list[float]) -> AsyncIterator[Remote]:
+async def remote(emulator: Emulator, sleeps: list[float]) -> AsyncIterator[Provider]:
     async def no_wait(seconds: float) -> None:
         sleeps.append(seconds)
 
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k") as client:
-        yield Remote(client, retries=2, sleep=no_wait)
+        yield OpenAIProvider("default", client, policy=CallPolicy(retries=2), sleep=no_wait)
+
+
+def job(model: str, training_file: str, **metadata: str) -> JobRequest:
+    return JobRequest(model=model, training_file=training_file, metadata=metadata)
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ async def requests(control: EmulatorControl, route: str) -> int:
     return int(stats["requests"].get(route, 0))
 
 
-async def test_upload_then_find_by_name(remote: Remote, dataset: Path) -> None:
+async def test_upload_then_find_by_name(remote: Provider, dataset: Path) -> None:
     uploaded = await remote.upload(dataset, "ftd-abc123-train.jsonl")
     found = await remote.find_file("ftd-abc123-train.jsonl")
     assert found is not None
@@ -72,19 +79,19 @@ async def test_upload_then_find_by_name(remote: Remote, dataset: Path) -> None:
 
 
 async def test_create_is_sent_once_even_when_it_fails(
-    remote: Remote, control: EmulatorControl, dataset: Path
+    remote: Provider, control: EmulatorControl, dataset: Path
 ) -> None:
     uploaded = await remote.upload(dataset, "ftd-abc-train.jsonl")
     await control.configure(error_rate=1.0)
     with pytest.raises(RemoteError) as failure:
-        await remote.create_job(model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id)
+        await remote.create_job(job("gpt-4.1-mini-2025-04-14", uploaded.id))
     assert failure.value.kind == TRANSIENT
     assert failure.value.retryable
     assert await requests(control, "POST /v1/fine_tuning/jobs") == 1
 
 
 async def test_reads_are_retried_a_bounded_number_of_times(
-    remote: Remote, control: EmulatorControl, sleeps: list[float]
+    remote: Provider, control: EmulatorControl, sleeps: list[float]
 ) -> None:
     await control.configure(error_rate=1.0)
     with pytest.raises(RemoteError) as failure:
@@ -96,7 +103,7 @@ async def test_reads_are_retried_a_bounded_number_of_times(
 
 
 async def test_rate_limits_carry_the_servers_retry_after(
-    remote: Remote, control: EmulatorControl, sleeps: list[float]
+    remote: Provider, control: EmulatorControl, sleeps: list[float]
 ) -> None:
     await control.configure(rate_limit_rate=1.0, retry_after_ms=250)
     with pytest.raises(RemoteError) as failure:
@@ -107,69 +114,80 @@ async def test_rate_limits_carry_the_servers_retry_after(
 
 
 async def test_refusals_are_classified(
-    remote: Remote, control: EmulatorControl, dataset: Path
+    remote: Provider, control: EmulatorControl, dataset: Path
 ) -> None:
     uploaded = await remote.upload(dataset, "ftd-abc-train.jsonl")
     await control.configure(training_not_available=True)
     with pytest.raises(RemoteError) as blocked:
-        await remote.create_job(model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id)
+        await remote.create_job(job("gpt-4.1-mini-2025-04-14", uploaded.id))
     assert (blocked.value.kind, blocked.value.retryable) == (BLOCKED, False)
     assert "training_not_available" in str(blocked.value)
     await control.configure(training_not_available=False, daily_job_cap=0)
     with pytest.raises(RemoteError) as capped:
-        await remote.create_job(model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id)
+        await remote.create_job(job("gpt-4.1-mini-2025-04-14", uploaded.id))
     assert (capped.value.kind, capped.value.code) == (CAPPED, "daily_rate_limit_exceeded")
 
 
-async def test_jobs_are_found_by_their_metadata_tag(remote: Remote, dataset: Path) -> None:
+async def test_jobs_are_found_by_their_metadata_tag(remote: Provider, dataset: Path) -> None:
     uploaded = await remote.upload(dataset, "ftd-abc-train.jsonl")
-    job = await remote.create_job(
-        model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id, metadata={"ftd_ds": "abc"}
-    )
-    await remote.create_job(
-        model="gpt-4.1-mini-2025-04-14", training_file=uploaded.id, metadata={"ftd_ds": "zzz"}
-    )
-    assert [j.id for j in await remote.find_jobs("ftd_ds", "abc")] == [job.id]
-    assert (await remote.job(job.id)).id == job.id
+    made = await remote.create_job(job("gpt-4.1-mini-2025-04-14", uploaded.id, ftd_ds="abc"))
+    await remote.create_job(job("gpt-4.1-mini-2025-04-14", uploaded.id, ftd_ds="zzz"))
+    assert [j.id for j in await remote.find_jobs("ftd_ds", "abc")] == [made.id]
+    assert (await remote.job(made.id)).id == made.id
 
 
-async def test_client_for_each_provider_profile(tmp_path: Path) -> None:
+async def test_each_provider_profile_builds_its_client(tmp_path: Path) -> None:
     from ftd.config import load_settings
-    from ftd.remote import client_for
+    from ftd.providers.registry import open_provider
 
     def settings(**provider: Any) -> Any:
         env = {"HOME": str(tmp_path), "OPENAI_API_KEY": "sk-o", "AZURE_OPENAI_API_KEY": "az-k"}
         return load_settings(env=env, overrides={"provider": provider}).provider
 
-    openai_client = client_for(settings(openai={"organization": "org-1", "project": "proj_1"}))
+    def client_of(provider: Provider) -> Any:
+        return provider._client  # type: ignore[attr-defined]
+
+    plain = open_provider(
+        "default", settings(openai={"organization": "org-1", "project": "proj_1"})
+    )
+    openai_client = client_of(plain)
     # No base_url: the SDK's own default (here the unroutable one tests/conftest.py sets).
     assert str(openai_client.base_url) == os.environ["OPENAI_BASE_URL"] + "/"
     assert (openai_client.organization, openai_client.project) == ("org-1", "proj_1")
     assert openai_client.max_retries == 0
-    compatible = client_for(
-        settings(kind="compatible", compatible={"base_url": "http://127.0.0.1:8080/v1"})
+    compatible = open_provider(
+        "default", settings(kind="compatible", compatible={"base_url": "http://127.0.0.1:8080/v1"})
     )
-    assert str(compatible.base_url) == "http://127.0.0.1:8080/v1/"
-    assert compatible.api_key == "sk-o"
-    classic = client_for(
+    assert str(client_of(compatible).base_url) == "http://127.0.0.1:8080/v1/"
+    assert client_of(compatible).api_key == "sk-o"
+    classic = open_provider(
+        "default",
         settings(
             kind="azure",
             azure={
                 "endpoint": "https://acme.openai.azure.com",
                 "api_version": "2025-04-01-preview",
             },
-        )
+        ),
     )
-    assert isinstance(classic, openai.AsyncAzureOpenAI)
-    assert str(classic.base_url) == "https://acme.openai.azure.com/openai/"
-    assert classic._api_version == "2025-04-01-preview"
-    assert classic.api_key == "az-k"
-    v1 = client_for(
+    assert isinstance(client_of(classic), openai.AsyncAzureOpenAI)
+    assert str(client_of(classic).base_url) == "https://acme.openai.azure.com/openai/"
+    assert client_of(classic)._api_version == "2025-04-01-preview"
+    assert client_of(classic).api_key == "az-k"
+    v1 = open_provider(
+        "default",
         settings(
             kind="azure", azure={"endpoint": "https://acme.openai.azure.com", "use_v1_path": True}
-        )
+        ),
     )
-    assert not isinstance(v1, openai.AsyncAzureOpenAI)
-    assert str(v1.base_url) == "https://acme.openai.azure.com/openai/v1/"
-    for client in (openai_client, compatible, classic, v1):
-        await client.close()
+    assert not isinstance(client_of(v1), openai.AsyncAzureOpenAI)
+    assert str(client_of(v1).base_url) == "https://acme.openai.azure.com/openai/v1/"
+    assert client_of(v1).default_headers["api-key"] == "az-k"
+    assert (plain.kind, compatible.kind, classic.kind, v1.kind) == (
+        "openai",
+        "openai",
+        "azure",
+        "azure",
+    )
+    for provider in (plain, compatible, classic, v1):
+        await provider.close()

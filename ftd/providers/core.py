@@ -1,0 +1,464 @@
+"""The rules every provider call obeys, written once for every adapter.
+
+An adapter implements primitives (send this create, read this page, map this
+error); this base class wraps each in the same discipline. Reads are retried
+a bounded number of times with back-off, jitter and the server's
+``retry-after``; creates are sent once, and after any doubt the caller looks
+the object up by its tag before trying again. Every call has a total
+deadline, takes a slot of the shared pace, and ends in a log line when it
+fails for good. Found objects are checked to carry ftd's tag before they are
+believed, and list walks are bounded in pages and stop on a cursor that does
+not advance.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from ftd.errors import RemoteError
+from ftd.logs import get_logger
+from ftd.pace import Pace
+from ftd.providers.kinds import RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
+from ftd.providers.types import Capabilities
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from pathlib import Path
+
+    from ftd.providers.types import (
+        ChatAnswer,
+        Checkpoint,
+        Deployment,
+        JobEvent,
+        RemoteFile,
+        RemoteJob,
+    )
+
+T = TypeVar("T")
+log = get_logger("ftd.providers")
+
+# A walk through a listing stops after this many pages, whatever the server says of more.
+MAX_PAGES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A fine-tuning job as ftd asks for it; each adapter renders it its provider's way.
+
+    ``method`` is ``{"type": ..., <type>: {"hyperparameters": {...}, ...}}``;
+    ``extra`` holds the provider-specific choices of the profile or sidecar
+    (Azure's training tier), which only their adapter reads.
+    """
+
+    model: str
+    training_file: str
+    metadata: dict[str, str]
+    method: dict[str, Any] = field(default_factory=lambda: {"type": "supervised"})
+    validation_file: str | None = None
+    suffix: str | None = None
+    seed: int | None = None
+    integrations: list[dict[str, Any]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    deadline: float = 120.0  # seconds for one call, all its attempts and waits included
+    upload_timeout: float = 600.0
+
+
+class Provider:
+    """One provider profile's session; cheap to share between tasks.
+
+    Subclasses set ``kind`` and ``capabilities`` and implement the ``_op_*``
+    primitives and ``classify``; callers use only the public methods.
+    """
+
+    kind = "abstract"
+    capabilities = Capabilities()
+
+    def __init__(
+        self,
+        profile: str,
+        *,
+        policy: CallPolicy | None = None,
+        pace: Pace | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.profile = profile
+        self._policy = policy or CallPolicy()
+        self._pace = pace if pace is not None else Pace(concurrency=16, per_minute=None)
+        self._sleep = sleep
+
+    # ------------------------------------------------------------------ discipline
+
+    def classify(self, operation: str, exc: Exception) -> RemoteError:
+        raise NotImplementedError
+
+    def _error_of(self, operation: str, exc: Exception) -> RemoteError:
+        if isinstance(exc, RemoteError):
+            return exc
+        return self.classify(operation, exc)
+
+    async def _read(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A call that is safe to repeat: retried a bounded number of times, within a deadline."""
+        attempt = 0
+        give_up = time.monotonic() + self._policy.deadline
+        while True:
+            try:
+                with anyio.fail_after(max(0.001, give_up - time.monotonic())):
+                    return await self._paced(call)
+            except TimeoutError as exc:
+                error = RemoteError(
+                    operation,
+                    f"no answer within the {self._policy.deadline:g} s deadline",
+                    kind=TRANSIENT,
+                    retryable=True,
+                )
+                raise self._failed(error, attempts=attempt + 1) from exc
+            except Exception as exc:
+                if not self._is_remote_failure(exc):
+                    raise
+                error = self._error_of(operation, exc)
+                self._slow_down(error)
+                delay = error.retry_after
+                if delay is None:
+                    delay = backoff(attempt, self._policy.base_delay, self._policy.max_delay)
+                late = time.monotonic() + delay >= give_up
+                if not error.retryable or attempt >= self._policy.retries or late:
+                    raise self._failed(error, attempts=attempt + 1) from exc
+                attempt += 1
+                log.info(
+                    "remote_retry",
+                    provider=self.profile,
+                    operation=operation,
+                    kind=error.kind,
+                    status=error.status,
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                )
+                await self._sleep(delay)
+
+    async def _create(
+        self, operation: str, call: Callable[[], Awaitable[T]], *, deadline: float | None = None
+    ) -> T:
+        """A call that creates something: sent once, never repeated here."""
+        log.info("remote_create", provider=self.profile, operation=operation)
+        limit = deadline if deadline is not None else self._policy.deadline
+        try:
+            with anyio.fail_after(limit):
+                return await self._paced(call)
+        except TimeoutError as exc:
+            error = RemoteError(
+                operation,
+                f"no answer within the {limit:g} s deadline",
+                kind=TRANSIENT,
+                retryable=True,
+            )
+            raise self._failed(error, attempts=1) from exc
+        except Exception as exc:
+            if not self._is_remote_failure(exc):
+                raise
+            error = self._error_of(operation, exc)
+            self._slow_down(error)
+            raise self._failed(error, attempts=1) from exc
+
+    def _is_remote_failure(self, exc: Exception) -> bool:
+        """Whether an exception came from talking to the provider (not a bug of ours)."""
+        return isinstance(exc, RemoteError)
+
+    async def _paced(self, call: Callable[[], Awaitable[T]]) -> T:
+        async with self._pace.slot():
+            return await call()
+
+    def _slow_down(self, error: RemoteError) -> None:
+        if error.kind == RATE_LIMITED:
+            self._pace.hold(error.retry_after or 1.0, "429 from the provider")
+
+    def _failed(self, error: RemoteError, *, attempts: int) -> RemoteError:
+        """Log the final failure of a call once, whatever path gave up on it."""
+        log.warning(
+            "remote_failed",
+            provider=self.profile,
+            operation=error.operation,
+            kind=error.kind,
+            status=error.status,
+            code=error.code,
+            attempts=attempts,
+        )
+        return error
+
+    def _unsupported(self, operation: str, what: str) -> RemoteError:
+        return RemoteError(
+            operation, f"{what} is not supported by the {self.kind} provider", kind=UNSUPPORTED
+        )
+
+    async def _walk(
+        self,
+        operation: str,
+        page_of: Callable[[str | None], Awaitable[tuple[list[T], bool]]],
+        cursor_of: Callable[[T], str],
+        *,
+        stop: Callable[[list[T]], bool] = lambda _page: False,
+        max_pages: int = MAX_PAGES,
+    ) -> list[T]:
+        """Every item of a listing, bounded: ``max_pages`` pages, and a cursor must advance."""
+        found: list[T] = []
+        after: str | None = None
+        seen_cursors: set[str] = set()
+        for _ in range(max_pages):
+            page, more = await page_of(after)
+            found.extend(page)
+            if not more or not page or stop(page):
+                return found
+            after = cursor_of(page[-1])
+            if after in seen_cursors:
+                log.warning("remote_cursor_stuck", provider=self.profile, operation=operation)
+                return found
+            seen_cursors.add(after)
+        log.warning(
+            "remote_pages_capped", provider=self.profile, operation=operation, pages=max_pages
+        )
+        return found
+
+    # ------------------------------------------------------------------ files
+
+    async def upload(self, path: Path, filename: str) -> RemoteFile:
+        return await self._create(
+            "upload_file",
+            lambda: self._op_upload(path, filename),
+            deadline=self._policy.upload_timeout,
+        )
+
+    async def find_file(self, filename: str) -> RemoteFile | None:
+        """The newest fine-tune file with this exact name (ftd's names carry the dataset hash)."""
+        return await self._read("find_file", lambda: self._op_find_file(filename))
+
+    async def file(self, file_id: str) -> RemoteFile:
+        return await self._read("retrieve_file", lambda: self._op_file(file_id))
+
+    async def file_content(self, file_id: str) -> bytes:
+        return await self._read("file_content", lambda: self._op_file_content(file_id))
+
+    # ------------------------------------------------------------------ jobs
+
+    async def create_job(self, request: JobRequest) -> RemoteJob:
+        return await self._create("create_job", lambda: self._op_create_job(request))
+
+    async def find_jobs(self, key: str, value: str) -> list[RemoteJob]:
+        """Jobs whose metadata has ``key=value``, newest first, each checked to carry it.
+
+        A provider that filters on the server is asked to; one that does not is
+        walked page by page (bounded). Either way a job is only believed to be
+        ftd's if its own metadata says so: a server that ignores the filter
+        cannot make ftd adopt someone else's job.
+        """
+        metadata = {key: value} if self.capabilities.metadata_filter else {}
+
+        async def page_of(after: str | None) -> tuple[list[RemoteJob], bool]:
+            return await self.jobs_page(metadata, after)
+
+        jobs = await self._walk("find_jobs", page_of, lambda job: job.id)
+        return [job for job in jobs if job.metadata.get(key) == value]
+
+    async def jobs_page(
+        self, metadata: Mapping[str, str], after: str | None = None, limit: int = 100
+    ) -> tuple[list[RemoteJob], bool]:
+        """One page of jobs, newest first, and whether more follow.
+
+        ``metadata`` is sent as a filter only where the provider honours one;
+        the caller checks what it gets.
+        """
+        sent = dict(metadata) if self.capabilities.metadata_filter else {}
+        return await self._read("list_jobs", lambda: self._op_jobs_page(sent, after, limit))
+
+    async def job(self, job_id: str) -> RemoteJob:
+        return await self._read("retrieve_job", lambda: self._op_job(job_id))
+
+    async def cancel_job(self, job_id: str) -> RemoteJob:
+        # Asking twice is harmless: a second cancel of a cancelled job is refused, not doubled.
+        return await self._read("cancel_job", lambda: self._op_control(job_id, "cancel"))
+
+    async def pause_job(self, job_id: str) -> RemoteJob:
+        if not self.capabilities.pause:
+            raise self._unsupported("pause_job", "pausing a job")
+        return await self._read("pause_job", lambda: self._op_control(job_id, "pause"))
+
+    async def resume_job(self, job_id: str) -> RemoteJob:
+        if not self.capabilities.pause:
+            raise self._unsupported("resume_job", "resuming a job")
+        return await self._read("resume_job", lambda: self._op_control(job_id, "resume"))
+
+    async def events_page(
+        self, job_id: str, after: str | None = None, limit: int = 100
+    ) -> tuple[list[JobEvent], bool]:
+        """One page of a job's events, newest first; ``after`` pages toward older ones."""
+        return await self._read("list_events", lambda: self._op_events_page(job_id, after, limit))
+
+    async def checkpoints_page(
+        self, job_id: str, after: str | None = None, limit: int = 100
+    ) -> tuple[list[Checkpoint], bool]:
+        if not self.capabilities.checkpoints:
+            return [], False
+        return await self._read(
+            "list_checkpoints", lambda: self._op_checkpoints_page(job_id, after, limit)
+        )
+
+    # ------------------------------------------------------------------ models
+
+    async def model(self, name: str) -> None:
+        """Nothing if the provider serves this model; a NOT_FOUND RemoteError if not."""
+        await self._read("retrieve_model", lambda: self._op_model(name))
+
+    async def model_ids(self) -> list[str]:
+        return await self._read("list_models", self._op_model_ids)
+
+    async def delete_model(self, name: str) -> bool:
+        if not self.capabilities.delete_model:
+            raise self._unsupported("delete_model", "deleting a model")
+        return await self._read("delete_model", lambda: self._op_delete_model(name))
+
+    async def chat(
+        self,
+        *,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        request_timeout: float,
+    ) -> ChatAnswer:
+        """One chat completion, sent once: the evaluation pool owns retries and back-off.
+
+        Completions have per-model limits of their own at the provider, so this
+        call does not take a slot of the shared pace; it only waits out a pause
+        the provider asked for.
+        """
+        await self._pace.wait_clear()
+        try:
+            with anyio.fail_after(request_timeout + 5.0):
+                return await self._op_chat(model, messages, params, request_timeout)
+        except TimeoutError as exc:
+            raise RemoteError(
+                "chat_completion",
+                f"no answer within {request_timeout:g} s",
+                kind=TRANSIENT,
+                retryable=True,
+            ) from exc
+        except Exception as exc:
+            if not self._is_remote_failure(exc):
+                raise
+            error = self._error_of("chat_completion", exc)
+            log.debug(
+                "remote_chat_failed",
+                provider=self.profile,
+                model=model,
+                kind=error.kind,
+                status=error.status,
+                retry_after=error.retry_after,
+            )
+            raise error from exc
+
+    # ------------------------------------------------------------------ deployments
+
+    async def deploy(self, name: str, model: str) -> Deployment:
+        """Ask for ``model`` to be served as ``name``; repeating the same ask is harmless."""
+        if not self.capabilities.needs_deployment:
+            raise self._unsupported("deploy", "deploying a model")
+        return await self._read("deploy", lambda: self._op_deploy(name, model))
+
+    async def deployment(self, name: str) -> Deployment | None:
+        if not self.capabilities.needs_deployment:
+            return None
+        return await self._read("get_deployment", lambda: self._op_deployment(name))
+
+    async def deployments(self) -> list[Deployment]:
+        if not self.capabilities.needs_deployment:
+            return []
+        return await self._read("list_deployments", self._op_deployments)
+
+    async def undeploy(self, name: str) -> None:
+        """Remove a deployment; one already gone is no error."""
+        if not self.capabilities.needs_deployment:
+            return
+        await self._read("delete_deployment", lambda: self._op_undeploy(name))
+
+    def serving_name(self, model: str) -> str:
+        """The name chat calls take for ``model`` (a deployment's name where one is needed)."""
+        return model
+
+    async def close(self) -> None:
+        """Release connections; the provider is not used afterwards."""
+
+    # ------------------------------------------------------------------ primitives
+
+    async def _op_upload(self, path: Path, filename: str) -> RemoteFile:
+        raise NotImplementedError
+
+    async def _op_find_file(self, filename: str) -> RemoteFile | None:
+        raise NotImplementedError
+
+    async def _op_file(self, file_id: str) -> RemoteFile:
+        raise NotImplementedError
+
+    async def _op_file_content(self, file_id: str) -> bytes:
+        raise NotImplementedError
+
+    async def _op_create_job(self, request: JobRequest) -> RemoteJob:
+        raise NotImplementedError
+
+    async def _op_jobs_page(
+        self, metadata: dict[str, str], after: str | None, limit: int
+    ) -> tuple[list[RemoteJob], bool]:
+        raise NotImplementedError
+
+    async def _op_job(self, job_id: str) -> RemoteJob:
+        raise NotImplementedError
+
+    async def _op_control(self, job_id: str, action: str) -> RemoteJob:
+        raise NotImplementedError
+
+    async def _op_events_page(
+        self, job_id: str, after: str | None, limit: int
+    ) -> tuple[list[JobEvent], bool]:
+        raise NotImplementedError
+
+    async def _op_checkpoints_page(
+        self, job_id: str, after: str | None, limit: int
+    ) -> tuple[list[Checkpoint], bool]:
+        raise NotImplementedError
+
+    async def _op_model(self, name: str) -> None:
+        raise NotImplementedError
+
+    async def _op_model_ids(self) -> list[str]:
+        raise NotImplementedError
+
+    async def _op_delete_model(self, name: str) -> bool:
+        raise NotImplementedError
+
+    async def _op_chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        request_timeout: float,
+    ) -> ChatAnswer:
+        raise NotImplementedError
+
+    async def _op_deploy(self, name: str, model: str) -> Deployment:
+        raise NotImplementedError
+
+    async def _op_deployment(self, name: str) -> Deployment | None:
+        raise NotImplementedError
+
+    async def _op_deployments(self) -> list[Deployment]:
+        raise NotImplementedError
+
+    async def _op_undeploy(self, name: str) -> None:
+        raise NotImplementedError

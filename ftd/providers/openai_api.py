@@ -1,0 +1,310 @@
+"""The OpenAI adapter (also any server that speaks OpenAI's API): the official SDK, translated.
+
+The SDK's own retries are off (``max_retries=0``): it would resend a create
+whose answer was lost, making a second file or job; the core's rules decide
+what is repeated. Every SDK object is turned into ftd's records here, so no
+SDK type leaves this module.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import openai
+
+from ftd.errors import RemoteError
+from ftd.providers.core import Provider
+from ftd.providers.kinds import (
+    AUTH,
+    BLOCKED,
+    CAPPED,
+    INVALID,
+    NOT_FOUND,
+    QUOTA,
+    RATE_LIMITED,
+    TRANSIENT,
+    retry_after_seconds,
+)
+from ftd.providers.types import (
+    Capabilities,
+    ChatAnswer,
+    Checkpoint,
+    JobError,
+    JobEvent,
+    RemoteFile,
+    RemoteJob,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from openai.types import FileObject
+    from openai.types.chat import ChatCompletion
+    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+    from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
+
+    from ftd.providers.core import JobRequest
+
+_QUOTA_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "credit_balance_exhausted",
+        "organization_spend_limit_exceeded",
+        "project_spend_limit_exceeded",
+        "organization_usage_limit_exceeded",
+        "billing_hard_limit_reached",
+    }
+)
+
+
+def classify(operation: str, exc: Exception) -> RemoteError:
+    """Turn an SDK exception into a RemoteError with a kind and a retry hint."""
+    if isinstance(exc, openai.APITimeoutError):
+        return RemoteError(operation, "timed out", kind=TRANSIENT, retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return RemoteError(operation, "connection failed", kind=TRANSIENT, retryable=True)
+    if not isinstance(exc, openai.APIStatusError):
+        return RemoteError(
+            operation, f"{type(exc).__name__}: {exc}", kind=TRANSIENT, retryable=True
+        )
+    status = exc.status_code
+    code = exc.code if isinstance(exc.code, str) else None
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = str(body.get("message") or exc.message)
+    retry_after = retry_after_seconds(getattr(exc.response, "headers", None))
+    kind, retryable = kind_of(status, code, message)
+    return RemoteError(
+        operation,
+        f"{status} {code or ''} {message}".replace("  ", " ").strip(),
+        status=status,
+        code=code,
+        kind=kind,
+        retryable=retryable,
+        retry_after=retry_after,
+    )
+
+
+def kind_of(status: int, code: str | None, message: str) -> tuple[str, bool]:
+    """(kind, retryable) of an HTTP failure, by OpenAI's status and error codes."""
+    if status == 403 and code == "training_not_available":
+        return BLOCKED, False
+    if status in (401, 403):
+        return AUTH, False
+    if status == 404:
+        return NOT_FOUND, False
+    if status == 429 and code in _QUOTA_CODES:
+        return QUOTA, False
+    if status == 429 and (code == "daily_rate_limit_exceeded" or "concurrent" in message.lower()):
+        return CAPPED, True
+    if status in (408, 409, 429) or status >= 500:
+        return (RATE_LIMITED if status == 429 else TRANSIENT), True
+    return INVALID, False
+
+
+def file_of(item: FileObject) -> RemoteFile:
+    return RemoteFile(
+        id=item.id,
+        filename=item.filename,
+        status=item.status,
+        bytes=item.bytes,
+        status_details=item.status_details,
+        provider_status=item.status,
+    )
+
+
+def job_of(job: FineTuningJob) -> RemoteJob:
+    error = job.error
+    code = error.code if error is not None and error.code else None
+    return RemoteJob(
+        id=job.id,
+        status=job.status,
+        model=job.model,
+        fine_tuned_model=job.fine_tuned_model,
+        trained_tokens=job.trained_tokens,
+        estimated_finish=float(job.estimated_finish) if job.estimated_finish else None,
+        error=JobError(code, error.message or None, error.param or None)
+        if error is not None and code
+        else None,
+        result_files=tuple(job.result_files or ()),
+        metadata={str(k): str(v) for k, v in (job.metadata or {}).items()},
+        created_at=float(job.created_at) if job.created_at else None,
+        provider_status=job.status,
+    )
+
+
+def event_of(event: FineTuningJobEvent) -> JobEvent:
+    return JobEvent(
+        id=event.id,
+        created_at=event.created_at,
+        level=event.level,
+        type=event.type or "message",
+        message=event.message,
+        data=dict(event.data) if isinstance(event.data, dict) else None,
+    )
+
+
+def checkpoint_of(item: FineTuningJobCheckpoint) -> Checkpoint:
+    metrics = item.metrics.model_dump(exclude_none=True)
+    return Checkpoint(
+        id=item.id,
+        step=item.step_number,
+        model=item.fine_tuned_model_checkpoint,
+        metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)} or None,
+        created_at=item.created_at,
+    )
+
+
+def answer_of(answer: ChatCompletion) -> ChatAnswer:
+    choice = answer.choices[0] if answer.choices else None
+    message = choice.message if choice is not None else None
+    text = ""
+    if message is not None:
+        if message.content is not None:
+            text = message.content
+        elif message.tool_calls:
+            text = "[" + ",".join(call.model_dump_json() for call in message.tool_calls) + "]"
+        elif message.refusal:
+            text = message.refusal
+    usage = answer.usage
+    return ChatAnswer(
+        text=text,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        finish_reason=choice.finish_reason if choice is not None else None,
+        model=answer.model,
+        usage=usage.model_dump() if usage else None,
+    )
+
+
+def job_body(request: JobRequest) -> dict[str, Any]:
+    """The create body OpenAI's API takes; providers that speak it alike reuse it."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "training_file": request.training_file,
+        "method": request.method,
+        "metadata": request.metadata,
+    }
+    if request.validation_file is not None:
+        body["validation_file"] = request.validation_file
+    if request.suffix is not None:
+        body["suffix"] = request.suffix
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.integrations:
+        body["integrations"] = request.integrations
+    return body
+
+
+class OpenAIProvider(Provider):
+    kind = "openai"
+    capabilities = Capabilities(pause=True, metadata_filter=True)
+
+    def __init__(self, profile: str, client: openai.AsyncOpenAI, **options: Any) -> None:
+        super().__init__(profile, **options)
+        self._client = client.with_options(max_retries=0)
+
+    def classify(self, operation: str, exc: Exception) -> RemoteError:
+        return classify(operation, exc)
+
+    def _is_remote_failure(self, exc: Exception) -> bool:
+        return isinstance(exc, RemoteError | openai.OpenAIError)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # ------------------------------------------------------------------ files
+
+    def _upload_options(self) -> dict[str, Any]:
+        return {}
+
+    async def _op_upload(self, path: Path, filename: str) -> RemoteFile:
+        data = await anyio.Path(path).read_bytes()
+        item = await self._client.files.create(
+            file=(filename, data, "application/jsonl"),
+            purpose="fine-tune",
+            timeout=self._policy.upload_timeout,
+            **self._upload_options(),
+        )
+        return file_of(item)
+
+    async def _op_find_file(self, filename: str) -> RemoteFile | None:
+        page = await self._client.files.list(purpose="fine-tune", order="desc")
+        for item in page.data:
+            if item.filename == filename:
+                return file_of(item)
+        return None
+
+    async def _op_file(self, file_id: str) -> RemoteFile:
+        return file_of(await self._client.files.retrieve(file_id))
+
+    async def _op_file_content(self, file_id: str) -> bytes:
+        response = await self._client.files.content(file_id)
+        return response.content
+
+    # ------------------------------------------------------------------ jobs
+
+    async def _op_create_job(self, request: JobRequest) -> RemoteJob:
+        job = await self._client.fine_tuning.jobs.create(**job_body(request))
+        return job_of(job)
+
+    async def _op_jobs_page(
+        self, metadata: dict[str, str], after: str | None, limit: int
+    ) -> tuple[list[RemoteJob], bool]:
+        page = await self._client.fine_tuning.jobs.list(
+            metadata=metadata or openai.omit, limit=limit, after=after or openai.omit
+        )
+        return [job_of(job) for job in page.data], bool(page.has_more)
+
+    async def _op_job(self, job_id: str) -> RemoteJob:
+        return job_of(await self._client.fine_tuning.jobs.retrieve(job_id))
+
+    async def _op_control(self, job_id: str, action: str) -> RemoteJob:
+        jobs = self._client.fine_tuning.jobs
+        call = {"cancel": jobs.cancel, "pause": jobs.pause, "resume": jobs.resume}[action]
+        return job_of(await call(job_id))
+
+    async def _op_events_page(
+        self, job_id: str, after: str | None, limit: int
+    ) -> tuple[list[JobEvent], bool]:
+        page = await self._client.fine_tuning.jobs.list_events(
+            job_id, limit=limit, after=after or openai.omit
+        )
+        return [event_of(e) for e in page.data], bool(page.has_more)
+
+    async def _op_checkpoints_page(
+        self, job_id: str, after: str | None, limit: int
+    ) -> tuple[list[Checkpoint], bool]:
+        page = await self._client.fine_tuning.jobs.checkpoints.list(
+            job_id, limit=limit, after=after or openai.omit
+        )
+        return [checkpoint_of(c) for c in page.data], bool(page.has_more)
+
+    # ------------------------------------------------------------------ models
+
+    async def _op_model(self, name: str) -> None:
+        await self._client.models.retrieve(name)
+
+    async def _op_model_ids(self) -> list[str]:
+        page = await self._client.models.list()
+        return [m.id for m in page.data]
+
+    async def _op_delete_model(self, name: str) -> bool:
+        answer = await self._client.models.delete(name)
+        return bool(answer.deleted)
+
+    async def _op_chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        request_timeout: float,
+    ) -> ChatAnswer:
+        answer: ChatCompletion = await self._client.chat.completions.create(
+            model=self.serving_name(model),
+            messages=list(messages),  # type: ignore[arg-type]
+            timeout=request_timeout,
+            **params,
+        )
+        return answer_of(answer)

@@ -1,0 +1,230 @@
+"""A dataset at Azure OpenAI: trained, deployed, evaluated against its base, torn down.
+
+Real ``ftd run`` and ``ftd emulator --flavor azure`` processes. Azure serves a
+fine-tuned model only through a deployment made with Azure Resource Manager;
+these tests count what reached the emulator's ARM routes and what is left
+there, across SIGKILLs at the moments that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftd.emulator.process import EmulatorProcess
+from tests.daemon.harness import Daemon, write_dataset
+
+ARM_TOKEN = "arm-test-token"
+ACCOUNT = {"subscription_id": "sub-1", "resource_group": "rg-ftd", "account": "acct-ftd"}
+# Few graders and no judge: the base deployment is the only shared one.
+EVALUATION = {"graders": ["exact", "f1"], "primary_grader": "f1", "judge_repeat_sample": 0}
+
+
+class AzureEmulator:
+    def __init__(self, process: EmulatorProcess) -> None:
+        self.process = process
+        self.root = process.root_url
+
+    def admin(self, path: str, body: object | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            self.root + path,
+            data=data,
+            method="GET" if body is None else "POST",
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return json.loads(answer.read())
+
+    def deployments(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self.admin("/_emulator/deployments")
+        return answer
+
+    def live_names(self) -> list[str]:
+        return sorted(d["name"] for d in self.deployments()["deployments"])
+
+
+@pytest.fixture
+def azure(tmp_path: Path) -> Iterator[AzureEmulator]:
+    process = EmulatorProcess(
+        "--flavor",
+        "azure",
+        "--speed",
+        "20",
+        "--state",
+        str(tmp_path / "emulator.db"),
+        log_path=tmp_path / "emulator.log",
+    )
+    process.start()
+    yield AzureEmulator(process)
+    process.stop()
+
+
+def azure_daemon(tmp_path: Path, azure: AzureEmulator, **azure_keys: Any) -> Daemon:
+    daemon = Daemon(
+        tmp_path / "ftd",
+        azure.root,
+        {
+            "provider": {"kind": "azure", "api_key_env": "OPENAI_API_KEY"},
+            "provider.azure": {
+                "endpoint": azure.root,
+                "use_v1_path": True,
+                "management_url": azure.root,
+                "management_auth": "token",
+                **ACCOUNT,
+                **azure_keys,
+            },
+            "evaluation": EVALUATION,
+        },
+    )
+    return daemon
+
+
+def start(daemon: Daemon) -> None:
+    daemon.start(env={"AZURE_MANAGEMENT_TOKEN": ARM_TOKEN})
+
+
+def deployment_rows(daemon: Daemon) -> list[sqlite3.Row]:
+    return daemon.query("SELECT * FROM deployments ORDER BY id")
+
+
+def wait_until(what: str, check: Any, timeout: float = 120.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def evaluation_of(daemon: Daemon, job_id: str) -> sqlite3.Row | None:
+    rows = daemon.query("SELECT * FROM evaluations WHERE job_id = ?", (job_id,))
+    return rows[0] if rows else None
+
+
+def all_deleted(daemon: Daemon) -> bool:
+    rows = deployment_rows(daemon)
+    return bool(rows) and all(r["state"] == "deleted" for r in rows)
+
+
+def test_deployed_evaluated_against_the_base_and_torn_down(
+    tmp_path: Path, azure: AzureEmulator
+) -> None:
+    daemon = azure_daemon(tmp_path, azure)
+    try:
+        start(daemon)
+        write_dataset(daemon.incoming / "faq.jsonl", 120)
+        job = daemon.wait_job("faq.jsonl", "succeeded", timeout=120)
+        assert job["provider"] == "default"
+        assert ".ft-" in job["fine_tuned_model"]  # Azure's model id, not OpenAI's ft:...
+        wait_until("every deployment deleted", lambda: all_deleted(daemon), timeout=180)
+        evaluation = evaluation_of(daemon, job["job_id"])
+        assert evaluation is not None
+        assert evaluation["status"] == "succeeded"
+        rows = deployment_rows(daemon)
+        assert sorted((r["role"], r["model"]) for r in rows) == [
+            ("base", job["model"]),
+            ("candidate", job["fine_tuned_model"]),
+        ]
+        # Each model's items were asked through its deployment: nothing failed.
+        failed = daemon.query(
+            "SELECT count(*) AS n FROM evaluation_items "
+            "WHERE evaluation_id = ? AND error IS NOT NULL",
+            (evaluation["id"],),
+        )
+        assert failed[0]["n"] == 0
+        stats = azure.deployments()
+        assert azure.live_names() == []
+        assert (stats["puts"], stats["deletes"]) == (2, 2)
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_a_kept_deployment_survives_and_is_listed(tmp_path: Path, azure: AzureEmulator) -> None:
+    daemon = azure_daemon(tmp_path, azure, keep_deployments=True)
+    try:
+        start(daemon)
+        write_dataset(daemon.incoming / "kept.jsonl", 120)
+        job = daemon.wait_job("kept.jsonl", "succeeded", timeout=120)
+        wait_until(
+            "the evaluation to end",
+            lambda: (e := evaluation_of(daemon, job["job_id"])) and e["status"] == "succeeded",
+            timeout=180,
+        )
+        time.sleep(2.0)  # several deployer turns after the evaluation
+        rows = deployment_rows(daemon)
+        assert {r["state"] for r in rows} == {"ready"}
+        assert azure.live_names() == sorted(r["name"] for r in rows)
+        status = json.loads(daemon.ftd("status", "--json").stdout)
+        listed = {d["name"]: d for d in status["deployments"]}
+        assert set(listed) == {r["name"] for r in rows}
+        assert all(d["hourly_usd"] == pytest.approx(1.70) for d in listed.values())
+        text = daemon.ftd("status").stdout
+        assert "deployments  2 live, $3.40/h together" in text
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_crash_after_evaluation_before_teardown_tears_down_at_start(
+    tmp_path: Path, azure: AzureEmulator
+) -> None:
+    """The state a crash leaves between the evaluation's end and the teardown's start."""
+    daemon = azure_daemon(tmp_path, azure, keep_deployments=True)
+    try:
+        start(daemon)
+        write_dataset(daemon.incoming / "late.jsonl", 120)
+        job = daemon.wait_job("late.jsonl", "succeeded", timeout=120)
+        wait_until(
+            "the evaluation to end",
+            lambda: (e := evaluation_of(daemon, job["job_id"])) and e["status"] == "succeeded",
+            timeout=180,
+        )
+        daemon.kill()
+        with sqlite3.connect(daemon.state_dir / "ftd.db") as db:
+            db.execute("UPDATE deployments SET keep = 0")  # as if never kept: due for teardown
+        assert len(azure.live_names()) == 2
+        start(daemon)
+        wait_until("every deployment deleted", lambda: all_deleted(daemon), timeout=120)
+        assert azure.live_names() == []
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+@pytest.mark.parametrize("moment", ["deployment_requested", "deployment_teardown"])
+def test_sigkill_while_deploying_or_tearing_down_leaves_nothing_behind(
+    tmp_path: Path, azure: AzureEmulator, moment: str
+) -> None:
+    daemon = azure_daemon(tmp_path, azure)
+    try:
+        start(daemon)
+        write_dataset(daemon.incoming / "crash.jsonl", 120)
+        daemon.wait_for(moment, timeout=180)
+        daemon.kill()
+        names = {r["name"] for r in deployment_rows(daemon)}
+        assert names  # the intent was written before the request
+        # Never two deployments of one name, and none that ftd does not list.
+        assert set(azure.live_names()) <= names
+        start(daemon)
+        wait_until("every deployment deleted", lambda: all_deleted(daemon), timeout=180)
+        assert azure.live_names() == []
+        assert {r["name"] for r in deployment_rows(daemon)} == names
+        job = daemon.wait_job("crash.jsonl", "succeeded", timeout=10)
+        evaluation = evaluation_of(daemon, job["job_id"])
+        assert evaluation is not None
+        assert evaluation["status"] == "succeeded"
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
