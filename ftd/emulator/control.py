@@ -27,7 +27,7 @@ class ControlError(FtdError):
 
 class EmulatorControl:
     def __init__(self, root_url: str) -> None:
-        self.root_url = root_url.rstrip("/").removesuffix("/v1")
+        self.root_url = root_url.rstrip("/").removesuffix("/v1").removesuffix("/openai")
         self._session: aiohttp.ClientSession | None = None
 
     async def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
