@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import openai
+from openai.types.file_create_params import ExpiresAfter
 
 from ftd.emulator.server import Emulator
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
@@ -19,7 +20,7 @@ TOKEN = "entra-test-token"
 API_VERSION = "2025-04-01-preview"
 ARM_VERSION = "2024-10-01"
 SUBSCRIPTION, RESOURCE_GROUP, ACCOUNT = "00000000-0000-0000-0000-000000000001", "rg-ftd", "acct-ftd"
-EXPIRES = {"anchor": "created_at", "seconds": 1_209_600}
+EXPIRES: ExpiresAfter = {"anchor": "created_at", "seconds": 1_209_600}
 BASE = "gpt-4.1-mini-2025-04-14"
 
 
@@ -57,7 +58,9 @@ def deployment_url(emulator: Emulator, name: str) -> str:
     return f"{account_url(emulator)}/deployments/{name}?api-version={ARM_VERSION}"
 
 
-def deployment_body(model: str, version: str | None = None, sku: str = "Standard") -> dict[str, Any]:
+def deployment_body(
+    model: str, version: str | None = None, sku: str = "Standard"
+) -> dict[str, Any]:
     body: dict[str, Any] = {"format": "OpenAI", "name": model}
     if version is not None:
         body["version"] = version
@@ -97,7 +100,7 @@ async def upload(client: openai.AsyncOpenAI, n: int = 12, name: str = "train.jso
     created = await client.files.create(
         file=(name, chat_dataset(n), "application/jsonl"),
         purpose="fine-tune",
-        expires_after=EXPIRES,  # type: ignore[arg-type]
+        expires_after=EXPIRES,
     )
     return created.id
 
@@ -109,3 +112,25 @@ async def finish(client: openai.AsyncOpenAI, clock: FakeClock, job_id: str) -> A
             return job
         clock.advance(5.0)
     raise AssertionError(f"job {job_id} did not finish; last status {job.status}")
+
+
+async def until_trained(client: openai.AsyncOpenAI, clock: FakeClock, job_id: str) -> None:
+    """Advance the clock until the job is running and has trained at least one step."""
+    for _ in range(2000):
+        job = await client.fine_tuning.jobs.retrieve(job_id)
+        if job.status == "running":
+            events = await client.fine_tuning.jobs.list_events(job_id, limit=1)
+            if events.data and events.data[0].type == "metrics":
+                return
+        clock.advance(0.5)
+    raise AssertionError(f"job {job_id} never trained a step; last status {job.status}")
+
+
+async def until_running(client: openai.AsyncOpenAI, clock: FakeClock, job_id: str) -> None:
+    """Advance the clock in small steps until the job reports running (no step yet)."""
+    for _ in range(2000):
+        job = await client.fine_tuning.jobs.retrieve(job_id)
+        if job.status == "running":
+            return
+        clock.advance(0.05)
+    raise AssertionError(f"job {job_id} never ran; last status {job.status}")
