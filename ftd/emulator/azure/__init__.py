@@ -26,12 +26,14 @@ Auth: the data plane wants ``api-key: KEY`` or ``Authorization: Bearer TOKEN``
 ARM (``ROOT`` stands in for ``https://management.azure.com``;
 ``?api-version=2024-10-01`` required)::
 
-    ACCOUNT = /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/{account}
+    ACCOUNT = /subscriptions/{sub}/resourceGroups/{rg}
+              /providers/Microsoft.CognitiveServices/accounts/{account}   (one path)
     PUT/GET/DELETE  ACCOUNT/deployments/{name}
     GET             ACCOUNT/deployments            (nextLink paging, $skipToken)
     GET             ACCOUNT/models                 (Accounts_ListModels, deprecation dates)
-    GET             /subscriptions/{sub}/providers/Microsoft.CognitiveServices/locations/eastus/operations/{id}
-                    (the URL PUT and DELETE give in ``azure-asyncoperation``)
+    GET             /subscriptions/{sub}/providers/Microsoft.CognitiveServices
+                    /locations/eastus/operations/{id}   (one path: the URL PUT and
+                    DELETE give in ``azure-asyncoperation``)
 
 Job create accepts ``trainingType`` (``globalStandard``, ``standard``,
 ``developerTier``), shown back on the job as ``trainingType``. Ids:
