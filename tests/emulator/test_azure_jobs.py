@@ -28,6 +28,11 @@ HEX32 = "[0-9a-f]{32}"
 BEFORE_FIRST_STEP_S = 2.01
 
 
+def word(value: object) -> str:
+    """A status or level the SDK types as OpenAI's literals, which Azure's words are not."""
+    return str(value)
+
+
 async def _admin(root_url: str, path: str) -> Any:
     async with aiohttp.ClientSession() as session, session.get(root_url + path) as response:
         assert response.status == 200
@@ -105,7 +110,7 @@ async def test_a_suffix_longer_than_40_characters_is_refused() -> None:
         job = await client.fine_tuning.jobs.create(
             model=BASE, training_file=training, suffix="s" * 40
         )
-        assert job.user_provided_suffix == "s" * 40
+        assert (job.model_extra or {})["user_provided_suffix"] == "s" * 40
 
 
 async def test_training_type_is_accepted_stored_and_checked() -> None:
@@ -160,7 +165,7 @@ async def test_pause_needs_a_running_job_that_has_trained_a_step() -> None:
         assert no_step.value.code == "invalid_job_state"
         clock.advance(0.05)
         paused = await jobs.pause(job.id)
-        assert paused.status == "paused"
+        assert word(paused.status) == "paused"
         with pytest.raises(openai.BadRequestError):
             await jobs.pause(job.id)
         resumed = await jobs.resume(job.id)
@@ -189,7 +194,7 @@ async def test_the_service_pauses_and_resumes_developer_tier_jobs() -> None:
             model=BASE, training_file=training, extra_body={"trainingType": "standard"}
         )
         clock.advance(BEFORE_FIRST_STEP_S + 0.1)
-        assert (await jobs.retrieve(developer.id)).status == "paused"
+        assert word((await jobs.retrieve(developer.id)).status) == "paused"
         assert (await jobs.retrieve(standard.id)).status == "running"
         latest = (await jobs.list_events(developer.id, limit=1)).data[0]
         assert (latest.level, latest.message.startswith("Job paused by the service")) == (
@@ -197,9 +202,9 @@ async def test_the_service_pauses_and_resumes_developer_tier_jobs() -> None:
             True,
         )
         versioned_latest = (await versioned.fine_tuning.jobs.list_events(developer.id)).data[0]
-        assert versioned_latest.level == "warning"
+        assert word(versioned_latest.level) == "warning"
         clock.advance(99)
-        assert (await jobs.retrieve(developer.id)).status == "paused"
+        assert word((await jobs.retrieve(developer.id)).status) == "paused"
         clock.advance(2)
         assert (await jobs.retrieve(developer.id)).status == "running"
         messages = [e.message for e in (await jobs.list_events(developer.id, limit=100)).data]
@@ -255,10 +260,10 @@ async def test_status_words_follow_each_shape() -> None:
         versioned_client(emulator) as versioned,
     ):
         job = await client.fine_tuning.jobs.create(model=BASE, training_file=await upload(client))
-        assert (await versioned.fine_tuning.jobs.retrieve(job.id)).status == "pending"
+        assert word((await versioned.fine_tuning.jobs.retrieve(job.id)).status) == "pending"
         clock.advance(1.5)
         assert (await client.fine_tuning.jobs.retrieve(job.id)).status == "queued"
-        assert (await versioned.fine_tuning.jobs.retrieve(job.id)).status == "pending"
+        assert word((await versioned.fine_tuning.jobs.retrieve(job.id)).status) == "pending"
         created = await versioned.fine_tuning.jobs.with_raw_response.create(
             model=BASE, training_file=job.training_file
         )
