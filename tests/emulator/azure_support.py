@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import openai
 from openai.types.file_create_params import ExpiresAfter
+from openai.types.fine_tuning import FineTuningJob
 
 from ftd.emulator.server import Emulator
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
@@ -105,7 +106,7 @@ async def upload(client: openai.AsyncOpenAI, n: int = 12, name: str = "train.jso
     return created.id
 
 
-async def finish(client: openai.AsyncOpenAI, clock: FakeClock, job_id: str) -> Any:
+async def finish(client: openai.AsyncOpenAI, clock: FakeClock, job_id: str) -> FineTuningJob:
     for _ in range(400):
         job = await client.fine_tuning.jobs.retrieve(job_id)
         if job.status in ("succeeded", "failed", "cancelled"):

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.emulator import azure_schemas
 from tests.emulator.azure_support import (
@@ -38,7 +39,7 @@ ARM_DEPLOYMENT = (
     "Microsoft.CognitiveServices/accounts/{accountName}/deployments/{deploymentName}"
 )
 ARM_DEPLOYMENTS = ARM_DEPLOYMENT.removesuffix("/{deploymentName}")
-HI: list[Any] = [{"role": "user", "content": "hello"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 ARM_MODELS = ARM_DEPLOYMENTS.removesuffix("/deployments") + "/models"
 
 
