@@ -55,6 +55,10 @@ class EmulatorControl:
     async def state(self) -> dict[str, Any]:
         return await self._call("GET", "/_emulator/state")
 
+    async def deployments(self) -> dict[str, Any]:
+        """Azure flavour only: live deployments and the PUT and DELETE counts."""
+        return await self._call("GET", "/_emulator/deployments")
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

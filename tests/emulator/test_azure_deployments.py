@@ -101,6 +101,31 @@ async def test_a_deployment_provisions_then_serves_chat_after_a_not_ready_spell(
         assert routes["POST /openai/v1/chat/completions"] == 3
 
 
+async def test_a_checkpoint_deploys_and_answers_like_its_model() -> None:
+    clock = FakeClock()
+    async with (
+        azure_emulator(
+            clock=clock, deployment_provisioning_seconds=1, deployment_not_ready_seconds=0
+        ) as emulator,
+        v1_client(emulator) as client,
+        arm_client() as arm,
+    ):
+        model = await _fine_tuned(client, clock)
+        job_id = "ftjob-" + model.split(".ft-")[1][:32]
+        checkpoints = (await client.fine_tuning.jobs.checkpoints.list(job_id)).data
+        earliest = checkpoints[-1].fine_tuned_model_checkpoint
+        assert ":ckpt-step-" in earliest
+        put = await arm.call(
+            "PUT", deployment_url(emulator, "ckpt"), deployment_body(earliest, "1")
+        )
+        assert put.status == 201
+        clock.advance(1)
+        assert await _state(arm, deployment_url(emulator, "ckpt")) == "Succeeded"
+        answer = await client.chat.completions.create(model="ckpt", messages=QUESTION)
+        assert answer.model == earliest
+        assert answer.choices[0].message.content == "3 plus 3 is 6."
+
+
 async def test_models_answer_only_through_a_deployment() -> None:
     clock = FakeClock()
     async with (

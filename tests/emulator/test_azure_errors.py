@@ -107,3 +107,26 @@ async def test_error_bodies_differ_by_shape() -> None:
         assert status == 400
         status, _ = await _get(f"{emulator.base_url}/models?api-version=preview", headers)
         assert status == 200
+
+
+async def test_faults_and_limits_apply_to_both_planes_in_azure_shapes() -> None:
+    async with azure_emulator(error_rate=1.0) as emulator, arm_client() as arm:
+        status, body = await _get(f"{emulator.base_url}/models", {"api-key": KEY})
+        assert status in (500, 502, 503)
+        assert set(body["error"]) <= {"code", "message", "param"}
+        status, body = await _get(
+            f"{emulator.root_url}/openai/models?api-version={API_VERSION}", {"api-key": KEY}
+        )
+        assert body["error"]["code"] in ("internalFailure", "serviceUnavailable")
+        fault = await arm.call("GET", deployment_url(emulator, "d1"))
+        assert fault.status in (500, 502, 503)
+        assert set(fault.body["error"]) == {"code", "message"}
+        status, _ = await _get(f"{emulator.root_url}/_emulator/state", {})
+        assert status == 200  # admin routes never fail on purpose
+    async with azure_emulator(rpm_limit=1) as emulator:
+        first, _ = await _get(f"{emulator.base_url}/models", {"api-key": KEY})
+        status, body = await _get(
+            f"{emulator.root_url}/openai/models?api-version={API_VERSION}", {"api-key": KEY}
+        )
+        assert (first, status) == (200, 429)
+        assert body["error"]["code"] == "tooManyRequests"
