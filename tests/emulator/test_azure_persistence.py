@@ -8,6 +8,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from ftd.emulator.control import EmulatorControl
 from tests.emulator.azure_support import (
     ARM_VERSION,
     BASE,
@@ -74,11 +75,12 @@ async def test_deployments_and_tiers_survive_a_restart(tmp_path: Path) -> None:
 
     async with (
         azure_emulator(clock=clock, state_path=state, **DELAYS) as third,
-        arm_client() as arm,
+        EmulatorControl(third.base_url) as control,  # the /openai/v1 base is stripped
     ):
-        admin = await arm.call("GET", f"{third.root_url}/_emulator/deployments", token=None)
-        assert [d["name"] for d in admin.body["deployments"]] == ["kept"]
-        assert (admin.body["puts"], admin.body["deletes"]) == (0, 0)  # counts are per run
+        admin = await control.deployments()
+        assert [d["name"] for d in admin["deployments"]] == ["kept"]
+        assert (admin["puts"], admin["deletes"]) == (0, 0)  # counts are per run
+        assert (await control.state())["persistent"] is True
         async with v1_client(third) as client:
             with pytest.raises(openai.NotFoundError):
                 await client.chat.completions.create(model="gone", messages=QUESTION)
