@@ -144,13 +144,16 @@ class AzureJobs:
             log.info("azure_service_resumed", job_id=job.id)
 
     def get(self, job_id: str) -> JobRecord:
+        """A job brought up to date: the service's pauses applied, its result file made."""
         job = self._core.jobs.get(job_id)
         self.touch(job)
+        self._core.jobs.settle_all()
         return job
 
     def touch_all(self) -> None:
         for job in list(self._core.state.jobs.values()):
             self.touch(job)
+        self._core.jobs.settle_all()
 
     # -- control -------------------------------------------------------------------
     def control(self, job_id: str, kind: str) -> JobRecord:
@@ -175,13 +178,9 @@ class AzureJobs:
         return self._core.jobs.control(job_id, kind)
 
     # -- rendering -------------------------------------------------------------------
-    def status_word(self, job: JobRecord, shape: str) -> str:
-        status = self._core.jobs.status(job)
-        return _AUTHORING_STATUS.get(status, status) if shape == AUTHORING else status
-
     def render(self, job: JobRecord, shape: str) -> dict[str, Any]:
+        """The job on the wire; ``get`` or ``touch_all`` first, so its result file exists."""
         jobs = self._core.jobs
-        jobs.settle_all()
         now = self._core.clock()
         timeline = jobs.timeline(job)
         status = timeline.status(now)
