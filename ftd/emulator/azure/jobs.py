@@ -114,17 +114,15 @@ class AzureJobs:
         """Apply the pause and resume the service makes to a developer-tier job."""
         config = self._core.config
         extra = self._store.extras.get(job.id)
-        if (
-            not config.developer_tier_pause_seconds
-            or extra is None
-            or extra.training_type != DEVELOPER_TIER
-            or extra.service_resumed
-        ):
+        if extra is None or extra.training_type != DEVELOPER_TIER or extra.service_resumed:
             return
         now = self._core.clock()
         timeline = self._core.jobs.timeline(job)
         status = timeline.status(now)
         if extra.service_pause_at is None:
+            # Only new pauses wait on the knob: one already made is always resumed.
+            if not config.developer_tier_pause_seconds:
+                return
             if status == RUNNING and not job.controls and trained_steps(job, timeline, now) >= 1:
                 self._core.jobs.control(job.id, PAUSE)
                 extra.service_pause_at = now
