@@ -9,6 +9,7 @@ import aiohttp
 import openai
 import pytest
 
+from ftd.emulator.control import EmulatorControl
 from tests.emulator.azure_support import (
     BASE,
     KEY,
@@ -285,3 +286,22 @@ async def test_a_missing_key_never_reaches_the_job_service() -> None:
             f"{emulator.base_url}/fine_tuning/jobs", headers={"api-key": KEY}
         ) as response:
             assert (await response.json())["data"] == []
+
+
+async def test_a_service_pause_ends_when_the_knob_is_turned_off() -> None:
+    clock = FakeClock()
+    async with (
+        azure_emulator(clock=clock, developer_tier_pause_seconds=3600) as emulator,
+        v1_client(emulator) as client,
+        EmulatorControl(emulator.root_url) as control,
+    ):
+        job = await client.fine_tuning.jobs.create(
+            model=BASE,
+            training_file=await upload(client),
+            extra_body={"trainingType": "developerTier"},
+        )
+        clock.advance(BEFORE_FIRST_STEP_S + 0.1)
+        assert word((await client.fine_tuning.jobs.retrieve(job.id)).status) == "paused"
+        await control.configure(developer_tier_pause_seconds=0)
+        assert (await client.fine_tuning.jobs.retrieve(job.id)).status == "running"
+        assert (await finish(client, clock, job.id)).status == "succeeded"
