@@ -1,7 +1,8 @@
 """What happens to every request before and after its handler: ids, auth, faults, limits, stats.
 
-Faults and limits apply to ``/v1`` routes only, never to ``/_emulator``, so a
-test can always read the stats or turn the faults off again. Decisions use one
+Faults and limits apply to the flavour's API routes only (``/v1`` for OpenAI,
+see :class:`ApiSurface`), never to ``/_emulator``, so a test can always read
+the stats or turn the faults off again. Decisions use one
 seeded RNG, so a run with the same ``seed`` and the same request order sees the
 same faults. Stats count what clients really sent, keyed by route template
 (``GET /v1/fine_tuning/jobs/{id}``), including requests answered by a fault;
