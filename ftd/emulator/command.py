@@ -4,6 +4,9 @@ Prints one line, "listening on http://HOST:PORT/v1", once it accepts
 connections (port 0 picks a free port), logs to stderr, and exits 0 on
 SIGTERM or SIGINT. Any API key is accepted. Knobs can also be changed while
 it runs with POST /_emulator/config; GET /_emulator/stats counts requests.
+With ``--flavor azure`` it speaks Azure OpenAI instead (data plane under
+/openai, deployments under /subscriptions; see ftd.emulator.azure) and
+announces "listening on http://HOST:PORT/openai/v1".
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     net.add_argument("--state", type=Path, metavar="PATH", help="keep state in this SQLite file")
     net.add_argument("--organization", default="ftd-emulator", help="org name in model names")
     net.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    net.add_argument(
+        "--flavor",
+        default="openai",
+        choices=("openai", "azure"),
+        help="which API to speak (default %(default)s)",
+    )
     sim = parser.add_argument_group("simulation")
     sim.add_argument("--speed", type=_positive, default=1.0, help="job clock speed-up factor")
     sim.add_argument(
@@ -55,6 +64,28 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         "--result-files-base64",
         action="store_true",
         help="serve result-file content base64-encoded, as the API sometimes does",
+    )
+    azure = parser.add_argument_group("azure flavour (emulated seconds, divided by --speed)")
+    azure.add_argument(
+        "--deployment-provisioning-seconds",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a new deployment stays Creating this long",
+    )
+    azure.add_argument(
+        "--deployment-not-ready-seconds",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after Succeeded, chat answers DeploymentNotReady this long",
+    )
+    azure.add_argument(
+        "--developer-tier-pause-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="pause developerTier jobs after a step and resume them this much later (0: off)",
     )
     sim.add_argument("--max-file-bytes", type=int, default=512 * 1024 * 1024)
     sim.add_argument("--max-part-bytes", type=int, default=64 * 1024 * 1024)
@@ -135,17 +166,21 @@ def run(args: argparse.Namespace) -> int:
             max_file_bytes=args.max_file_bytes,
             max_part_bytes=args.max_part_bytes,
             upload_ttl_seconds=args.upload_ttl,
+            deployment_provisioning_seconds=args.deployment_provisioning_seconds,
+            deployment_not_ready_seconds=args.deployment_not_ready_seconds,
+            developer_tier_pause_seconds=args.developer_tier_pause_seconds,
+        )
+        settings = EmulatorSettings(
+            host=args.host,
+            port=args.port,
+            state_path=args.state,
+            organization=args.organization,
+            runtime=runtime,
+            flavor=args.flavor,
         )
     except SettingError as exc:
         print(f"ftd emulator: {exc}", file=sys.stderr)
         return 2
-    settings = EmulatorSettings(
-        host=args.host,
-        port=args.port,
-        state_path=args.state,
-        organization=args.organization,
-        runtime=runtime,
-    )
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -27,7 +27,7 @@ class ControlError(FtdError):
 
 class EmulatorControl:
     def __init__(self, root_url: str) -> None:
-        self.root_url = root_url.rstrip("/").removesuffix("/v1")
+        self.root_url = root_url.rstrip("/").removesuffix("/v1").removesuffix("/openai")
         self._session: aiohttp.ClientSession | None = None
 
     async def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
@@ -54,6 +54,10 @@ class EmulatorControl:
 
     async def state(self) -> dict[str, Any]:
         return await self._call("GET", "/_emulator/state")
+
+    async def deployments(self) -> dict[str, Any]:
+        """Azure flavour only: live deployments and the PUT and DELETE counts."""
+        return await self._call("GET", "/_emulator/deployments")
 
     async def close(self) -> None:
         if self._session is not None:

@@ -14,30 +14,37 @@ from ftd.emulator.jobs import JobService
 from ftd.emulator.models import ModelDirectory
 from ftd.emulator.persistence import Journal
 from ftd.emulator.state import EmulatorState
-from ftd.emulator.traffic import Traffic
+from ftd.emulator.traffic import ApiSurface, Traffic
 from ftd.emulator.uploads import UploadService
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ftd.emulator import ids
     from ftd.emulator.settings import EmulatorSettings
 
 
 class EmulatorCore:
     def __init__(
-        self, settings: EmulatorSettings, *, clock: Callable[[], float] = time.time
+        self,
+        settings: EmulatorSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        id_format: ids.IdFormat | None = None,
+        surface: ApiSurface | None = None,
     ) -> None:
         self.settings = settings
         self.config = settings.runtime
         self.clock = clock
         self.state = EmulatorState(Journal(settings.state_path))
-        self.traffic = Traffic(self.config)
+        self.traffic = Traffic(self.config, surface)
         self.jobs = JobService(
             self.state,
             self.config,
             settings.organization,
             clock=clock,
             rng=random.Random(self.config.seed),
+            id_format=id_format,
         )
         self.files = FileService(self.state, self.config, clock=clock)
         self.uploads = UploadService(self.state, self.config, clock=clock)

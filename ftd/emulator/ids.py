@@ -24,6 +24,16 @@ def new_id(prefix: str, length: int = 24) -> str:
     return f"{prefix}{token(length)}"
 
 
+class IdFormat:
+    """How new job and file ids look; a flavour with other formats passes a subclass."""
+
+    def job_id(self) -> str:
+        return new_id("ftjob-")
+
+    def file_id(self) -> str:
+        return new_id("file-")
+
+
 def job_token(job_id: str) -> str:
     return job_id.removeprefix("ftjob-")
 

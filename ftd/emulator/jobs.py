@@ -62,7 +62,9 @@ class JobService:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        id_format: ids.IdFormat | None = None,
     ) -> None:
+        self._ids = id_format or ids.IdFormat()
         self._state = state
         self._config = config
         self.organization = organization
@@ -115,7 +117,7 @@ class JobService:
             content = metrics.result_csv(job.plan, job.method, job.seed, job.plan.total_steps)
             finished = timeline.finished_at(now) or now
             record = FileRecord(
-                id=ids.new_id("file-"),
+                id=self._ids.file_id(),
                 filename=RESULT_FILENAME,
                 purpose="fine-tune-results",
                 bytes=len(content),
@@ -278,7 +280,7 @@ class JobService:
                 self._rng.randint(1, plan.total_steps),
             )
         job = JobRecord(
-            id=ids.new_id("ftjob-"),
+            id=self._ids.job_id(),
             created_at=self._clock(),
             model=request.model,
             base_model=request.base_model,

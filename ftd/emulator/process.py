@@ -70,7 +70,7 @@ class EmulatorProcess:
 
     @property
     def root_url(self) -> str:
-        return self.base_url.removesuffix("/v1")
+        return self.base_url.removesuffix("/v1").removesuffix("/openai")
 
     def log_text(self) -> str:
         """What the process wrote to stderr so far."""

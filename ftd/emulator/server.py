@@ -19,7 +19,7 @@ from aiohttp import web
 from ftd.emulator import tokens
 from ftd.emulator.admin import add_admin_routes
 from ftd.emulator.core import CORE, EmulatorCore
-from ftd.emulator.routes import add_api_routes
+from ftd.emulator.flavor import Flavor, flavor_named
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
 from ftd.logs import get_logger
 
@@ -34,10 +34,10 @@ log = get_logger(__name__)
 MAX_JSON_BODY = 64 * 1024 * 1024
 
 
-def build_app(core: EmulatorCore) -> web.Application:
+def build_app(core: EmulatorCore, flavor: Flavor | None = None) -> web.Application:
     app = web.Application(middlewares=[core.traffic.middleware], client_max_size=MAX_JSON_BODY)
     app[CORE] = core
-    add_api_routes(app)
+    (flavor or Flavor()).add_routes(app, core)
     add_admin_routes(app)
     return app
 
@@ -50,6 +50,7 @@ class Emulator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings or EmulatorSettings()
+        self.flavor = flavor_named(self.settings.flavor)
         self._clock = clock
         self._runner: web.AppRunner | None = None
         self._core: EmulatorCore | None = None
@@ -76,11 +77,17 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        return f"{self.root_url}/v1"
+        return f"{self.root_url}{self.flavor.base_path}"
 
     async def start(self) -> None:
         await asyncio.to_thread(tokens.warm_up)
-        core = EmulatorCore(self.settings, clock=self._clock)
+        flavor = self.flavor
+        core = EmulatorCore(
+            self.settings,
+            clock=self._clock,
+            id_format=flavor.id_format(),
+            surface=flavor.surface(),
+        )
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -88,7 +95,7 @@ class Emulator:
             sock.bind((self.settings.host, self.settings.port))
             sock.listen(1024)
             sock.setblocking(False)
-            runner = web.AppRunner(build_app(core), access_log=None, handle_signals=False)
+            runner = web.AppRunner(build_app(core, flavor), access_log=None, handle_signals=False)
             await runner.setup()
             await web.SockSite(runner, sock, backlog=1024).start()
         except BaseException:
@@ -100,6 +107,7 @@ class Emulator:
         log.info(
             "emulator_started",
             url=self.base_url,
+            flavor=flavor.name,
             state=str(self.settings.state_path) if self.settings.state_path else None,
             jobs=len(core.state.jobs),
             files=len(core.state.files),

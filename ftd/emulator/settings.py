@@ -22,6 +22,7 @@ DEFAULT_MAX_FILE_BYTES = 512 * MIB
 DEFAULT_MAX_PART_BYTES = 64 * MIB
 MAX_UPLOAD_BYTES = 8 * 1024 * MIB
 DEFAULT_UPLOAD_TTL_SECONDS = 3600.0
+FLAVORS = ("openai", "azure")
 
 
 class SettingError(FtdError):
@@ -60,6 +61,11 @@ _RULES: dict[str, _Rule] = {
     "max_file_bytes": _Rule(int, 1, 64 * 1024 * MIB),
     "max_part_bytes": _Rule(int, 1, 8 * 1024 * MIB),
     "upload_ttl_seconds": _Rule(float, 0, 30 * 86_400),
+    # Azure flavour only (ignored by the OpenAI one); in emulated seconds, divided by speed.
+    "deployment_provisioning_seconds": _Rule(float, 0, 86_400),
+    "deployment_not_ready_seconds": _Rule(float, 0, 86_400),
+    "developer_tier_pause_seconds": _Rule(float, 0, 30 * 86_400),
+    "arm_page_size": _Rule(int, 1, 1000),
 }
 
 
@@ -112,6 +118,14 @@ class RuntimeConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_part_bytes: int = DEFAULT_MAX_PART_BYTES
     upload_ttl_seconds: float = DEFAULT_UPLOAD_TTL_SECONDS
+    # How long an ARM deployment stays Accepted/Creating before Succeeded (or Failed).
+    deployment_provisioning_seconds: float = 60.0
+    # After Succeeded, chat on the deployment answers DeploymentNotReady this long.
+    deployment_not_ready_seconds: float = 30.0
+    # 0: off. Otherwise a developerTier job is paused by the service after its first
+    # trained step and resumed by it this many seconds later.
+    developer_tier_pause_seconds: float = 0.0
+    arm_page_size: int = 100
 
     def __post_init__(self) -> None:
         for key in _RULES:
@@ -140,3 +154,9 @@ class EmulatorSettings:
     state_path: Path | None = None
     organization: str = "ftd-emulator"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    flavor: str = "openai"  # which API the emulator speaks: "openai" or "azure"
+
+    def __post_init__(self) -> None:
+        if self.flavor not in FLAVORS:
+            choices = ", ".join(FLAVORS)
+            raise SettingError("flavor", f"must be one of {choices}, got {self.flavor!r}")

@@ -1,7 +1,8 @@
 """What happens to every request before and after its handler: ids, auth, faults, limits, stats.
 
-Faults and limits apply to ``/v1`` routes only, never to ``/_emulator``, so a
-test can always read the stats or turn the faults off again. Decisions use one
+Faults and limits apply to the flavour's API routes only (``/v1`` for OpenAI,
+see :class:`ApiSurface`), never to ``/_emulator``, so a test can always read
+the stats or turn the faults off again. Decisions use one
 seeded RNG, so a run with the same ``seed`` and the same request order sees the
 same faults. Stats count what clients really sent, keyed by route template
 (``GET /v1/fine_tuning/jobs/{id}``), including requests answered by a fault;
@@ -181,11 +182,35 @@ def _check_auth(request: web.Request) -> None:
         )
 
 
+class ApiSurface:
+    """What the pipeline asks a flavour: which paths are API, how auth and errors look.
+
+    This default is the OpenAI flavour; another flavour (see
+    :mod:`ftd.emulator.azure`) passes a subclass, so faults, limits and stats
+    stay one implementation for every flavour.
+    """
+
+    chat_routes: frozenset[str] = frozenset({CHAT_ROUTE})
+
+    def is_api(self, path: str) -> bool:
+        return path == "/v1" or path.startswith("/v1/")
+
+    def check_auth(self, request: web.Request) -> None:
+        _check_auth(request)
+
+    def error_response(self, request: web.Request, error: ApiError) -> web.Response:
+        return error_response(error)
+
+    def answer_headers(self, request: web.Request, request_id: str) -> dict[str, str]:
+        return {"x-request-id": request_id}
+
+
 class Traffic:
     """The request pipeline's shared state: config, stats, limiter and the fault RNG."""
 
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, surface: ApiSurface | None = None) -> None:
         self.config = config
+        self.surface = surface or ApiSurface()
         self.stats = Stats()
         self.window = RequestWindow()
         self._seed = config.seed
@@ -204,7 +229,7 @@ class Traffic:
         delay_ms = config.latency_ms + (rng.uniform(0, config.jitter_ms) if config.jitter_ms else 0)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
-        _check_auth(request)
+        self.surface.check_auth(request)
         allowed, headers, wait = self.window.admit(config.rpm_limit)
         if not allowed:
             raise rate_limited(headers, wait, config.rpm_limit or NOMINAL_RPM)
@@ -223,13 +248,14 @@ class Traffic:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = ids.new_id("req_", 32)
-        api = request.path == "/v1" or request.path.startswith("/v1/")
+        surface = self.surface
+        api = surface.is_api(request.path)
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "(unmatched)"
         started = time.perf_counter()
         if api:
             self.stats.request(f"{request.method} {route}")
-            if f"{request.method} {route}" == CHAT_ROUTE:
+            if f"{request.method} {route}" in surface.chat_routes:
                 self.stats.chat_body(await request.read())
         headers: dict[str, str] = {}
         try:
@@ -245,18 +271,21 @@ class Traffic:
             if api and self.config.answer_delay_ms > 0:
                 await asyncio.sleep(self.config.answer_delay_ms / 1000)
         except ApiError as error:
-            response = error_response(error)
+            response = surface.error_response(request, error)
         except web.HTTPException as exc:
-            response = error_response(
+            response = surface.error_response(
+                request,
                 ApiError(exc.status, f"Invalid URL ({request.method} {request.path})")
                 if exc.status in (404, 405)
-                else ApiError(exc.status, exc.reason)
+                else ApiError(exc.status, exc.reason),
             )
         except Exception:
             log.exception("request_failed", method=request.method, route=route)
-            response = error_response(ApiError(500, _SERVER_FAULTS[0][1], type=SERVER_ERROR))
+            response = surface.error_response(
+                request, ApiError(500, _SERVER_FAULTS[0][1], type=SERVER_ERROR)
+            )
         response.headers.update(headers)
-        response.headers["x-request-id"] = request_id
+        response.headers.update(surface.answer_headers(request, request_id))
         response.headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
         if api:
             self.stats.status(response.status)
