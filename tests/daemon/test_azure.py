@@ -227,4 +227,3 @@ def test_sigkill_while_deploying_or_tearing_down_leaves_nothing_behind(
         assert daemon.stop() == 0
     finally:
         daemon.close()
-
