@@ -11,7 +11,7 @@ job followed to its end, every evaluation complete with each item once,
 ``PRAGMA integrity_check``, and every dropped file unchanged. Prints a table;
 exits 1 if anything was duplicated, lost or wrong.
 
-    python bench/chaos.py [--datasets 20] [--kills 50] [--seed 1] [--keep DIR]
+    python bench/chaos.py [--datasets 20] [--kills 50] [--seed 1] [--flavor azure] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ def main() -> int:
     parser.add_argument("--emulator-kills", type=int, default=3)
     parser.add_argument("--speed", type=float, default=2.0, help="the emulator's job clock")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    parser.add_argument(
+        "--flavor",
+        choices=("openai", "azure"),
+        default="openai",
+        help="the emulator's API; azure adds a deployment before every evaluation",
+    )
     options = parser.parse_args()
     settings = ChaosSettings(
         datasets=options.datasets,
@@ -41,11 +47,13 @@ def main() -> int:
         seed=options.seed,
         speed=options.speed,
         emulator_kills=options.emulator_kills,
+        flavor=options.flavor,
     )
     with run_folder(options.keep, "ftd-chaos-") as root:
         report = run_chaos(root, settings)
     print(
-        f"crash run: {settings.datasets} datasets, {settings.kills} SIGKILLs, seed {settings.seed}"
+        f"crash run ({settings.flavor}): {settings.datasets} datasets, {settings.kills} SIGKILLs, "
+        f"seed {settings.seed}"
     )
     return print_verdict(report)
 

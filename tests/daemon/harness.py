@@ -89,7 +89,9 @@ class Emulator:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.root_url = base_url.removesuffix("/v1")
+        # The Azure flavour serves its data plane under /openai/v1, the OpenAI one under /v1.
+        self.azure = base_url.endswith("/openai/v1")
+        self.root_url = base_url.removesuffix("/v1").removesuffix("/openai")
         self.client = openai.OpenAI(base_url=base_url, api_key="test", max_retries=0)
 
     def _control(self, path: str, body: object | None = None) -> dict[str, Any]:
@@ -116,17 +118,33 @@ class Emulator:
 
     def jobs(self, dataset: sqlite3.Row | None = None) -> list[Any]:
         """All jobs, or those of one dataset row (by the tag ftd puts in their metadata)."""
+        every = list(self.client.fine_tuning.jobs.list(limit=100))
         if dataset is None:
-            return list(self.client.fine_tuning.jobs.list(limit=100))
+            return every
+        # Read each job's own metadata: Azure's list takes no metadata filter.
         tag = f"{dataset['sha256'][:16]}-{dataset['tag']}"
-        return list(self.client.fine_tuning.jobs.list(metadata={"ftd_tag": tag}, limit=100))
+        return [job for job in every if (job.metadata or {}).get("ftd_tag") == tag]
+
+    def live_deployments(self) -> list[str]:
+        """The names of the deployments that exist (the Azure flavour's; none elsewhere)."""
+        if not self.azure:
+            return []
+        answer = self._control("/_emulator/deployments")
+        return sorted(d["name"] for d in answer["deployments"])
 
 
 class Daemon:
     """One ``ftd run`` process at a time over a fixed folder, config and log file."""
 
-    def __init__(self, root: Path, base_url: str, extra: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        base_url: str,
+        extra: dict[str, dict[str, Any]],
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
+        self.env = dict(env or {})  # added to the environment of every start
         self.state_dir = root / "state"
         self.drop = root / "drop"
         self.incoming = self.drop / "incoming"
@@ -158,6 +176,7 @@ class Daemon:
         assert self._process is None, "already running"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
         environment["OPENAI_API_KEY"] = "sk-test-e2e-secret-key"
+        environment.update(self.env)
         environment.update(env or {})
         self._mark = len(self._lines())
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
@@ -293,3 +312,24 @@ class Daemon:
                     f"job of {name} is {[r['status'] for r in rows]}, not {status}:\n{tail}"
                 )
             time.sleep(0.1)
+
+
+ARM_TOKEN = "arm-test-token"
+
+
+def azure_profile(root_url: str) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Config sections and environment for a daemon whose default profile is the Azure
+    flavour at ``root_url``: v1 data plane, ARM on the same port, a test ARM token."""
+    sections: dict[str, dict[str, Any]] = {
+        "provider": {"kind": "azure", "api_key_env": "OPENAI_API_KEY"},
+        "provider.azure": {
+            "endpoint": root_url,
+            "use_v1_path": True,
+            "management_url": root_url,
+            "management_auth": "token",
+            "subscription_id": "sub-1",
+            "resource_group": "rg-ftd",
+            "account": "acct-ftd",
+        },
+    }
+    return sections, {"AZURE_MANAGEMENT_TOKEN": ARM_TOKEN}

@@ -19,10 +19,8 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, write_dataset
+from tests.daemon.harness import Daemon, azure_profile, write_dataset
 
-ARM_TOKEN = "arm-test-token"
-ACCOUNT = {"subscription_id": "sub-1", "resource_group": "rg-ftd", "account": "acct-ftd"}
 # Few graders and no judge: the base deployment is the only shared one.
 EVALUATION = {"graders": ["exact", "f1"], "primary_grader": "f1", "judge_repeat_sample": 0}
 
@@ -68,27 +66,13 @@ def azure(tmp_path: Path) -> Iterator[AzureEmulator]:
 
 
 def azure_daemon(tmp_path: Path, azure: AzureEmulator, **azure_keys: Any) -> Daemon:
-    daemon = Daemon(
-        tmp_path / "ftd",
-        azure.root,
-        {
-            "provider": {"kind": "azure", "api_key_env": "OPENAI_API_KEY"},
-            "provider.azure": {
-                "endpoint": azure.root,
-                "use_v1_path": True,
-                "management_url": azure.root,
-                "management_auth": "token",
-                **ACCOUNT,
-                **azure_keys,
-            },
-            "evaluation": EVALUATION,
-        },
-    )
-    return daemon
+    sections, env = azure_profile(azure.root)
+    sections["provider.azure"].update(azure_keys)
+    return Daemon(tmp_path / "ftd", azure.root, {**sections, "evaluation": EVALUATION}, env)
 
 
 def start(daemon: Daemon) -> None:
-    daemon.start(env={"AZURE_MANAGEMENT_TOKEN": ARM_TOKEN})
+    daemon.start()
 
 
 def deployment_rows(daemon: Daemon) -> list[sqlite3.Row]:
@@ -116,10 +100,15 @@ def all_deleted(daemon: Daemon) -> bool:
     return bool(rows) and all(r["state"] == "deleted" for r in rows)
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [{"use_v1_path": True}, {"use_v1_path": False, "api_version": "2025-04-01-preview"}],
+    ids=["v1", "api-version"],
+)
 def test_deployed_evaluated_against_the_base_and_torn_down(
-    tmp_path: Path, azure: AzureEmulator
+    tmp_path: Path, azure: AzureEmulator, shape: dict[str, Any]
 ) -> None:
-    daemon = azure_daemon(tmp_path, azure)
+    daemon = azure_daemon(tmp_path, azure, **shape)
     try:
         start(daemon)
         write_dataset(daemon.incoming / "faq.jsonl", 120)

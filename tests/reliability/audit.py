@@ -118,6 +118,12 @@ def pending(daemon: Daemon, drops: list[Drop]) -> list[str]:
             waiting.append(f"{job['job_id']}: evaluation {evaluation['status']}")
         elif evaluation["report_path"] is None:
             waiting.append(f"{job['job_id']}: report not written")
+    waiting.extend(
+        f"deployment {r['name']}: {r['state']}"
+        for r in daemon.query(
+            "SELECT name, state FROM deployments WHERE state NOT IN ('deleted', 'failed')"
+        )
+    )
     return waiting
 
 
@@ -152,6 +158,8 @@ class Audit:
     evaluations: int = 0
     items: int = 0
     chat_requests: int = 0
+    deployments: int = 0  # rows ftd made (the Azure flavour)
+    deployments_left: int = 0  # deployments still at the provider once settled
     most_sent: int = 0  # the most times one chat request (the same body) was sent
     integrity: str = ""
     duplicates: list[str] = field(default_factory=list)
@@ -199,6 +207,7 @@ def audit(
     _remote_files(daemon, emulator, submitted, found)
     jobs = _jobs(daemon, emulator, submitted, found)
     _evaluations(daemon, jobs, found)
+    _deployments(daemon, emulator, found)
     sends = chat_sends(emulator) + (earlier_sends or Counter())
     found.chat_requests = sum(sends.values())
     found.most_sent = max(sends.values(), default=0)
@@ -212,6 +221,25 @@ def audit(
     if uncounted:
         found.problems.append(f"{uncounted} chat requests went uncounted")
     return found
+
+
+def _deployments(daemon: Daemon, emulator: Emulator, found: Audit) -> None:
+    """Every deployment ftd made is torn down, and none exists that ftd does not list."""
+    rows = daemon.query("SELECT name, state FROM deployments")
+    found.deployments = len(rows)
+    left = emulator.live_deployments()
+    found.deployments_left = len(left)
+    names = [r["name"] for r in rows]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        found.duplicates.append(f"deployment {name}: {names.count(name)} rows")
+    unknown = sorted(set(left) - set(names))
+    if unknown:
+        found.problems.append(f"deployments at the provider that ftd does not list: {unknown}")
+    if left:
+        found.problems.append(f"deployments left behind: {left}")
+    undone = [f"{r['name']} ({r['state']})" for r in rows if r["state"] != "deleted"]
+    if undone:
+        found.problems.append(f"deployments not torn down: {undone}")
 
 
 def _integrity(path: Path) -> str:

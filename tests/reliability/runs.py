@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, Emulator
+from tests.daemon.harness import Daemon, Emulator, azure_profile
 from tests.reliability.audit import (
     EVALUATION,
     EXAMPLES,
@@ -65,6 +65,8 @@ TRIGGERS = (
     "evaluation_started",
     "evaluation_finished",
 )
+# Where a provider needs deployments: the request in flight, the teardown begun.
+DEPLOYMENT_TRIGGERS = ("deployment_requested", "deployment_ready", "deployment_teardown")
 PHASES = (
     "start-up",
     "intake/validation",
@@ -72,6 +74,7 @@ PHASES = (
     "job creation",
     "tracking",
     "evaluation",
+    "deployment",
     "report writing",
 )
 
@@ -114,16 +117,34 @@ def free_port() -> int:
 
 
 def daemon_config(
-    attempts: int, timeout: float = 20.0, examples: int = EXAMPLES
+    attempts: int, timeout: float = 20.0, examples: int = EXAMPLES, azure_root: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """``attempts`` per evaluation request; ``timeout`` for every provider call but uploads;
-    a test split held out of datasets of ``examples`` lines (a tenth of them)."""
-    return {
+    a test split held out of datasets of ``examples`` lines (a tenth of them); the Azure
+    flavour at ``azure_root`` as the provider when given."""
+    sections: dict[str, dict[str, Any]] = {
         "defaults": {"min_test_examples": min(10, examples // 10)},
         "log": {"format": "json", "level": "info"},
         "evaluation": {**EVALUATION, "attempts": attempts, "request_timeout_seconds": timeout},
-        "provider": {"max_retries": 2, "timeout_seconds": timeout},
     }
+    if azure_root is not None:
+        sections.update(azure_profile(azure_root)[0])
+    sections.setdefault("provider", {}).update({"max_retries": 2, "timeout_seconds": timeout})
+    return sections
+
+
+FLAVOR_ARGS = {
+    "openai": (),
+    # Deployments provisioned in a couple of seconds at the crash run's speed.
+    "azure": (
+        "--flavor",
+        "azure",
+        "--deployment-provisioning-seconds",
+        "4",
+        "--deployment-not-ready-seconds",
+        "2",
+    ),
+}
 
 
 class LogTail:
@@ -179,6 +200,11 @@ def phases_now(daemon: Daemon) -> list[str]:
     )
     if evaluations[("queued", True)] + evaluations[("running", True)]:
         under_way.append("evaluation")
+    deploying = daemon.query(
+        "SELECT count(*) FROM deployments WHERE state IN ('intended', 'creating', 'deleting')"
+    )[0][0]
+    if deploying:
+        under_way.append("deployment")
     if evaluations[("succeeded", True)] + evaluations[("stopped", True)]:
         under_way.append("report writing")
     return under_way
@@ -202,6 +228,7 @@ class ChaosSettings:
     # This share of the kills waits for a line that opens a risky window (see
     # TRIGGERS), then strikes 0-300 ms after it; the rest strike blind.
     armed: float = 0.6
+    flavor: str = "openai"  # or "azure": deployments before every evaluation
 
 
 @dataclass(slots=True)
@@ -234,6 +261,16 @@ class ChaosReport:
             ("files at the provider", f"{found.remote_files}"),
             ("jobs at the provider", f"{found.jobs}"),
             ("evaluations / item rows", f"{found.evaluations} / {found.items}"),
+            *(
+                [
+                    (
+                        "deployments made / left at the provider",
+                        f"{found.deployments} / {found.deployments_left}",
+                    )
+                ]
+                if self.settings.flavor == "azure"
+                else []
+            ),
             ("chat requests sent / committed", f"{self.chat_sent} / {self.chat_recorded}"),
             ("most sends of one chat request", f"{found.most_sent}"),
             ("duplicates found (must be 0)", f"{len(found.duplicates)}"),
@@ -267,6 +304,7 @@ def _start_emulator(root: Path, port: int, settings: ChaosSettings, count: int) 
         f"{settings.latency_ms:g}",
         "--answer-delay-ms",
         f"{settings.answer_delay_ms:g}",
+        *FLAVOR_ARGS[settings.flavor],
         log_path=root / f"emulator-{count}.log",
     )
     process.start()
@@ -291,13 +329,17 @@ def run_chaos(root: Path, settings: ChaosSettings) -> ChaosReport:
     daemon: Daemon | None = None
     earlier_sends: Counter[str] = Counter()
     try:
-        daemon = Daemon(root / "ftd", emulator.base_url, daemon_config(settings.attempts))
+        azure = emulator.root_url if settings.flavor == "azure" else None
+        env = azure_profile(emulator.root_url)[1] if azure else None
+        config = daemon_config(settings.attempts, azure_root=azure)
+        daemon = Daemon(root / "ftd", emulator.base_url, config, env)
         report = ChaosReport(settings, Audit())
+        triggers = TRIGGERS + (DEPLOYMENT_TRIGGERS if azure else ())
         queue = list(drops)
         for number in range(settings.kills):
             arriving = [queue.pop(0) for _ in range(arrivals[number])]
             alive = rng.uniform(*settings.alive)
-            trigger = rng.choice(TRIGGERS) if rng.random() < settings.armed else None
+            trigger = rng.choice(triggers) if rng.random() < settings.armed else None
             delay = rng.uniform(0.0, 0.3)
             up = _start_and_wait(daemon, alive, trigger, delay, report, arriving)
             under_way = phases_now(daemon) if up else ["start-up"]

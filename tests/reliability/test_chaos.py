@@ -6,6 +6,8 @@ and the aim repeat; where in the code each lands depends on timing); a
 life armed with a log line that opens a risky window (an upload or a job
 create in flight, a status change, an evaluation) is killed just after it
 when the line comes in time, which with this seed is a third of the kills.
+It runs against both emulator flavours: on Azure every evaluation needs
+deployments, made and torn down across the same kills.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from tests.reliability.runs import ChaosSettings, run_chaos
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_sigkills_at_random_moments_duplicate_and_lose_nothing(tmp_path: Path) -> None:
-    settings = ChaosSettings(datasets=6, kills=12, seed=3, emulator_kills=1)
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("flavor", ["openai", "azure"])
+def test_sigkills_at_random_moments_duplicate_and_lose_nothing(tmp_path: Path, flavor: str) -> None:
+    settings = ChaosSettings(datasets=6, kills=12, seed=3, emulator_kills=1, flavor=flavor)
     report = run_chaos(tmp_path, settings)
     print(report.table())
     found = report.audit
@@ -30,7 +33,13 @@ def test_sigkills_at_random_moments_duplicate_and_lose_nothing(tmp_path: Path) -
     assert found.by_state == {"submitted": 4, "rejected": 1, "duplicate": 1}
     assert (found.remote_files, found.jobs, found.evaluations) == (8, 4, 4)
     assert found.integrity == "ok"
-    assert len(report.recoveries) >= 6  # most starts got as far as answering
+    # Lives last 0.3-6 s; on a loaded machine a start takes longer, so some lives end
+    # before the socket answers: a few must get that far, whatever the load.
+    assert len(report.recoveries) >= 3
     assert max(report.recoveries) < 10.0
     # Items in flight at a kill are asked again; committed ones never are.
     assert report.chat_sent >= report.chat_recorded > 0
+    if flavor == "azure":
+        # A candidate per job, the base and the judge; every one torn down.
+        assert found.deployments == 4 + 2
+        assert found.deployments_left == 0
