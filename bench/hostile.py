@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon
+from tests.daemon.harness import Daemon, azure_profile
 from tests.reliability import corpus, outcomes
 
 _SHARED_TIKTOKEN = Path(__file__).resolve().parents[2] / "shared" / "tiktoken"
@@ -39,15 +39,17 @@ def _shown(name: str, width: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the folder for a look")
+    parser.add_argument("--flavor", choices=("openai", "azure"), default="openai")
     args = parser.parse_args()
     if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
         os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_TIKTOKEN)
     root = Path(tempfile.mkdtemp(prefix="ftd-hostile-"))
-    emulator = EmulatorProcess("--speed", "20", log_path=root / "emulator.log")
+    flavor = ("--flavor", "azure") if args.flavor == "azure" else ()
+    emulator = EmulatorProcess("--speed", "20", *flavor, log_path=root / "emulator.log")
     emulator.start()
-    daemon = Daemon(
-        root / "ftd", emulator.base_url, {"intake": {"max_file_bytes": corpus.MAX_FILE_BYTES}}
-    )
+    sections, env = azure_profile(emulator.root_url) if flavor else ({}, {})
+    sections["intake"] = {"max_file_bytes": corpus.MAX_FILE_BYTES}
+    daemon = Daemon(root / "ftd", emulator.base_url, sections, env)
     try:
         daemon.start()
         entries = corpus.entries(as_root=os.geteuid() == 0)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, Emulator
+from tests.daemon.harness import Daemon, Emulator, azure_profile
 
 StartEmulator = Callable[..., Emulator]
 MakeDaemon = Callable[..., Daemon]
@@ -37,7 +37,11 @@ def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
     daemons: list[Daemon] = []
 
     def make(emulator: Emulator, **extra: dict[str, Any]) -> Daemon:
-        daemon = Daemon(tmp_path / f"ftd-{len(daemons)}", emulator.base_url, extra)
+        env: dict[str, str] = {}
+        if emulator.azure:  # the Azure flavour is the default profile
+            sections, env = azure_profile(emulator.root_url)
+            extra = {**sections, **extra}
+        daemon = Daemon(tmp_path / f"ftd-{len(daemons)}", emulator.base_url, extra, env)
         daemons.append(daemon)
         return daemon
 

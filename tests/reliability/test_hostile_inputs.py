@@ -16,6 +16,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.reliability import corpus, outcomes
 from tests.reliability.corpus import IGNORED, LEFT, REJECTED
@@ -29,10 +31,11 @@ def _fingerprint(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.parametrize("flavor", ["openai", "azure"])
 def test_hostile_corpus_is_rejected_or_ignored_and_good_datasets_go_on(
-    start_emulator: StartEmulator, make_daemon: MakeDaemon
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, flavor: str
 ) -> None:
-    emulator = start_emulator()
+    emulator = start_emulator("--flavor", flavor)
     daemon = make_daemon(emulator, intake={"max_file_bytes": corpus.MAX_FILE_BYTES})
     daemon.start()
     entries = corpus.entries(as_root=os.geteuid() == 0)
