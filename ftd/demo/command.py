@@ -32,6 +32,16 @@ DEADLINE_SECONDS = 180.0
 POLL_SECONDS = 0.3
 MAX_SOCKET_PATH = 100
 DEMO_KEY = "demo-key-for-the-emulator"
+DEMO_TOKEN_ENV = "DEMO_AZURE_ARM_TOKEN"  # noqa: S105 - a variable name
+# Azure's deployments at the demo's pace: provisioned, then answering, in seconds.
+AZURE_EMULATOR = (
+    "--flavor",
+    "azure",
+    "--deployment-provisioning-seconds",
+    "6",
+    "--deployment-not-ready-seconds",
+    "4",
+)
 
 
 class DemoError(Exception):
@@ -48,6 +58,13 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         default=2.0,
         metavar="X",
         help="how many times faster than real time emulated training runs (default 2)",
+    )
+    parser.add_argument(
+        "--flavor",
+        choices=("openai", "azure"),
+        default="openai",
+        help="which provider the emulator stands in for; azure also deploys the fine-tuned "
+        "model and its base before the evaluation and removes them after (default openai)",
     )
 
 
@@ -73,14 +90,27 @@ def _runtime_dir(folder: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="ftd-demo-run-"))
 
 
-def _write_config(folder: Path, runtime: Path, base_url: str) -> Path:
+def _provider_config(flavor: str, base_url: str, root_url: str) -> str:
+    if flavor != "azure":
+        return (
+            f'[provider]\nkind = "compatible"\n\n[provider.compatible]\nbase_url = "{base_url}"\n\n'
+        )
+    return (
+        '[provider]\nkind = "azure"\napi_key_env = "OPENAI_API_KEY"\n\n'
+        f'[provider.azure]\nendpoint = "{root_url}"\nuse_v1_path = true\n'
+        f'management_url = "{root_url}"\nmanagement_auth = "token"\n'
+        f'management_token_env = "{DEMO_TOKEN_ENV}"\n'
+        'subscription_id = "demo-subscription"\nresource_group = "demo"\naccount = "demo"\n\n'
+    )
+
+
+def _write_config(folder: Path, runtime: Path, provider: str) -> Path:
     path = folder / "config.toml"
     path.write_text(
         "# Written by `ftd demo`: the daemon's settings for this folder.\n"
         f'[paths]\nstate_dir = "{folder / "state"}"\ndrop_dir = "{folder / "drop"}"\n'
         f'runtime_dir = "{runtime}"\n\n'
-        '[provider]\nkind = "compatible"\n\n'
-        f'[provider.compatible]\nbase_url = "{base_url}"\n\n'
+        f"{provider}"
         "[intake]\nstable_seconds = 0.5\nrescan_seconds = 2.0\n\n"
         "[tracker]\npoll_seconds = 0.5\n\n"
         '[log]\nformat = "json"\nlevel = "info"\n',
@@ -164,6 +194,26 @@ def _show_evaluations(client: Client, progress: Progress) -> dict[str, Any] | No
     return None
 
 
+def _show_deployments(client: Client, progress: Progress) -> int:
+    """Print each deployment's state (Azure); how many are still live."""
+    live = client.call("status").get("deployments") or []
+    for deployment in live:
+        text = (
+            f"deployment {deployment['name']} of {deployment['model']}: {deployment['state']}"
+            f" (${deployment['hourly_usd'] or 0:.2f}/h while it exists)"
+        )
+        progress.say(f"deployment {deployment['name']}", text)
+    return len(live)
+
+
+def _wait_teardown(client: Client, progress: Progress, deadline: float) -> None:
+    while _show_deployments(client, progress) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+    if not _show_deployments(client, progress):
+        hosting = client.call("status").get("hosting_usd", 0.0)
+        progress.say("hosting", f"every deployment removed; hosting cost ${hosting:.2f}")
+
+
 def _follow(client: Client, progress: Progress) -> dict[str, Any]:
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
@@ -171,8 +221,10 @@ def _follow(client: Client, progress: Progress) -> dict[str, Any]:
         failed = _show_jobs(client, progress)
         if failed is not None:
             raise DemoError(f"job {failed} did not succeed: see `ftd show {failed}`")
+        _show_deployments(client, progress)
         finished = _show_evaluations(client, progress)
         if finished is not None:
+            _wait_teardown(client, progress, deadline)
             return finished
         time.sleep(POLL_SECONDS)
     raise DemoError(f"no verdict after {DEADLINE_SECONDS:.0f} s")
@@ -195,12 +247,14 @@ def _verdict(client: Client, evaluation: dict[str, Any]) -> None:
     print(f"\nReport: {evaluation['report_path']}")
 
 
-def _next_steps(folder: Path, config: Path, port: int) -> None:
+def _next_steps(folder: Path, config: Path, port: int, flavor: str) -> None:
+    extra = " ".join(AZURE_EMULATOR) + " " if flavor == "azure" else ""
+    token = f"{DEMO_TOKEN_ENV}=demo " if flavor == "azure" else ""
     print(
         "\nEverything it did is kept in "
         f"{folder}. To look around, start the emulator and the daemon again:\n"
-        f"  ftd emulator --port {port} --state {folder / 'emulator.db'} &\n"
-        f"  OPENAI_API_KEY=demo ftd run -c {config} &\n"
+        f"  ftd emulator {extra}--port {port} --state {folder / 'emulator.db'} &\n"
+        f"  OPENAI_API_KEY=demo {token}ftd run -c {config} &\n"
         "then try:\n"
         f"  ftd status -c {config}\n"
         f"  ftd show support.jsonl -c {config}\n"
@@ -230,18 +284,23 @@ def run(args: argparse.Namespace) -> int:
     if (folder / "state").exists():
         print(f"ftd demo: {folder} holds an earlier demo; give another --dir", file=sys.stderr)
         return 2
-    print(f"ftd demo in {folder}: the emulator stands in for OpenAI; no key, no network.")
+    azure = args.flavor == "azure"
+    who = "Azure OpenAI" if azure else "OpenAI"
+    print(f"ftd demo in {folder}: the emulator stands in for {who}; no key, no network.")
     emulator = EmulatorProcess(
         "--speed", str(args.speed), "--state", str(folder / "emulator.db"),
+        *(AZURE_EMULATOR if azure else ()),
         log_path=folder / "emulator.log",
     )  # fmt: skip
     daemon: subprocess.Popen[bytes] | None = None
     try:
         emulator.start()
         runtime = _runtime_dir(folder)
-        config = _write_config(folder, runtime, emulator.base_url)
+        provider = _provider_config(args.flavor, emulator.base_url, emulator.root_url)
+        config = _write_config(folder, runtime, provider)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
         env["OPENAI_API_KEY"] = DEMO_KEY
+        env[DEMO_TOKEN_ENV] = DEMO_KEY
         log = folder / "daemon.log"
         with log.open("ab") as handle:
             daemon = subprocess.Popen(
@@ -257,8 +316,8 @@ def run(args: argparse.Namespace) -> int:
             _drop(folder)
             finished = _follow(client, progress)
             _verdict(client, finished)
-        port = int(emulator.base_url.rsplit(":", 1)[1].split("/")[0])
-        _next_steps(folder, config, port)
+        port = int(emulator.root_url.rsplit(":", 1)[1])
+        _next_steps(folder, config, port, args.flavor)
         return 0
     except (DemoError, EmulatorStartError, OSError) as exc:
         print(f"ftd demo: {exc}", file=sys.stderr)

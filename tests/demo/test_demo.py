@@ -58,3 +58,26 @@ def test_the_demo_runs_to_a_verdict_and_leaves_nothing_running(tmp_path: Path) -
     )
     assert again.returncode == 2
     assert "holds an earlier demo" in again.stderr
+
+
+def test_the_azure_demo_deploys_evaluates_and_removes_its_deployments(tmp_path: Path) -> None:
+    folder = tmp_path / "azure-demo"
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ftd", "demo", "--flavor", "azure", "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "the emulator stands in for Azure OpenAI" in out
+    assert ".ft-" in out  # Azure's fine-tuned model names
+    assert "of gpt-4.1-mini-2025-04-14: ready ($1.70/h while it exists)" in out
+    assert "every deployment removed; hosting cost $" in out
+    assert "Verdict: better" in out
+    assert (folder / "drop" / "processed" / "support.report.html").exists()
+    assert "ftd emulator --flavor azure" in out
+    assert _running_in(folder) == []
