@@ -105,6 +105,12 @@ class Deployer:
             return
         for job in await rows_of.wanting_deployment(self._store, profiles):
             await self._intend(job)
+        for checkpoint in await rows_of.checkpoints_wanting_deployment(self._store, profiles):
+            await self._intend_checkpoint(checkpoint)
+        # A shared deployment torn down while a candidate still waits is made again.
+        for profile, base in await rows_of.bases_still_wanted(self._store, profiles):
+            if self._settings().profile(profile).azure.can_deploy:
+                await self._intend_shared(profile, base)
         for row in await rows_of.live(self._store):
             if row.provider not in profiles:
                 continue
@@ -119,11 +125,12 @@ class Deployer:
                     error=str(error),
                 )
 
-    async def servable(self, job_id: str, profile: str, base_model: str) -> bool:
-        """Whether an evaluation of this job can ask every model it needs now."""
+    async def servable(self, job_id: str, profile: str, base_model: str, model: str) -> bool:
+        """Whether an evaluation of ``model`` (the job's, or a checkpoint's) can ask every
+        model it needs now."""
         if profile not in self._profiles():
             return True
-        candidates = await rows_of.of_job(self._store, job_id)
+        candidates = [r for r in await rows_of.of_job(self._store, job_id) if r.model == model]
         if not candidates or any(r.state != rows_of.READY for r in candidates):
             return False
         configured = self._settings().profile(profile).azure.deployments
@@ -171,6 +178,12 @@ class Deployer:
             keep=settings.keep_deployments,
             hourly_usd=settings.deployment_hourly_usd,
         )
+        await self._intend_shared(profile, base)
+        log.info("deployment_intended", provider=profile, name=name, model=model)
+
+    async def _intend_shared(self, profile: str, base: str) -> None:
+        """The base model's (and judge's) deployments, made again if they went meanwhile."""
+        settings = self._settings().profile(profile).azure
         for shared in self._shared_models(base):
             if shared in settings.deployments:
                 continue
@@ -184,7 +197,26 @@ class Deployer:
                 keep=settings.keep_deployments,
                 hourly_usd=settings.deployment_hourly_usd,
             )
-        log.info("deployment_intended", provider=profile, name=name, model=model)
+
+    async def _intend_checkpoint(self, checkpoint: dict[str, object]) -> None:
+        """A checkpoint to be evaluated is deployed like the job's final model."""
+        profile = str(checkpoint["provider"])
+        settings = self._settings().profile(profile).azure
+        if not settings.can_deploy:
+            return
+        name = candidate_name(str(checkpoint["sha256"]), str(checkpoint["tag"]))
+        name = f"{name[:56]}-s{checkpoint['step']}"
+        await rows_of.intend(
+            self._store,
+            provider=profile,
+            name=name,
+            model=str(checkpoint["model"]),
+            role=rows_of.CANDIDATE,
+            job_id=str(checkpoint["job_id"]),
+            keep=settings.keep_deployments,
+            hourly_usd=settings.deployment_hourly_usd,
+        )
+        log.info("deployment_intended", provider=profile, name=name, model=checkpoint["model"])
 
     # ------------------------------------------------------------------ progress
 

@@ -70,11 +70,12 @@ class EvaluationService:
         provider: Provider | None = None,
         scan_seconds: float = 30.0,
         on_finished: Callable[[int], Awaitable[object]] | None = None,
-        servable: Callable[[str, str, str], Awaitable[bool]] | None = None,
+        servable: Callable[[str, str, str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self._store = store
-        # (job id, profile, base model) -> whether both models answer now; where a
-        # provider serves a model only once deployed, the deployer says when.
+        # (job id, profile, base model, model) -> whether every model the evaluation asks
+        # answers now; where a provider serves a model only once deployed, the deployer
+        # says when.
         self._servable = servable
         self._on_finished = on_finished
         # A callable is read again at each use, so a reloaded configuration applies
@@ -206,8 +207,22 @@ class EvaluationService:
                 break
             if row.id in self._busy or self._postponed.get(row.id, 0.0) > now:
                 continue
+            if not await self._can_ask(row):
+                continue
             self._busy.add(row.id)
             tg.start_soon(self._one, runner, row)
+
+    async def _can_ask(self, row: EvaluationRow) -> bool:
+        """A checkpoint's evaluation waits, like the job's, until its models answer."""
+        if self._servable is None or row.kind != rows_of.KIND_CHECKPOINT or row.job_id is None:
+            return True
+        found = await self._store.read(
+            "SELECT provider, model FROM jobs WHERE job_id = ?", (row.job_id,)
+        )
+        if not found:
+            return True
+        job = found[0]
+        return await self._servable(row.job_id, job["provider"], job["model"], row.model)
 
     async def _one(self, runner: Runner, row: EvaluationRow) -> None:
         try:
@@ -233,7 +248,7 @@ class EvaluationService:
             if not settings.enabled:
                 continue
             if self._servable is not None and not await self._servable(
-                job["job_id"], job["provider"], job["base_model"]
+                job["job_id"], job["provider"], job["base_model"], job["model"]
             ):
                 continue
             new_id = await rows_of.queue(

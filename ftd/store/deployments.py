@@ -199,6 +199,41 @@ async def wanting_deployment(store: Store, profiles: list[str]) -> list[dict[str
     )
 
 
+async def checkpoints_wanting_deployment(store: Store, profiles: list[str]) -> list[dict[str, Any]]:
+    """Checkpoint evaluations not yet ended at these profiles whose model has no deployment."""
+    if not profiles:
+        return []
+    marks = ", ".join("?" * len(profiles))
+    return await store.read(
+        "SELECT e.job_id, j.provider, e.model, d.sha256, d.tag, c.step FROM evaluations e "  # noqa: S608
+        "JOIN jobs j ON j.job_id = e.job_id JOIN datasets d ON d.id = j.dataset_id "
+        "JOIN job_checkpoints c ON c.job_id = e.job_id AND c.model = e.model "
+        f"WHERE e.kind = 'checkpoint' AND e.status IN ('queued', 'running') "
+        f"AND j.provider IN ({marks}) "
+        "AND NOT EXISTS (SELECT 1 FROM deployments x WHERE x.provider = j.provider "
+        "AND x.model = e.model AND x.state IN ('intended', 'creating', 'ready', 'deleting')) "
+        "ORDER BY e.id",
+        profiles,
+    )
+
+
+async def bases_still_wanted(store: Store, profiles: list[str]) -> list[tuple[str, str]]:
+    """(profile, base model) of every live candidate whose evaluation has not ended."""
+    if not profiles:
+        return []
+    marks = ", ".join("?" * len(profiles))
+    live = ", ".join("?" * len(LIVE))
+    rows = await store.read(
+        "SELECT DISTINCT x.provider, j.model FROM deployments x "  # noqa: S608
+        "JOIN jobs j ON j.job_id = x.job_id "
+        f"WHERE x.role = ? AND x.state IN ({live}) AND x.provider IN ({marks}) "
+        "AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.job_id = j.job_id "
+        "AND e.model = x.model AND e.status IN ('succeeded', 'stopped', 'failed'))",
+        (CANDIDATE, *LIVE, *profiles),
+    )
+    return [(str(r["provider"]), str(r["model"])) for r in rows]
+
+
 async def evaluation_finished(store: Store, job_id: str, model: str) -> bool:
     """Whether the job's evaluation of ``model`` has ended (or was never to be)."""
     rows = await store.read(
@@ -218,7 +253,7 @@ async def shared_still_needed(store: Store, provider: str) -> bool:
         "SELECT 1 FROM deployments x JOIN jobs j ON j.job_id = x.job_id "  # noqa: S608
         f"WHERE x.provider = ? AND x.role = ? AND x.state IN ({marks}) "
         "AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.job_id = j.job_id "
-        "AND e.model = j.fine_tuned_model AND e.status IN ('succeeded', 'stopped', 'failed')) "
+        "AND e.model = x.model AND e.status IN ('succeeded', 'stopped', 'failed')) "
         "LIMIT 1",
         (provider, CANDIDATE, *LIVE),
     )

@@ -191,6 +191,7 @@ def test_crash_after_evaluation_before_teardown_tears_down_at_start(
         daemon.close()
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("moment", ["deployment_requested", "deployment_teardown"])
 def test_sigkill_while_deploying_or_tearing_down_leaves_nothing_behind(
     tmp_path: Path, azure: AzureEmulator, moment: str
@@ -213,6 +214,41 @@ def test_sigkill_while_deploying_or_tearing_down_leaves_nothing_behind(
         evaluation = evaluation_of(daemon, job["job_id"])
         assert evaluation is not None
         assert evaluation["status"] == "succeeded"
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+@pytest.mark.timeout(300)
+def test_each_checkpoint_evaluated_is_deployed_and_torn_down_too(
+    tmp_path: Path, azure: AzureEmulator
+) -> None:
+    sections, env = azure_profile(azure.root)
+    evaluation = {**EVALUATION, "checkpoints": True}
+    daemon = Daemon(tmp_path / "ftd", azure.root, {**sections, "evaluation": evaluation}, env)
+    try:
+        start(daemon)
+        write_dataset(daemon.incoming / "steps.jsonl", 120)
+        job = daemon.wait_job("steps.jsonl", "succeeded", timeout=120)
+
+        def checkpoints() -> list[sqlite3.Row]:
+            """The checkpoints before the last step (the last one is the job's model)."""
+            return daemon.query(
+                "SELECT c.model FROM job_checkpoints c JOIN jobs j USING (job_id) "
+                "WHERE c.job_id = ? AND c.model != j.fine_tuned_model",
+                (job["job_id"],),
+            )
+
+        def settled() -> bool:
+            rows = daemon.query("SELECT status FROM evaluations WHERE job_id = ?", (job["job_id"],))
+            done = len(checkpoints()) > 0 and len(rows) == 1 + len(checkpoints())
+            return done and all(r["status"] == "succeeded" for r in rows) and all_deleted(daemon)
+
+        wait_until("every evaluation done and every deployment gone", settled, timeout=240)
+        candidates = {r["model"] for r in deployment_rows(daemon) if r["role"] == "candidate"}
+        final = daemon.query("SELECT fine_tuned_model FROM jobs")[0][0]
+        assert candidates == {final, *(c["model"] for c in checkpoints())}
+        assert azure.live_names() == []
         assert daemon.stop() == 0
     finally:
         daemon.close()
