@@ -31,13 +31,20 @@ RESULT_HEADER = (
 
 
 def expected_tokens(content: bytes) -> int:
-    """Billable tokens of one epoch, counted here independently of the emulator."""
+    """Billable tokens of one epoch, counted here independently of the emulator.
+
+    OpenAI's framing for plain chat (tests/datasets/test_billing.py): per
+    message 3 tokens, its role and its content; 1 more per example.
+    """
     encoding = tiktoken.get_encoding("o200k_base")
     total = 0
     for line in content.decode().splitlines():
         messages = json.loads(line)["messages"]
-        size = sum(3 + len(encoding.encode(m["content"], disallowed_special=())) for m in messages)
-        total += min(65_536, size + 3)
+        size = sum(
+            3 + len(encoding.encode(m["role"])) + len(encoding.encode(m["content"]))
+            for m in messages
+        )
+        total += min(65_536, size + 1)
     return total
 
 
