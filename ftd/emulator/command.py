@@ -53,8 +53,10 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     )
     sim.add_argument(
         "--result-files-base64",
-        action="store_true",
-        help="serve result-file content base64-encoded, as the API sometimes does",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve result-file content base64-encoded, as the real API did (default); "
+        "--no-result-files-base64 serves the plain CSV",
     )
     sim.add_argument("--max-file-bytes", type=int, default=512 * 1024 * 1024)
     sim.add_argument("--max-part-bytes", type=int, default=64 * 1024 * 1024)

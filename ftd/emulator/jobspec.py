@@ -134,9 +134,7 @@ def _check_file(
         raise bad_request(f"{param} must be a file id", param=param)
     purpose = file_purpose(value)
     if purpose is None:
-        raise bad_request(
-            f"invalid {param}: {value} (no such file)", param=param, code="file_not_found"
-        )
+        raise bad_request(f"invalid {param}: {value}", param=param)  # the real wording
     if purpose != "fine-tune":
         raise bad_request(
             f"invalid {param}: {value} has purpose '{purpose}', expected 'fine-tune'",

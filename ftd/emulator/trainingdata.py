@@ -32,6 +32,15 @@ SPECIAL_TOKEN_TEXTS = (
     "<|fim_suffix|>",
     "<|endofprompt|>",
 )
+# Text that makes the emulator's moderation flag an example, so tests can exercise the
+# real service's moderation failure ("This file failed moderation safety checks").
+MODERATION_MARKER = "[ftd-emulator: flag for moderation]"
+MODERATION_MESSAGE = (
+    "This file failed moderation safety checks. The OpenAI Moderation API identifies fine "
+    "tuning examples that violate our content policies. To fine tune on this data, please "
+    "try removing the flagged lines and uploading the file again. Flagged lines: "
+)
+MAX_FLAGGED_SHOWN = 5
 _CHAT_ROLES = ("system", "user", "assistant", "tool", "function")
 _RFT_ROLES = ("developer", "system", "user", "assistant", "tool")
 
@@ -215,6 +224,7 @@ def inspect_dataset(
     billable = 0
     n = 0
     counter = TokenCounter(model)
+    flagged: list[int] = []
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -238,6 +248,8 @@ def inspect_dataset(
             return DatasetProblem(
                 code, prefix + f"Example {n} message contains an invalid token: {special}", param
             )
+        if any(MODERATION_MARKER in t for t in texts):
+            flagged.append(n)
         if example is not None:
             examples.append(example)
         billable += min(limit, counter.example(*_billed_parts(record, method))[0])
@@ -246,6 +258,14 @@ def inspect_dataset(
             "invalid_n_examples",
             f"Training file has {n} example(s), but must have at least "
             f"{MIN_TRAINING_EXAMPLES} examples",
+            param,
+        )
+    if flagged:
+        shown = ", ".join(str(line) for line in flagged[:MAX_FLAGGED_SHOWN])
+        more = " ..." if len(flagged) > MAX_FLAGGED_SHOWN else ""
+        return DatasetProblem(
+            code,
+            f"The job failed due to an invalid {kind} file. {MODERATION_MESSAGE}{shown}{more}",
             param,
         )
     return DatasetSummary(n_examples=n, billable_tokens=billable, examples=tuple(examples))
