@@ -53,6 +53,10 @@ def fine_tunable_bases() -> list[catalog.BaseModel]:
 
 
 class JobService:
+    # The result file's header: OpenAI's; a flavour of another provider sets its own
+    # (metrics.AZURE_RESULT_COLUMNS for Azure OpenAI).
+    result_columns: tuple[str, ...] = metrics.OPENAI_RESULT_COLUMNS
+
     def __init__(
         self,
         state: EmulatorState,
@@ -118,7 +122,9 @@ class JobService:
         if status not in TERMINAL:
             return
         if status == SUCCEEDED:
-            content = metrics.result_csv(job.plan, job.method, job.seed, job.plan.total_steps)
+            content = metrics.result_csv(
+                job.plan, job.method, job.seed, job.plan.total_steps, self.result_columns
+            )
             finished = timeline.finished_at(now) or now
             record = FileRecord(
                 id=ids.new_id("file-"),
@@ -264,7 +270,7 @@ class JobService:
         )
         tokens = 0 if isinstance(training, DatasetProblem) else training.billable_tokens
         resolved = resolve_hyperparameters(
-            request.method, request.hyperparameters, max(1, n_examples)
+            request.method, request.hyperparameters, max(1, n_examples), request.base_model
         )
         training_record = self._state.files.get(request.training_file)
         plan = make_plan(

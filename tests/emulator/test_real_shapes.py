@@ -108,6 +108,9 @@ async def test_models_validate_knows_are_accepted(
     ``model="gpt-3.5-turbo"`` answer ``model='gpt-3.5-turbo-0125'``."""
     job = await client.fine_tuning.jobs.retrieve(await _job(client, model=requested))
     assert job.model == model
+    if model.startswith("gpt-3.5"):
+        # cookbook_fc, kanha95_2024_06, cristinalucin_2024_04: "auto" resolved to 2.
+        assert job.hyperparameters.learning_rate_multiplier == 2
     done = await finish(client, clock, job.id)
     assert done.status == "succeeded"
     assert done.fine_tuned_model is not None
