@@ -8,7 +8,8 @@ an example ends with 1 token; there is no reply priming in training data.
 Tool definitions are billed as the text the model reads (the ``namespace
 functions`` rendering of ftd/datasets/toolrender.py, placed in the system
 message); a tool call as a message of its own addressed ``to=functions.NAME``
-holding the arguments. A message of weight 0 is not billed. A DPO example is
+holding the arguments. A message of weight 0 is billed (the model reads it)
+but not trained on. A DPO example is
 two sequences, the input with each of its answers. Images cost what the vision
 guide says for their detail level. The emulator bills by ``example_tokens``
 too, so both sides agree by construction.
@@ -151,10 +152,9 @@ class TokenCounter:
     def message(self, message: Mapping[str, Any]) -> tuple[int, int]:
         """(billed tokens of the message, tokens the model is trained to produce in it).
 
-        A message of weight 0 is neither trained on nor billed.
+        A message of weight 0 is billed all the same: a real job billed its
+        weight-0 turns (tests/datasets/test_billing.py); it is only not trained on.
         """
-        if message.get("weight", 1) == 0:
-            return 0, 0
         calls = 0
         framed = False
         total = 0
@@ -179,7 +179,7 @@ class TokenCounter:
         else:
             total += TOKENS_PER_MESSAGE + calls
         produced += calls
-        trained = message.get("role") == "assistant"
+        trained = message.get("role") == "assistant" and message.get("weight", 1) != 0
         return total, (produced if trained else 0)
 
     def messages(self, messages: Sequence[Any]) -> tuple[int, int]:

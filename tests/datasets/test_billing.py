@@ -57,6 +57,43 @@ def test_plain_chat_bills_what_openai_billed(tmp_path: Path) -> None:
     assert report.estimate.billed_tokens == 363_094
 
 
+def _derpies_examples() -> list[dict[str, Any]]:
+    """The 25 examples of drewstaylor/derpies-llm-utils data/default-08-22-2024.jsonl,
+    every message's text replaced by a stand-in of its o200k token count."""
+    data = orjson.loads((DATA / "derpies_25_counts.json").read_bytes())
+    examples = []
+    for messages in data["examples"]:
+        rebuilt = []
+        for role, tokens, *weight in messages:
+            message: dict[str, Any] = {"role": role, "content": " x" * tokens}
+            if weight:
+                message["weight"] = weight[0]
+            rebuilt.append(message)
+        examples.append({"messages": rebuilt})
+    return examples
+
+
+def test_o200k_multi_turn_with_weight_zero_turns_bills_what_openai_billed() -> None:
+    """Source: drewstaylor/derpies-llm-utils, training.py @83eb8cc (its docstring holds the
+    answer): job ftjob-uwTC0Z5FZb42OKAPheCbHF2k (gpt-4o-mini-2024-07-18, n_epochs=4)
+    printed trained_tokens=6104 for data/default-08-22-2024.jsonl (8,303 bytes,
+    25 examples; 2 to 9 messages; 4 assistant turns of weight 0).
+
+    The same framing as on cl100k, per message and per example; and the weight-0
+    turns are billed: without them the bill would be 5,976.
+    """
+    examples = _derpies_examples()
+    counter = TokenCounter("gpt-4o-mini-2024-07-18")
+    assert counter.encoding_name == "o200k_base"
+    assert counter.text(" x" * 50) == 50
+    per_epoch = sum(counter.example(e["messages"])[0] for e in examples)
+    assert per_epoch * 4 == 6_104
+    weighted = [m for e in examples for m in e["messages"] if "weight" in m]
+    assert sorted(m["weight"] for m in weighted) == [0, 0, 0, 0, 1, 1, 1, 1]
+    unbilled = sum(counter.message(m)[0] for m in weighted if m["weight"] == 0)
+    assert (per_epoch - unbilled) * 4 == 5_976
+
+
 def _drone_bytes() -> bytes:
     data = (DATA / "drone_training.jsonl").read_bytes()
     digest = hashlib.sha256(data).hexdigest()

@@ -70,7 +70,7 @@ def test_chat_framing_is_what_real_jobs_billed() -> None:
     assert trained == len(enc.encode("Hello there."))
 
 
-def test_weight_zero_turns_are_neither_trained_nor_billed() -> None:
+def test_weight_zero_turns_are_billed_but_not_trained() -> None:
     counter = TokenCounter("gpt-4.1-2025-04-14")
     messages: list[dict[str, Any]] = [
         {"role": "user", "content": "Hi"},
@@ -80,9 +80,9 @@ def test_weight_zero_turns_are_neither_trained_nor_billed() -> None:
     ]
     total, trained = counter.messages(messages)
     assert trained == counter.text("Good answer")
-    without = [m for m in messages if m.get("weight") != 0]
-    assert total == counter.messages(without)[0]
-    assert counter.message(messages[1]) == (0, 0)
+    unweighted = [{k: v for k, v in m.items() if k != "weight"} for m in messages]
+    assert total == counter.messages(unweighted)[0]
+    assert counter.message(messages[1]) == (3 + counter.text("assistant") + 2, 0)
 
 
 def test_tool_definitions_are_billed_as_their_rendering() -> None:
