@@ -1,8 +1,11 @@
-"""Reading a finished job's result file: a CSV of per-step figures, sometimes base64-encoded.
+"""Reading a finished job's result file: a CSV of per-step figures, often base64-encoded.
 
-The documented header says ``train_accuracy`` where real files say
-``train_mean_token_accuracy``; both are read, columns are found by name, extra
-columns are ignored and empty cells (steps without validation) are None.
+OpenAI's files say ``step,train_loss,train_accuracy,valid_loss,
+valid_mean_token_accuracy`` and came base64-encoded in the real jobs public
+notebooks printed; Azure OpenAI's say ``train_mean_token_accuracy`` and add
+``full_valid_*``, error-rate and timestamp columns. Both spellings and both
+encodings (plain CSV or base64 of it) are read; columns are found by name,
+extra columns are ignored and empty cells (steps without validation) are None.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Result files: both header spellings, empty cells, base64, and clear refusals."""
+"""Result files: OpenAI's and Azure's headers, empty cells, base64, and clear refusals."""
 
 from __future__ import annotations
 
@@ -8,17 +8,26 @@ import pytest
 
 from ftd.results import ResultFileError, parse_result_file
 
-REAL = (
+AZURE = (
     b"step,train_loss,train_mean_token_accuracy,valid_loss,valid_mean_token_accuracy,"
     b"full_valid_loss,full_valid_mean_token_accuracy\n"
     b"1,1.5,0.5,,,,\n"
     b"2,1.25,0.625,1.4,0.55,1.35,0.6\n"
 )
 DOCUMENTED = b"step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n3,0.5,0.9,,\n"
+# The first rows of a real OpenAI result file, as the cookbook printed it after
+# base64-decoding (examples/Fine_tuning_for_function_calling.ipynb, job
+# ftjob-84PQg97hoIAKf21IPnhiNlU1, 2024-06).
+OPENAI_REAL = (
+    b"step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n"
+    b"1,3.63265,0.5,,\n"
+    b"2,2.45992,0.80952,,\n"
+    b"24,0.00023,1.0,,\n"
+)
 
 
-def test_the_observed_header() -> None:
-    rows = parse_result_file(REAL)
+def test_azure_header() -> None:
+    rows = parse_result_file(AZURE)
     assert rows[0] == (
         1,
         {
@@ -37,7 +46,19 @@ def test_the_documented_header_and_base64() -> None:
     assert parse_result_file(DOCUMENTED) == [
         (3, {"train_loss": 0.5, "train_accuracy": 0.9, "valid_loss": None, "valid_accuracy": None})
     ]
-    assert parse_result_file(base64.b64encode(REAL)) == parse_result_file(REAL)
+    assert parse_result_file(base64.b64encode(AZURE)) == parse_result_file(AZURE)
+
+
+def test_a_real_openai_file_as_served_base64() -> None:
+    rows = parse_result_file(base64.b64encode(OPENAI_REAL))
+    assert rows == parse_result_file(OPENAI_REAL)
+    assert [step for step, _ in rows] == [1, 2, 24]
+    assert rows[0][1] == {
+        "train_loss": 3.63265,
+        "train_accuracy": 0.5,
+        "valid_loss": None,
+        "valid_accuracy": None,
+    }
 
 
 @pytest.mark.parametrize(

@@ -198,14 +198,7 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
             result.invalid += 1
             continue
         result.valid += 1
-        total, trained = counter.messages(example.messages)
-        if example.outputs:  # DPO: both answers are trained on
-            for out in example.outputs:
-                t, _ = counter.message(out)
-                total += t
-                trained += t
-        if example.tools:
-            total += counter.tools(example.tools)
+        total, trained = counter.example(example.messages, example.tools, example.outputs)
         if example.images:
             result.images += example.images
             result.examples_with_images += 1

@@ -1,12 +1,18 @@
 """Exact token counts for training examples, the way OpenAI bills them.
 
-Text is counted with tiktoken in the base model's encoding. The chat framing
-follows OpenAI's published counting recipe: every message costs 3 tokens of
-framing plus the tokens of each of its string values, a ``name`` costs one
-more, and the reply is primed with 3 tokens. Tool definitions are counted with
-the recipe's per-function and per-property constants; tool calls, which the
-recipe does not cover, as their name and arguments plus a small framing cost.
-Images cost what the vision guide says for their detail level.
+Text is counted with tiktoken in the base model's encoding. The framing is
+what real jobs were billed (``trained_tokens`` of finished jobs, see
+tests/datasets/test_billing.py): every message costs 3 tokens of framing plus
+its role and the tokens of each of its string values, a ``name`` one more, and
+an example ends with 1 token; there is no reply priming in training data.
+Tool definitions are billed as the text the model reads (the ``namespace
+functions`` rendering of ftd/datasets/toolrender.py, placed in the system
+message); a tool call as a message of its own addressed ``to=functions.NAME``
+holding the arguments. A message of weight 0 is billed (the model reads it)
+but not trained on. A DPO example is
+two sequences, the input with each of its answers. Images cost what the vision
+guide says for their detail level. The emulator bills by ``example_tokens``
+too, so both sides agree by construction.
 """
 
 from __future__ import annotations
@@ -18,22 +24,17 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ftd.catalog import encoding_name
+from ftd.datasets.toolrender import render_functions
 
 if TYPE_CHECKING:
     import tiktoken
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
-REPLY_PRIMING = 3
-# Constants of the published recipe for function definitions (o200k and cl100k models).
-FUNC_INIT_O200K = 7
-FUNC_INIT_CL100K = 10
-PROP_INIT = 3
-PROP_KEY = 3
-ENUM_INIT = -3
-ENUM_ITEM = 3
-FUNC_END = 12
-TOOL_CALL_FRAMING = 3
+EXAMPLE_END = 1
+# The tools block joins the system message after a blank line.
+TOOLS_JOINER = "\n\n"
+TOOL_CALL_RECIPIENT = " to=functions."
 # Vision: a low-detail image is 85 tokens; a high-detail one 85 + 170 per 512px tile
 # after scaling to fit 2048x2048 and then the short side to 768.
 IMAGE_BASE_TOKENS = 85
@@ -95,10 +96,8 @@ class TokenCounter:
     def __init__(self, model: str) -> None:
         self.encoding_name = encoding_name(model)
         self._encode = load_encoding(self.encoding_name).encode_ordinary
-        self._func_init = (
-            FUNC_INIT_CL100K if self.encoding_name == "cl100k_base" else FUNC_INIT_O200K
-        )
         self._memo: dict[str, int] = {}
+        self._tools_memo: dict[bytes, int] = {}
 
     def text(self, text: str) -> int:
         if not text:
@@ -131,52 +130,61 @@ class TokenCounter:
         return total
 
     def tool_calls(self, calls: Any) -> int:
+        """Tokens of tool calls: each one a message of its own, to the function it calls."""
         total = 0
         if isinstance(calls, list):
             for call in calls:
                 fn = call.get("function") if isinstance(call, Mapping) else None
                 if isinstance(fn, Mapping):
-                    total += TOOL_CALL_FRAMING
-                    total += self.text(_as_text(fn.get("name")))
-                    total += self.text(_as_text(fn.get("arguments")))
+                    total += self.function_call(fn)
         return total
 
     def function_call(self, call: Any) -> int:
         if not isinstance(call, Mapping):
             return 0
         return (
-            TOOL_CALL_FRAMING
-            + self.text(_as_text(call.get("name")))
+            TOKENS_PER_MESSAGE
+            + self.text("assistant")
+            + self.text(TOOL_CALL_RECIPIENT + _as_text(call.get("name")))
             + self.text(_as_text(call.get("arguments")))
         )
 
     def message(self, message: Mapping[str, Any]) -> tuple[int, int]:
-        """(tokens of the whole message, tokens the model is trained to produce in it)."""
-        total = TOKENS_PER_MESSAGE
+        """(billed tokens of the message, tokens the model is trained to produce in it).
+
+        A message of weight 0 is billed all the same: a real job billed its
+        weight-0 turns (tests/datasets/test_billing.py); it is only not trained on.
+        """
+        calls = 0
+        framed = False
+        total = 0
         produced = 0
         for key, value in message.items():
             if key == "content":
                 n = self.content(value)
                 total += n
                 produced += n
+                framed = framed or n > 0
             elif key == "tool_calls":
-                n = self.tool_calls(value)
-                total += n
-                produced += n
+                calls += self.tool_calls(value)
             elif key == "function_call":
-                n = self.function_call(value)
-                total += n
-                produced += n
-            elif isinstance(value, str):
+                calls += self.function_call(value)
+            elif isinstance(value, str) and key != "content":
                 total += self.text(value)
                 if key == "name":
                     total += TOKENS_PER_NAME
+        if calls and not framed:
+            # Only the calls reach the model: no empty assistant turn before them.
+            total = calls
+        else:
+            total += TOKENS_PER_MESSAGE + calls
+        produced += calls
         trained = message.get("role") == "assistant" and message.get("weight", 1) != 0
         return total, (produced if trained else 0)
 
     def messages(self, messages: Sequence[Any]) -> tuple[int, int]:
-        """(total, trained) tokens of a conversation including the reply priming."""
-        total = REPLY_PRIMING
+        """(billed, trained) tokens of one conversation, including its end token."""
+        total = EXAMPLE_END
         trained = 0
         for message in messages:
             if isinstance(message, Mapping):
@@ -185,35 +193,68 @@ class TokenCounter:
                 trained += a
         return total, trained
 
-    def tools(self, tools: Any) -> int:
-        """Tokens of ``tools`` definitions (or legacy ``functions``), per the recipe."""
+    def tools(self, tools: Any, system: str | None = None) -> int:
+        """Tokens ``tools`` (or legacy ``functions``) add, rendered into the system message.
+
+        Appended to the system message ``system`` after a blank line, they cost
+        what the joined text costs beyond the message alone; without a system
+        message they are one of their own.
+        """
         if not isinstance(tools, list) or not tools:
             return 0
-        total = 0
-        for entry in tools:
-            if not isinstance(entry, Mapping):
-                continue
-            fn = entry.get("function", entry)  # legacy `functions` entries are bare
-            if not isinstance(fn, Mapping):
-                continue
-            total += self._func_init
-            desc = _as_text(fn.get("description")).removesuffix(".")
-            total += self.text(f"{_as_text(fn.get('name'))}:{desc}")
-            params = fn.get("parameters")
-            props = params.get("properties") if isinstance(params, Mapping) else None
-            if isinstance(props, Mapping) and props:
-                total += PROP_INIT
-                for key, spec in props.items():
-                    total += PROP_KEY
-                    spec = spec if isinstance(spec, Mapping) else {}
-                    enum = spec.get("enum")
-                    if isinstance(enum, list):
-                        total += ENUM_INIT
-                        for item in enum:
-                            total += ENUM_ITEM + self.text(_as_text(item))
-                    p_desc = _as_text(spec.get("description")).removesuffix(".")
-                    total += self.text(f"{key}:{_as_text(spec.get('type'))}:{p_desc}")
-        return total + FUNC_END
+        import orjson
+
+        try:
+            key = orjson.dumps(tools)
+        except TypeError:
+            key = repr(tools).encode()
+        if system is not None:
+            key += b"\x00" + system.encode("utf-8", "surrogatepass")
+        found = self._tools_memo.get(key)
+        if found is None:
+            text = render_functions(tools)
+            if not text:
+                found = 0
+            elif system is None:
+                found = TOKENS_PER_MESSAGE + self.text("system") + len(self._encode(text))
+            else:
+                joined = len(self._encode(system + TOOLS_JOINER + text))
+                found = joined - self.text(system)
+            if len(self._tools_memo) >= _CACHE_LIMIT:
+                self._tools_memo.clear()
+            self._tools_memo[key] = found
+        return found
+
+    def example(
+        self,
+        messages: Sequence[Any],
+        tools: Any = None,
+        outputs: Sequence[Mapping[str, Any]] = (),
+    ) -> tuple[int, int]:
+        """(billed, trained) tokens of one training example: what a job bills per epoch.
+
+        ``outputs`` are a DPO example's answers: each is trained with the whole
+        input, so the input is billed once per answer.
+        """
+        total, trained = self.messages(messages)
+        if tools:
+            system = next(
+                (
+                    m.get("content")
+                    for m in messages
+                    if isinstance(m, Mapping) and m.get("role") in ("system", "developer")
+                ),
+                None,
+            )
+            total += self.tools(tools, system if isinstance(system, str) else None)
+        if not outputs:
+            return total, trained
+        billed = 0
+        for out in outputs:
+            t, a = self.message(out)
+            billed += total + t
+            trained += a
+        return billed, trained
 
 
 def _as_text(value: Any) -> str:

@@ -138,7 +138,10 @@ class ChatEngine:
             raise bad_request("temperature must be a number between 0 and 2", param="temperature")
         _int_param(body, "n", 1)
         _int_param(body, "seed", -(2**63))
-        limit = _int_param(body, "max_completion_tokens", 1) or _int_param(body, "max_tokens", 1)
+        # The spec sets no minimum: 0 is a valid bound and yields an empty, cut-off answer.
+        limit = _int_param(body, "max_completion_tokens", 0)
+        if limit is None:
+            limit = _int_param(body, "max_tokens", 0)
         response_format = body.get("response_format") or {"type": "text"}
         if not isinstance(response_format, dict) or response_format.get("type") not in (
             "text",

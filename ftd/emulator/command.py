@@ -62,8 +62,10 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     )
     sim.add_argument(
         "--result-files-base64",
-        action="store_true",
-        help="serve result-file content base64-encoded, as the API sometimes does",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve result-file content base64-encoded, as the real API did (default); "
+        "--no-result-files-base64 serves the plain CSV",
     )
     azure = parser.add_argument_group("azure flavour (emulated seconds, divided by --speed)")
     azure.add_argument(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 
 from ftd.emulator import ids
-from ftd.emulator.apierrors import ApiError, bad_request, missing_object
+from ftd.emulator.apierrors import ApiError, bad_request, not_found
 from ftd.emulator.records import FileRecord
 from ftd.logs import get_logger
 
@@ -175,7 +175,8 @@ class FileService:
     def get(self, file_id: str) -> FileRecord:
         record = self._state.live_file(file_id, self._clock())
         if record is None:
-            raise missing_object("file", file_id, param="file_id")
+            # Worded as the real service words it (openai-real-answers: http_404_file).
+            raise not_found(f"No such File object: {file_id}", param="id")
         return record
 
     def list(

@@ -1,19 +1,22 @@
 """Identifiers shaped like the real ones, and the cursors hidden inside derived ones.
 
 Random ids (files, jobs, uploads) only need to be unique. Ids of objects that
-are derived from a job's clock (events, checkpoints) are built from the job's
-token and a zero-padded sequence number, so they are stable across restarts,
-unique across jobs and sort in creation order, which is what ``after`` paging
-relies on.
+are derived from a job's clock (events, checkpoints) are built from the first
+16 characters of the job's token and a zero-padded sequence number, so they
+are stable across restarts, unique across jobs, sort in creation order (what
+``after`` paging relies on) and are as long as the real ones: ``ftevent-`` and
+``ftckpt_`` followed by 24 characters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
 _SEQ_WIDTH = 8
+_JOB_PART = 16  # + _SEQ_WIDTH = the 24 characters of a real event or checkpoint id
 
 
 def token(length: int = 24) -> str:
@@ -38,16 +41,20 @@ def job_token(job_id: str) -> str:
     return job_id.removeprefix("ftjob-")
 
 
+def _job_part(job_id: str) -> str:
+    return job_token(job_id)[:_JOB_PART]
+
+
 def event_id(job_id: str, seq: int) -> str:
-    return f"ftevent-{job_token(job_id)}{seq:0{_SEQ_WIDTH}d}"
+    return f"ftevent-{_job_part(job_id)}{seq:0{_SEQ_WIDTH}d}"
 
 
 def checkpoint_id(job_id: str, step: int) -> str:
-    return f"ftckpt_{job_token(job_id)}{step:0{_SEQ_WIDTH}d}"
+    return f"ftckpt_{_job_part(job_id)}{step:0{_SEQ_WIDTH}d}"
 
 
 def _sequence(prefix: str, job_id: str, value: str) -> int | None:
-    head = prefix + job_token(job_id)
+    head = prefix + _job_part(job_id)
     tail = value[len(head) :]
     if not value.startswith(head) or len(tail) != _SEQ_WIDTH or not tail.isdigit():
         return None
@@ -66,3 +73,9 @@ def checkpoint_step(job_id: str, value: str) -> int | None:
 def model_short_id(job_id: str) -> str:
     """The last segment of a fine-tuned model name, like the real 8-character ones."""
     return job_token(job_id)[:8]
+
+
+def checkpoint_short_id(job_id: str, step: int) -> str:
+    """A checkpoint's own 8 characters: real snapshots are not named after the final model."""
+    digest = hashlib.blake2b(f"{job_id}:ckpt:{step}".encode(), digest_size=16).digest()
+    return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:8])

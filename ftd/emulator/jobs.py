@@ -39,9 +39,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 DAY_S = 86_400
-FINE_TUNABLE_FAMILIES = frozenset(
-    {"gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o4-mini"}
-)
 TRAINING_NOT_AVAILABLE = (
     "OpenAI is winding down the fine-tuning platform and your organization is no longer "
     "able to create new fine-tuning training jobs."
@@ -50,10 +47,16 @@ RESULT_FILENAME = "step_metrics.csv"
 
 
 def fine_tunable_bases() -> list[catalog.BaseModel]:
-    return [m for m in catalog.BASE_MODELS if m.family in FINE_TUNABLE_FAMILIES]
+    """Every model ``ftd validate`` knows, legacy ones included: most real jobs trained
+    gpt-3.5-turbo-0125 or -0613."""
+    return list(catalog.BASE_MODELS)
 
 
 class JobService:
+    # The result file's header: OpenAI's; a flavour of another provider sets its own
+    # (metrics.AZURE_RESULT_COLUMNS for Azure OpenAI).
+    result_columns: tuple[str, ...] = metrics.OPENAI_RESULT_COLUMNS
+
     def __init__(
         self,
         state: EmulatorState,
@@ -75,7 +78,14 @@ class JobService:
         self._unsettled = {job.id for job in state.jobs.values() if not job.settled}
         self._by_short: dict[str, list[str]] = {}
         for job in state.jobs.values():
-            self._by_short.setdefault(ids.model_short_id(job.id), []).append(job.id)
+            self._index_names(job)
+
+    def _index_names(self, job: JobRecord) -> None:
+        """Remember the short ids of the model and checkpoints a job will make."""
+        shorts = {ids.model_short_id(job.id)}
+        shorts.update(ids.checkpoint_short_id(job.id, s) for s in job.plan.checkpoint_steps)
+        for short in shorts:
+            self._by_short.setdefault(short, []).append(job.id)
 
     # -- lookups ---------------------------------------------------------------------
     def timeline(self, job: JobRecord) -> Timeline:
@@ -92,10 +102,10 @@ class JobService:
             raise missing_object("fine-tuning job", job_id, param="fine_tuning_job_id")
         return job
 
-    def view(self, job: JobRecord) -> dict[str, Any]:
+    def view(self, job: JobRecord, *, created: bool = False) -> dict[str, Any]:
         now = self._clock()
         self._settle(job, now)
-        return jobview.render_job(job, self.timeline(job), now, self.organization)
+        return jobview.render_job(job, self.timeline(job), now, self.organization, created=created)
 
     def status(self, job: JobRecord) -> str:
         return self.timeline(job).status(self._clock())
@@ -114,7 +124,9 @@ class JobService:
         if status not in TERMINAL:
             return
         if status == SUCCEEDED:
-            content = metrics.result_csv(job.plan, job.method, job.seed, job.plan.total_steps)
+            content = metrics.result_csv(
+                job.plan, job.method, job.seed, job.plan.total_steps, self.result_columns
+            )
             finished = timeline.finished_at(now) or now
             record = FileRecord(
                 id=self._ids.file_id(),
@@ -260,7 +272,7 @@ class JobService:
         )
         tokens = 0 if isinstance(training, DatasetProblem) else training.billable_tokens
         resolved = resolve_hyperparameters(
-            request.method, request.hyperparameters, max(1, n_examples)
+            request.method, request.hyperparameters, max(1, n_examples), request.base_model
         )
         training_record = self._state.files.get(request.training_file)
         plan = make_plan(
@@ -299,7 +311,7 @@ class JobService:
         )
         self._state.save_job(job)
         self._unsettled.add(job.id)
-        self._by_short.setdefault(ids.model_short_id(job.id), []).append(job.id)
+        self._index_names(job)
         log.info(
             "job_created",
             job_id=job.id,
@@ -340,10 +352,9 @@ class JobService:
     ) -> tuple[list[JobRecord], bool]:
         jobs = list(reversed(self._state.jobs.values()))
         if after is not None:
+            # An unknown cursor is not refused: the real service answers an empty page.
             position = next((i for i, job in enumerate(jobs) if job.id == after), None)
-            if position is None:
-                raise bad_request(f"No fine-tuning job with id '{after}'", param="after")
-            jobs = jobs[position + 1 :]
+            jobs = [] if position is None else jobs[position + 1 :]
         if without_metadata:
             jobs = [job for job in jobs if not job.metadata]
         elif metadata:
@@ -363,9 +374,7 @@ class JobService:
         start = timeline.visible_count(self._clock()) - 1
         if after is not None:
             seq = ids.event_seq(job.id, after)
-            if seq is None:
-                raise bad_request(f"'{after}' is not an event of job {job_id}", param="after")
-            start = min(start, seq - 1)
+            start = -1 if seq is None else min(start, seq - 1)  # unknown cursor: empty page
         stop = max(-1, start - limit)
         events = [
             jobview.render_event(job, timeline.entry(seq), self.organization)
@@ -383,9 +392,7 @@ class JobService:
         steps = sorted(timeline.kept_steps, reverse=True)
         if after is not None:
             step = ids.checkpoint_step(job.id, after)
-            if step is None:
-                raise bad_request(f"'{after}' is not a checkpoint of job {job_id}", param="after")
-            steps = [s for s in steps if s < step]
+            steps = [] if step is None else [s for s in steps if s < step]
         page = [
             jobview.render_checkpoint(job, timeline, s, self.organization) for s in steps[:limit]
         ]

@@ -134,9 +134,7 @@ def _check_file(
         raise bad_request(f"{param} must be a file id", param=param)
     purpose = file_purpose(value)
     if purpose is None:
-        raise bad_request(
-            f"invalid {param}: {value} (no such file)", param=param, code="file_not_found"
-        )
+        raise bad_request(f"invalid {param}: {value}", param=param)  # the real wording
     if purpose != "fine-tune":
         raise bad_request(
             f"invalid {param}: {value} has purpose '{purpose}', expected 'fine-tune'",
@@ -324,21 +322,28 @@ def auto_batch_size(n_examples: int) -> int:
     return max(1, min(256, round(n_examples * 0.002)))
 
 
-def auto_learning_rate(n_examples: int) -> float:
+# Real gpt-3.5-turbo jobs resolved "auto" to 2 for 103, 500 and 1,001 examples.
+LEGACY_LEARNING_RATE = 2.0
+
+
+def auto_learning_rate(n_examples: int, base_model: str | None = None) -> float:
+    entry = catalog.lookup(base_model) if base_model else None
+    if entry is not None and entry.family == "gpt-3.5-turbo":
+        return LEGACY_LEARNING_RATE
     if n_examples < 1000:
         return 1.8
     return 1.0 if n_examples < 10_000 else 0.5
 
 
 def resolve_hyperparameters(
-    method: str, requested: dict[str, Any], n_examples: int
+    method: str, requested: dict[str, Any], n_examples: int, base_model: str | None = None
 ) -> dict[str, Any]:
     """Replace every "auto" by the value the service would pick for this many examples."""
     resolved = dict(requested)
     defaults: dict[str, Any] = {
         "n_epochs": auto_epochs(n_examples),
         "batch_size": auto_batch_size(n_examples),
-        "learning_rate_multiplier": auto_learning_rate(n_examples),
+        "learning_rate_multiplier": auto_learning_rate(n_examples, base_model),
         "beta": 0.1,
         "compute_multiplier": 1.0,
         "eval_samples": 10,

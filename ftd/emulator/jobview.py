@@ -1,13 +1,19 @@
 """How a job, its events and its checkpoints look on the wire at a given moment.
 
 Shapes follow the real service rather than the letter of the spec where the
-two differ (``error: {}`` on healthy jobs, ``paused``, ``user_provided_suffix``).
+two differ (``error: {}`` on healthy jobs, ``paused``, ``user_provided_suffix``),
+as public notebooks printed them (tests/emulator/test_real_shapes.py names
+each source): ``estimated_finish`` stays null,
+``hyperparameters`` read "auto" only in the create answer and on a job that
+failed validation, and are null at the top level of a DPO job, "Fine-tuning job
+started" carries ``data: null``, checkpoints have their own model names.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ftd import catalog
 from ftd.emulator import ids, metrics
 from ftd.emulator.records import CANCEL, PAUSE, RESUME, JobRecord
 from ftd.emulator.timeline import (
@@ -20,7 +26,6 @@ from ftd.emulator.timeline import (
     SUCCEEDED,
     VALIDATED,
     VALIDATING,
-    VALIDATING_FILES,
     Entry,
     Timeline,
 )
@@ -36,10 +41,15 @@ def model_name(job: JobRecord, organization: str) -> str:
 
 
 def checkpoint_name(job: JobRecord, organization: str, step: int) -> str:
-    """The final checkpoint is the model itself; earlier ones carry ``:ckpt-step-N``."""
+    """The final checkpoint is the model itself; earlier ones are snapshots of their own.
+
+    Real ones: ``ft:gpt-4o-mini-2024-07-18:openai-gtm:recipe-ner:9o1eNlSa:ckpt-step-101``
+    for a job whose model ends ``:9o1eNNKO``.
+    """
     if step == job.plan.total_steps:
         return model_name(job, organization)
-    return f"{model_name(job, organization)}:ckpt-step-{step}"
+    short = ids.checkpoint_short_id(job.id, step)
+    return f"ft:{job.base_model}:{organization}:{job.suffix or ''}:{short}:ckpt-step-{step}"
 
 
 def method_object(job: JobRecord, hyperparameters: dict[str, Any]) -> dict[str, Any]:
@@ -48,16 +58,16 @@ def method_object(job: JobRecord, hyperparameters: dict[str, Any]) -> dict[str, 
     return {"type": job.method, job.method: settings}
 
 
-def render_job(job: JobRecord, timeline: Timeline, now: float, organization: str) -> dict[str, Any]:
+def render_job(
+    job: JobRecord, timeline: Timeline, now: float, organization: str, *, created: bool = False
+) -> dict[str, Any]:
+    """The job object; ``created`` for the answer to the create request itself."""
     status = timeline.status(now)
+    failed_validation = status == FAILED and job.failure is not None and job.failure.at_step is None
     hyperparameters = (
-        job.requested_hyperparameters
-        if status == VALIDATING_FILES
-        or (status == FAILED and job.failure and job.failure.at_step is None)
-        else job.hyperparameters
+        job.requested_hyperparameters if created or failed_validation else job.hyperparameters
     )
     finished = timeline.finished_at(now)
-    estimated = timeline.estimated_finish(now)
     error: dict[str, Any] = {}
     if status == FAILED and job.failure is not None:
         error = {
@@ -73,7 +83,9 @@ def render_job(job: JobRecord, timeline: Timeline, now: float, organization: str
         "error": error,
         "fine_tuned_model": model_name(job, organization) if succeeded else None,
         "finished_at": None if finished is None else int(finished),
-        "hyperparameters": {
+        "hyperparameters": None
+        if job.method == catalog.DPO
+        else {
             key: hyperparameters[key]
             for key in ("batch_size", "learning_rate_multiplier", "n_epochs")
         },
@@ -85,7 +97,7 @@ def render_job(job: JobRecord, timeline: Timeline, now: float, organization: str
         "trained_tokens": job.plan.epoch_tokens * job.plan.n_epochs if succeeded else None,
         "training_file": job.training_file,
         "validation_file": job.validation_file,
-        "estimated_finish": None if estimated is None else int(estimated),
+        "estimated_finish": None,
         "integrations": job.integrations,
         "metadata": job.metadata,
         "method": method_object(job, hyperparameters),
@@ -128,14 +140,14 @@ def _event_text(job: JobRecord, entry: Entry, organization: str) -> tuple[str, s
 
 
 def render_event(job: JobRecord, entry: Entry, organization: str) -> dict[str, Any]:
+    data: dict[str, Any] | None
     if entry.kind == STEP:
-        data: dict[str, Any] = dict(
-            metrics.step_metrics(job.plan, job.method, job.seed, entry.step)
-        )
-        level, message, kind = "info", metrics.step_message(data), "metrics"
+        figures = metrics.step_metrics(job.plan, job.method, job.seed, entry.step)
+        data = dict(figures)
+        level, message, kind = "info", metrics.step_message(figures), "metrics"
     else:
         level, message = _event_text(job, entry, organization)
-        data, kind = {}, "message"
+        data, kind = (None if entry.kind == STARTED else {}), "message"
     return {
         "id": ids.event_id(job.id, entry.seq),
         "object": "fine_tuning.job.event",

@@ -16,15 +16,35 @@ from ftd import catalog
 if TYPE_CHECKING:
     from ftd.emulator.records import Plan
 
-RESULT_COLUMNS = (
+# OpenAI's result-file header (cookbook, 2024-06: "step,train_loss,train_accuracy,
+# valid_loss,valid_mean_token_accuracy"), and Azure OpenAI's longer one.
+OPENAI_RESULT_COLUMNS = (
+    "step",
+    "train_loss",
+    "train_accuracy",
+    "valid_loss",
+    "valid_mean_token_accuracy",
+)
+AZURE_RESULT_COLUMNS = (
     "step",
     "train_loss",
     "train_mean_token_accuracy",
+    "train_error_rate",
     "valid_loss",
     "valid_mean_token_accuracy",
+    "valid_error_rate",
     "full_valid_loss",
     "full_valid_mean_token_accuracy",
+    "full_valid_error_rate",
+    "timestamp",
 )
+# Result-file columns whose figure the metrics event names differently.
+_COLUMN_SOURCES = {"train_accuracy": "train_mean_token_accuracy"}
+_ERROR_RATES = {
+    "train_error_rate": "train_mean_token_accuracy",
+    "valid_error_rate": "valid_mean_token_accuracy",
+    "full_valid_error_rate": "full_valid_mean_token_accuracy",
+}
 
 
 def _unit(seed: int, step: int, salt: str) -> float:
@@ -47,7 +67,7 @@ def _accuracy(loss: float, seed: int, step: int, salt: str) -> float:
 
 
 def is_epoch_end(plan: Plan, step: int) -> bool:
-    return step % plan.steps_per_epoch == 0
+    return step % plan.steps_per_epoch == 0 or step == plan.total_steps
 
 
 def step_metrics(plan: Plan, method: str, seed: int, step: int) -> dict[str, float | int]:
@@ -83,30 +103,49 @@ def step_message(data: dict[str, float | int]) -> str:
         if "full_valid_mean_reward" in data:
             text += f", validation reward={data['full_valid_mean_reward']:.4f}"
         return text
-    text += f"training loss={data['train_loss']:.4f}"
+    # Messages round to 2 decimals, as real ones do; ``data`` keeps full precision.
+    text += f"training loss={data['train_loss']:.2f}"
     if "valid_loss" in data:
-        text += f", validation loss={data['valid_loss']:.4f}"
+        text += f", validation loss={data['valid_loss']:.2f}"
     if "full_valid_loss" in data:
-        text += f", full validation loss={data['full_valid_loss']:.4f}"
+        text += f", full validation loss={data['full_valid_loss']:.2f}"
     return text
 
 
-def checkpoint_metrics(plan: Plan, method: str, seed: int, step: int) -> dict[str, float]:
+def checkpoint_metrics(plan: Plan, method: str, seed: int, step: int) -> dict[str, float | int]:
+    """A checkpoint's metrics: ``step`` an integer, as real ones, the figures floats."""
     data = step_metrics(plan, method, seed, step)
-    return {k: float(v) for k, v in data.items() if k != "total_steps"}
+    figures: dict[str, float | int] = {"step": step}
+    figures.update({k: float(v) for k, v in data.items() if k not in ("step", "total_steps")})
+    return figures
 
 
-def result_csv(plan: Plan, method: str, seed: int, last_step: int) -> bytes:
-    """The result file: one row per step, empty cells where a step had no validation."""
-    lines = [",".join(RESULT_COLUMNS)]
+def result_csv(
+    plan: Plan,
+    method: str,
+    seed: int,
+    last_step: int,
+    columns: tuple[str, ...] = OPENAI_RESULT_COLUMNS,
+) -> bytes:
+    """The result file: one row per step, empty cells where a step had no such figure.
+
+    Figures are written in their shortest form (``0.5``, ``6e-05``), as OpenAI's
+    are; ``columns`` picks the header (OpenAI's by default, Azure's on request).
+    """
+    lines = [",".join(columns)]
     for step in range(1, last_step + 1):
         data = step_metrics(plan, method, seed, step)
         if "train_loss" not in data:
             data["train_loss"] = round(1.0 - float(data["train_mean_reward"]), 5)
             data["train_mean_token_accuracy"] = data["train_mean_reward"]
         cells = [str(step)]
-        for column in RESULT_COLUMNS[1:]:
-            value = data.get(column)
-            cells.append("" if value is None else f"{value:.5f}")
+        for column in columns[1:]:
+            value: float | int | None
+            if column in _ERROR_RATES:
+                accuracy = data.get(_ERROR_RATES[column])
+                value = None if accuracy is None else round(1.0 - float(accuracy), 5)
+            else:
+                value = data.get(_COLUMN_SOURCES.get(column, column))
+            cells.append("" if value is None else repr(float(value)))
         lines.append(",".join(cells))
     return ("\n".join(lines) + "\n").encode()

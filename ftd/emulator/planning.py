@@ -7,7 +7,6 @@ divides every duration, so tests run the same life in milliseconds.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ftd.emulator.records import Plan
@@ -17,7 +16,7 @@ VALIDATE_S_PER_MB = 0.05
 QUEUE_S = 1.0
 STEP_S = 0.03
 FINALIZE_S = 1.0
-VALIDATION_POINTS = 10  # validation metrics this many times per job, when there is a file
+VALIDATION_EVERY = 10  # steps between validation metrics, when there is a file (as real jobs)
 
 
 def make_plan(
@@ -31,8 +30,6 @@ def make_plan(
     speed: float,
 ) -> Plan:
     examples = max(1, n_examples)
-    steps_per_epoch = max(1, math.ceil(examples / resolved["batch_size"]))
-    total = steps_per_epoch * resolved["n_epochs"]
     validate = VALIDATE_S + VALIDATE_S_PER_MB * training_bytes / 1e6
     return Plan(
         n_examples=examples,
@@ -44,5 +41,5 @@ def make_plan(
         queue_s=QUEUE_S / speed,
         step_s=STEP_S / speed,
         finalize_s=FINALIZE_S / speed,
-        valid_interval=max(1, total // VALIDATION_POINTS) if has_validation else 0,
+        valid_interval=VALIDATION_EVERY if has_validation else 0,
     )

@@ -81,12 +81,23 @@ class Plan:
     valid_interval: int  # 0 when there is no validation file
 
     @property
-    def steps_per_epoch(self) -> int:
-        return max(1, -(-self.n_examples // self.batch_size))
+    def total_steps(self) -> int:
+        """Batches over every epoch's examples together: a batch may span two epochs.
+
+        A real job of 1,001 examples, batch size 2 and 3 epochs ran 1,502 steps.
+        """
+        return max(1, -(-(self.n_examples * self.n_epochs) // self.batch_size))
 
     @property
-    def total_steps(self) -> int:
-        return self.steps_per_epoch * self.n_epochs
+    def steps_per_epoch(self) -> int:
+        """Where epochs are taken to end for checkpoints: total steps over epochs, rounded down."""
+        return max(1, self.total_steps // self.n_epochs)
+
+    @property
+    def checkpoint_steps(self) -> list[int]:
+        """Every epoch end and the final step (the 1,001-example job: 500, 1000, 1500, 1502)."""
+        ends = {self.steps_per_epoch * e for e in range(1, self.n_epochs + 1)}
+        return sorted(s for s in ends | {self.total_steps} if s <= self.total_steps)
 
 
 @dataclass(frozen=True, slots=True)

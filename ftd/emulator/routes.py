@@ -96,7 +96,7 @@ async def cancel_upload(request: web.Request) -> web.Response:
 async def create_job(request: web.Request) -> web.Response:
     core = _core(request)
     job = await core.jobs.create(await json_body(request))
-    return json_response(core.jobs.view(job))
+    return json_response(core.jobs.view(job, created=True))
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -104,7 +104,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     metadata, without = metadata_filter(request)
     jobs, has_more = core.jobs.list_jobs(
         request.query.get("after") or None,
-        query_int(request, "limit", 20, 1, MAX_LIST_LIMIT),
+        query_int(request, "limit", 20, 0, MAX_LIST_LIMIT),
         metadata,
         without,
     )
@@ -130,7 +130,7 @@ async def list_events(request: web.Request) -> web.Response:
     events, has_more = core.jobs.events(
         request.match_info["id"],
         request.query.get("after") or None,
-        query_int(request, "limit", 20, 1, MAX_LIST_LIMIT),
+        query_int(request, "limit", 20, 0, MAX_LIST_LIMIT),
     )
     return json_response(_page(events, has_more))
 
@@ -140,7 +140,7 @@ async def list_checkpoints(request: web.Request) -> web.Response:
     checkpoints, has_more = core.jobs.checkpoints(
         request.match_info["id"],
         request.query.get("after") or None,
-        query_int(request, "limit", 10, 1, MAX_LIST_LIMIT),
+        query_int(request, "limit", 10, 0, MAX_LIST_LIMIT),
     )
     return json_response(_page(checkpoints, has_more, ids=True))
 

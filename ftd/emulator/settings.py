@@ -114,7 +114,8 @@ class RuntimeConfig:
     max_active_jobs: int | None = None
     daily_job_cap: int | None = None
     model_ready_delay: float = 0.0
-    result_files_base64: bool = False
+    # Real result files came base64-encoded (2024); plain CSV is the other case ftd must read.
+    result_files_base64: bool = True
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_part_bytes: int = DEFAULT_MAX_PART_BYTES
     upload_ttl_seconds: float = DEFAULT_UPLOAD_TTL_SECONDS

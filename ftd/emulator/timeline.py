@@ -60,11 +60,11 @@ class Timeline:
         self.train_end = self.queue_end + total * plan.step_s
         self.checkpoint_t = self.train_end + plan.finalize_s / 2
         self.end = self.train_end + plan.finalize_s
-        epoch_ends = [plan.steps_per_epoch * e for e in range(1, plan.n_epochs + 1)]
-        self.kept_steps = epoch_ends[-KEPT_CHECKPOINTS:]
+        self.kept_steps = plan.checkpoint_steps[-KEPT_CHECKPOINTS:]
         failure = job.failure
         self._heads: list[tuple[float, str]] = [(0.0, CREATED), (0.0, VALIDATING)]
         self._tails: list[tuple[float, str, int]] = []
+        self.failed_validation = failure is not None and failure.at_step is None
         if failure is not None and failure.at_step is None:
             self._heads.append((self.validate_end, FAILED))
             self._n_steps = 0
@@ -189,9 +189,10 @@ class Timeline:
         return QUEUED if active < self.queue_end else RUNNING
 
     def finished_at(self, now: float) -> float | None:
+        """When the job ended; null for a job that failed validation, as real ones show."""
         if self._cancel is not None:
             return self._cancel.wall
-        if self.active(now) >= self.terminal_t:
+        if self.active(now) >= self.terminal_t and not self.failed_validation:
             return self.wall(self.terminal_t)
         return None
 

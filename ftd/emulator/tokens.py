@@ -1,33 +1,31 @@
-"""Token counting with the tokenizer of the model's base, as billing and usage need.
+"""Token counting with the tokenizer of the model's base, as chat usage needs.
 
-Encodings are loaded once per process; text containing special-token strings
-is counted as plain text (``disallowed_special=()``) instead of raising.
+Encodings are loaded once per process (the same cache as ftd's validator);
+text containing special-token strings is counted as plain text
+(``disallowed_special=()``) instead of raising. Training is billed elsewhere:
+by ``TokenCounter.example`` in ftd/datasets/tokens.py, the function
+``ftd validate`` estimates with, so the two cannot disagree.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
-import tiktoken
-
 from ftd import catalog
+from ftd.datasets.tokens import load_encoding
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-# Per-message and reply-priming overheads of the chat format.
+    import tiktoken
+
+# Per-message and reply-priming overheads of a chat completion prompt.
 MESSAGE_OVERHEAD = 3
 REPLY_PRIMING = 3
 
 
-@functools.cache
-def _encoding(name: str) -> tiktoken.Encoding:
-    return tiktoken.get_encoding(name)
-
-
 def encoding_for(model: str) -> tiktoken.Encoding:
-    return _encoding(catalog.encoding_name(model))
+    return load_encoding(catalog.encoding_name(model))
 
 
 def warm_up(models: Iterable[str] = (catalog.DEFAULT_MODEL,)) -> None:

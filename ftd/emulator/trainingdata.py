@@ -1,11 +1,14 @@
 """The check the real service runs at ``validating_files``, done the emulator's own way.
 
-It is deliberately independent of ftd's validator: the emulator must reject a
-bad file even when a client skipped validation, and it must not share a bug
-with the code it is there to test. It is lighter too: it checks the shape the
-chosen method needs, special-token text and the example count, and it gathers
-what the rest of the emulator needs from a good file (billable tokens and the
-prompt → reply pairs the fine-tuned model will answer from).
+Its checks are deliberately independent of ftd's validator: the emulator must
+reject a bad file even when a client skipped validation, and it must not share
+a bug with the code it is there to test. It is lighter too: it checks the shape
+the chosen method needs, special-token text and the example count, and it
+gathers what the rest of the emulator needs from a good file: the prompt →
+reply pairs the fine-tuned model will answer from, and billable tokens. Billing
+is the one thing shared on purpose: the emulator's ``trained_tokens`` come from
+the same function as ``ftd validate``'s estimate (ftd/datasets/tokens.py), so
+the two agree with each other and with what OpenAI bills.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ftd import catalog
-from ftd.emulator import tokens
+from ftd.datasets.tokens import TokenCounter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,6 +32,15 @@ SPECIAL_TOKEN_TEXTS = (
     "<|fim_suffix|>",
     "<|endofprompt|>",
 )
+# Text that makes the emulator's moderation flag an example, so tests can exercise the
+# real service's moderation failure ("This file failed moderation safety checks").
+MODERATION_MARKER = "[ftd-emulator: flag for moderation]"
+MODERATION_MESSAGE = (
+    "This file failed moderation safety checks. The OpenAI Moderation API identifies fine "
+    "tuning examples that violate our content policies. To fine tune on this data, please "
+    "try removing the flagged lines and uploading the file again. Flagged lines: "
+)
+MAX_FLAGGED_SHOWN = 5
 _CHAT_ROLES = ("system", "user", "assistant", "tool", "function")
 _RFT_ROLES = ("developer", "system", "user", "assistant", "tool")
 
@@ -187,6 +199,17 @@ def _parse_line(
     return list(_texts(messages)), _prompt_and_reply(messages)
 
 
+def _billed_parts(
+    record: dict[str, Any], method: str
+) -> tuple[list[Any], Any, list[dict[str, Any]]]:
+    """The conversation, tools and DPO answers of a checked line, as billing reads them."""
+    if method == catalog.DPO:
+        source = record["input"]
+        outputs = [record["preferred_output"][0], record["non_preferred_output"][0]]
+        return source["messages"], source.get("tools"), outputs
+    return record["messages"], record.get("tools") or record.get("functions"), []
+
+
 def inspect_dataset(
     content: bytes, *, method: str, model: str, file_id: str, param: str
 ) -> DatasetSummary | DatasetProblem:
@@ -200,18 +223,8 @@ def inspect_dataset(
     examples: list[Example] = []
     billable = 0
     n = 0
-    batch: list[list[str]] = []
-
-    def flush() -> int:
-        flat = [t for texts in batch for t in texts]
-        counts = iter(tokens.count_many(flat, model))
-        total = 0
-        for texts in batch:
-            size = sum(next(counts) for _ in texts)
-            total += min(limit, size + tokens.MESSAGE_OVERHEAD * len(texts) + tokens.REPLY_PRIMING)
-        batch.clear()
-        return total
-
+    counter = TokenCounter(model)
+    flagged: list[int] = []
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -235,17 +248,24 @@ def inspect_dataset(
             return DatasetProblem(
                 code, prefix + f"Example {n} message contains an invalid token: {special}", param
             )
+        if any(MODERATION_MARKER in t for t in texts):
+            flagged.append(n)
         if example is not None:
             examples.append(example)
-        batch.append(texts)
-        if len(batch) >= 2048:
-            billable += flush()
-    billable += flush()
+        billable += min(limit, counter.example(*_billed_parts(record, method))[0])
     if param == "training_file" and n < MIN_TRAINING_EXAMPLES:
         return DatasetProblem(
             "invalid_n_examples",
             f"Training file has {n} example(s), but must have at least "
             f"{MIN_TRAINING_EXAMPLES} examples",
+            param,
+        )
+    if flagged:
+        shown = ", ".join(str(line) for line in flagged[:MAX_FLAGGED_SHOWN])
+        more = " ..." if len(flagged) > MAX_FLAGGED_SHOWN else ""
+        return DatasetProblem(
+            code,
+            f"The job failed due to an invalid {kind} file. {MODERATION_MESSAGE}{shown}{more}",
             param,
         )
     return DatasetSummary(n_examples=n, billable_tokens=billable, examples=tuple(examples))

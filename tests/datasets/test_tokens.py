@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from typing import Any
 
 import pytest
 import tiktoken
@@ -52,7 +53,7 @@ def test_fine_tuned_names_map_to_their_base_encoding() -> None:
     assert encoding_name("ft:o4-mini-2025-04-16:acme::x") == "o200k_base"
 
 
-def test_chat_overhead_follows_the_recipe() -> None:
+def test_chat_framing_is_what_real_jobs_billed() -> None:
     counter = TokenCounter("gpt-4o-mini-2024-07-18")
     enc = tiktoken.get_encoding("o200k_base")
     messages = [
@@ -60,7 +61,7 @@ def test_chat_overhead_follows_the_recipe() -> None:
         {"role": "user", "content": "Hi", "name": "ana"},
         {"role": "assistant", "content": "Hello there."},
     ]
-    expected = 3  # reply priming
+    expected = 1  # the end of the example; training data has no reply priming
     for m in messages:
         expected += 3 + sum(len(enc.encode(v)) for v in m.values())
     expected += 1  # the name
@@ -69,9 +70,9 @@ def test_chat_overhead_follows_the_recipe() -> None:
     assert trained == len(enc.encode("Hello there."))
 
 
-def test_weight_zero_turns_are_counted_but_not_trained() -> None:
+def test_weight_zero_turns_are_billed_but_not_trained() -> None:
     counter = TokenCounter("gpt-4.1-2025-04-14")
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Bad answer", "weight": 0},
         {"role": "user", "content": "Again"},
@@ -79,11 +80,14 @@ def test_weight_zero_turns_are_counted_but_not_trained() -> None:
     ]
     total, trained = counter.messages(messages)
     assert trained == counter.text("Good answer")
-    assert total > trained + counter.text("Bad answer")
+    unweighted = [{k: v for k, v in m.items() if k != "weight"} for m in messages]
+    assert total == counter.messages(unweighted)[0]
+    assert counter.message(messages[1]) == (3 + counter.text("assistant") + 2, 0)
 
 
-def test_tool_definitions_use_the_recipe_constants() -> None:
+def test_tool_definitions_are_billed_as_their_rendering() -> None:
     counter = TokenCounter("gpt-4o-2024-08-06")
+    enc = tiktoken.get_encoding("o200k_base")
     tools = [
         {
             "type": "function",
@@ -94,30 +98,54 @@ def test_tool_definitions_use_the_recipe_constants() -> None:
                     "type": "object",
                     "properties": {
                         "city": {"type": "string", "description": "City name."},
-                        "unit": {"type": "string", "description": "Unit", "enum": ["c", "f"]},
+                        "unit": {"type": "string", "enum": ["c", "f"]},
                     },
+                    "required": ["city"],
                 },
             },
         }
     ]
-    t = counter.text
-    expected = 7 + t("get_weather:Get the weather")  # function start, name and description
-    expected += 3  # properties start
-    expected += 3 + t("city:string:City name")
-    expected += 3 + -3 + (3 + t("c")) + (3 + t("f")) + t("unit:string:Unit")
-    expected += 12  # end
-    assert counter.tools(tools) == expected
-    assert TokenCounter("gpt-3.5-turbo-0125").tools(tools) > 0
+    rendered = (
+        "# Tools\n\n## functions\n\nnamespace functions {\n\n"
+        "// Get the weather.\n"
+        "type get_weather = (_: {\n"
+        "// City name.\n"
+        "city: string,\n"
+        'unit?: "c" | "f",\n'
+        "}) => any;\n\n"
+        "} // namespace functions"
+    )
+    system = "Be brief."
+    joined = len(enc.encode(system + "\n\n" + rendered)) - len(enc.encode(system))
+    assert counter.tools(tools, system) == joined
+    alone = 3 + len(enc.encode("system")) + len(enc.encode(rendered))
+    assert counter.tools(tools) == alone
+    messages = [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "Sun."}]
+    assert counter.example(messages, tools)[0] == counter.messages(messages)[0] + alone
 
 
-def test_tool_calls_count_name_and_arguments() -> None:
+def test_tool_calls_are_messages_to_the_function() -> None:
     counter = TokenCounter("gpt-4.1-2025-04-14")
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
     message = {"role": "assistant", "content": None, "tool_calls": [call]}
     total, trained = counter.message(message)
-    produced = 3 + counter.text("f") + counter.text('{"a": 1}')
-    assert trained == produced
-    assert total == 3 + counter.text("assistant") + produced
+    produced = 3 + counter.text("assistant") + counter.text(" to=functions.f")
+    produced += counter.text('{"a": 1}')
+    assert (total, trained) == (produced, produced)
+    both = {"role": "assistant", "content": "Calling.", "tool_calls": [call, call]}
+    text = 3 + counter.text("assistant") + counter.text("Calling.")
+    assert counter.message(both) == (text + 2 * produced, counter.text("Calling.") + 2 * produced)
+
+
+def test_dpo_bills_the_input_once_per_answer() -> None:
+    counter = TokenCounter("gpt-4.1-mini-2025-04-14")
+    messages = [{"role": "user", "content": "Say hi"}]
+    good = {"role": "assistant", "content": "Hello, friend."}
+    bad = {"role": "assistant", "content": "No."}
+    prompt, _ = counter.messages(messages)
+    billed, trained = counter.example(messages, None, [good, bad])
+    assert billed == 2 * prompt + counter.message(good)[0] + counter.message(bad)[0]
+    assert trained == counter.text("Hello, friend.") + counter.text("No.")
 
 
 def _png(width: int, height: int) -> str:

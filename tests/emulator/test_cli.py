@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import signal
 import subprocess
@@ -77,3 +78,11 @@ def test_cli_registers_the_command() -> None:
     parser = cli.build_parser()
     args = parser.parse_args(["emulator", "--port", "0", "--rpm-limit", "5"])
     assert (args.port, args.rpm_limit, args.host) == (0, 5, "127.0.0.1")
+
+
+def test_result_files_are_base64_unless_the_command_says_plain() -> None:
+    parser = argparse.ArgumentParser()
+    command.configure(parser, "emulator")
+    assert parser.parse_args([]).result_files_base64 is True
+    assert parser.parse_args(["--no-result-files-base64"]).result_files_base64 is False
+    assert parser.parse_args(["--result-files-base64"]).result_files_base64 is True

@@ -262,7 +262,11 @@ async def test_models_list_retrieve_delete_and_ready_delay(
     assert await ask(client, model, "q1") == "a1"
     listed = {m.id for m in (await client.models.list()).data}
     assert model in listed
-    assert any(re.fullmatch(re.escape(model) + r":ckpt-step-\d+", m) for m in listed)
+    # Checkpoints are snapshots with their own 8-character id, as real ones are.
+    prefix = re.escape(model.rsplit(":", 1)[0])
+    snapshots = [m for m in listed if re.fullmatch(prefix + r":\w{8}:ckpt-step-\d+", m)]
+    assert snapshots
+    assert all(not m.startswith(model) for m in snapshots)
     deleted = await client.models.delete(model)
     assert (deleted.id, deleted.deleted) == (model, True)
     with pytest.raises(openai.NotFoundError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import openai
@@ -48,7 +49,8 @@ async def test_state_survives_a_restart(start_emulator: StartEmulator, tmp_path:
         revived = await sdk.fine_tuning.jobs.retrieve(job.id)
         assert revived.status == "succeeded"
         assert revived.metadata == {"ds": "x"}
-        assert (await sdk.files.content(revived.result_files[0])).text.startswith("step,")
+        result = (await sdk.files.content(revived.result_files[0])).content
+        assert base64.b64decode(result).startswith(b"step,")
         assert str((await sdk.fine_tuning.jobs.retrieve(paused.id)).status) == "paused"
         await sdk.fine_tuning.jobs.resume(paused.id)
         assert (await finish(sdk, clock, paused.id)).status == "succeeded"
