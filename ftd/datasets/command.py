@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ftd.places import first_dir
+
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 HELP = {"validate": "validate a JSONL training file offline (format, tokens, cost)"}
 
@@ -86,14 +88,28 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.accepted else 1
 
 
+# The configuration's file names, as ftd.config spells them; kept here so that
+# looking for a file does not import pydantic (a third of a small run's time).
+CONFIG_ENV = "FTD_CONFIG"
+CONFIG_FILE_NAME = "config.toml"
+
+
+def config_file_exists(path: Path | None, env: Mapping[str, str]) -> bool:
+    """Whether ftd.config.find_config_file would name a file: -c, $FTD_CONFIG, or systemd's."""
+    if path is not None or env.get(CONFIG_ENV):
+        return True
+    directory = first_dir(env, "CONFIGURATION_DIRECTORY")
+    return directory is not None and (directory / CONFIG_FILE_NAME).is_file()
+
+
 def _configured(
     args: argparse.Namespace,
 ) -> tuple[str | None, Callable[[str], tuple[float | None, float | None]] | None]:
     """The model and price table of the configuration, when there is one."""
-    from ftd.config import find_config_file, load_settings
-
-    if find_config_file(args.config, os.environ) is None:
+    if not config_file_exists(args.config, os.environ):
         return args.model, None
+    from ftd.config import load_settings
+
     settings = load_settings(args.config)
 
     def prices(model: str) -> tuple[float | None, float | None]:

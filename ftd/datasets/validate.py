@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gc
 import heapq
-import multiprocessing
 import os
 import stat
 import threading
 import time
 from array import array
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +32,7 @@ from ftd.errors import InputFileError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
 MIN_EXAMPLES = 10
 FEW_EXAMPLES = 50
@@ -156,6 +155,10 @@ def _long_line_result(job: Job, item: LongLine, max_line: int) -> ChunkResult:
 
 
 def _run_pool(planner: Planner, job: Job, merger: _Merger, workers: int) -> None:
+    # Imported here: a small file never needs them, and they cost 15 ms to import.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # Load the tokenizer before forking so that the workers share its tables.
     load_encoding(catalog.encoding_name(job.model))
     method = "fork" if threading.active_count() == 1 else "forkserver"

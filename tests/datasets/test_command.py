@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,48 @@ def test_prices_and_model_come_from_the_configuration(
     monkeypatch.setenv("FTD_CONFIG", str(tmp_path / "missing.toml"))
     assert main(["validate", str(DATA / "tools.jsonl")]) == 2
     assert "missing.toml" in capsys.readouterr().err
+
+
+def test_a_small_run_imports_no_configuration_code(tmp_path: Path) -> None:
+    # pydantic costs a third of a small file's run; it is for configuration files only.
+    script = (
+        "import sys\n"
+        "from ftd.cli import main\n"
+        f"code = main(['validate', {str(DATA / 'tools.jsonl')!r}])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'"
+        " or m.startswith('ftd.config') or m == 'concurrent.futures.process')\n"
+        "print('HEAVY', heavy, code)\n"
+    )
+    unset = ("FTD_CONFIG", "CONFIGURATION_DIRECTORY")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY [] 0"
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "file_there"),
+    [
+        (None, {}, False),
+        (None, {}, True),
+        (Path("x.toml"), {}, False),
+        (None, {"FTD_CONFIG": "/nowhere/ftd.toml"}, False),
+        (None, {"FTD_CONFIG": ""}, True),
+        (None, {"CONFIGURATION_DIRECTORY": "relative/dir"}, True),
+    ],
+)
+def test_config_file_lookup_agrees_with_the_configuration_loader(
+    tmp_path: Path, given: Path | None, env: dict[str, str], file_there: bool
+) -> None:
+    from ftd.config import find_config_file
+    from ftd.config.rules import CONFIG_ENV, CONFIG_FILE_NAME
+    from ftd.datasets import command
+
+    assert (command.CONFIG_ENV, command.CONFIG_FILE_NAME) == (CONFIG_ENV, CONFIG_FILE_NAME)
+    environ = {"CONFIGURATION_DIRECTORY": f"{tmp_path}:/other", **env}
+    if file_there:
+        (tmp_path / CONFIG_FILE_NAME).write_text("")
+    expected = find_config_file(given, environ) is not None
+    assert command.config_file_exists(given, environ) is expected
