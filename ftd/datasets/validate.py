@@ -63,7 +63,11 @@ def validate_file(path: str | os.PathLike[str], options: Options | None = None) 
     _check_readable(name)
     if opts.method is not None and opts.method not in catalog.METHODS:
         raise ValueError(f"unknown method {opts.method!r}; use one of {', '.join(catalog.METHODS)}")
-    method, source, method_line = _decide_method(name, opts)
+    packed = compression_of(name)
+    if packed is not None:
+        method, source, method_line = opts.method or catalog.SUPERVISED, "default", 0
+    else:
+        method, source, method_line = _decide_method(name, opts)
     model = opts.model or (
         catalog.DEFAULT_RFT_MODEL if method == catalog.REINFORCEMENT else catalog.DEFAULT_MODEL
     )
@@ -74,7 +78,11 @@ def validate_file(path: str | os.PathLike[str], options: Options | None = None) 
     planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
     workers = _worker_count(opts, name)
     try:
-        if workers > 1:
+        if packed is not None:
+            workers = 1
+            for _ in planner:  # its size and hash only: the lines are not text
+                pass
+        elif workers > 1:
             _run_pool(planner, job, merger, workers)
         else:
             for item in planner:
@@ -89,7 +97,28 @@ def validate_file(path: str | os.PathLike[str], options: Options | None = None) 
         opts=opts,
         elapsed=time.perf_counter() - started,
         workers=workers,
+        packed=packed,
     )
+
+
+# File signatures of the compressed formats people upload by mistake.
+COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def compression_of(name: str) -> str | None:
+    """The compressed format the file is in, by its first bytes, or None."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None  # the planner reports why it cannot be read
+    return next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None)
 
 
 def _check_readable(name: str) -> None:
@@ -273,13 +302,18 @@ class _Merger:
         opts: Options,
         elapsed: float,
         workers: int,
+        packed: str | None = None,
     ) -> Report:
         t = self.totals
         errors = dict(t.errors)
         warnings = dict(t.warnings)
         file_errors: list[Issue] = []
         file_warnings: list[Issue] = []
-        if t.lines == t.blank and t.invalid == 0:
+        if packed is not None:
+            file_errors.append(
+                _file_issue("compressed", f"{packed}-compressed: decompress it first")
+            )
+        elif t.lines == t.blank and t.invalid == 0:
             file_errors.append(_file_issue("empty_file", "the file holds no example"))
         elif t.valid < MIN_EXAMPLES:
             file_errors.append(
