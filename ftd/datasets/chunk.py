@@ -41,6 +41,8 @@ class Job:
     model: str
     context_tokens: int
     max_samples: int
+    # Whether results list the lines rejected (for `ftd validate --fix`); 8 bytes a line.
+    list_rejected: bool = False
 
 
 @dataclass(slots=True)
@@ -75,6 +77,7 @@ class ChunkResult:
     no_system: int = 0
     example_hashes: bytes = b""
     example_lines: bytes = b""
+    rejected_lines: bytes = b""  # only when the job asks for them
 
     def add(
         self, severity: str, kind: str, line: int, message: str, column: int | None, limit: int
@@ -162,6 +165,7 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     context = job.context_tokens
     line_no = first_line - 1
     findings: list[Finding] = []
+    rejected = array("Q") if job.list_rejected else None
     for raw in lines:
         line_no += 1
         if raw.endswith(b"\r"):
@@ -179,6 +183,8 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             result.invalid += 1
+            if rejected is not None:
+                rejected.append(line_no)
             _parse_error(result, raw, exc, line_no, limit)
             continue
         try:
@@ -187,6 +193,8 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
             canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
             result.invalid += 1
+            if rejected is not None:
+                rejected.append(line_no)
             message = f"not JSON: nested too deeply (over {MAX_JSON_DEPTH} levels)"
             result.add(ERROR, "invalid_json", line_no, message, None, limit)
             continue
@@ -196,6 +204,8 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
             result.add(f.severity, f.kind, line_no, f.message, f.column, limit)
         if example is None:
             result.invalid += 1
+            if rejected is not None:
+                rejected.append(line_no)
             continue
         result.valid += 1
         total, trained = counter.messages(example.messages)
@@ -244,6 +254,8 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     result.lines = line_no - first_line + 1
     result.example_hashes = hashes.tobytes()
     result.example_lines = where.tobytes()
+    if rejected is not None:
+        result.rejected_lines = rejected.tobytes()
     return result
 
 

@@ -57,7 +57,19 @@ class Options:
 
 def validate_file(path: str | os.PathLike[str], options: Options | None = None) -> Report:
     """Validate one file; raises InputFileError only when the file cannot be read at all."""
-    opts = options or Options()
+    return _validate(path, options or Options(), list_rejected=False)[0]
+
+
+def validate_listing_rejected(
+    path: str | os.PathLike[str], options: Options | None = None
+) -> tuple[Report, array[int]]:
+    """The report, and the numbers of the lines rejected, in order (8 bytes each)."""
+    return _validate(path, options or Options(), list_rejected=True)
+
+
+def _validate(
+    path: str | os.PathLike[str], opts: Options, *, list_rejected: bool
+) -> tuple[Report, array[int]]:
     name = os.fspath(path)
     started = time.perf_counter()
     _check_readable(name)
@@ -73,7 +85,7 @@ def validate_file(path: str | os.PathLike[str], options: Options | None = None) 
     )
     entry = catalog.lookup(model)
     context = entry.context_tokens if entry else 65_536
-    job = Job(name, method, method_line, model, context, opts.max_samples)
+    job = Job(name, method, method_line, model, context, opts.max_samples, list_rejected)
     merger = _Merger(opts.max_samples)
     planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
     workers = _worker_count(opts, name)
@@ -89,7 +101,7 @@ def validate_file(path: str | os.PathLike[str], options: Options | None = None) 
                 merger.add(_run_inline(job, item, opts.max_line_bytes))
     except OSError as exc:
         raise InputFileError(name, f"cannot read: {exc.strerror or exc}") from exc
-    return merger.report(
+    report = merger.report(
         job,
         entry=entry,
         planner=planner,
@@ -99,6 +111,7 @@ def validate_file(path: str | os.PathLike[str], options: Options | None = None) 
         workers=workers,
         packed=packed,
     )
+    return report, merger.rejected
 
 
 # File signatures of the compressed formats people upload by mistake.
@@ -172,6 +185,8 @@ def _run_inline(job: Job, item: Chunk | LongLine, max_line: int) -> ChunkResult:
 
 def _long_line_result(job: Job, item: LongLine, max_line: int) -> ChunkResult:
     result = ChunkResult(first_line=item.line, lines=1, invalid=1)
+    if job.list_rejected:
+        result.rejected_lines = array("Q", [item.line]).tobytes()
     result.add(
         "error",
         "line_too_long",
@@ -239,9 +254,11 @@ class _Merger:
     line_buckets: list[array[int]] = field(
         default_factory=lambda: [array("Q") for _ in range(_BUCKETS)]
     )
+    rejected: array[int] = field(default_factory=lambda: array("Q"))
 
     def add(self, r: ChunkResult) -> None:
         self.totals.absorb(r, self.max_samples)
+        self.rejected.frombytes(r.rejected_lines)
         hashes = array("Q")
         hashes.frombytes(r.example_hashes)
         lines = array("Q")

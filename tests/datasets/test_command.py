@@ -152,3 +152,67 @@ def test_config_file_lookup_agrees_with_the_configuration_loader(
         (tmp_path / CONFIG_FILE_NAME).write_text("")
     expected = find_config_file(given, environ) is not None
     assert command.config_file_exists(given, environ) is expected
+
+
+def test_dash_reads_standard_input() -> None:
+    data = (DATA / "supervised_defects.jsonl").read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "ftd", "validate", "--json", "-"],
+        input=data,
+        capture_output=True,
+        cwd="/",
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["path"] == "(standard input)"
+    assert (report["lines"], report["examples"], report["invalid_examples"]) == (55, 15, 39)
+    import hashlib
+
+    assert report["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_fix_writes_the_valid_lines_and_leaves_the_original(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "defects.jsonl"
+    # A CRLF line and an over-long line are handled as well.
+    body = (DATA / "supervised_defects.jsonl").read_bytes()
+    good = (DATA / "tools.jsonl").read_bytes().splitlines(keepends=True)
+    source.write_bytes(body + good[0].replace(b"\n", b"\r\n") + b'{"x": "' + b"y" * 1_100_000)
+    before = source.read_bytes()
+    out = tmp_path / "fixed.jsonl"
+    assert main(["validate", "--samples", "0", "--fix", str(out), str(source)]) == 1
+    err = capsys.readouterr().err
+    assert f"wrote {out}: kept 16 line(s), dropped 40 rejected and 1 blank" in err
+    assert source.read_bytes() == before
+    lines = out.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 16
+    assert lines[-1] == good[0]
+    assert all(b"\r" not in line for line in lines)
+    assert main(["validate", "--json", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["examples"] == 16
+    assert report["invalid_examples"] == 0
+
+
+def test_fix_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "defects.jsonl"
+    source.write_bytes((DATA / "supervised_defects.jsonl").read_bytes())
+    before = source.read_bytes()
+    assert main(["validate", "--fix", str(source), str(source)]) == 2
+    assert "is the file being checked" in capsys.readouterr().err
+    taken = tmp_path / "taken.jsonl"
+    taken.write_text("mine\n")
+    assert main(["validate", "--fix", str(taken), str(source)]) == 2
+    assert "exists; it is not overwritten" in capsys.readouterr().err
+    assert taken.read_text() == "mine\n"
+    assert source.read_bytes() == before
+
+
+def test_fix_of_an_accepted_file_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fixed.jsonl"
+    assert main(["validate", "--fix", str(out), str(DATA / "tools.jsonl")]) == 0
+    assert "accepted as it is" in capsys.readouterr().err
+    assert not out.exists()
