@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
@@ -129,7 +130,7 @@ def near_valid(draw: st.DrawFn) -> dict[str, Any]:
         target = draw(st.sampled_from(_dicts(obj)))
         key = draw(st.sampled_from(sorted(target) or KEYS) | st.sampled_from(KEYS))
         if draw(st.booleans()):
-            target[key] = draw(st.sampled_from(ODD_VALUES))
+            target[key] = copy.deepcopy(draw(st.sampled_from(ODD_VALUES)))  # never shared
         else:
             target.pop(key, None)
     return obj
