@@ -347,6 +347,12 @@ def bench_size(
         f"ftd speed / ceiling: {of_ceiling:.2f} (whole processes), {of_encoding:.2f} "
         f"(against encoding alone); ftd CPU / naive loop CPU: {cpu_ratio:.2f}"
     )
+    print(
+        "  per round, speed / ceiling: "
+        + ", ".join(f"{c.wall / f.wall:.2f}" for c, f in zip(ceilings, ftds, strict=True))
+        + "; CPU / naive: "
+        + ", ".join(f"{f.cpu / n.cpu:.2f}" for f, n in zip(ftds, naives, strict=True))
+    )
     if olds:
         old_ratio = median([c.wall / o.wall for c, o in zip(ceilings, olds, strict=True)])
         old_cpu = median([o.cpu / n.cpu for o, n in zip(olds, naives, strict=True)])
