@@ -1,38 +1,45 @@
-"""Throughput and memory of `ftd validate` against the loop most scripts use.
+"""Throughput and CPU of `ftd validate` against the tokenizer's ceiling and a naive loop.
 
-Generates a realistic chat dataset (a customer-support assistant: one system
-prompt, 1-4 exchanges, now and then a tool call), then measures in one run:
+Generates realistic chat datasets (a customer-support assistant: one system
+prompt, 1-4 exchanges, now and then a tool call) of each size in ``--sizes``
+(40 and 200 MB by default, kept in ``--dir`` for the next run), then measures,
+as whole processes taking turns ``--repeat`` times:
 
-* `ftd validate --json` as a subprocess: MB/s, examples/s, peak RSS of any
-  process in its tree and the largest sum of PSS over the tree (sampled);
-* a straightforward loop: `json.loads` per line and `tiktoken.encode` per
-  message value, on one core;
-* tiktoken alone encoding the same texts on one core (the ceiling per core);
-* peak memory of `ftd validate` on a ~1 GB file.
+* the ceiling: tiktoken encoding every string value of every message (the
+  strings the naive loop encodes) in two processes, one per core, each given
+  half of the strings already extracted; wall time from start to both done,
+  and the encoding time alone;
+* `ftd validate --json` (all cores): wall time, CPU time of its process tree,
+  peak RSS of any process and peak PSS summed over the tree (sampled);
+* the naive loop: `json.loads` per line and `tiktoken.encode` per message
+  value, one core, as a script would do it.
 
-Each speed figure is the best of ``--repeat`` runs (3 by default), the three
-measurements taking turns, so that a burst of load from elsewhere on the
-machine does not decide a ratio.
+Ratios are taken within each round (the three runs back to back) and their
+median is printed, so that load from elsewhere on the machine moves the three
+together rather than deciding a ratio.
 
-Usage: python bench/validate.py [--size-mb 200] [--big-mb 1024] [--skip-big] [--repeat 3]
+Usage: python bench/validate.py [--sizes 40,200] [--repeat 3] [--dir /tmp/ftd-bench]
+       [--compare OLD_TREE] [--big-mb 1024]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import marshal
 import os
 import random
+import resource
+import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-import tiktoken
 
 WORDS = (
     "order shipping refund account password invoice delivery package tracking number "
@@ -178,142 +185,215 @@ class TreeMemory:
             self.peak_pss_total_kb = max(self.peak_pss_total_kb, pss_total)
 
 
-def run_ftd(path: Path) -> tuple[float, dict[str, Any], TreeMemory]:
-    env = dict(os.environ)
+@dataclass(frozen=True, slots=True)
+class Run:
+    wall: float
+    cpu: float  # user + system seconds of the process and the children it waited for
+
+
+def timed(argv: list[str], *, env: dict[str, str] | None = None) -> tuple[Run, bytes, TreeMemory]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ftd", "validate", "--json", str(path)],
-        stdout=subprocess.PIPE,
-        env=env,
-    )
+    # cwd=/: `python -m` puts the working directory first on sys.path.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, cwd="/")
     with TreeMemory(proc.pid) as memory:
         out, _ = proc.communicate()
-    elapsed = time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"ftd validate failed with exit status {proc.returncode}")
-    return elapsed, json.loads(out), memory
+        raise SystemExit(f"{argv[:4]} failed with exit status {proc.returncode}")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Run(wall, cpu), out, memory
 
 
-def run_loop(path: Path) -> tuple[float, int, int]:
-    """The loop most scripts use; returns (seconds, examples, tokens)."""
-    enc = tiktoken.get_encoding("o200k_base")
-    started = time.perf_counter()
-    examples = tokens = 0
-    with path.open(encoding="utf-8") as f:
+NAIVE = """
+import json, sys, tiktoken
+enc = tiktoken.get_encoding("o200k_base")
+examples = tokens = 0
+with open(sys.argv[1], encoding="utf-8") as f:
+    for line in f:
+        data = json.loads(line)
+        n = 3
+        for message in data["messages"]:
+            n += 3
+            for value in message.values():
+                if isinstance(value, str):
+                    n += len(enc.encode(value))
+        examples += 1
+        tokens += n
+print(examples, tokens)
+"""
+
+CEILING = """
+import marshal, sys, time, tiktoken
+enc = tiktoken.get_encoding("o200k_base")
+with open(sys.argv[1], "rb") as f:
+    texts = marshal.load(f)
+started = time.perf_counter()
+for text in texts:
+    enc.encode_ordinary(text)
+print(time.perf_counter() - started)
+"""
+
+
+def split_texts(path: Path, halves: tuple[Path, Path]) -> int:
+    """Every message string value of the file into two marshal files of equal text size."""
+    parts: tuple[list[str], list[str]] = ([], [])
+    sizes = [0, 0]
+    total = 0
+    with path.open("rb") as f:
         for line in f:
-            data = json.loads(line)
-            n = 3
-            for message in data["messages"]:
-                n += 3
+            for message in orjson.loads(line)["messages"]:
                 for value in message.values():
                     if isinstance(value, str):
-                        n += len(enc.encode(value))
-            examples += 1
-            tokens += n
-    return time.perf_counter() - started, examples, tokens
+                        side = 0 if sizes[0] <= sizes[1] else 1
+                        parts[side].append(value)
+                        sizes[side] += len(value)
+                        total += len(value)
+    for half, texts in zip(halves, parts, strict=True):
+        half.write_bytes(marshal.dumps(texts))
+    return total
 
 
-def run_tiktoken_only(path: Path) -> tuple[float, int]:
-    """Seconds tiktoken spends encoding every message string of the file, on one core."""
-    enc = tiktoken.get_encoding("o200k_base")
-    spent = 0.0
-    text_bytes = 0
-    with path.open("rb") as f:
-        while True:
-            lines = f.readlines(8 << 20)
-            if not lines:
-                break
-            texts = [
-                v
-                for line in lines
-                for m in orjson.loads(line)["messages"]
-                for v in m.values()
-                if isinstance(v, str)
-            ]
-            text_bytes += sum(len(t) for t in texts)
-            started = time.perf_counter()
-            for t in texts:
-                enc.encode_ordinary(t)
-            spent += time.perf_counter() - started
-    return spent, text_bytes
+def run_ceiling(halves: tuple[Path, Path]) -> tuple[Run, float]:
+    """(whole-process run of both, the longer of their encoding times alone)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CEILING, str(h)], stdout=subprocess.PIPE, cwd="/")
+        for h in halves
+    ]
+    encode = max(float(p.communicate()[0]) for p in procs)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Run(wall, cpu), encode
+
+
+def ftd_argv(path: Path) -> list[str]:
+    return [sys.executable, "-m", "ftd", "validate", "--json", str(path)]
+
+
+def dataset(workdir: Path, megabytes: int) -> tuple[Path, int]:
+    """The data set of that size, generated once and kept with its example count."""
+    path = workdir / f"chat-{megabytes}mb.jsonl"
+    count_file = path.with_suffix(".count")
+    if path.exists() and count_file.exists():
+        return path, int(count_file.read_text())
+    started = time.perf_counter()
+    count = generate(path, megabytes, seed=megabytes)
+    count_file.write_text(str(count))
+    print(f"generated {path} in {time.perf_counter() - started:.1f} s")
+    return path, count
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def bench_size(
+    workdir: Path, megabytes: int, repeat: int, compare: Path | None
+) -> dict[str, float]:
+    path, count = dataset(workdir, megabytes)
+    size_mb = path.stat().st_size / 1e6
+    halves = (workdir / "texts-0.marshal", workdir / "texts-1.marshal")
+    text_chars = split_texts(path, halves)
+    old_env = {**os.environ, "PYTHONPATH": str(compare.resolve())} if compare else None
+    ceilings: list[Run] = []
+    encodes: list[float] = []
+    ftds: list[Run] = []
+    olds: list[Run] = []
+    naives: list[Run] = []
+    peak_rss = peak_pss = 0
+    report: dict[str, Any] = {}
+    naive_out = b""
+    for _ in range(max(1, repeat)):
+        ceiling, encode = run_ceiling(halves)
+        ceilings.append(ceiling)
+        encodes.append(encode)
+        run, out, memory = timed(ftd_argv(path))
+        ftds.append(run)
+        report = json.loads(out)
+        peak_rss = max(peak_rss, memory.peak_rss_any_kb)
+        peak_pss = max(peak_pss, memory.peak_pss_total_kb)
+        if old_env is not None:
+            olds.append(timed(ftd_argv(path), env=old_env)[0])
+        run, naive_out, _ = timed([sys.executable, "-c", NAIVE, str(path)])
+        naives.append(run)
+    for half in halves:
+        half.unlink()
+    naive_examples = int(naive_out.split()[0])
+    assert report["examples"] == naive_examples == count, (report["examples"], count)
+
+    print(
+        f"\n{path.name}: {size_mb:,.1f} MB, {count:,} examples, message text "
+        f"{text_chars / 1e6:,.0f} M characters; {len(ftds)} rounds, load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    rows = [("ceiling: tiktoken in 2 processes", ceilings), ("ftd validate", ftds)]
+    if olds:
+        rows.append((f"ftd validate ({compare.name if compare else ''})", olds))
+    rows.append(("naive json.loads + encode loop", naives))
+    print(f"{'(medians)':36}{'wall s':>8}{'CPU s':>8}{'MB/s':>8}{'examples/s':>12}")
+    for label, runs in rows:
+        wall = median([r.wall for r in runs])
+        cpu = median([r.cpu for r in runs])
+        print(f"{label:36}{wall:8.2f}{cpu:8.2f}{size_mb / wall:8.1f}{count / wall:12,.0f}")
+    print(f"{'ceiling, encoding time alone':36}{median(encodes):8.2f}")
+    of_ceiling = median([c.wall / f.wall for c, f in zip(ceilings, ftds, strict=True)])
+    of_encoding = median([e / f.wall for e, f in zip(encodes, ftds, strict=True)])
+    cpu_ratio = median([f.cpu / n.cpu for f, n in zip(ftds, naives, strict=True)])
+    print(
+        f"ftd speed / ceiling: {of_ceiling:.2f} (whole processes), {of_encoding:.2f} "
+        f"(against encoding alone); ftd CPU / naive loop CPU: {cpu_ratio:.2f}"
+    )
+    print(
+        "  per round, speed / ceiling: "
+        + ", ".join(f"{c.wall / f.wall:.2f}" for c, f in zip(ceilings, ftds, strict=True))
+        + "; CPU / naive: "
+        + ", ".join(f"{f.cpu / n.cpu:.2f}" for f, n in zip(ftds, naives, strict=True))
+    )
+    if olds:
+        old_ratio = median([c.wall / o.wall for c, o in zip(ceilings, olds, strict=True)])
+        old_cpu = median([o.cpu / n.cpu for o, n in zip(olds, naives, strict=True)])
+        print(f"  {compare}: speed / ceiling {old_ratio:.2f}, CPU / naive loop {old_cpu:.2f}")
+    print(
+        f"ftd memory: peak RSS of any process {peak_rss / 1024:,.0f} MiB, peak PSS summed "
+        f"over the tree {peak_pss / 1024:,.0f} MiB (workers: {report['workers']}); tokens "
+        f"counted {report['stats']['tokens_per_example']['total']:,} (with tools)"
+    )
+    return {"of_ceiling": of_ceiling, "cpu_ratio": cpu_ratio}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--big-mb", type=int, default=1024)
-    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--sizes", default="40,200", help="data set sizes in MB, comma-separated")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--dir", type=Path, default=None, help="where to write the data sets")
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/ftd-bench"))
+    parser.add_argument(
+        "--compare", type=Path, metavar="DIR", help="also time ftd from another source tree"
+    )
+    parser.add_argument(
+        "--big-mb", type=int, default=0, help="also measure memory on a file this large"
+    )
     args = parser.parse_args()
-
-    workdir = Path(args.dir or tempfile.mkdtemp(prefix="ftd-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    data = workdir / "chat.jsonl"
-    started = time.perf_counter()
-    count = generate(data, args.size_mb, seed=1)
-    size_mb = data.stat().st_size / 1e6
-    print(
-        f"data set: {data} {size_mb:,.1f} MB, {count:,} examples "
-        f"(generated in {time.perf_counter() - started:.1f} s), cores: {os.cpu_count()}"
-    )
-
-    ftd_runs, loop_runs, tik_runs = [], [], []
-    for _ in range(max(1, args.repeat)):
-        ftd_elapsed, report, memory = run_ftd(data)
-        ftd_runs.append(ftd_elapsed)
-        loop_elapsed, loop_examples, loop_tokens = run_loop(data)
-        loop_runs.append(loop_elapsed)
-        tik_elapsed, text_bytes = run_tiktoken_only(data)
-        tik_runs.append(tik_elapsed)
-    ftd_s, loop_s, tik_s = min(ftd_runs), min(loop_runs), min(tik_runs)
-    print(
-        "runs (s): ftd "
-        + ", ".join(f"{x:.2f}" for x in ftd_runs)
-        + " | loop "
-        + ", ".join(f"{x:.2f}" for x in loop_runs)
-        + " | tiktoken "
-        + ", ".join(f"{x:.2f}" for x in tik_runs)
-    )
-    assert report["examples"] == loop_examples == count, (report["examples"], loop_examples, count)
-
-    rows = [
-        ("ftd validate (all cores)", ftd_s),
-        ("json.loads + encode loop (1 core)", loop_s),
-        ("tiktoken encode alone (1 core)", tik_s),
-    ]
-    print(f"{'':36}{'seconds':>9}{'MB/s':>9}{'examples/s':>12}")
-    for label, seconds in rows:
-        print(f"{label:36}{seconds:9.2f}{size_mb / seconds:9.1f}{count / seconds:12,.0f}")
-    print(
-        f"ratio ftd / loop: {loop_s / ftd_s:.2f}x   ftd / tiktoken-alone ceiling per core: "
-        f"{tik_s / ftd_s:.2f}x   (message text is {text_bytes / 1e6:,.0f} MB of the file)"
-    )
-    print(
-        f"tokens: ftd counts {report['stats']['tokens_per_example']['total']:,} "
-        f"(with tool definitions and calls), the loop {loop_tokens:,}"
-    )
-    print(
-        f"ftd memory on {size_mb:,.0f} MB: peak RSS of any process "
-        f"{memory.peak_rss_any_kb / 1024:,.0f} MiB, peak PSS summed over the process tree "
-        f"{memory.peak_pss_total_kb / 1024:,.0f} MiB (workers: {report['workers']})"
-    )
-
-    if not args.skip_big:
-        big = workdir / "big.jsonl"
+    args.dir.mkdir(parents=True, exist_ok=True)
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        bench_size(args.dir, size, args.repeat, args.compare)
+    if args.big_mb:
+        big = args.dir / "big.jsonl"
         big_count = generate(big, args.big_mb, seed=2)
-        big_s, big_report, big_memory = run_ftd(big)
-        assert big_report["examples"] == big_count
+        run, out, memory = timed(ftd_argv(big))
+        assert json.loads(out)["examples"] == big_count
+        size_mb = big.stat().st_size / 1e6
         print(
-            f"ftd memory on {big.stat().st_size / 1e6:,.0f} MB ({big_count:,} examples, "
-            f"{big.stat().st_size / 1e6 / big_s:,.1f} MB/s): peak RSS of any process "
-            f"{big_memory.peak_rss_any_kb / 1024:,.0f} MiB, peak PSS summed over the tree "
-            f"{big_memory.peak_pss_total_kb / 1024:,.0f} MiB"
+            f"\nftd on {size_mb:,.0f} MB ({big_count:,} examples, {size_mb / run.wall:,.1f} "
+            f"MB/s): peak RSS of any process {memory.peak_rss_any_kb / 1024:,.0f} MiB, "
+            f"peak PSS summed over the tree {memory.peak_pss_total_kb / 1024:,.0f} MiB"
         )
         big.unlink()
-    data.unlink()
 
 
 if __name__ == "__main__":

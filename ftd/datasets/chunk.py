@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from ftd.catalog import SUPERVISED
+from ftd.datasets.clean import Counted, clean_supervised
 from ftd.datasets.formats import ERROR, WARNING, Finding, check_line
 from ftd.datasets.tokens import TokenCounter
 
@@ -41,6 +43,8 @@ class Job:
     model: str
     context_tokens: int
     max_samples: int
+    # Whether results list the lines rejected (for `ftd validate --fix`); 8 bytes a line.
+    list_rejected: bool = False
 
 
 @dataclass(slots=True)
@@ -75,6 +79,7 @@ class ChunkResult:
     no_system: int = 0
     example_hashes: bytes = b""
     example_lines: bytes = b""
+    rejected_lines: bytes = b""  # only when the job asks for them
 
     def add(
         self, severity: str, kind: str, line: int, message: str, column: int | None, limit: int
@@ -162,6 +167,13 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     context = job.context_tokens
     line_no = first_line - 1
     findings: list[Finding] = []
+    rejected = array("Q") if job.list_rejected else None
+    supervised = job.method == SUPERVISED
+    loads, dumps, blake2b = orjson.loads, orjson.dumps, hashlib.blake2b
+    tokens_hist, trained_hist = result.tokens_hist, result.trained_hist
+    messages_hist, prompts = result.messages_hist, result.system_prompts
+    prompt_keys: dict[str, int] = {}
+    valid = total_tokens = trained_tokens = billed_tokens = 0
     for raw in lines:
         line_no += 1
         if raw.endswith(b"\r"):
@@ -176,38 +188,39 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
                 result.add(WARNING, "blank_line", line_no, "blank line (skipped)", None, limit)
             continue
         try:
-            obj = orjson.loads(raw)
+            obj = loads(raw)
         except orjson.JSONDecodeError as exc:
             result.invalid += 1
+            if rejected is not None:
+                rejected.append(line_no)
             _parse_error(result, raw, exc, line_no, limit)
             continue
         try:
             # orjson reads up to 1024 levels but writes only 255: a line between
             # the two would otherwise stop the whole file's validation.
-            canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+            canonical = dumps(obj, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
             result.invalid += 1
+            if rejected is not None:
+                rejected.append(line_no)
             message = f"not JSON: nested too deeply (over {MAX_JSON_DEPTH} levels)"
             result.add(ERROR, "invalid_json", line_no, message, None, limit)
             continue
-        findings.clear()
-        example = check_line(obj, job.method, findings, job.method_line)
-        for f in findings:
-            result.add(f.severity, f.kind, line_no, f.message, f.column, limit)
-        if example is None:
-            result.invalid += 1
-            continue
-        result.valid += 1
-        total, trained = counter.example(example.messages, example.tools, example.outputs)
-        if example.images:
-            result.images += example.images
-            result.examples_with_images += 1
-        result.total_tokens += total
-        result.trained_tokens += trained
-        result.billed_tokens += min(total, context)
-        result.tokens_hist[total] += 1
-        result.trained_hist[trained] += 1
-        result.messages_hist[len(example.messages) + len(example.outputs)] += 1
+        counted = clean_supervised(obj, counter) if supervised and type(obj) is dict else None
+        if counted is None:
+            counted = _full_check(job, obj, counter, findings, result, line_no)
+            if counted is None:
+                if rejected is not None:
+                    rejected.append(line_no)
+                continue
+        total, trained, n_messages, prompt = counted
+        valid += 1
+        total_tokens += total
+        trained_tokens += trained
+        billed_tokens += total if total < context else context
+        tokens_hist[total] += 1
+        trained_hist[trained] += 1
+        messages_hist[n_messages] += 1
         if total > context:
             result.add(
                 WARNING,
@@ -218,26 +231,60 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
                 None,
                 limit,
             )
-        prompt = example.system_prompt
         if prompt is None:
             result.no_system += 1
             result.add(
                 WARNING, "no_system_message", line_no, "no system or developer message", None, limit
             )
         else:
-            key = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=8).digest(), "big")
-            seen = result.system_prompts.get(key)
+            key = prompt_keys.get(prompt)
+            if key is None:
+                key = int.from_bytes(blake2b(prompt.encode(), digest_size=8).digest(), "big")
+                if len(prompt_keys) < MAX_PROMPT_VARIANTS:
+                    prompt_keys[prompt] = key
+            seen = prompts.get(key)
             if seen is None:
-                if len(result.system_prompts) < MAX_PROMPT_VARIANTS:
-                    result.system_prompts[key] = [1, line_no, prompt[:PREVIEW_CHARS]]
+                if len(prompts) < MAX_PROMPT_VARIANTS:
+                    prompts[key] = [1, line_no, prompt[:PREVIEW_CHARS]]
             else:
                 seen[0] += 1
-        hashes.append(int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big"))
+        hashes.append(int.from_bytes(blake2b(canonical, digest_size=8).digest(), "big"))
         where.append(line_no)
+    result.valid = valid
+    result.total_tokens = total_tokens
+    result.trained_tokens = trained_tokens
+    result.billed_tokens = billed_tokens
     result.lines = line_no - first_line + 1
     result.example_hashes = hashes.tobytes()
     result.example_lines = where.tobytes()
+    if rejected is not None:
+        result.rejected_lines = rejected.tobytes()
     return result
+
+
+def _full_check(
+    job: Job,
+    obj: Any,
+    counter: TokenCounter,
+    findings: list[Finding],
+    result: ChunkResult,
+    line_no: int,
+) -> Counted | None:
+    """The full checker's findings, recorded; the line's figures when it has no error."""
+    findings.clear()
+    example = check_line(obj, job.method, findings, job.method_line)
+    for f in findings:
+        result.add(f.severity, f.kind, line_no, f.message, f.column, job.max_samples)
+    if example is None:
+        result.invalid += 1
+        return None
+    # The one billing rule (TokenCounter.example), as the emulator bills too.
+    total, trained = counter.example(example.messages, example.tools, example.outputs)
+    if example.images:
+        result.images += example.images
+        result.examples_with_images += 1
+    n_messages = len(example.messages) + len(example.outputs)
+    return Counted(total, trained, n_messages, example.system_prompt)
 
 
 def _parse_error(

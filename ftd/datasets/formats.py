@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from ftd.catalog import DPO, REINFORCEMENT, SUPERVISED
+from ftd.datasets.images import data_url_problem
 from ftd.datasets.tokens import find_special_token
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ WARNING: Final = "warning"
 MAX_IMAGES_PER_EXAMPLE = 10
 MAX_FUNCTIONS = 128
 _NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_IMAGE_URL_RE = re.compile(r"^(https?://|data:image/(jpeg|jpg|png|webp|gif);base64,)", re.I)
+_HTTP_URL_RE = re.compile(r"^https?://", re.I)
 
 SFT_TOP_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions", "function_call"})
 DPO_TOP_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
@@ -85,13 +86,15 @@ def detect_method(obj: Any) -> str | None:
 class _Walk:
     """State of one example's check: findings, tool-call bookkeeping, image count."""
 
-    __slots__ = ("findings", "images", "open_calls", "seen_calls")
+    __slots__ = ("defined", "findings", "images", "open_calls", "seen_calls")
 
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
         self.images = 0
         self.open_calls: set[str] = set()
         self.seen_calls: set[str] = set()
+        # Names of the functions in the example's tools (or functions); None without any.
+        self.defined: set[str] | None = None
 
     def err(self, kind: str, message: str) -> None:
         self.findings.append(Finding(ERROR, kind, message))
@@ -118,11 +121,11 @@ class _Walk:
         if not isinstance(content, list):
             self.err(
                 "wrong_type",
-                f"{path}: content must be a string or a list of parts, not {_type(content)}",
+                f"{path}: content must be a string or an array of parts, not {_type(content)}",
             )
             return
         if not content:
-            self.err("empty_content", f"{path}: content is an empty list")
+            self.err("empty_content", f"{path}: content is an empty array")
             return
         for i, part in enumerate(content):
             self.part(f"{path}[{i}]", role, part)
@@ -157,27 +160,31 @@ class _Walk:
             if not isinstance(image, dict) or not isinstance(url, str):
                 self.err("invalid_image", f"{path}.image_url: must be an object with a url string")
             else:
-                if not _IMAGE_URL_RE.match(url):
+                if url[:5].lower() == "data:":
+                    problem = data_url_problem(url)
+                    if problem is not None:
+                        self.err("invalid_image", f"{path}.image_url.url: {problem}")
+                elif not _HTTP_URL_RE.match(url):
                     self.err(
                         "invalid_image",
                         f"{path}.image_url.url: must be an http(s) URL or a base64 data URL "
-                        "of a JPEG, PNG, WEBP or GIF image",
+                        "of a JPEG, PNG or WEBP image",
                     )
                 detail = image.get("detail", "auto")
                 if detail not in ("auto", "low", "high"):
                     self.err(
                         "invalid_image",
-                        f"{path}.image_url.detail: must be auto, low or high, not {detail!r}",
+                        f"{path}.image_url.detail: must be auto, low or high, not {_short(detail)}",
                     )
         else:
             self.err(
                 "invalid_content_part",
-                f"{path}.type: must be 'text' or 'image_url', not {_short(kind)}",
+                f'{path}.type: must be "text" or "image_url", not {_short(kind)}',
             )
 
     def tool_calls(self, path: str, calls: Any) -> None:
         if not isinstance(calls, list) or not calls:
-            self.err("invalid_tool_call", f"{path}: must be a non-empty list of tool calls")
+            self.err("invalid_tool_call", f"{path}: must be a non-empty array of tool calls")
             return
         for i, call in enumerate(calls):
             where = f"{path}[{i}]"
@@ -188,12 +195,12 @@ class _Walk:
             if not isinstance(call_id, str) or not call_id:
                 self.err("invalid_tool_call", f"{where}.id: must be a non-empty string")
             elif call_id in self.seen_calls:
-                self.err("duplicate_tool_call_id", f"{where}.id: {call_id!r} is used twice")
+                self.err("duplicate_tool_call_id", f"{where}.id: {_short(call_id)} is used twice")
             else:
                 self.seen_calls.add(call_id)
                 self.open_calls.add(call_id)
             if call.get("type", "function") != "function":
-                self.err("invalid_tool_call", f"{where}.type: must be 'function'")
+                self.err("invalid_tool_call", f'{where}.type: must be "function"')
             self.function_call(f"{where}.function", call.get("function"))
 
     def function_call(self, path: str, fn: Any) -> None:
@@ -205,6 +212,18 @@ class _Walk:
             self.err(
                 "invalid_tool_call",
                 f"{path}.name: must be 1-64 letters, digits, '_' or '-', not {_short(name)}",
+            )
+        elif self.defined is None:
+            self.warn(
+                "tool_call_undefined",
+                f"{path}.name: calls {_short(name)}, but the example defines no tools",
+            )
+        elif name not in self.defined:
+            known = ", ".join(_short(n) for n in sorted(self.defined)[:5])
+            self.err(
+                "tool_call_undefined",
+                f"{path}.name: calls {_short(name)}, which is not among the example's tools "
+                f"({known})",
             )
         args = fn.get("arguments")
         if not isinstance(args, str):
@@ -218,7 +237,7 @@ class _Walk:
 
     def tool_definitions(self, path: str, tools: Any, *, legacy: bool) -> None:
         if not isinstance(tools, list) or not tools:
-            self.err("invalid_tool_definition", f"{path}: must be a non-empty list")
+            self.err("invalid_tool_definition", f"{path}: must be a non-empty array")
             return
         if legacy and len(tools) > MAX_FUNCTIONS:
             self.err("invalid_tool_definition", f"{path}: at most {MAX_FUNCTIONS} functions")
@@ -230,7 +249,7 @@ class _Walk:
             fn: Any = tool
             if not legacy:
                 if tool.get("type") != "function":
-                    self.err("invalid_tool_definition", f"{where}.type: must be 'function'")
+                    self.err("invalid_tool_definition", f'{where}.type: must be "function"')
                 fn = tool.get("function")
                 where += ".function"
                 if not isinstance(fn, dict):
@@ -242,6 +261,10 @@ class _Walk:
                     "invalid_tool_definition",
                     f"{where}.name: must be 1-64 letters, digits, '_' or '-', not {_short(name)}",
                 )
+            else:
+                if self.defined is None:
+                    self.defined = set()
+                self.defined.add(name)
             params = fn.get("parameters")
             if params is not None and not isinstance(params, dict):
                 self.err("invalid_tool_definition", f"{where}.parameters: must be a JSON schema")
@@ -256,7 +279,7 @@ class _Walk:
             return None
         role = msg.get("role")
         if role is None:
-            self.err("missing_key", f"{path}: missing 'role'")
+            self.err("missing_key", f'{path}: missing "role"')
             return None
         if not isinstance(role, str) or role not in roles:
             self.err(
@@ -282,11 +305,11 @@ class _Walk:
             elif not _NAME_RE.match(name):
                 self.err("invalid_name", f"{path}.name: must be 1-64 letters, digits, '_' or '-'")
         if "content" not in msg and role != "assistant":
-            self.err("missing_key", f"{path}: missing 'content'")
+            self.err("missing_key", f'{path}: missing "content"')
         if role == "assistant":
             has_call = "tool_calls" in msg or "function_call" in msg
             if "content" not in msg and not has_call:
-                self.err("missing_key", f"{path}: missing 'content' (or tool_calls)")
+                self.err("missing_key", f'{path}: missing "content" (or "tool_calls")')
             else:
                 self.content(f"{path}.content", role, msg.get("content"), optional=has_call)
             if "tool_calls" in msg:
@@ -309,7 +332,7 @@ class _Walk:
                 answered = call_id in self.seen_calls
                 self.err(
                     "tool_call_unmatched",
-                    f"{path}.tool_call_id: {call_id!r} "
+                    f"{path}.tool_call_id: {_short(call_id)} "
                     + ("was already answered" if answered else "matches no earlier tool call"),
                 )
             else:
@@ -320,10 +343,10 @@ class _Walk:
         self, path: str, messages: Any, roles: frozenset[str], *, weights: bool
     ) -> list[str | None]:
         if messages is None:
-            self.err("missing_key", f"missing '{path}'")
+            self.err("missing_key", f'missing "{path}"')
             return []
         if not isinstance(messages, list):
-            self.err("wrong_type", f"{path}: must be a list of messages, not {_type(messages)}")
+            self.err("wrong_type", f"{path}: must be an array of messages, not {_type(messages)}")
             return []
         if not messages:
             self.err("empty_messages", f"{path}: must hold at least one message")
@@ -426,7 +449,7 @@ def _check_dpo(walk: _Walk, obj: dict[str, Any]) -> Example | None:
     inp = obj.get("input")
     messages: list[Mapping[str, Any]] = []
     if inp is None:
-        walk.err("missing_key", "missing 'input'")
+        walk.err("missing_key", 'missing "input"')
     elif not isinstance(inp, dict):
         walk.err("wrong_type", f"input: must be an object, not {_type(inp)}")
     else:
@@ -447,10 +470,10 @@ def _check_dpo(walk: _Walk, obj: dict[str, Any]) -> Example | None:
     for key in ("preferred_output", "non_preferred_output"):
         value = obj.get(key)
         if value is None:
-            walk.err("missing_key", f"missing '{key}'")
+            walk.err("missing_key", f'missing "{key}"')
             continue
         if not isinstance(value, list) or len(value) != 1:
-            walk.err("dpo_output", f"{key}: must be a list holding exactly one assistant message")
+            walk.err("dpo_output", f"{key}: must be an array holding exactly one assistant message")
             continue
         role = walk.message(f"{key}[0]", value[0], frozenset({"assistant"}), weights=False)
         if role == "assistant":
@@ -509,15 +532,21 @@ def _type(value: Any) -> str:
         int: "a number",
         float: "a number",
         str: "a string",
-        list: "a list",
+        list: "an array",
         dict: "an object",
     }.get(type(value), type(value).__name__)
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A value as JSON spells it (``true``, ``null``, ``"text"``), cut to 40 characters."""
+    import orjson
+
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:
+        text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _names(keys: set[str] | frozenset[str]) -> str:
-    return ", ".join(repr(k) for k in sorted(keys, key=str))
+    return ", ".join(_short(k) for k in sorted(keys, key=str))

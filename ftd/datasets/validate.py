@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gc
 import heapq
-import multiprocessing
 import os
 import stat
 import threading
 import time
 from array import array
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +32,7 @@ from ftd.errors import InputFileError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
 MIN_EXAMPLES = 10
 FEW_EXAMPLES = 50
@@ -58,31 +57,51 @@ class Options:
 
 def validate_file(path: str | os.PathLike[str], options: Options | None = None) -> Report:
     """Validate one file; raises InputFileError only when the file cannot be read at all."""
-    opts = options or Options()
+    return _validate(path, options or Options(), list_rejected=False)[0]
+
+
+def validate_listing_rejected(
+    path: str | os.PathLike[str], options: Options | None = None
+) -> tuple[Report, array[int]]:
+    """The report, and the numbers of the lines rejected, in order (8 bytes each)."""
+    return _validate(path, options or Options(), list_rejected=True)
+
+
+def _validate(
+    path: str | os.PathLike[str], opts: Options, *, list_rejected: bool
+) -> tuple[Report, array[int]]:
     name = os.fspath(path)
     started = time.perf_counter()
     _check_readable(name)
     if opts.method is not None and opts.method not in catalog.METHODS:
         raise ValueError(f"unknown method {opts.method!r}; use one of {', '.join(catalog.METHODS)}")
-    method, source, method_line = _decide_method(name, opts)
+    packed = compression_of(name)
+    if packed is not None:
+        method, source, method_line = opts.method or catalog.SUPERVISED, "default", 0
+    else:
+        method, source, method_line = _decide_method(name, opts)
     model = opts.model or (
         catalog.DEFAULT_RFT_MODEL if method == catalog.REINFORCEMENT else catalog.DEFAULT_MODEL
     )
     entry = catalog.lookup(model)
     context = entry.context_tokens if entry else 65_536
-    job = Job(name, method, method_line, model, context, opts.max_samples)
+    job = Job(name, method, method_line, model, context, opts.max_samples, list_rejected)
     merger = _Merger(opts.max_samples)
     planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
     workers = _worker_count(opts, name)
     try:
-        if workers > 1:
+        if packed is not None:
+            workers = 1
+            for _ in planner:  # its size and hash only: the lines are not text
+                pass
+        elif workers > 1:
             _run_pool(planner, job, merger, workers)
         else:
             for item in planner:
                 merger.add(_run_inline(job, item, opts.max_line_bytes))
     except OSError as exc:
         raise InputFileError(name, f"cannot read: {exc.strerror or exc}") from exc
-    return merger.report(
+    report = merger.report(
         job,
         entry=entry,
         planner=planner,
@@ -90,7 +109,29 @@ def validate_file(path: str | os.PathLike[str], options: Options | None = None) 
         opts=opts,
         elapsed=time.perf_counter() - started,
         workers=workers,
+        packed=packed,
     )
+    return report, merger.rejected
+
+
+# File signatures of the compressed formats people upload by mistake.
+COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def compression_of(name: str) -> str | None:
+    """The compressed format the file is in, by its first bytes, or None."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None  # the planner reports why it cannot be read
+    return next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None)
 
 
 def _check_readable(name: str) -> None:
@@ -144,6 +185,8 @@ def _run_inline(job: Job, item: Chunk | LongLine, max_line: int) -> ChunkResult:
 
 def _long_line_result(job: Job, item: LongLine, max_line: int) -> ChunkResult:
     result = ChunkResult(first_line=item.line, lines=1, invalid=1)
+    if job.list_rejected:
+        result.rejected_lines = array("Q", [item.line]).tobytes()
     result.add(
         "error",
         "line_too_long",
@@ -156,6 +199,10 @@ def _long_line_result(job: Job, item: LongLine, max_line: int) -> ChunkResult:
 
 
 def _run_pool(planner: Planner, job: Job, merger: _Merger, workers: int) -> None:
+    # Imported here: a small file never needs them, and they cost 15 ms to import.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # Load the tokenizer before forking so that the workers share its tables.
     load_encoding(catalog.encoding_name(job.model))
     method = "fork" if threading.active_count() == 1 else "forkserver"
@@ -207,9 +254,11 @@ class _Merger:
     line_buckets: list[array[int]] = field(
         default_factory=lambda: [array("Q") for _ in range(_BUCKETS)]
     )
+    rejected: array[int] = field(default_factory=lambda: array("Q"))
 
     def add(self, r: ChunkResult) -> None:
         self.totals.absorb(r, self.max_samples)
+        self.rejected.frombytes(r.rejected_lines)
         hashes = array("Q")
         hashes.frombytes(r.example_hashes)
         lines = array("Q")
@@ -270,13 +319,18 @@ class _Merger:
         opts: Options,
         elapsed: float,
         workers: int,
+        packed: str | None = None,
     ) -> Report:
         t = self.totals
         errors = dict(t.errors)
         warnings = dict(t.warnings)
         file_errors: list[Issue] = []
         file_warnings: list[Issue] = []
-        if t.lines == t.blank and t.invalid == 0:
+        if packed is not None:
+            file_errors.append(
+                _file_issue("compressed", f"{packed}-compressed: decompress it first")
+            )
+        elif t.lines == t.blank and t.invalid == 0:
             file_errors.append(_file_issue("empty_file", "the file holds no example"))
         elif t.valid < MIN_EXAMPLES:
             file_errors.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +173,32 @@ def test_image_tokens_follow_the_vision_pricing() -> None:
 def test_special_tokens_are_found(token: str) -> None:
     assert find_special_token(f"before {token} after") == token
     assert find_special_token("plain <| text |>") is None
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_bulk_loaded_encoding_is_tiktokens_own(name: str) -> None:
+    from ftd.datasets.tokens import _bulk_loaded
+
+    mine = _bulk_loaded(name)
+    reference = tiktoken.get_encoding(name)
+    assert mine is not None
+    assert mine is not reference
+    assert mine._mergeable_ranks == reference._mergeable_ranks
+    assert mine._pat_str == reference._pat_str
+    assert mine._special_tokens == reference._special_tokens
+    text = "Grüße, 東京! <|endoftext|> 12345 \t\n  spaces"
+    assert mine.encode_ordinary(text) == reference.encode_ordinary(text)
+
+
+def test_bulk_rank_file_must_hold_pairs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftd.datasets.tokens import load_ranks_in_bulk
+
+    # tiktoken keeps a copy of every file it reads in its cache folder.
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
+    good = tmp_path / "good.tiktoken"
+    good.write_bytes(b"YQ== 0\nYg== 1\n")
+    assert load_ranks_in_bulk(str(good)) == {b"a": 0, b"b": 1}
+    bad = tmp_path / "bad.tiktoken"
+    bad.write_bytes(b"YQ== 0\nYg==\n")
+    with pytest.raises(ValueError, match="pairs"):
+        load_ranks_in_bulk(str(bad))

@@ -110,7 +110,7 @@ def test_json_errors_carry_the_column(supervised: Report) -> None:
 def test_messages_name_the_json_path(supervised: Report) -> None:
     by_line = {s.line: s.message for i in supervised.errors for s in i.samples}
     assert by_line[13].startswith("messages[1].content:")
-    assert "'bot'" in by_line[9]
+    assert '"bot"' in by_line[9]  # values spelled as JSON spells them
     assert "<|endoftext|>" in by_line[15]
     assert "decided by line 1" in by_line[26]
 
@@ -252,3 +252,102 @@ def test_parallel_workers_give_the_same_report_as_one(tmp_path: Path) -> None:
     # Line numbers continue across chunks.
     last = max(s["line"] for e in one["errors"] for s in e["samples"])
     assert last <= 55 * 40
+
+
+def _tool_line(called: str, *, with_tools: bool = True) -> str:
+    import json
+
+    line: dict[str, object] = {
+        "messages": [
+            {"role": "system", "content": "You look orders up."},
+            {"role": "user", "content": "Where is order 12?"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": called, "arguments": '{"order_id": "12"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": '{"status": "shipped"}'},
+            {"role": "assistant", "content": "It has shipped."},
+        ]
+    }
+    if with_tools:
+        line["tools"] = [
+            {"type": "function", "function": {"name": "lookup_order", "parameters": {}}}
+        ]
+    return json.dumps(line) + "\n"
+
+
+def test_a_call_to_a_function_not_in_tools_is_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    lines = [_tool_line("lookup_order") for _ in range(12)]
+    lines[3] = _tool_line("cancel_order")
+    lines[7] = _tool_line("lookup_order", with_tools=False)
+    path.write_text("".join(lines))
+    report = validate_file(path, Options(max_samples=10))
+    assert findings(report, "error") == {(4, "tool_call_undefined")}
+    assert (8, "tool_call_undefined") in findings(report, "warning")
+    message = next(i for i in report.errors if i.kind == "tool_call_undefined").samples[0].message
+    assert message.startswith('messages[2].tool_calls[0].function.name: calls "cancel_order"')
+    assert '"lookup_order"' in message
+    assert report.examples == 11
+
+
+@pytest.mark.parametrize(
+    ("kind", "pack"),
+    [
+        ("gzip", lambda data: __import__("gzip").compress(data)),
+        ("bzip2", lambda data: __import__("bz2").compress(data)),
+        ("xz", lambda data: __import__("lzma").compress(data)),
+    ],
+)
+def test_a_compressed_file_is_reported_once(tmp_path: Path, kind: str, pack: object) -> None:
+    assert callable(pack)
+    path = tmp_path / "tools.jsonl.gz"
+    path.write_bytes(pack((DATA / "tools.jsonl").read_bytes() * 20))
+    report = validate_file(path, Options(max_samples=10))
+    assert [(i.kind, i.count) for i in report.errors] == [("compressed", 1)]
+    assert report.errors[0].samples[0].message == f"{kind}-compressed: decompress it first"
+    assert report.warnings == []
+    assert not report.accepted
+    assert report.sha256 == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_zip_file_is_reported_once(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.write(DATA / "tools.jsonl", "tools.jsonl")
+    report = validate_file(path)
+    assert [i.kind for i in report.errors] == ["compressed"]
+    assert "zip-compressed" in report.errors[0].samples[0].message
+
+
+def test_messages_spell_values_as_json(tmp_path: Path) -> None:
+    import json
+
+    good = (DATA / "tools.jsonl").read_text()
+    odd = [
+        {"messages": [{"role": None, "content": "x"}]},
+        {
+            "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "content": "y", "weight": True},
+            ]
+        },
+        {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": [1]}]},
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text(good + "".join(json.dumps(o) + "\n" for o in odd))
+    report = validate_file(path, Options(max_samples=10))
+    messages = [s.message for i in report.errors for s in i.samples]
+    text = "\n".join(messages)
+    for python_spelling in ("True", "None", "list", "'"):
+        assert python_spelling not in text.replace("'_' or '-'", "")
+    assert "not true" in text
+    assert "an array" in text or "must be an object" in text

@@ -10,6 +10,7 @@ from ftd.emulator.azure.ids import AzureIdFormat
 from ftd.emulator.azure.routes import add_data_plane_routes
 from ftd.emulator.azure.service import AZURE, AzureService
 from ftd.emulator.flavor import Flavor
+from ftd.emulator.metrics import AZURE_RESULT_COLUMNS
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -30,6 +31,11 @@ class AzureFlavor(Flavor):
         return AzureSurface()
 
     def add_routes(self, app: web.Application, core: EmulatorCore) -> None:
+        # Azure's result files: its own header (train_mean_token_accuracy), served as
+        # plain CSV; base64 is what OpenAI's service did (POST /_emulator/config may
+        # still turn it on).
+        core.jobs.result_columns = AZURE_RESULT_COLUMNS
+        core.config.result_files_base64 = False
         app[AZURE] = AzureService(core)
         add_data_plane_routes(app)
         add_arm_routes(app)
