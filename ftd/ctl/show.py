@@ -135,12 +135,7 @@ def show_job(answer: dict[str, Any]) -> None:
 
 
 def _interval(figures: dict[str, Any] | None, *, signed: bool = False) -> str | None:
-    if not figures:
-        return None
-    sign = "+" if signed else ""
-    return (
-        f"{figures['estimate']:{sign}.3f} [{figures['low']:{sign}.3f}, {figures['high']:{sign}.3f}]"
-    )
+    return render.interval(figures, signed=signed)
 
 
 def _p_value(value: float | None) -> str | None:
@@ -162,7 +157,7 @@ def _graders(summary: dict[str, Any]) -> None:
                 _interval(grader.get("difference"), signed=True),
                 f"{tally['wins']}/{tally['ties']}/{tally['losses']}" if tally else None,
                 _p_value(grader.get("p_value")),
-                grader.get("verdict"),
+                render.verdict(grader.get("verdict")),
             )
         )
     if rows:
@@ -205,7 +200,11 @@ def show_evaluation(answer: dict[str, Any]) -> None:
             f"{progress.get('errors', 0)} errors",
         )
     _line("test file", evaluation.get("test_file"))
-    _line("verdict", evaluation.get("verdict") or summary.get("verdict"))
+    _line("verdict", render.verdict(evaluation.get("verdict") or summary.get("verdict")))
+    primary = (summary.get("graders") or {}).get(summary.get("primary_grader") or "") or {}
+    if primary.get("verdict_reason"):
+        test = f"{primary.get('test')} test on {summary.get('primary_grader')}"
+        _line("why", f"{test}: {primary['verdict_reason']}")
     _line("error", evaluation.get("error"))
     _line("stopped", summary.get("stopped_reason"))
     _graders(summary)

@@ -22,9 +22,10 @@ VERDICTS = {
     "better": "fine-tuned model is better",
     "worse": "fine-tuned model is worse",
     "no_detectable_difference": "no detectable difference",
+    "too_few_items": "too few items to tell",
 }
 HALF_WIDTH = 440.0  # charts set two abreast: drawn narrower so their text keeps its size
-SHORT_VERDICTS = {"no_detectable_difference": "no difference"}
+SHORT_VERDICTS = {"no_detectable_difference": "no difference", "too_few_items": "too few items"}
 AXIS_LABELS = {
     "pass_fail": "pass rate",
     "preference": "share of items preferred",
@@ -41,9 +42,7 @@ def section(ev: EvaluationView) -> str:
     out = ['<section id="evaluation"><h2>Evaluation</h2>']
     if ev.verdict:
         against = (
-            f" than {ev.base_model}"
-            if ev.base_model and ev.verdict != "no_detectable_difference"
-            else ""
+            f" than {ev.base_model}" if ev.base_model and ev.verdict in ("better", "worse") else ""
         )
         grader = f" by {ev.primary_grader}" if ev.primary_grader else ""
         out.append(
@@ -93,6 +92,9 @@ def section(ev: EvaluationView) -> str:
 def _interval(i: Interval | None, digits: int = 2) -> str:
     if i is None:
         return ""
+    if i.low == i.high:  # every item the same: a point, which is no certainty
+        items = f"all {i.n:,}" if i.n is not None else "all items"
+        return f"{i.estimate:.{digits}f} ({items} the same)"
     return f"{i.estimate:.{digits}f} [{i.low:.{digits}f}, {i.high:.{digits}f}]"
 
 

@@ -40,6 +40,10 @@ def test_the_demo_runs_to_a_verdict_and_leaves_nothing_running(tmp_path: Path) -
     assert "support.jsonl: submitted (209 examples" in out
     assert "succeeded: ft:gpt-4.1-mini-2025-04-14:" in out
     assert "Verdict: better" in out
+    # 13 test items, 5 only the fine-tuned model passes: McNemar's p = 0.0625, no verdict
+    normalized = next(line for line in out.splitlines() if line.strip().startswith("normalized"))
+    assert "better" not in normalized
+    assert "too few items to tell" in normalized
     report = folder / "drop" / "processed" / "support.report.html"
     assert f"Report: {report}" in out
     page = report.read_text()

@@ -164,7 +164,8 @@ async def test_the_loop_runs_a_request_and_the_reads_show_it(
     detail = await service.detail(new_id)
     assert detail is not None
     assert detail["evaluation"]["status"] == "succeeded"
-    assert detail["summary"]["verdict"] == "better"
+    # 8 items are fewer than a score comparison needs for a verdict
+    assert detail["summary"]["verdict"] == "too_few_items"
     assert detail["summary"]["progress"] == {"done": 8, "total": 8, "errors": 0}
     assert len(detail["differences"]) == 5
     assert detail["differences"][0]["candidate"]["answer"]
@@ -173,6 +174,6 @@ async def test_the_loop_runs_a_request_and_the_reads_show_it(
     assert counts["by_status"] == {"succeeded": 1}
     assert counts["limits"][model]["ceiling"] == 4
     verdicts = await service.verdicts([model, "unknown"])
-    assert verdicts[model]["verdict"] == "better"
+    assert verdicts[model]["verdict"] == "too_few_items"
     assert "unknown" not in verdicts
     assert await service.detail(999) is None
