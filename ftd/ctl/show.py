@@ -232,7 +232,13 @@ def show_evaluation(answer: dict[str, Any]) -> None:
         print("items where the two models differ most:")
         for item in differences:
             gap = f"difference {item['difference']:+.2f}"
-            print(f"  line {item['line']} ({gap}): {_short(item['question'])}")
+            source = item.get("source")
+            where = (
+                f"{render.clean(source['file'])} line {source['line']}"
+                if source
+                else f"test split line {item['line']}"
+            )
+            print(f"  {where} ({gap}): {_short(item['question'])}")
             print(f"    reference: {_short(item['reference'])}")
             print(f"    model:     {_short(item['candidate'].get('answer'))}")
             print(f"    base:      {_short(item['base'].get('answer'))}")

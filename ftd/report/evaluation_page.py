@@ -178,7 +178,10 @@ def _answer_block(title: str, answer: Answer) -> str:
 
 
 def item_block(item: DifferingItem) -> str:
-    where = f"line {item.line:,}" if item.line is not None else "item"
+    if item.source_line is not None:
+        where = f"{item.source_file or 'dropped file'}, line {item.source_line:,}"
+    else:
+        where = f"test split line {item.line:,}" if item.line is not None else "item"
     diff = f", difference {item.difference:+g}" if item.difference is not None else ""
     return (
         f'<div class="item"><h4>{esc(where)}{esc(diff)}</h4>'

@@ -266,7 +266,9 @@ class DifferingItem:
     candidate: Answer
     base: Answer
     difference: float | None = None
-    line: int | None = None
+    line: int | None = None  # in the test split file
+    source_file: str | None = None  # the dropped file the item came from
+    source_line: int | None = None  # and its line there
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +391,8 @@ def _item(f: Fields) -> DifferingItem:
         base=_answer(f.child("base")),
         difference=f.number("difference"),
         line=f.integer("line"),
+        source_file=source.string("file") if (source := f.child("source")) else None,
+        source_line=source.integer("line") if source else None,
     )
 
 

@@ -50,6 +50,9 @@ def test_the_demo_runs_to_a_verdict_and_leaves_nothing_running(tmp_path: Path) -
     assert page.count("<svg") >= 5
     assert "<strong>Verdict: fine-tuned model is better</strong>" in page
     assert "http://" not in page
+    # the items that differ most name their line in the file the user dropped
+    assert "<h4>support.jsonl, line " in page
+    assert "test split line" not in page
     assert f"ftd status -c {folder / 'config.toml'}" in out
     assert (folder / "drop" / "rejected" / "support-extra.errors.json").exists()
     assert _running_in(folder) == []
