@@ -1,4 +1,4 @@
-"""Try ftd in a minute, with no API key: the emulator, the daemon and a real dataset, end to end.
+"""Try ftd in about 20 seconds, no API key: the emulator, the daemon and a real dataset, end to end.
 
 Starts the emulator and the daemon in a fresh folder (or --dir), drops the
 bundled customer-support dataset and a second file with a few broken lines,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ftd.control.client import Client
 
-HELP = {"demo": "see ftd work end to end in about a minute, offline, with no API key"}
+HELP = {"demo": "see ftd work end to end in about 20 seconds, offline, with no API key"}
 DATASETS = ("support.jsonl", "support-extra.jsonl")
 DEADLINE_SECONDS = 180.0
 POLL_SECONDS = 0.3

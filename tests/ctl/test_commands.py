@@ -438,3 +438,33 @@ def test_ask_evaluate_and_delete_a_model(
     assert stranger.returncode == 1
     assert "not a model ftd made" in stranger.stderr
     assert daemon.events("model_deleted")[0]["model"] == model
+
+
+def test_submit_asks_the_daemon_for_its_drop_folder(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    # the client's own configuration names another folder, as after the README's recipe
+    # (a daemon started with FTD_ variables the submitting shell does not have)
+    elsewhere = tmp_path / "elsewhere"
+    client_config = tmp_path / "client.toml"
+    client_config.write_text(f'[paths]\nstate_dir = "{elsewhere}"\n')
+    (elsewhere / "drop" / "incoming").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
+    env["FTD_CONFIG"] = str(client_config)
+    env["FTD_SOCKET"] = str(daemon.socket)
+    source = tmp_path / "asked.jsonl"
+    source.write_text("\n".join(good_lines(120, seed="asked ")) + "\n")
+    daemon.start()
+    done = run_ftd("submit", str(source), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    published = Path(str(_json(done)["path"]))
+    assert published.parent == daemon.incoming
+    daemon.wait_dataset("asked.jsonl", "submitted", timeout=60)
+    assert list((elsewhere / "drop" / "incoming").iterdir()) == []
+    # with no daemon answering, the configuration decides, as before
+    assert daemon.stop() == 0
+    fallback = run_ftd("submit", str(source), "--json", env=env)
+    assert fallback.returncode == 0, fallback.stderr
+    assert Path(str(_json(fallback)["path"])).parent == elsewhere / "drop" / "incoming"
