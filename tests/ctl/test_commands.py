@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ftd.control.client import Client
+from ftd.intake import ticket_body, ticket_name
 from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import good_lines, run_ftd, write_dataset
 
@@ -366,7 +367,8 @@ def test_submit_without_a_daemon_then_taken(
     assert done.stdout.strip() == str(daemon.incoming / "faq-2.jsonl")
     assert (daemon.incoming / "faq-2.toml").read_text() == 'suffix = "sub"\n'
     assert (daemon.incoming / "faq.jsonl").read_text() == "someone else's file\n"
-    assert list((daemon.drop / "staging").iterdir()) == []
+    staged = [p.name for p in (daemon.drop / "staging").iterdir()]
+    assert staged == [ticket_name((daemon.incoming / "faq-2.jsonl").stat().st_ino)]
     (daemon.incoming / "faq.jsonl").unlink()
     daemon.start()
     job = daemon.wait_job("faq-2.jsonl", "succeeded")
@@ -468,3 +470,31 @@ def test_submit_asks_the_daemon_for_its_drop_folder(
     fallback = run_ftd("submit", str(source), "--json", env=env)
     assert fallback.returncode == 0, fallback.stderr
     assert Path(str(_json(fallback)["path"])).parent == elsewhere / "drop" / "incoming"
+
+
+def test_a_submitted_file_is_taken_without_the_stability_wait(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    emulator = start_emulator()
+    # ten minutes of stability: only a ticket can get a file taken within this test
+    daemon = make_daemon(emulator, intake={"stable_seconds": 600.0, "rescan_seconds": 1.0})
+    daemon.start()
+    # written in place, then a ticket forged for it, then written on: waits like any other
+    forged = daemon.incoming / "in-place.jsonl"
+    forged.write_text("\n".join(good_lines(60, seed="in place ")) + "\n")
+    info = forged.stat()
+    (daemon.drop / "staging" / ticket_name(info.st_ino)).write_bytes(ticket_body(forged.name, info))
+    with forged.open("a") as more:
+        more.write("\n".join(good_lines(60, seed="more ")) + "\n")
+    source = tmp_path / "quick.jsonl"
+    source.write_text("\n".join(good_lines(120, seed="quick ")) + "\n")
+    done = run_ftd("submit", str(source), "--socket", str(daemon.socket))
+    assert done.returncode == 0, done.stderr
+    daemon.wait_for("incoming_published", timeout=60)
+    daemon.wait_dataset("quick.jsonl", "submitted", timeout=60)
+    assert forged.exists()  # still waiting its 600 s
+    assert daemon.query("SELECT id FROM datasets WHERE name = 'in-place.jsonl'") == []
+    published = daemon.events("incoming_published")
+    assert [e["file"] for e in published] == ["quick.jsonl"]
+    staged = [p.name for p in (daemon.drop / "staging").iterdir()]
+    assert staged == [ticket_name(info.st_ino)]  # the used ticket is gone, the forged one not
