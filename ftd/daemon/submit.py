@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from ftd.config.integrations import Integration
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.remote import BLOCKED, CAPPED, RATE_LIMITED, TRANSIENT, backoff
@@ -254,6 +255,12 @@ class Submitter:
         for key in ("suffix", "seed"):
             if settings.get(key) is not None:
                 params[key] = settings[key]
+        integrations = settings.get("integrations") or []
+        if integrations:
+            # W&B as OpenAI takes it; the W&B key is registered with the provider, never sent.
+            params["integrations"] = [
+                Integration.model_validate(entry).request() for entry in integrations
+            ]
         return params
 
     async def _refused(self, row: DatasetRow, error: RemoteError) -> None:
