@@ -64,11 +64,21 @@ def show_dataset(answer: dict[str, Any]) -> None:
         estimate = validation.get("estimate") or {}
         if estimate:
             _line(
-                "estimate",
+                "training estimate",
                 f"{render.money(estimate.get('cost_usd'))} for "
-                f"{render.number(estimate.get('billed_tokens'))} billed tokens, "
-                f"{estimate.get('n_epochs')} epochs",
+                f"{render.number(estimate.get('billed_tokens'))} billed tokens "
+                f"(training split x {estimate.get('n_epochs')} epochs)",
             )
+            _line("  covers", estimate.get("covers"))
+        whole = validation.get("file_estimate") or {}
+        if whole:
+            _line(
+                "whole file",
+                f"{render.number(whole.get('billed_tokens_per_epoch'))} tokens per epoch, "
+                "before the split (not billed as such)",
+            )
+        for note in validation.get("notes") or []:
+            _line("note", note)
     splits = answer.get("splits") or {}
     if splits:
         _line("splits", ", ".join(f"{s} {v['examples']}" for s, v in sorted(splits.items())))
@@ -95,7 +105,7 @@ def show_job(answer: dict[str, Any]) -> None:
     _line("progress", render.progress(answer.get("progress") or {}))
     if job["estimated_finish"] and job["status"] not in ("succeeded", "failed", "cancelled"):
         _line("estimated finish", render.ago(job["estimated_finish"]))
-    _line("trained tokens", render.number(job["trained_tokens"]))
+    _line("billed tokens", render.number(job["trained_tokens"]))
     _line("cost", render.money(job["cost_usd"]))
     if job["error_code"]:
         _line("error", f"{job['error_code']}: {job['error_message']}")

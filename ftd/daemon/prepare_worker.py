@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ftd.datasets.split import SIDES, TRAIN, VALIDATION, copy_examples, split_file
+from ftd.datasets.split import SIDES, TEST, TRAIN, VALIDATION, copy_examples, split_file
 from ftd.datasets.validate import MIN_EXAMPLES, Options, validate_file
 from ftd.errors import InputFileError
 
@@ -44,7 +44,36 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
             reports[role] = {"path": path, "accepted": False, "unreadable": str(exc)}
     if not all(report["accepted"] for report in reports.values()):
         return {"accepted": False, "reports": reports, "parts": None, "notes": []}
-    return {"accepted": True, "reports": reports, **_split(spec, reports)}
+    answer: dict[str, Any] = {"accepted": True, "reports": reports, **_split(spec, reports)}
+    _bill_the_training_split(answer, options)
+    return answer
+
+
+def _bill_the_training_split(answer: dict[str, Any], options: Options) -> None:
+    """The estimate of what is billed: the training split only, not the whole file.
+
+    The provider trains, and bills, on the uploaded training file; the held-out
+    validation and test lines cost nothing to train on. When the split took
+    lines out, the training split is counted again as the provider will count
+    it (its own epochs under "auto"); the whole file's figure is kept beside it
+    as ``file_estimate``.
+    """
+    report = answer["reports"]["dataset"]
+    whole = report.get("estimate")
+    train = answer["parts"][TRAIN]
+    if whole is None or train["examples"] >= int(report["examples"]):
+        if whole is not None:
+            whole["covers"] = f"the training split: all {train['examples']:,} examples"
+        return
+    counted = validate_file(train["path"], options).to_json()
+    estimate = counted.get("estimate")
+    if estimate is None:
+        return
+    estimate["covers"] = (
+        f"the training split: {train['examples']:,} of {int(report['examples']):,} examples"
+    )
+    report["file_estimate"] = whole
+    report["estimate"] = estimate
 
 
 def _split(spec: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
@@ -76,8 +105,17 @@ def _split(spec: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
         parts = split_file(
             spec["dataset"], out, stem=stem, validation_fraction=0.0, test_fraction=0.0
         )
+        validation_fraction = test_fraction = 0.0
     for side, path in spec.get("companions", {}).items():
         parts[side] = copy_examples(path, out / f"{stem}.{side}.jsonl", side=side)
+    for side, fraction in ((VALIDATION, validation_fraction), (TEST, test_fraction)):
+        if fraction and side in parts and parts[side].examples == 0:
+            notes.append(
+                f"the {side} split is empty: each example's side is decided by a hash of its "
+                f"content, and none of the {examples} examples fell within {side}_fraction "
+                f"{fraction:g} (about {examples * fraction:.1f} expected); set {side}_file "
+                f"in a sidecar to choose the {side} examples"
+            )
     return {
         "parts": {
             side: {

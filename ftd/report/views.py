@@ -107,7 +107,12 @@ class DatasetView:
             n_epochs=estimate.integer("n_epochs") if estimate else None,
             billed_tokens=estimate.integer("billed_tokens") if estimate else None,
             estimated_cost_usd=estimate.number("cost_usd") if estimate else None,
-            estimate_note=estimate.string("note") if estimate else None,
+            estimate_note=(
+                "; ".join(x for x in (estimate.string("note"), estimate.string("covers")) if x)
+                or None
+            )
+            if estimate
+            else None,
             splits=tuple(splits),
         )
 
