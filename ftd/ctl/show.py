@@ -77,8 +77,22 @@ def show_dataset(answer: dict[str, Any]) -> None:
                 f"{render.number(whole.get('billed_tokens_per_epoch'))} tokens per epoch, "
                 "before the split (not billed as such)",
             )
+        forecast = validation.get("evaluation_estimate") or {}
+        if forecast:
+            _line(
+                "evaluation estimate",
+                f"{render.money(forecast.get('counted_usd'))} ({forecast.get('note')})",
+            )
+        elif validation.get("accepted"):
+            notes = validation.get("notes") or []
+            why = next((n for n in notes if "test" in n), "evaluation is off or has no test file")
+            _line("evaluation", f"none: {why}")
         for note in validation.get("notes") or []:
             _line("note", note)
+        approval = validation.get("approval") or {}
+        if approval and d["state"] == "awaiting_approval":
+            _line("waits for approval", approval.get("reason"))
+            _line("  to go on", f"ftd approve {d['id']}")
     splits = answer.get("splits") or {}
     if splits:
         _line("splits", ", ".join(f"{s} {v['examples']}" for s, v in sorted(splits.items())))

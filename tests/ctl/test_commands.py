@@ -498,3 +498,47 @@ def test_a_submitted_file_is_taken_without_the_stability_wait(
     assert [e["file"] for e in published] == ["quick.jsonl"]
     staged = [p.name for p in (daemon.drop / "staging").iterdir()]
     assert staged == [ticket_name(info.st_ino)]  # the used ticket is gone, the forged one not
+
+
+def test_show_says_why(start_emulator: StartEmulator, make_daemon: MakeDaemon) -> None:
+    emulator = start_emulator()
+    # the base model's answers priced so that its evaluation alone passes the limit
+    daemon = make_daemon(
+        emulator,
+        defaults={"max_cost_usd": 1.0},
+        **{'prices."gpt-4.1-mini-2025-04-14"': {"input_per_mtok": 50_000.0}},
+    )
+    daemon.start()
+    write_dataset(daemon.incoming / "small.jsonl", 30, seed="small ")
+    write_dataset(daemon.incoming / "guarded.jsonl", 200, seed="guarded ")
+    dpo = {
+        "input": {"messages": [{"role": "user", "content": "Hello?"}]},
+        "preferred_output": [{"role": "assistant", "content": "Hello, how can I help?"}],
+        "non_preferred_output": [{"role": "assistant", "content": "What."}],
+    }
+    (daemon.incoming / "pairs.jsonl").write_text(json.dumps(dpo) + "\n")
+
+    daemon.wait_dataset("guarded.jsonl", "awaiting_approval", timeout=60)
+    shown = daemon.ftd("show", "guarded.jsonl")
+    assert shown.returncode == 0, shown.stderr
+    assert "waits for approval" in shown.stdout
+    why = next(line for line in shown.stdout.splitlines() if "waits for approval" in line)
+    assert " training + $5.00 evaluation = $5.0" in why  # the evaluation stops at its $5 cap
+    assert "over max_cost_usd $1.00" in why
+    assert "ftd approve" in shown.stdout
+    assert "evaluation estimate" in shown.stdout
+    assert "billed tokens (training split x 3 epochs)" in shown.stdout
+    warned = daemon.wait_for("approval_needed")
+    assert "evaluation" in warned["reason"]
+
+    daemon.wait_job("small.jsonl", "succeeded")
+    small = daemon.ftd("show", "small.jsonl")
+    assert small.returncode == 0, small.stderr
+    assert (
+        "evaluation         none: no test split, so no evaluation: 30 examples x test_fraction "
+        "0.1 = 3.0, below min_test_examples = 10"
+    ) in small.stdout
+
+    daemon.wait_dataset("pairs.jsonl", "rejected")
+    pairs = daemon.ftd("show", "pairs.jsonl")
+    assert 'set method = "dpo" in a sidecar pairs.toml' in pairs.stdout, pairs.stdout

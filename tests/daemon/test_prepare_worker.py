@@ -45,7 +45,7 @@ def test_a_large_enough_file_is_split_three_ways(tmp_path: Path) -> None:
 def test_too_small_a_test_share_holds_out_nothing(tmp_path: Path) -> None:
     result = prepare(_spec(tmp_path, 60))
     assert result["parts"]["test"]["examples"] == 0
-    assert "no test set held out" in result["notes"][0]
+    assert "no test split, so no evaluation" in result["notes"][0]
     assert result["parts"]["train"]["examples"] + result["parts"]["validation"]["examples"] == 60
 
 
