@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import time
 from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
+from ftd.control.handlers.spend import spend
 from ftd.store import states
 
 if TYPE_CHECKING:
@@ -128,6 +130,7 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
         "tracker": dict(parts.tracker.last_cycle),
         "connections": parts.connections(),
         "warnings": await _warnings(parts, tally),
+        "spend": await spend(parts.store, settings.provider.kind, time.time()),
     }
     if parts.evaluations is not None:
         answer["evaluations"] = await parts.evaluations.counts()
