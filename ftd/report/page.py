@@ -122,6 +122,11 @@ def dataset_section(d: DatasetView) -> str:
             f"<strong>{esc(money(d.estimated_cost_usd))}</strong>"
             f" ({esc(epochs)}{esc(d.estimate_note or '')})</p>"
         )
+    if d.evaluation_cost_usd is not None:
+        out.append(
+            f"<p>Estimated evaluation cost: <strong>{esc(money(d.evaluation_cost_usd))}</strong>"
+            f" ({esc(d.evaluation_note or '')}); the spend guard counts both.</p>"
+        )
     for title, issues in (("Errors", d.errors), ("Warnings", d.warnings)):
         if issues:
             out.append(issues_block(title, issues))

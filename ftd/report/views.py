@@ -68,6 +68,8 @@ class DatasetView:
     billed_tokens: int | None = None
     estimated_cost_usd: float | None = None
     estimate_note: str | None = None
+    evaluation_cost_usd: float | None = None  # estimated before training, as the guard counts it
+    evaluation_note: str | None = None
     splits: tuple[tuple[str, int], ...] = ()
 
     @classmethod
@@ -88,6 +90,7 @@ class DatasetView:
         tokens = stats.child("tokens_per_example") if stats else None
         trained = stats.child("trained_tokens_per_example") if stats else None
         estimate = r.child("estimate")
+        evaluation = r.child("evaluation_estimate")
         return cls(
             name=name,
             state=state,
@@ -113,6 +116,8 @@ class DatasetView:
             )
             if estimate
             else None,
+            evaluation_cost_usd=evaluation.number("counted_usd") if evaluation else None,
+            evaluation_note=evaluation.string("note") if evaluation else None,
             splits=tuple(splits),
         )
 

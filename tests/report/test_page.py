@@ -164,3 +164,22 @@ def test_every_svg_is_well_formed_and_scalable() -> None:
         assert chart.get("viewBox")
         assert chart.find("title") is not None
         assert chart.get("role") == "img"
+
+
+def test_the_evaluation_estimate_stands_beside_the_training_estimate() -> None:
+    from ftd.report.views import DatasetView
+
+    report = {
+        "accepted": True,
+        "examples": 200,
+        "estimate": {"n_epochs": 3, "cost_usd": 0.06, "note": "12,000 training tokens at $5 per 1M",
+                     "covers": "the training split: 160 of 200 examples"},
+        "evaluation_estimate": {"counted_usd": 0.0123, "note": "20 test items x 6 requests"},
+    }  # fmt: skip
+    view = DatasetView.from_report(report, name="faq.jsonl")
+    page = render(ReportView("r", 0.0, dataset=view))
+    assert "Estimated training cost (billed tokens: training split x epochs)" in page
+    assert "the training split: 160 of 200 examples" in page
+    assert (
+        "Estimated evaluation cost: <strong>$0.0123</strong> (20 test items x 6 requests)" in page
+    )
