@@ -972,6 +972,12 @@ def _documented_keys(data: dict[str, Any], model: type[BaseModel], prefix: str =
     for name, value in data.items():
         dotted = prefix + name
         field = model.model_fields.get(name)
+        if field is not None and isinstance(value, list) and value:
+            inner = _model_of(field.annotation)
+            if inner is not None and all(isinstance(entry, dict) for entry in value):
+                for entry in value:  # a list of tables, such as integrations
+                    keys |= _documented_keys(entry, inner, dotted + ".")
+                continue
         if field is None or not isinstance(value, dict):
             keys.add(dotted)
         elif get_origin(field.annotation) is dict:
