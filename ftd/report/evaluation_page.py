@@ -45,9 +45,15 @@ def section(ev: EvaluationView) -> str:
             f" than {ev.base_model}" if ev.base_model and ev.verdict in ("better", "worse") else ""
         )
         grader = f" by {ev.primary_grader}" if ev.primary_grader else ""
+        primary = next((g for g in ev.graders if g.name == ev.primary_grader), None)
+        why = (
+            f" {primary.test} test: {primary.verdict_reason}."
+            if primary is not None and primary.verdict_reason and primary.test
+            else ""
+        )
         out.append(
             f'<p class="verdict"><strong>Verdict: {esc(verdict_words(ev.verdict))}</strong>'
-            f"{esc(against)}{esc(grader)}, at {esc(level)} confidence.</p>"
+            f"{esc(against)}{esc(grader)}, at {esc(level)} confidence.{esc(why)}</p>"
         )
     done = (
         f"{ev.items_done:,} of {ev.items_total:,}"

@@ -250,6 +250,7 @@ class GraderView:
     test: str | None = None
     p_value: float | None = None
     verdict: str | None = None
+    verdict_reason: str | None = None  # the test's decision in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +371,7 @@ def _grader(name: str, g: Fields) -> GraderView:
         test=g.string("test"),
         p_value=g.number("p_value"),
         verdict=g.string("verdict"),
+        verdict_reason=g.string("verdict_reason"),
     )
 
 

@@ -53,6 +53,7 @@ def test_a_full_report_has_every_section_and_chart() -> None:
     for name in ("Loss against step", "Token accuracy against step", "Tokens per example"):
         assert f"<figcaption>{name}</figcaption>" in page
     assert "Verdict: fine-tuned model is better" in page
+    assert "at 95% confidence. permutation test: p = 0.0005 &lt; 0.05.</p>" in page
     assert "Where the two models differ most" in page
     assert "States the 30-day window" in page
     assert "$0.4437" in page
