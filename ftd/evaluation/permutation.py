@@ -134,9 +134,10 @@ def p_value(values: Sequence[float], found: Patterns, shift: float = 0.0) -> flo
 
 def smallest_p_value(n: int, resamples: int) -> float:
     """The smallest p-value the test can give with ``n`` items: 2 / 2**n, or the sample's floor."""
+    exact_floor = math.ldexp(1.0, 1 - n)  # 2 / 2**n, without overflowing at thousands of items
     if n <= EXACT_MAX_ITEMS:
-        return 2.0 / 2.0**n
-    return max(2.0 / 2.0**n, 1.0 / (resamples + 1))
+        return exact_floor
+    return max(exact_floor, 1.0 / (resamples + 1))
 
 
 def interval(

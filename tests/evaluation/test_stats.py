@@ -303,6 +303,16 @@ def test_exact_permutation_p_value_by_hand() -> None:
     assert comparison.p_value == pytest.approx(2 * 11 / 1024)
 
 
+def test_thousands_of_items_compare_without_overflow() -> None:
+    rng = random.Random(21)
+    base = [rng.random() for _ in range(3000)]
+    candidate = [b + 0.05 + rng.gauss(0, 0.2) for b in base]
+    comparison = compare_scores(candidate, base, resamples=200)
+    assert comparison.verdict == "better"
+    assert comparison.p_value == pytest.approx(1 / 201)
+    assert 0.0 < comparison.difference.low < 0.05 < comparison.difference.high < 0.1
+
+
 def test_a_degenerate_interval_says_so() -> None:
     interval = mean_interval([5.0] * 24)
     assert (interval.low, interval.high) == (5.0, 5.0)
