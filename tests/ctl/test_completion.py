@@ -118,3 +118,58 @@ def test_install_writes_where_the_shell_looks(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert f"wrote {where}" in done.stdout
         assert where.read_text() == script(shell)
+
+
+def test_fish_completes_from_the_generated_script(tmp_path: Path) -> None:
+    fish = shutil.which("fish")
+    if fish is None:
+        pytest.skip("fish is not installed")
+    path = tmp_path / "ftd.fish"
+    path.write_text(script("fish"))
+
+    def offered(line: str) -> list[str]:
+        done = subprocess.run(
+            [fish, "--no-config", "-c", f"source {path}; complete -C '{line}'"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return [entry.split("\t")[0] for entry in done.stdout.splitlines()]
+
+    assert offered("ftd sta") == ["status"]
+    assert offered("ftd validate --meth") == ["--method"]
+    assert sorted(offered("ftd validate --method ")) == ["dpo", "reinforcement", "supervised"]
+    assert offered("ftd completion ") == ["bash", "fish", "zsh"]
+
+
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT='> '; fpath=({folder} \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w -n z $'ftd validate --met\t'
+local seen="" chunk
+integer tries=0
+while (( tries++ < 400 )); do
+  if zpty -r -t z chunk; then seen+=$chunk; else sleep 0.05; fi
+  [[ $seen == *"--method"* ]] && break
+done
+print -r -- "$seen"
+zpty -d z
+"""
+
+
+def test_zsh_completes_from_the_generated_script(tmp_path: Path) -> None:
+    zsh = shutil.which("zsh")
+    if zsh is None:
+        pytest.skip("zsh is not installed")
+    (tmp_path / "_ftd").write_text(script("zsh"))
+    driver = tmp_path / "driver.zsh"
+    driver.write_text(ZSH_DRIVER.replace("{folder}", str(tmp_path)))
+    done = subprocess.run(
+        [zsh, "-f", str(driver)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # the typed "--met" became "--method " on the command line
+    assert "ftd validate --method" in done.stdout.replace("\x1b[1m", "").replace("\x1b[0m", "")
