@@ -118,8 +118,10 @@ def prune_tickets(staging: str, live_inodes: set[int], now: float) -> int:
         return 0
     for entry in entries:
         number = entry.name[len(TICKET_PREFIX) :].removesuffix(TICKET_SUFFIX)
+        if not entry.name.endswith(TICKET_SUFFIX) or not number.isdigit():
+            continue  # not a ticket's name: not ftd's to remove
         try:
-            if number.isdigit() and int(number) in live_inodes:
+            if int(number) in live_inodes:
                 continue
             if now - entry.stat(follow_symlinks=False).st_mtime < TICKET_MAX_AGE_SECONDS:
                 continue

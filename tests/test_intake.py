@@ -253,11 +253,14 @@ def test_old_tickets_of_files_no_longer_there_are_pruned(tmp_path: Path) -> None
     stray.write_text("{}")
     other = staging / ".abc.part"  # a publisher's staged copy is not a ticket
     other.write_text("")
+    lookalike = staging / "published-notes.txt"  # nor is a name that only starts like one
+    lookalike.write_text("")
     now = time.time()
     assert prune_tickets(str(staging), {item.inode}, now) == 0  # too young
     assert prune_tickets(str(staging), {item.inode}, now + 7200) == 1
     assert ticket.exists()
     assert not stray.exists()
     assert other.exists()
+    assert lookalike.exists()
     assert prune_tickets(str(staging), set(), now + 7200) == 1
     assert not ticket.exists()
