@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "demo": "ftd.demo.command",
     "validate": "ftd.datasets.command",
     "emulator": "ftd.emulator.command",
+    "completion": "ftd.ctl.completion",
 }
 
 

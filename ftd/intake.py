@@ -7,15 +7,30 @@ same size, modification time and inode for ``stable_seconds``. A file renamed
 in after being written earlier (its mtime already that old) is taken at once.
 Names that editors, browsers and copy tools use for partial files are never
 taken, nor are hidden files, links, or anything but a regular file.
+
+A file published by ``ftd submit`` (``ftd.submit``) is complete when it
+appears, so it is taken at once on its *ticket*: after the rename, the
+publisher writes ``staging/published-INODE.json`` holding the file's name,
+inode, size, mtime and ctime as they are after publishing. The daemon takes
+the file at once only while all five still match. ctime cannot be set from
+user space and changes with every write (and with ``utime``), so a producer
+that writes a ticket and then goes on writing, or that writes in place and
+resets the mtime, no longer matches and waits out ``stable_seconds`` like
+anyone else; a ticket only vouches for the exact bytes it was written for.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DATASET_SUFFIX = ".jsonl"
 # The names ftd derives from a dataset's (NAME-2.jsonl, .NAME.errors.json.tmp,
@@ -68,9 +83,71 @@ class Seen:
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int = 0
 
     def same_file_as(self, other: Seen) -> bool:
         return (self.size, self.mtime_ns, self.inode) == (other.size, other.mtime_ns, other.inode)
+
+
+TICKET_PREFIX = "published-"
+TICKET_SUFFIX = ".json"
+MAX_TICKET_BYTES = 4096
+TICKET_KEYS = ("name", "inode", "size", "mtime_ns", "ctime_ns")
+
+
+def ticket_name(inode: int) -> str:
+    return f"{TICKET_PREFIX}{inode}{TICKET_SUFFIX}"
+
+
+def ticket_body(name: str, info: os.stat_result) -> bytes:
+    """What a publisher writes once the file has its final name (see the module note)."""
+    values = (name, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return json.dumps(dict(zip(TICKET_KEYS, values, strict=True))).encode()
+
+
+TICKET_MAX_AGE_SECONDS = 3600.0  # a ticket whose file never showed up is kept this long
+
+
+def prune_tickets(staging: str, live_inodes: set[int], now: float) -> int:
+    """Remove tickets whose file is gone from ``incoming/`` and that are an hour old; how many."""
+    removed = 0
+    try:
+        with os.scandir(staging) as listing:
+            entries = [e for e in listing if e.name.startswith(TICKET_PREFIX)]
+    except OSError:
+        return 0
+    for entry in entries:
+        number = entry.name[len(TICKET_PREFIX) :].removesuffix(TICKET_SUFFIX)
+        if not entry.name.endswith(TICKET_SUFFIX) or not number.isdigit():
+            continue  # not a ticket's name: not ftd's to remove
+        try:
+            if int(number) in live_inodes:
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < TICKET_MAX_AGE_SECONDS:
+                continue
+            os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def vouched(staging: str, item: Seen) -> bool:
+    """Whether a publisher's ticket in ``staging`` matches this look at the file exactly."""
+    raw = read_sidecar(os.path.join(staging, ticket_name(item.inode)), limit=MAX_TICKET_BYTES)
+    if raw is None:
+        return False
+    try:
+        ticket = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(ticket, dict) or item.ctime_ns == 0:
+        return False
+    expected = (item.name, item.inode, item.size, item.mtime_ns, item.ctime_ns)
+    return all(
+        type(ticket.get(key)) is type(value) and ticket.get(key) == value
+        for key, value in zip(TICKET_KEYS, expected, strict=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +160,8 @@ MAX_SIDECAR_BYTES = 64 << 10
 COMPANION_KEYS = ("validation_file", "test_file")
 
 
-def read_sidecar(path: str) -> bytes | None:
-    """A sidecar's bytes, or None unless it is a regular file of at most MAX_SIDECAR_BYTES.
+def read_sidecar(path: str, *, limit: int = MAX_SIDECAR_BYTES) -> bytes | None:
+    """A sidecar's bytes, or None unless it is a regular file of at most ``limit`` bytes.
 
     Opened without following a link and without waiting for a writer, so a
     FIFO or a link named like a sidecar can neither hang ftd nor be read.
@@ -97,10 +174,10 @@ def read_sidecar(path: str) -> bytes | None:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
-            raw = handle.read(MAX_SIDECAR_BYTES + 1)
+            raw = handle.read(limit + 1)
         except OSError:
             return None
-    return raw if len(raw) <= MAX_SIDECAR_BYTES else None
+    return raw if len(raw) <= limit else None
 
 
 def sidecar_companions(sidecar: str) -> dict[str, str]:
@@ -163,7 +240,9 @@ def scan(directory: str) -> tuple[list[Seen], list[Skipped]]:
         elif not stat.S_ISREG(info.st_mode):
             skipped.append(Skipped(entry.name, "not a regular file"))
         else:
-            seen.append(Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+            seen.append(
+                Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
+            )
     return seen, skipped
 
 
@@ -174,8 +253,14 @@ class Stability:
     stable_seconds: float
     _since: dict[str, tuple[Seen, float]] = field(default_factory=dict)
 
-    def update(self, observed: list[Seen], now: float) -> list[Seen]:
-        """Files that are complete as of ``now``; forgets files no longer present."""
+    def update(
+        self, observed: list[Seen], now: float, vouched: Callable[[Seen], bool] | None = None
+    ) -> list[Seen]:
+        """Files that are complete as of ``now``; forgets files no longer present.
+
+        ``vouched`` says whether a publisher's ticket matches a file still
+        waiting; such a file is complete at once.
+        """
         ready: list[Seen] = []
         current: dict[str, tuple[Seen, float]] = {}
         for item in observed:
@@ -187,6 +272,12 @@ class Stability:
                 unchanged_since = before[1]
             else:
                 unchanged_since = now  # changed since the last look
+            if (
+                now - unchanged_since < self.stable_seconds
+                and vouched is not None
+                and vouched(item)
+            ):
+                unchanged_since = now - self.stable_seconds
             current[item.name] = (item, unchanged_since)
             if now - unchanged_since >= self.stable_seconds:
                 ready.append(item)

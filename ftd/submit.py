@@ -6,6 +6,8 @@ the drop folder's ``staging/`` area (same file system), then give it its name
 in ``incoming/`` in one step. Companion files go first, then the sidecar, the
 dataset last, so the daemon never sees a dataset without its sidecar. Names
 are never overwritten: ``faq.jsonl`` becomes ``faq-2.jsonl`` when taken.
+Once the dataset has its name, a ticket in ``staging/`` says so, and the
+daemon takes the file without waiting for it to settle (see ``ftd.intake``).
 
 Works without the daemon running, with only write access to the folder::
 
@@ -29,7 +31,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 
-from ftd.intake import SIDECAR_SUFFIX, sidecar_companions
+from ftd.intake import SIDECAR_SUFFIX, sidecar_companions, ticket_body, ticket_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -103,8 +105,20 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _vouch(staging: Path, published: Path) -> None:
+    """The ticket that lets the daemon take ``published`` at once; without it, it waits."""
+    try:
+        info = os.stat(published, follow_symlinks=False)
+        temporary = staging / f".{secrets.token_hex(8)}.ticket.part"
+        temporary.write_bytes(ticket_body(published.name, info))
+        os.replace(temporary, staging / ticket_name(info.st_ino))
+    except OSError:
+        return  # the dataset is published all the same; the daemon waits out stable_seconds
+
+
 def _publish_staged(
     incoming: Path,
+    staging: Path,
     name: str,
     dataset: Path,
     sidecar: Path | None,
@@ -123,6 +137,7 @@ def _publish_staged(
             if (incoming / candidate).exists() or not _link(sidecar, side_name):
                 continue
         if _link(dataset, incoming / candidate):
+            _vouch(staging, incoming / candidate)
             return incoming / candidate
         if sidecar is not None:
             # Taken meanwhile: take the sidecar back and try the next name.
@@ -163,7 +178,9 @@ def publish(
             staged.append(staged_sidecar)
         staged_dataset = _stage_copy(source, staging)
         staged.append(staged_dataset)
-        return _publish_staged(incoming, final_name, staged_dataset, staged_sidecar, companions)
+        return _publish_staged(
+            incoming, staging, final_name, staged_dataset, staged_sidecar, companions
+        )
     finally:
         for path in staged:
             with contextlib.suppress(OSError):
@@ -190,7 +207,7 @@ def dataset_writer(
         if sidecar_text is not None:
             staged_sidecar = staging / f".{secrets.token_hex(8)}.part"
             staged_sidecar.write_text(sidecar_text, encoding="utf-8")
-        _publish_staged(incoming, final_name, staged, staged_sidecar, {})
+        _publish_staged(incoming, staging, final_name, staged, staged_sidecar, {})
     finally:
         for path in (staged, staged_sidecar):
             if path is not None:

@@ -5,17 +5,22 @@ inotify queue can overflow; so the folder is scanned at start, after every
 batch of events, when a pending file may have become stable, and at least
 every ``rescan_seconds``. Whatever is complete is handed to ``on_ready`` once
 per look; the receiver moves it out of ``incoming/``, which ends the repeats.
+With ``staging`` (the drop folder's staging area) a file whose publisher's
+ticket matches it is complete at once (see ``ftd.intake``); that folder is
+watched too, since the ticket is written just after the file appears.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from typing import TYPE_CHECKING
 
 import anyio
 from watchfiles import awatch
 
-from ftd.intake import Seen, Stability, scan
+from ftd.intake import Seen, Stability, prune_tickets, scan, ticket_name, vouched
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -34,11 +39,28 @@ async def watch_incoming(
     stable_seconds: float,
     rescan_seconds: float,
     force_polling: bool = False,
+    staging: str | None = None,
     clock: Callable[[], float] = time.time,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled; reports started once the first scan is done."""
     stability = Stability(stable_seconds)
+    watched = [incoming]
+    if staging is not None and await anyio.Path(staging).is_dir():
+        watched.append(staging)
+
+    def by_ticket(found: list[Seen]) -> Callable[[Seen], bool] | None:
+        if staging is None:
+            return None
+
+        def check(item: Seen) -> bool:
+            if not vouched(staging, item):
+                return False
+            found.append(item)
+            return True
+
+        return check
+
     skipped_before: set[tuple[str, str]] = set()
     wake = anyio.Event()
 
@@ -53,14 +75,24 @@ async def watch_incoming(
         for name, reason in sorted(now_skipped - skipped_before):
             log.info("incoming_ignored", file=name, reason=reason)
         skipped_before = now_skipped
-        for item in stability.update(seen, clock()):
+        published: list[Seen] = []
+        ready = stability.update(seen, clock(), by_ticket(published))
+        for item in published:
+            log.info("incoming_published", file=item.name, size=item.size)
+        for item in ready:
             await on_ready(item)
+        if staging is not None:
+            for item in published:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(staging, ticket_name(item.inode)))
+            live = {item.inode for item in seen}
+            await anyio.to_thread.run_sync(prune_tickets, staging, live, clock())
 
     async def events() -> None:
         while True:
             try:
                 async for _ in awatch(
-                    incoming,
+                    *watched,
                     recursive=False,
                     force_polling=force_polling,
                     debounce=200,

@@ -972,6 +972,12 @@ def _documented_keys(data: dict[str, Any], model: type[BaseModel], prefix: str =
     for name, value in data.items():
         dotted = prefix + name
         field = model.model_fields.get(name)
+        if field is not None and isinstance(value, list) and value:
+            inner = _model_of(field.annotation)
+            if inner is not None and all(isinstance(entry, dict) for entry in value):
+                for entry in value:  # a list of tables, such as integrations
+                    keys |= _documented_keys(entry, inner, dotted + ".")
+                continue
         if field is None or not isinstance(value, dict):
             keys.add(dotted)
         elif get_origin(field.annotation) is dict:
@@ -1019,3 +1025,37 @@ def test_a_sidecar_nested_too_deeply_is_a_config_error(tmp_path: Path) -> None:
     sidecar.write_text("seed = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="invalid TOML: nested too deeply"):
         load_overrides(sidecar)
+
+
+@pytest.mark.parametrize(
+    ("wandb", "shown"),
+    [
+        ('project = "p"\ntags = ["' + "x" * 65 + '"]', "tags.0"),
+        ('project = "p"\ntags = [' + ", ".join(['"t"'] * 51) + "]", "tags"),
+        ('name = "no project"', "project"),
+        ('project = "p"\ntoken = "s3cret"', "registers it in the dashboard"),
+    ],
+)
+def test_bad_wandb_integrations_are_refused(tmp_path: Path, wandb: str, shown: str) -> None:
+    sidecar = tmp_path / "d.toml"
+    sidecar.write_text(f'[[integrations]]\ntype = "wandb"\n[integrations.wandb]\n{wandb}\n')
+    with pytest.raises(ConfigError) as raised:
+        load_overrides(sidecar)
+    assert shown in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_a_sidecars_integrations_replace_the_defaults(tmp_path: Path) -> None:
+    from ftd.config.run import RunDefaults
+
+    defaults = RunDefaults.model_validate(
+        {"integrations": [{"type": "wandb", "wandb": {"project": "all"}}]}
+    )
+    sidecar = tmp_path / "d.toml"
+    sidecar.write_text("integrations = []\n")
+    assert defaults.merged(load_overrides(sidecar)).integrations == []
+    assert [i.wandb.project for i in defaults.merged().integrations] == ["all"]
+    dumped = defaults.merged().model_dump(mode="json")["integrations"]
+    assert dumped == [
+        {"type": "wandb", "wandb": {"project": "all", "name": None, "entity": None, "tags": []}}
+    ]

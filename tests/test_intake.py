@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
 
-from ftd.intake import Seen, Stability, ignored_reason, read_sidecar, scan, sidecar_companions
+from ftd.intake import (
+    Seen,
+    Stability,
+    ignored_reason,
+    prune_tickets,
+    read_sidecar,
+    scan,
+    sidecar_companions,
+    ticket_body,
+    ticket_name,
+    vouched,
+)
 
 
 @pytest.mark.parametrize(
@@ -141,3 +153,114 @@ def test_sidecars_that_are_not_small_regular_files_are_not_read(tmp_path: Path) 
         assert sidecar_companions(str(tmp_path / name)) == {}, name
     seen, _ = scan(str(tmp_path))  # returns: nothing blocks on the FIFO
     assert seen == []
+
+
+# --- tickets: files published by ftd submit are complete when they appear ------
+
+
+def _published(tmp_path: Path, name: str = "faq.jsonl") -> tuple[Path, Path]:
+    from ftd.submit import publish
+
+    drop = tmp_path / "drop"
+    (drop / "incoming").mkdir(parents=True, exist_ok=True)
+    source = tmp_path / name
+    source.write_text('{"messages": []}\n')
+    return publish(source, drop), drop / "staging"
+
+
+def _look(path: Path) -> Seen:
+    found, _ = scan(str(path.parent))
+    return next(item for item in found if item.name == path.name)
+
+
+def test_a_file_published_with_its_ticket_is_taken_at_once(tmp_path: Path) -> None:
+    published, staging = _published(tmp_path)
+    item = _look(published)
+    assert vouched(str(staging), item)
+    stability = Stability(stable_seconds=600)
+    now = item.mtime_ns / 1e9 + 0.01  # just published: by the rule alone it would wait 600 s
+    assert stability.update([item], now) == []
+    assert stability.update([item], now, lambda seen: vouched(str(staging), seen)) == [item]
+
+
+def test_writing_on_after_the_ticket_voids_it(tmp_path: Path) -> None:
+    published, staging = _published(tmp_path)
+    with published.open("a") as more:
+        more.write('{"messages": [1]}\n')
+    assert not vouched(str(staging), _look(published))
+
+
+def test_resetting_the_mtime_after_writing_on_does_not_fake_a_ticket(tmp_path: Path) -> None:
+    published, staging = _published(tmp_path)
+    before = published.stat()
+    with published.open("r+") as rewrite:
+        rewrite.write("X")  # same size
+    os.utime(published, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = _look(published)
+    assert (after.size, after.mtime_ns, after.inode) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    assert not vouched(str(staging), after)  # the ctime moved, and cannot be set back
+
+
+def test_a_ticket_written_by_hand_for_a_file_still_being_written(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    staging = tmp_path / "staging"
+    incoming.mkdir()
+    staging.mkdir()
+    growing = incoming / "slow.jsonl"
+    growing.write_text('{"messages": []}\n')
+    info = growing.stat()
+    (staging / ticket_name(info.st_ino)).write_bytes(ticket_body("slow.jsonl", info))
+    assert vouched(str(staging), _look(growing))  # it vouches for exactly these bytes
+    with growing.open("a") as more:
+        more.write('{"messages": []}\n')
+    assert not vouched(str(staging), _look(growing))  # and for nothing written after
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"[]", b'{"name": "faq.jsonl"}', b"{" * 5000, b'{"inode": "1"}'],
+)
+def test_a_bad_ticket_vouches_for_nothing(tmp_path: Path, body: bytes) -> None:
+    published, staging = _published(tmp_path)
+    item = _look(published)
+    (staging / ticket_name(item.inode)).write_bytes(body)
+    assert not vouched(str(staging), item)
+
+
+def test_a_ticket_for_another_name_or_a_link_vouches_for_nothing(tmp_path: Path) -> None:
+    published, staging = _published(tmp_path)
+    item = _look(published)
+    ticket = staging / ticket_name(item.inode)
+    body = json.loads(ticket.read_text())
+    ticket.write_text(json.dumps({**body, "name": "other.jsonl"}))
+    assert not vouched(str(staging), item)
+    ticket.unlink()
+    real = tmp_path / "real-ticket.json"
+    real.write_text(json.dumps(body))
+    ticket.symlink_to(real)
+    assert not vouched(str(staging), item)
+
+
+def test_old_tickets_of_files_no_longer_there_are_pruned(tmp_path: Path) -> None:
+    published, staging = _published(tmp_path)
+    item = _look(published)
+    ticket = staging / ticket_name(item.inode)
+    stray = staging / ticket_name(item.inode + 1)
+    stray.write_text("{}")
+    other = staging / ".abc.part"  # a publisher's staged copy is not a ticket
+    other.write_text("")
+    lookalike = staging / "published-notes.txt"  # nor is a name that only starts like one
+    lookalike.write_text("")
+    now = time.time()
+    assert prune_tickets(str(staging), {item.inode}, now) == 0  # too young
+    assert prune_tickets(str(staging), {item.inode}, now + 7200) == 1
+    assert ticket.exists()
+    assert not stray.exists()
+    assert other.exists()
+    assert lookalike.exists()
+    assert prune_tickets(str(staging), set(), now + 7200) == 1
+    assert not ticket.exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ftd.intake import ticket_name
 from ftd.submit import SubmitError, dataset_writer, publish
 
 
@@ -24,7 +25,9 @@ def test_publish_copies_under_a_free_name(drop: Path, tmp_path: Path) -> None:
     assert (first.name, second.name) == ("faq.jsonl", "faq-2.jsonl")
     assert first.read_text() == second.read_text() == '{"a": 1}\n'
     assert source.exists()  # a copy: the original stays
-    assert list((drop / "staging").iterdir()) == []
+    # nothing staged is left but the tickets that let the daemon take them at once
+    tickets = {ticket_name(p.stat().st_ino) for p in (first, second)}
+    assert {p.name for p in (drop / "staging").iterdir()} == tickets
 
 
 def test_sidecar_and_companions_travel_together(drop: Path, tmp_path: Path) -> None:
@@ -72,4 +75,5 @@ def test_a_writer_publishes_only_a_finished_file(drop: Path) -> None:
     with pytest.raises(RuntimeError):
         half_way()
     assert not (drop / "incoming" / "broken.jsonl").exists()
-    assert list((drop / "staging").iterdir()) == []
+    built = drop / "incoming" / "built.jsonl"
+    assert [p.name for p in (drop / "staging").iterdir()] == [ticket_name(built.stat().st_ino)]

@@ -16,6 +16,7 @@ from pydantic import (
 
 from ftd import catalog
 from ftd.config.evaluation import EvaluationOverrides
+from ftd.config.integrations import Integrations
 from ftd.config.provider import ProfileName, TrainingType
 from ftd.config.rules import (
     Auto,
@@ -89,6 +90,7 @@ class RunDefaults(_Section):
     suffix: Suffix | None = None
     seed: Seed | None = None
     metadata: Metadata = Field(default_factory=dict)
+    integrations: Integrations = Field(default_factory=list)
     validation_fraction: Fraction = 0.1
     test_fraction: Fraction = 0.1
     min_test_examples: int = Field(default=10, ge=0)
@@ -136,6 +138,7 @@ class RunDefaults(_Section):
             "suffix": pick("suffix"),
             "seed": pick("seed"),
             "metadata": {**self.metadata, **(overrides.metadata or {})},
+            "integrations": pick("integrations"),  # a sidecar's list replaces the default's
             "validation_file": validation_file,
             "test_file": test_file,
             "validation_fraction": 0.0 if validation_file else pick("validation_fraction"),
@@ -166,6 +169,7 @@ class RunSettings(_Section):
     suffix: Suffix | None
     seed: Seed | None
     metadata: Metadata
+    integrations: Integrations = Field(default_factory=list)
     validation_file: Path | None
     test_file: Path | None
     validation_fraction: Fraction
@@ -199,6 +203,7 @@ class DatasetOverrides(_Section):
     suffix: Suffix | None = None
     seed: Seed | None = None
     metadata: Metadata | None = None
+    integrations: Integrations | None = None
     validation_file: SidecarFile | None = None
     test_file: SidecarFile | None = None
     max_cost_usd: Usd | None = None

@@ -35,6 +35,32 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+VERDICT_WORDS = {
+    "no_detectable_difference": "no detectable difference",
+    "too_few_items": "too few items to tell",
+}
+
+
+def verdict(value: object) -> str | None:
+    """A verdict as words: "too few items to tell" rather than its key."""
+    if not value:
+        return None
+    return VERDICT_WORDS.get(str(value), str(value).replace("_", " "))
+
+
+def interval(
+    figures: dict[str, Any] | None, *, digits: int = 3, signed: bool = False
+) -> str | None:
+    """ "0.38 [0.15, 0.69]"; a degenerate one (every item the same) says so instead of [x, x]."""
+    if not figures:
+        return None
+    form = f"{'+' if signed else ''}.{digits}f"
+    estimate = format(figures["estimate"], form)
+    if figures.get("degenerate") or figures["low"] == figures["high"]:
+        return f"{estimate} (all {figures.get('n', '?')} items the same: no interval)"
+    return f"{estimate} [{format(figures['low'], form)}, {format(figures['high'], form)}]"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return NOTHING

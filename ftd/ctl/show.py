@@ -64,11 +64,35 @@ def show_dataset(answer: dict[str, Any]) -> None:
         estimate = validation.get("estimate") or {}
         if estimate:
             _line(
-                "estimate",
+                "training estimate",
                 f"{render.money(estimate.get('cost_usd'))} for "
-                f"{render.number(estimate.get('billed_tokens'))} billed tokens, "
-                f"{estimate.get('n_epochs')} epochs",
+                f"{render.number(estimate.get('billed_tokens'))} billed tokens "
+                f"(training split x {estimate.get('n_epochs')} epochs)",
             )
+            _line("  covers", estimate.get("covers"))
+        whole = validation.get("file_estimate") or {}
+        if whole:
+            _line(
+                "whole file",
+                f"{render.number(whole.get('billed_tokens_per_epoch'))} tokens per epoch, "
+                "before the split (not billed as such)",
+            )
+        forecast = validation.get("evaluation_estimate") or {}
+        if forecast:
+            _line(
+                "evaluation estimate",
+                f"{render.money(forecast.get('counted_usd'))} ({forecast.get('note')})",
+            )
+        elif validation.get("accepted"):
+            notes = validation.get("notes") or []
+            why = next((n for n in notes if "test" in n), "evaluation is off or has no test file")
+            _line("evaluation", f"none: {why}")
+        for note in validation.get("notes") or []:
+            _line("note", note)
+        approval = validation.get("approval") or {}
+        if approval and d["state"] == "awaiting_approval":
+            _line("waits for approval", approval.get("reason"))
+            _line("  to go on", f"ftd approve {d['id']}")
     splits = answer.get("splits") or {}
     if splits:
         _line("splits", ", ".join(f"{s} {v['examples']}" for s, v in sorted(splits.items())))
@@ -95,7 +119,7 @@ def show_job(answer: dict[str, Any]) -> None:
     _line("progress", render.progress(answer.get("progress") or {}))
     if job["estimated_finish"] and job["status"] not in ("succeeded", "failed", "cancelled"):
         _line("estimated finish", render.ago(job["estimated_finish"]))
-    _line("trained tokens", render.number(job["trained_tokens"]))
+    _line("billed tokens", render.number(job["trained_tokens"]))
     _line("cost", render.money(job["cost_usd"]))
     if job["error_code"]:
         _line("error", f"{job['error_code']}: {job['error_message']}")
@@ -135,12 +159,7 @@ def show_job(answer: dict[str, Any]) -> None:
 
 
 def _interval(figures: dict[str, Any] | None, *, signed: bool = False) -> str | None:
-    if not figures:
-        return None
-    sign = "+" if signed else ""
-    return (
-        f"{figures['estimate']:{sign}.3f} [{figures['low']:{sign}.3f}, {figures['high']:{sign}.3f}]"
-    )
+    return render.interval(figures, signed=signed)
 
 
 def _p_value(value: float | None) -> str | None:
@@ -162,7 +181,7 @@ def _graders(summary: dict[str, Any]) -> None:
                 _interval(grader.get("difference"), signed=True),
                 f"{tally['wins']}/{tally['ties']}/{tally['losses']}" if tally else None,
                 _p_value(grader.get("p_value")),
-                grader.get("verdict"),
+                render.verdict(grader.get("verdict")),
             )
         )
     if rows:
@@ -205,7 +224,11 @@ def show_evaluation(answer: dict[str, Any]) -> None:
             f"{progress.get('errors', 0)} errors",
         )
     _line("test file", evaluation.get("test_file"))
-    _line("verdict", evaluation.get("verdict") or summary.get("verdict"))
+    _line("verdict", render.verdict(evaluation.get("verdict") or summary.get("verdict")))
+    primary = (summary.get("graders") or {}).get(summary.get("primary_grader") or "") or {}
+    if primary.get("verdict_reason"):
+        test = f"{primary.get('test')} test on {summary.get('primary_grader')}"
+        _line("why", f"{test}: {primary['verdict_reason']}")
     _line("error", evaluation.get("error"))
     _line("stopped", summary.get("stopped_reason"))
     _graders(summary)
@@ -233,7 +256,13 @@ def show_evaluation(answer: dict[str, Any]) -> None:
         print("items where the two models differ most:")
         for item in differences:
             gap = f"difference {item['difference']:+.2f}"
-            print(f"  line {item['line']} ({gap}): {_short(item['question'])}")
+            source = item.get("source")
+            where = (
+                f"{render.clean(source['file'])} line {source['line']}"
+                if source
+                else f"test split line {item['line']}"
+            )
+            print(f"  {where} ({gap}): {_short(item['question'])}")
             print(f"    reference: {_short(item['reference'])}")
             print(f"    model:     {_short(item['candidate'].get('answer'))}")
             print(f"    base:      {_short(item['base'].get('answer'))}")

@@ -59,6 +59,7 @@ def show(answer: dict[str, Any]) -> None:
                 f"{render.duration(d['age_seconds'])} old, ${d.get('hourly_usd') or 0:.2f}/h, "
                 f"${d['hosting_usd']:.2f} so far"
             )
+    _spend(answer.get("spend"))
     warnings = answer.get("warnings") or []
     if warnings:
         print(f"warnings ({len(warnings)}):")
@@ -66,6 +67,23 @@ def show(answer: dict[str, Any]) -> None:
             print(f"  ! {render.clean(warning['message'])}")
     else:
         print("warnings     none")
+
+
+def _spend(figures: dict[str, Any] | None) -> None:
+    """Spend so far per provider profile: training, evaluation, hosting; this month and all."""
+    if not figures:
+        return
+    for profile, parts in (figures.get("by_profile") or {}).items():
+        shown = []
+        for what in ("training", "evaluation", "hosting"):
+            part = parts.get(what)
+            if part is None:
+                continue
+            shown.append(
+                f"{what} {render.money(part['month'])} this month, "
+                f"{render.money(part['all_time'])} all time"
+            )
+        print(f"spent        {render.clean(profile)}: " + "; ".join(shown))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -272,6 +272,7 @@ async def _run(
                 stable_seconds=settings.intake.stable_seconds,
                 rescan_seconds=settings.intake.rescan_seconds,
                 force_polling=settings.intake.force_polling,
+                staging=str(drop.staging),
                 task_status=task_status,
             )
         )

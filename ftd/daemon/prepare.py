@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,9 @@ import anyio
 from ftd.config import load_overrides
 from ftd.daemon.files import free_name, settle_moves, unfit_file, write_json
 from ftd.errors import ConfigError
+from ftd.evaluation.budget import Pricing
+from ftd.evaluation.forecast import forecast
+from ftd.evaluation.items import ItemsError
 from ftd.logs import get_logger
 from ftd.store import SplitRow, states
 
@@ -173,6 +177,30 @@ class Preparer:
         await self._store.transition(
             row.id, state, states.DETECTED, next_attempt_at=time.time() + wait, error=error
         )
+
+    async def _evaluation_forecast(
+        self, run: RunSettings, test: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """What evaluating the model on its test split will cost; None when there is none."""
+        if test is None or not test.get("examples"):
+            return None
+        settings = self._settings()
+        evaluation = settings.evaluation
+        if run.evaluation is not None:
+            evaluation = run.evaluation.applied_to(evaluation)
+
+        def pricing(model: str) -> Pricing:
+            return Pricing.of(settings.price_for(model))
+
+        try:
+            return await anyio.to_thread.run_sync(
+                partial(
+                    forecast, Path(test["path"]), evaluation, base_model=run.model, pricing=pricing
+                )
+            )
+        except ItemsError as exc:
+            log.warning("evaluation_forecast_failed", error=str(exc))
+            return None
 
     def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
         sidecar = files.get("sidecar")
@@ -347,17 +375,31 @@ class Preparer:
         report = result["reports"]["dataset"]
         estimate = report.get("estimate") or {}
         cost = estimate.get("cost_usd")
+        evaluation = await self._evaluation_forecast(run, result["parts"].get("test"))
+        if evaluation is not None:
+            report["evaluation_estimate"] = evaluation
+        evaluation_cost = float(evaluation["counted_usd"]) if evaluation else 0.0
         tested = any(
             side == "test" and part["examples"] > 0 for side, part in result["parts"].items()
         )
         hosting = self._hosting_estimate(run, tested)
-        if hosting and cost is not None:
-            estimate["hosting_usd"] = hosting
-            estimate["training_cost_usd"] = cost
-            cost = round(cost + hosting, 4)
-            estimate["cost_usd"] = cost
-        within = cost is not None and cost <= run.max_cost_usd
+        if hosting:
+            # Serving the models for their evaluation (Azure's deployments) is part of
+            # what the evaluation costs.
+            report["hosting_estimate_usd"] = hosting
+            evaluation_cost = round(evaluation_cost + hosting, 4)
+        total = None if cost is None else cost + evaluation_cost
+        within = total is not None and total <= run.max_cost_usd
         new_state = states.READY if within and run.auto_approve else states.AWAITING_APPROVAL
+        reason = None
+        if new_state == states.AWAITING_APPROVAL:
+            reason = _approval_reason(cost, evaluation_cost, run, within=within)
+            report["approval"] = {
+                "reason": reason,
+                "training_usd": cost,
+                "evaluation_usd": evaluation_cost,
+                "limit_usd": run.max_cost_usd,
+            }
         splits = [
             SplitRow(row.id, side, part["path"], part["examples"], part["sha256"])
             for side, part in result["parts"].items()
@@ -383,13 +425,6 @@ class Preparer:
         for note in result.get("notes", []):
             log.info("split_note", dataset_id=row.id, note=note)
         if new_state == states.AWAITING_APPROVAL:
-            reason = (
-                "auto_approve is off"
-                if within
-                else "the cost cannot be estimated"
-                if cost is None
-                else f"estimated ${cost:,.2f} is over max_cost_usd ${run.max_cost_usd:,.2f}"
-            )
             log.warning(
                 "approval_needed",
                 dataset_id=row.id,
@@ -416,6 +451,21 @@ class Preparer:
             return 0.0
         count = 1 if run.model in profile.azure.deployments else 2
         return round(count * profile.azure.deployment_hourly_usd, 4)
+
+
+def _approval_reason(
+    training: float | None, evaluation: float, run: RunSettings, *, within: bool
+) -> str:
+    """Why a dataset waits for a person, with both figures and the limit."""
+    if within:
+        return "auto_approve is off"
+    if training is None:
+        return "the training cost cannot be estimated (no price for the model)"
+    total = training + evaluation
+    return (
+        f"estimated ${training:,.2f} training + ${evaluation:,.2f} evaluation = "
+        f"${total:,.2f}, over max_cost_usd ${run.max_cost_usd:,.2f}"
+    )
 
 
 def _remove_empty_tree(path: Path) -> None:

@@ -17,7 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ftd.datasets.split import SIDES, TRAIN, VALIDATION, copy_examples, split_file
+import orjson
+
+from ftd.datasets.chunk import line_body
+from ftd.datasets.formats import detect_method
+from ftd.datasets.split import SIDES, TEST, TRAIN, VALIDATION, copy_examples, split_file
 from ftd.datasets.validate import MIN_EXAMPLES, Options, validate_file
 from ftd.errors import InputFileError
 
@@ -43,8 +47,83 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
         except InputFileError as exc:
             reports[role] = {"path": path, "accepted": False, "unreadable": str(exc)}
     if not all(report["accepted"] for report in reports.values()):
+        _name_the_method(reports["dataset"], spec)
         return {"accepted": False, "reports": reports, "parts": None, "notes": []}
-    return {"accepted": True, "reports": reports, **_split(spec, reports)}
+    answer: dict[str, Any] = {"accepted": True, "reports": reports, **_split(spec, reports)}
+    _bill_the_training_split(answer, options)
+    return answer
+
+
+DETECT_LINES = 50  # as far as ftd validate looks for a line that shows the format
+DETECT_LINE_BYTES = 1 << 20
+
+
+def _written_as(path: str) -> tuple[str, int] | None:
+    """(method, line) of the first line of ``path`` whose format is recognisable."""
+    try:
+        with open(path, "rb") as handle:
+            for number in range(1, DETECT_LINES + 1):
+                raw = handle.readline(DETECT_LINE_BYTES)
+                if not raw:
+                    return None
+                try:
+                    found = detect_method(orjson.loads(line_body(number, raw) or b"null"))
+                except orjson.JSONDecodeError:
+                    continue
+                if found is not None:
+                    return found, number
+    except OSError:
+        return None
+    return None
+
+
+def _name_the_method(report: dict[str, Any], spec: dict[str, Any]) -> None:
+    """A file written for another method than the one it is trained with says how to fix it.
+
+    The daemon trains with the configured method (``defaults.method`` or the
+    sidecar's), where ``ftd validate`` detects it from the file; a DPO file
+    dropped without a sidecar would otherwise read as a list of supervised
+    format errors.
+    """
+    written = _written_as(spec["dataset"])
+    if written is None or written[0] == spec["method"] or "errors" not in report:
+        return
+    method, line = written
+    stem = Path(spec["dataset"]).stem
+    message = (
+        f"line {line} is written for {method}, but this dataset is trained as "
+        f'{spec["method"]} (defaults.method or its sidecar): set method = "{method}" in a '
+        f"sidecar {stem}.toml beside it, or in [defaults]"
+    )
+    issue = {"kind": "method_mismatch", "count": 1, "samples": [{"line": line, "message": message}]}
+    report["errors"] = [issue, *report["errors"]]
+
+
+def _bill_the_training_split(answer: dict[str, Any], options: Options) -> None:
+    """The estimate of what is billed: the training split only, not the whole file.
+
+    The provider trains, and bills, on the uploaded training file; the held-out
+    validation and test lines cost nothing to train on. When the split took
+    lines out, the training split is counted again as the provider will count
+    it (its own epochs under "auto"); the whole file's figure is kept beside it
+    as ``file_estimate``.
+    """
+    report = answer["reports"]["dataset"]
+    whole = report.get("estimate")
+    train = answer["parts"][TRAIN]
+    if whole is None or train["examples"] >= int(report["examples"]):
+        if whole is not None:
+            whole["covers"] = f"the training split: all {train['examples']:,} examples"
+        return
+    counted = validate_file(train["path"], options).to_json()
+    estimate = counted.get("estimate")
+    if estimate is None:
+        return
+    estimate["covers"] = (
+        f"the training split: {train['examples']:,} of {int(report['examples']):,} examples"
+    )
+    report["file_estimate"] = whole
+    report["estimate"] = estimate
 
 
 def _split(spec: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +136,9 @@ def _split(spec: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
     test_fraction = float(plan["test_fraction"])
     if test_fraction and examples * test_fraction < plan["min_test_examples"]:
         notes.append(
-            f"no test set held out: {examples} examples x test_fraction {test_fraction:g} is "
-            f"below min_test_examples {plan['min_test_examples']}"
+            f"no test split, so no evaluation: {examples} examples x test_fraction "
+            f"{test_fraction:g} = {examples * test_fraction:.1f}, below min_test_examples = "
+            f"{plan['min_test_examples']}"
         )
         test_fraction = 0.0
     parts = split_file(
@@ -76,8 +156,17 @@ def _split(spec: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
         parts = split_file(
             spec["dataset"], out, stem=stem, validation_fraction=0.0, test_fraction=0.0
         )
+        validation_fraction = test_fraction = 0.0
     for side, path in spec.get("companions", {}).items():
         parts[side] = copy_examples(path, out / f"{stem}.{side}.jsonl", side=side)
+    for side, fraction in ((VALIDATION, validation_fraction), (TEST, test_fraction)):
+        if fraction and side in parts and parts[side].examples == 0:
+            notes.append(
+                f"the {side} split is empty: each example's side is decided by a hash of its "
+                f"content, and none of the {examples} examples fell within {side}_fraction "
+                f"{fraction:g} (about {examples * fraction:.1f} expected); set {side}_file "
+                f"in a sidecar to choose the {side} examples"
+            )
     return {
         "parts": {
             side: {

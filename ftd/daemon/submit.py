@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from ftd.config.integrations import Integration
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
@@ -267,6 +268,12 @@ class Submitter:
             suffix=settings.get("suffix"),
             seed=settings.get("seed"),
             extra=extra,
+            # W&B as OpenAI takes it; the W&B key is registered with the provider, never sent.
+            integrations=[
+                Integration.model_validate(entry).request()
+                for entry in settings.get("integrations") or []
+            ]
+            or None,
         )
 
     async def _refused(self, row: DatasetRow, error: RemoteError) -> None:

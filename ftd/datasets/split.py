@@ -4,6 +4,10 @@ Each example's side is decided by a hash of its content alone, not by its
 position or a random draw: the same example always lands on the same side, so
 a dataset dropped again with more lines keeps its old test items in the test
 split and the held-out evaluation stays honest.
+
+The test split also gets a line map (``STEM.test.lines.json``): for each of
+its lines, the line of the dropped file it came from, so a report can point
+at the line the user wrote rather than at a file the daemon made.
 """
 
 from __future__ import annotations
@@ -45,15 +49,42 @@ def side_of(canonical: bytes, *, validation_fraction: float, test_fraction: floa
     return TRAIN
 
 
-def _examples(source: str | os.PathLike[str]) -> Iterator[Any]:
-    """Each parsed example of an accepted file, in order; blank and unparsable lines skipped."""
+def line_map_path(split: Path) -> Path:
+    """Where the original line numbers of a split file's lines are kept."""
+    return split.with_name(split.name.removesuffix(".jsonl") + ".lines.json")
+
+
+def _write_line_map(split: Path, source: str | os.PathLike[str], lines: list[int]) -> None:
+    target = line_map_path(split)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_bytes(orjson.dumps({"source": Path(source).name, "lines": lines}))
+    os.replace(temporary, target)
+
+
+def origin_of(split: Path, line: int) -> tuple[str, int] | None:
+    """(dropped file's name, its line) for line ``line`` of a split file, when the map says."""
+    try:
+        found = orjson.loads(line_map_path(split).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(found, dict):
+        return None
+    source, lines = found.get("source"), found.get("lines")
+    if not isinstance(source, str) or not isinstance(lines, list) or not 1 <= line <= len(lines):
+        return None
+    origin = lines[line - 1]
+    return (source, origin) if type(origin) is int else None
+
+
+def _examples(source: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, example) of an accepted file, in order; blank and unparsable lines skipped."""
     with open(source, "rb") as f:
         for number, raw in enumerate(f, 1):
             body = line_body(number, raw)
             if not body:
                 continue
             try:
-                yield orjson.loads(body)
+                yield number, orjson.loads(body)
             except orjson.JSONDecodeError:
                 continue
 
@@ -63,15 +94,19 @@ def copy_examples(source: str | os.PathLike[str], target: Path, *, side: str) ->
     temporary = target.with_name(target.name + ".tmp")
     digest = hashlib.sha256()
     count = 0
+    origins: list[int] = []
     with temporary.open("wb") as out:
-        for obj in _examples(source):
+        for number, obj in _examples(source):
             line = orjson.dumps(obj) + b"\n"
             out.write(line)
             digest.update(line)
             count += 1
+            origins.append(number)
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, target)
+    if side == TEST:
+        _write_line_map(target, source, origins)
     return Part(side, target, count, digest.hexdigest())
 
 
@@ -101,8 +136,9 @@ def split_file(
     hashers = {side: hashlib.sha256() for side in SIDES}
     counts = dict.fromkeys(SIDES, 0)
     handles = {side: temps[side].open("wb") for side in SIDES}
+    test_origins: list[int] = []
     try:
-        for obj in _examples(source):
+        for number, obj in _examples(source):
             side = side_of(
                 orjson.dumps(obj, option=orjson.OPT_SORT_KEYS),
                 validation_fraction=validation_fraction,
@@ -112,6 +148,8 @@ def split_file(
             handles[side].write(line)
             hashers[side].update(line)
             counts[side] += 1
+            if side == TEST:
+                test_origins.append(number)
         for handle in handles.values():
             handle.flush()
             os.fsync(handle.fileno())
@@ -120,6 +158,7 @@ def split_file(
             handle.close()
     for side in SIDES:
         os.replace(temps[side], targets[side])
+    _write_line_map(targets[TEST], source, test_origins)
     return {
         side: Part(side, targets[side], counts[side], hashers[side].hexdigest()) for side in SIDES
     }

@@ -1,4 +1,4 @@
-"""Try ftd in a minute, with no API key: the emulator, the daemon and a real dataset, end to end.
+"""Try ftd in about 20 seconds, no API key: the emulator, the daemon and a real dataset, end to end.
 
 Starts the emulator and the daemon in a fresh folder (or --dir), drops the
 bundled customer-support dataset and a second file with a few broken lines,
@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftd.ctl import render
+
 if TYPE_CHECKING:
     import argparse
 
     from ftd.control.client import Client
 
-HELP = {"demo": "see ftd work end to end in about a minute, offline, with no API key"}
+HELP = {"demo": "see ftd work end to end in about 20 seconds, offline, with no API key"}
 DATASETS = ("support.jsonl", "support-extra.jsonl")
 DEADLINE_SECONDS = 180.0
 POLL_SECONDS = 0.3
@@ -185,7 +187,7 @@ def _show_evaluations(client: Client, progress: Progress) -> dict[str, Any] | No
         if done:
             text += f", {done['done']} of {done['total'] or '?'} test items"
         elif evaluation["verdict"]:
-            text += f", verdict: {evaluation['verdict'].replace('_', ' ')}"
+            text += f", verdict: {render.verdict(evaluation['verdict'])}"
         progress.say(f"eval {evaluation['id']}", text)
         if evaluation["kind"] == "job" and evaluation["report_path"]:
             return evaluation
@@ -233,16 +235,16 @@ def _follow(client: Client, progress: Progress) -> dict[str, Any]:
 def _verdict(client: Client, evaluation: dict[str, Any]) -> None:
     detail = client.call("show", {"id": f"eval-{evaluation['id']}"})
     summary = detail.get("summary") or {}
-    verdict = (summary.get("verdict") or "none").replace("_", " ")
+    verdict = render.verdict(summary.get("verdict")) or "none"
     print(f"\nVerdict: {verdict} — {evaluation['model']} against {evaluation['base_model']}")
     for name, grader in (summary.get("graders") or {}).items():
         model, base = grader.get("candidate"), grader.get("base")
         if model and base:
             print(
-                f"  {name:<11} fine-tuned {model['estimate']:.2f} "
-                f"[{model['low']:.2f}, {model['high']:.2f}]   "
-                f"base {base['estimate']:.2f} [{base['low']:.2f}, {base['high']:.2f}]   "
-                f"{(grader.get('verdict') or '').replace('_', ' ')}"
+                f"  {name:<11} fine-tuned {render.interval(model, digits=2)}   "
+                f"base {render.interval(base, digits=2)}   "
+                f"{render.verdict(grader.get('verdict')) or ''}"
+                + (f" ({grader['verdict_reason']})" if grader.get("verdict_reason") else "")
             )
     print(f"\nReport: {evaluation['report_path']}")
 

@@ -15,13 +15,14 @@ float that ``sample_mean`` gives: the interval code compares the two.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 # Beyond this many distinct values, drawing items one by one is cheaper than
 # the chain of binomial draws (measured at 1,000 items).
@@ -78,6 +79,21 @@ def _binomial_table(trials: int, p: float) -> tuple[int, list[float]]:
     return mode - len(below), cumulative
 
 
+def binomial_sampler(trials: int, p: float) -> Callable[[float], int]:
+    """A Binomial(trials, p) draw from one uniform number in [0, 1)."""
+    if trials == 0 or p <= 0.0:
+        return lambda u: 0
+    if p >= 1.0:
+        return lambda u: trials
+    first, cumulative = _binomial_table(trials, p)
+    last = len(cumulative) - 1
+
+    def draw(u: float) -> int:
+        return first + min(last, bisect_right(cumulative, u * cumulative[-1]))
+
+    return draw
+
+
 class _Multinomial:
     """Draws the counts of each level in a resample of ``n`` items, as chained binomials.
 
@@ -128,3 +144,37 @@ def resampled_means(values: Sequence[float], resamples: int, rng: random.Random)
     items = list(values)
     choices = rng.choices
     return [sum(choices(items, k=n)) / n for _ in range(resamples)]
+
+
+def _spread(levels: Sequence[float], counts: Sequence[int], mean: float, n: int) -> float:
+    squares = 0.0
+    for level, count in zip(levels, counts, strict=True):
+        squares += count * (level - mean) ** 2
+    return math.sqrt(squares / (n - 1))
+
+
+def resampled_means_and_spreads(
+    values: Sequence[float], resamples: int, rng: random.Random
+) -> list[tuple[float, float]]:
+    """(mean, sample standard deviation) of each of ``resamples`` bootstrap resamples.
+
+    The studentized bootstrap needs both: it resamples t = (mean* - mean) / se*,
+    which tracks the skew of small samples that a plain percentile interval misses.
+    """
+    n = len(values)
+    levels, counts = _distinct(values)
+    out: list[tuple[float, float]] = []
+    if len(levels) <= MAX_CATEGORIES:
+        multinomial = _Multinomial(counts)
+        for _ in range(resamples):
+            drawn = multinomial.draw(rng)
+            mean = _weighted_sum(levels, drawn) / n
+            out.append((mean, _spread(levels, drawn, mean, n)))
+        return out
+    items = list(values)
+    choices = rng.choices
+    for _ in range(resamples):
+        sample = choices(items, k=n)
+        mean = sum(sample) / n
+        out.append((mean, math.sqrt(sum((x - mean) ** 2 for x in sample) / (n - 1))))
+    return out

@@ -24,6 +24,7 @@ import anyio
 from pydantic import ValidationError
 
 from ftd.config.evaluation import GRADER_NAMES, EvaluationOverrides, EvaluationSettings
+from ftd.datasets.split import origin_of
 from ftd.errors import FtdError
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.cache import ResponseCache
@@ -371,7 +372,12 @@ class EvaluationService:
             row.config
         ).primary_grader
         found = await rows_of.items(self._store, evaluation_id)
-        return largest_differences(found, grader, limit=limit)
+        differences = largest_differences(found, grader, limit=limit)
+        test_file = Path(row.test_file)
+        for item in differences:
+            origin = await anyio.to_thread.run_sync(origin_of, test_file, int(item["line"]))
+            item["source"] = {"file": origin[0], "line": origin[1]} if origin else None
+        return differences
 
     async def of_job(self, job_id: str) -> list[dict[str, Any]]:
         return [row.brief() for row in await rows_of.of_job(self._store, job_id)]

@@ -1,11 +1,20 @@
 """The statistics behind an evaluation's claims: intervals, paired tests, verdicts, agreement.
 
 A fine-tuned model is compared with its base on the same held-out items, so
-every comparison here is paired: differences are taken per item and
-resampled as whole items, which removes the between-item spread that an
-unpaired comparison would count as noise. Intervals are bootstrap intervals
-over items; pass/fail comparisons also get exact p-values, computed with
-integers so that thousands of items neither overflow nor lose precision.
+every comparison here is paired: differences are taken per item, which
+removes the between-item spread that an unpaired comparison would count as
+noise. A verdict is the decision of one named test, and the interval shown
+beside it is the one that inverts that same test, so the two cannot disagree:
+
+- pass/fail graders: the exact McNemar test (a sign test on the items where
+  exactly one model passed) with Clopper-Pearson bounds on its counts;
+- scores: the exact (few items) or Monte-Carlo sign-flip permutation test of
+  the mean difference, with the interval of shifts it does not reject.
+
+Below what a test can resolve the verdict is "too_few_items", never a guess.
+A single model's mean gets a Clopper-Pearson interval (pass/fail) or a
+studentized bootstrap interval (scores); both keep their coverage at ten
+items where the percentile bootstrap falls short (see tests/evaluation).
 """
 
 from __future__ import annotations
@@ -18,13 +27,20 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Literal
 
 from ftd.errors import FtdError
-from ftd.evaluation.resampling import resampled_means, sample_mean
+from ftd.evaluation import permutation
+from ftd.evaluation.binomial import clopper_pearson
+from ftd.evaluation.resampling import resampled_means, resampled_means_and_spreads, sample_mean
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Sequence
 
-Verdict = Literal["better", "no_detectable_difference", "worse"]
+Verdict = Literal["better", "no_detectable_difference", "worse", "too_few_items"]
+Test = Literal["mcnemar", "permutation"]
 MIN_RESAMPLES = 100
+# Fewer paired items than this and a score comparison gives no verdict: the
+# permutation test is exact at any size, but its symmetry assumption and the
+# interval's width are not worth a claim on a handful of items.
+MIN_SCORE_ITEMS = 10
 _SIGNIFICANT_DIGITS = 6
 _NORMAL = NormalDist()
 
@@ -46,14 +62,31 @@ class Interval:
     high: float
     n: int
 
-    def as_dict(self) -> dict[str, float | int]:
+    @property
+    def degenerate(self) -> bool:
+        """No spread to resample (every item the same): the interval is a point, not certainty."""
+        return self.low == self.high
+
+    def as_dict(self) -> dict[str, float | int | bool]:
         """JSON-ready, to six significant digits: more would be noise from resampling."""
         return {
             "estimate": _rounded(self.estimate),
             "low": _rounded(self.low),
             "high": _rounded(self.high),
             "n": self.n,
+            "degenerate": self.degenerate,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A paired comparison: the difference with its interval, the test, and what it decides."""
+
+    difference: Interval
+    test: Test
+    p_value: float
+    verdict: Verdict
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +201,50 @@ def _bca(
     return Interval(estimate, low, high, n)
 
 
+def _is_pass_fail(numbers: Sequence[float]) -> bool:
+    return all(x in (0.0, 1.0) for x in numbers)
+
+
+def _quantile_positions(count: int, confidence: float) -> tuple[int, int]:
+    """Order statistics (0-based) for the two ends, by the (count + 1) convention."""
+    alpha = 1.0 - confidence
+    low = max(0, math.floor(alpha / 2 * (count + 1)) - 1)
+    high = min(count - 1, math.ceil((1 - alpha / 2) * (count + 1)) - 1)
+    return low, high
+
+
+def _studentized(
+    numbers: list[float], estimate: float, confidence: float, resamples: int, seed: int
+) -> Interval:
+    """The studentized (bootstrap-t) interval of a mean.
+
+    It resamples t = (mean* - mean) / se* rather than the mean itself, so a
+    skewed sample widens the interval on the side where it is needed; a
+    resample whose items are all the same has no spread and counts as an
+    infinitely large t. The interval is then kept within the observed
+    scores: a mean cannot lie outside them.
+    """
+    n = len(numbers)
+    spread = math.sqrt(math.fsum((x - estimate) ** 2 for x in numbers) / (n - 1))
+    error = spread / math.sqrt(n)
+    root = math.sqrt(n)
+    ts: list[float] = []
+    for mean, resampled_spread in resampled_means_and_spreads(
+        numbers, resamples, random.Random(seed)
+    ):
+        if resampled_spread > 0.0:
+            ts.append((mean - estimate) / (resampled_spread / root))
+        elif mean != estimate:
+            ts.append(math.copysign(math.inf, mean - estimate))
+        else:
+            ts.append(0.0)
+    ts.sort()
+    first, last = _quantile_positions(len(ts), confidence)
+    low = max(min(numbers), estimate - ts[last] * error)
+    high = min(max(numbers), estimate - ts[first] * error)
+    return Interval(estimate, min(low, estimate), max(high, estimate), n)
+
+
 def mean_interval(
     values: Sequence[float],
     *,
@@ -175,17 +252,129 @@ def mean_interval(
     resamples: int = 5000,
     seed: int = 0,
 ) -> Interval:
-    """The mean over items, with a BCa bootstrap interval (items resampled)."""
+    """The mean over items: Clopper-Pearson for pass/fail (0/1) scores, bootstrap-t otherwise.
+
+    Every item the same score gives a degenerate interval (a point) for
+    scores: there is no spread to learn from, which is not certainty.
+    """
     _check_bootstrap(confidence, resamples)
     numbers = _numbers("values", values)
     estimate = sample_mean(numbers)
     if not math.isfinite(estimate):
         raise StatsError("values", "too large to average without overflowing a float")
-    if len(numbers) == 1:
-        return Interval(estimate, estimate, estimate, 1)
-    means = resampled_means(numbers, resamples, random.Random(seed))
-    influences = [x - estimate for x in numbers]
-    return _bca(estimate, means, influences, len(numbers), confidence)
+    n = len(numbers)
+    if n > 1 and _is_pass_fail(numbers):
+        low, high = clopper_pearson(round(math.fsum(numbers)), n, confidence)
+        return Interval(estimate, min(low, estimate), max(high, estimate), n)
+    if n == 1 or min(numbers) == max(numbers):
+        return Interval(estimate, estimate, estimate, n)
+    return _studentized(numbers, estimate, confidence, resamples, seed)
+
+
+def _decide(
+    difference: Interval, p_value: float, *, alpha: float, margin: float, too_few: str | None
+) -> tuple[Verdict, str]:
+    """The verdict and why: significance from the test, the margin from its interval."""
+    if not (math.isfinite(margin) and margin >= 0.0):
+        raise StatsError("margin", f"must be a finite number >= 0, got {margin!r}")
+    if too_few is not None:
+        return "too_few_items", too_few
+    shown = f"p = {p_value:.3g}"
+    if p_value >= alpha:
+        return "no_detectable_difference", f"{shown}, not below {alpha:g}"
+    margin_note = f" and by more than the margin {margin:g}" if margin > 0 else ""
+    if difference.estimate > 0 and difference.low > margin:
+        return "better", f"{shown} < {alpha:g}{margin_note}"
+    if difference.estimate < 0 and difference.high < -margin:
+        return "worse", f"{shown} < {alpha:g}{margin_note}"
+    return (
+        "no_detectable_difference",
+        f"{shown} < {alpha:g}, but the interval does not clear the margin {margin:g}",
+    )
+
+
+def compare_pass_fail(
+    candidate_pass: Sequence[bool],
+    base_pass: Sequence[bool],
+    *,
+    confidence: float = 0.95,
+    margin: float = 0.0,
+) -> Comparison:
+    """Pass/fail on the same items: the exact McNemar test decides.
+
+    Of the d items where exactly one model passed, b went to the candidate.
+    The difference in pass rates is (d / n) * (2 * b / d - 1); its interval
+    combines the Clopper-Pearson bounds of b / d (the test's own quantity)
+    with those of d / n, so its sign, and so the verdict, is the test's: the
+    lower end is above zero exactly when McNemar's p is below 1 - confidence
+    with the candidate ahead.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise StatsError("confidence", f"must be between 0 and 1 (exclusive), got {confidence!r}")
+    only_candidate, only_base = _discordant(candidate_pass, base_pass)
+    n = len(candidate_pass)
+    if n == 0:
+        raise StatsError("candidate_pass", "is empty; at least one item is needed")
+    alpha = 1.0 - confidence
+    discordant = only_candidate + only_base
+    p_value = sign_test(only_candidate, only_base)
+    estimate = (only_candidate - only_base) / n
+    if discordant == 0:
+        difference = Interval(0.0, 0.0, 0.0, n)
+    else:
+        share_low, share_high = clopper_pearson(only_candidate, discordant, confidence)
+        rate_low, rate_high = clopper_pearson(discordant, n, confidence)
+        low = min(rate_low * (2 * share_low - 1), rate_high * (2 * share_low - 1))
+        high = max(rate_low * (2 * share_high - 1), rate_high * (2 * share_high - 1))
+        difference = Interval(estimate, min(low, estimate), max(high, estimate), n)
+    best_possible = sign_test(discordant, 0)
+    too_few = None
+    if best_possible >= alpha:
+        too_few = (
+            f"only {discordant} of {n} items passed for exactly one model; even if all went "
+            f"one way McNemar's p would be {best_possible:.3g}, not below {alpha:g}"
+        )
+    verdict, reason = _decide(difference, p_value, alpha=alpha, margin=margin, too_few=too_few)
+    return Comparison(difference, "mcnemar", p_value, verdict, reason)
+
+
+def compare_scores(
+    candidate: Sequence[float],
+    base: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    margin: float = 0.0,
+    resamples: int = 5000,
+    seed: int = 0,
+) -> Comparison:
+    """Scores on the same items: the sign-flip permutation test of the mean difference decides."""
+    _check_bootstrap(confidence, resamples)
+    _same_length("candidate", len(candidate), "base", len(base))
+    first = _numbers("candidate", candidate)
+    second = _numbers("base", base)
+    differences = [a - b for a, b in zip(first, second, strict=True)]
+    if not all(math.isfinite(d) for d in differences):
+        raise StatsError("candidate", "differences from base overflow a float")
+    estimate = sample_mean(differences)
+    if not math.isfinite(estimate):
+        raise StatsError("values", "too large to average without overflowing a float")
+    n = len(differences)
+    alpha = 1.0 - confidence
+    found = permutation.patterns(differences, resamples, random.Random(seed))
+    p_value = permutation.p_value(differences, found)
+    if min(differences) == max(differences):
+        difference = Interval(estimate, estimate, estimate, n)
+    else:
+        low, high = permutation.interval(differences, found, estimate, alpha)
+        difference = Interval(estimate, low, high, n)
+    too_few = None
+    floor = permutation.smallest_p_value(n, resamples)
+    if n < MIN_SCORE_ITEMS:
+        too_few = f"{n} paired items; a comparison of scores needs at least {MIN_SCORE_ITEMS}"
+    elif floor >= alpha:
+        too_few = f"with {n} items and {resamples} resamples p cannot fall below {alpha:g}"
+    verdict, reason = _decide(difference, p_value, alpha=alpha, margin=margin, too_few=too_few)
+    return Comparison(difference, "permutation", p_value, verdict, reason)
 
 
 def paired_difference(
@@ -196,15 +385,10 @@ def paired_difference(
     resamples: int = 5000,
     seed: int = 0,
 ) -> Interval:
-    """Mean of candidate minus base per item, items resampled with both scores kept together."""
-    _check_bootstrap(confidence, resamples)
-    _same_length("candidate", len(candidate), "base", len(base))
-    first = _numbers("candidate", candidate)
-    second = _numbers("base", base)
-    differences = [a - b for a, b in zip(first, second, strict=True)]
-    if not all(math.isfinite(d) for d in differences):
-        raise StatsError("candidate", "differences from base overflow a float")
-    return mean_interval(differences, confidence=confidence, resamples=resamples, seed=seed)
+    """Mean of candidate minus base per item, with the permutation test's interval."""
+    return compare_scores(
+        candidate, base, confidence=confidence, resamples=resamples, seed=seed
+    ).difference
 
 
 def independent_difference(
@@ -284,30 +468,24 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail / (1 << trials))
 
 
-def mcnemar_exact(candidate_pass: Sequence[bool], base_pass: Sequence[bool]) -> float:
-    """Two-sided exact McNemar p-value: a sign test on the items where exactly one passed."""
+def _discordant(candidate_pass: Sequence[bool], base_pass: Sequence[bool]) -> tuple[int, int]:
+    """(items only the candidate passed, items only the base passed)."""
     _same_length("candidate_pass", len(candidate_pass), "base_pass", len(base_pass))
     only_candidate = only_base = 0
     for index, (a, b) in enumerate(zip(candidate_pass, base_pass, strict=True)):
         for name, value in (("candidate_pass", a), ("base_pass", b)):
             if not isinstance(value, bool):
-                raise StatsError(name, f"item {index} is {value!r}, not True or False")
+                raise StatsError(name, f"item {index} is {value!r}, not true or false")
         if a and not b:
             only_candidate += 1
         elif b and not a:
             only_base += 1
-    return sign_test(only_candidate, only_base)
+    return only_candidate, only_base
 
 
-def verdict(difference: Interval, *, margin: float = 0.0) -> Verdict:
-    """Better or worse only when the whole interval clears ``margin`` on one side."""
-    if not (math.isfinite(margin) and margin >= 0.0):
-        raise StatsError("margin", f"must be a finite number >= 0, got {margin!r}")
-    if difference.low > margin:
-        return "better"
-    if difference.high < -margin:
-        return "worse"
-    return "no_detectable_difference"
+def mcnemar_exact(candidate_pass: Sequence[bool], base_pass: Sequence[bool]) -> float:
+    """Two-sided exact McNemar p-value: a sign test on the items where exactly one passed."""
+    return sign_test(*_discordant(candidate_pass, base_pass))
 
 
 def agreement(first: Sequence[Hashable], second: Sequence[Hashable]) -> Agreement:

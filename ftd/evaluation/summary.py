@@ -17,8 +17,9 @@ eval-N`` prints and the report page draws. Its shape::
           "base": {…} | null,
           "difference": {…} | null,       # paired: candidate minus base, same items
           "tally": {"wins", "ties", "losses"} | null,
-          "test": "mcnemar" | "sign" | null, "p_value": 0.003 | null,
-          "margin": 0.0, "verdict": "better" | … | null,
+          "test": "mcnemar" | "permutation" | null, "p_value": 0.003 | null,
+          "margin": 0.0, "verdict": "better" | "too_few_items" | … | null,
+          "verdict_reason": "p = 0.003 < 0.05" | null,  # the test's decision, in words
           "errors": 0                     # items this grader could not score
         }
       },
@@ -31,10 +32,15 @@ eval-N`` prints and the report page draws. Its shape::
       "best_checkpoint": "ft:…:ckpt-step-20" | null
     }
 
-Intervals are bootstrap intervals over items; a difference pairs each item's
-two scores. For pairwise preference, the candidate's score per item is 1
-(preferred in both orders), 0.5 (a tie, or the orders disagreed) or 0, and
-the base's is one minus that. ``largest_differences`` gives the items where
+A model's mean has a Clopper-Pearson (pass/fail) or bootstrap-t (scores)
+interval; a difference pairs each item's two scores, and its interval and
+verdict come from one test (exact McNemar for pass/fail, sign-flip permutation
+for scores; see ``stats``). An interval whose ends are equal carries
+``"degenerate": true``: every item scored the same, which is no certainty.
+
+For pairwise preference, the candidate's score per item is 1 (preferred in
+both orders), 0.5 (a tie, or the orders disagreed) or 0, and the base's is
+one minus that. ``largest_differences`` gives the items where
 the two models differ most, for the report.
 """
 
@@ -114,6 +120,7 @@ def grader_summary(
         "p_value": None,
         "margin": margin,
         "verdict": None,
+        "verdict_reason": None,
         "errors": sum(
             1
             for sides in items.values()
@@ -140,11 +147,8 @@ def grader_summary(
         return out
     first = [a for a, _ in paired]
     second = [b for _, b in paired]
-    difference = stats.paired_difference(first, second, confidence=confidence, resamples=resamples)
     counts = stats.tally(first, second)
-    out["difference"] = difference.as_dict()
     out["tally"] = {"wins": counts.wins, "ties": counts.ties, "losses": counts.losses}
-    out["verdict"] = stats.verdict(difference, margin=margin)
     if grader in PASS_FAIL:
         passes = [
             (a, b)
@@ -152,11 +156,20 @@ def grader_summary(
             if (a := _passed(sides.get("candidate"), grader)) is not None
             and (b := _passed(sides.get("base"), grader)) is not None
         ]
-        out["test"] = "mcnemar"
-        out["p_value"] = stats.mcnemar_exact([a for a, _ in passes], [b for _, b in passes])
+        if not passes:
+            return out
+        comparison = stats.compare_pass_fail(
+            [a for a, _ in passes], [b for _, b in passes], confidence=confidence, margin=margin
+        )
     else:
-        out["test"] = "sign"
-        out["p_value"] = stats.sign_test(counts.wins, counts.losses)
+        comparison = stats.compare_scores(
+            first, second, confidence=confidence, margin=margin, resamples=resamples
+        )
+    out["difference"] = comparison.difference.as_dict()
+    out["test"] = comparison.test
+    out["p_value"] = comparison.p_value
+    out["verdict"] = comparison.verdict
+    out["verdict_reason"] = comparison.reason
     return out
 
 

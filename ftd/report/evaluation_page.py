@@ -22,9 +22,10 @@ VERDICTS = {
     "better": "fine-tuned model is better",
     "worse": "fine-tuned model is worse",
     "no_detectable_difference": "no detectable difference",
+    "too_few_items": "too few items to tell",
 }
 HALF_WIDTH = 440.0  # charts set two abreast: drawn narrower so their text keeps its size
-SHORT_VERDICTS = {"no_detectable_difference": "no difference"}
+SHORT_VERDICTS = {"no_detectable_difference": "no difference", "too_few_items": "too few items"}
 AXIS_LABELS = {
     "pass_fail": "pass rate",
     "preference": "share of items preferred",
@@ -41,14 +42,18 @@ def section(ev: EvaluationView) -> str:
     out = ['<section id="evaluation"><h2>Evaluation</h2>']
     if ev.verdict:
         against = (
-            f" than {ev.base_model}"
-            if ev.base_model and ev.verdict != "no_detectable_difference"
-            else ""
+            f" than {ev.base_model}" if ev.base_model and ev.verdict in ("better", "worse") else ""
         )
         grader = f" by {ev.primary_grader}" if ev.primary_grader else ""
+        primary = next((g for g in ev.graders if g.name == ev.primary_grader), None)
+        why = (
+            f" {primary.test} test: {primary.verdict_reason}."
+            if primary is not None and primary.verdict_reason and primary.test
+            else ""
+        )
         out.append(
             f'<p class="verdict"><strong>Verdict: {esc(verdict_words(ev.verdict))}</strong>'
-            f"{esc(against)}{esc(grader)}, at {esc(level)} confidence.</p>"
+            f"{esc(against)}{esc(grader)}, at {esc(level)} confidence.{esc(why)}</p>"
         )
     done = (
         f"{ev.items_done:,} of {ev.items_total:,}"
@@ -93,6 +98,9 @@ def section(ev: EvaluationView) -> str:
 def _interval(i: Interval | None, digits: int = 2) -> str:
     if i is None:
         return ""
+    if i.low == i.high:  # every item the same: a point, which is no certainty
+        items = f"all {i.n:,}" if i.n is not None else "all items"
+        return f"{i.estimate:.{digits}f} ({items} the same)"
     return f"{i.estimate:.{digits}f} [{i.low:.{digits}f}, {i.high:.{digits}f}]"
 
 
@@ -176,7 +184,10 @@ def _answer_block(title: str, answer: Answer) -> str:
 
 
 def item_block(item: DifferingItem) -> str:
-    where = f"line {item.line:,}" if item.line is not None else "item"
+    if item.source_line is not None:
+        where = f"{item.source_file or 'dropped file'}, line {item.source_line:,}"
+    else:
+        where = f"test split line {item.line:,}" if item.line is not None else "item"
     diff = f", difference {item.difference:+g}" if item.difference is not None else ""
     return (
         f'<div class="item"><h4>{esc(where)}{esc(diff)}</h4>'

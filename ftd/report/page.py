@@ -111,15 +111,21 @@ def dataset_section(d: DatasetView) -> str:
         ("invalid examples", number(d.invalid_examples)),
         ("tokens per example (median)", number(d.median_tokens)),
         ("tokens in all", number(d.total_tokens)),
-        ("trained tokens per epoch", number(d.trained_tokens)),
+        ("assistant tokens per epoch (whole file)", number(d.trained_tokens)),
         ("splits", ", ".join(f"{side} {n:,}" for side, n in d.splits) or None),
     ]
     out = ['<section id="dataset"><h2>Dataset and validation</h2>', facts_table(facts)]
     if d.estimated_cost_usd is not None or d.estimate_note:
         epochs = f"{d.n_epochs} epochs, " if d.n_epochs else ""
         out.append(
-            f"<p>Estimated training cost: <strong>{esc(money(d.estimated_cost_usd))}</strong>"
+            f"<p>Estimated training cost (billed tokens: training split x epochs): "
+            f"<strong>{esc(money(d.estimated_cost_usd))}</strong>"
             f" ({esc(epochs)}{esc(d.estimate_note or '')})</p>"
+        )
+    if d.evaluation_cost_usd is not None:
+        out.append(
+            f"<p>Estimated evaluation cost: <strong>{esc(money(d.evaluation_cost_usd))}</strong>"
+            f" ({esc(d.evaluation_note or '')}); the spend guard counts both.</p>"
         )
     for title, issues in (("Errors", d.errors), ("Warnings", d.warnings)):
         if issues:
@@ -172,7 +178,7 @@ def job_section(job: JobView, dataset: DatasetView | None) -> str:
         ("finished", stamp(job.finished_at) if job.finished_at else None),
         ("steps", number(max((m.step for m in job.metrics), default=None))),
         ("epochs", number(len(job.epoch_ends) or None)),
-        ("trained tokens", number(job.trained_tokens)),
+        ("billed tokens (provider's count, all epochs)", number(job.trained_tokens)),
         ("error", job.error),
     ]
     out = ['<section id="training"><h2>Training</h2>', facts_table(facts)]
@@ -236,9 +242,17 @@ def _points(job: JobView, attribute: str) -> tuple[tuple[float, float], ...]:
 
 
 def cost_table(estimated: float | None, actual: float | None) -> str:
-    rows = [[cell("estimated before training"), cell(money(estimated), numeric=True)]]
+    rows = [
+        [
+            cell("estimated before training (training split x epochs)"),
+            cell(money(estimated), numeric=True),
+        ]
+    ]
     rows.append(
-        [cell("charged (trained tokens at the model's price)"), cell(money(actual), numeric=True)]
+        [
+            cell("charged (billed tokens at the model's price)"),
+            cell(money(actual), numeric=True),
+        ]
     )
     if estimated and actual is not None:
         change = (actual - estimated) / estimated * 100

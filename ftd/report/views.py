@@ -68,6 +68,8 @@ class DatasetView:
     billed_tokens: int | None = None
     estimated_cost_usd: float | None = None
     estimate_note: str | None = None
+    evaluation_cost_usd: float | None = None  # estimated before training, as the guard counts it
+    evaluation_note: str | None = None
     splits: tuple[tuple[str, int], ...] = ()
 
     @classmethod
@@ -88,6 +90,7 @@ class DatasetView:
         tokens = stats.child("tokens_per_example") if stats else None
         trained = stats.child("trained_tokens_per_example") if stats else None
         estimate = r.child("estimate")
+        evaluation = r.child("evaluation_estimate")
         return cls(
             name=name,
             state=state,
@@ -107,7 +110,14 @@ class DatasetView:
             n_epochs=estimate.integer("n_epochs") if estimate else None,
             billed_tokens=estimate.integer("billed_tokens") if estimate else None,
             estimated_cost_usd=estimate.number("cost_usd") if estimate else None,
-            estimate_note=estimate.string("note") if estimate else None,
+            estimate_note=(
+                "; ".join(x for x in (estimate.string("note"), estimate.string("covers")) if x)
+                or None
+            )
+            if estimate
+            else None,
+            evaluation_cost_usd=evaluation.number("counted_usd") if evaluation else None,
+            evaluation_note=evaluation.string("note") if evaluation else None,
             splits=tuple(splits),
         )
 
@@ -240,6 +250,7 @@ class GraderView:
     test: str | None = None
     p_value: float | None = None
     verdict: str | None = None
+    verdict_reason: str | None = None  # the test's decision in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +277,9 @@ class DifferingItem:
     candidate: Answer
     base: Answer
     difference: float | None = None
-    line: int | None = None
+    line: int | None = None  # in the test split file
+    source_file: str | None = None  # the dropped file the item came from
+    source_line: int | None = None  # and its line there
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +371,7 @@ def _grader(name: str, g: Fields) -> GraderView:
         test=g.string("test"),
         p_value=g.number("p_value"),
         verdict=g.string("verdict"),
+        verdict_reason=g.string("verdict_reason"),
     )
 
 
@@ -389,6 +403,8 @@ def _item(f: Fields) -> DifferingItem:
         base=_answer(f.child("base")),
         difference=f.number("difference"),
         line=f.integer("line"),
+        source_file=source.string("file") if (source := f.child("source")) else None,
+        source_line=source.integer("line") if source else None,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ftd.control.client import Client
+from ftd.intake import ticket_body, ticket_name
 from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import good_lines, run_ftd, write_dataset
 
@@ -44,6 +45,27 @@ def test_status_lists_show_and_events(
     assert raw["datasets"] == {"submitted": 1}
     assert raw["jobs"] == {"succeeded": 1}
     assert raw["pid"] == daemon.pid
+
+    # spend so far: the job's charge and its evaluation's, under the provider's kind
+    daemon.wait_for("evaluation_finished", timeout=60)
+    spent = _json(daemon.ftd("status", "--json"))["spend"]
+    assert isinstance(spent, dict)
+    [training] = daemon.query("SELECT SUM(cost_usd) AS usd FROM jobs")
+    [evaluating] = daemon.query("SELECT SUM(cost_usd) AS usd FROM evaluations")
+    assert training["usd"] > 0
+    assert evaluating["usd"] > 0
+    figures = spent["by_profile"]["compatible"]
+    assert figures["training"] == {
+        "month": round(training["usd"], 6), "all_time": round(training["usd"], 6)
+    }  # fmt: skip
+    assert figures["evaluation"]["all_time"] == round(evaluating["usd"], 6)
+    assert figures["evaluation"]["month"] == figures["evaluation"]["all_time"]
+    assert figures["hosting"] is None
+    line = next(x for x in daemon.ftd("status").stdout.splitlines() if x.startswith("spent"))
+    assert line.startswith("spent        compatible: training $")
+    assert "this month" in line
+    assert "all time" in line
+    assert "; evaluation $" in line
 
     datasets = _json(daemon.ftd("datasets", "--json"))["datasets"]
     assert isinstance(datasets, list)
@@ -366,7 +388,8 @@ def test_submit_without_a_daemon_then_taken(
     assert done.stdout.strip() == str(daemon.incoming / "faq-2.jsonl")
     assert (daemon.incoming / "faq-2.toml").read_text() == 'suffix = "sub"\n'
     assert (daemon.incoming / "faq.jsonl").read_text() == "someone else's file\n"
-    assert list((daemon.drop / "staging").iterdir()) == []
+    staged = [p.name for p in (daemon.drop / "staging").iterdir()]
+    assert staged == [ticket_name((daemon.incoming / "faq-2.jsonl").stat().st_ino)]
     (daemon.incoming / "faq.jsonl").unlink()
     daemon.start()
     job = daemon.wait_job("faq-2.jsonl", "succeeded")
@@ -438,3 +461,105 @@ def test_ask_evaluate_and_delete_a_model(
     assert stranger.returncode == 1
     assert "not a model ftd made" in stranger.stderr
     assert daemon.events("model_deleted")[0]["model"] == model
+
+
+def test_submit_asks_the_daemon_for_its_drop_folder(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    # the client's own configuration names another folder, as after the README's recipe
+    # (a daemon started with FTD_ variables the submitting shell does not have)
+    elsewhere = tmp_path / "elsewhere"
+    client_config = tmp_path / "client.toml"
+    client_config.write_text(f'[paths]\nstate_dir = "{elsewhere}"\n')
+    (elsewhere / "drop" / "incoming").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
+    env["FTD_CONFIG"] = str(client_config)
+    env["FTD_SOCKET"] = str(daemon.socket)
+    source = tmp_path / "asked.jsonl"
+    source.write_text("\n".join(good_lines(120, seed="asked ")) + "\n")
+    daemon.start()
+    done = run_ftd("submit", str(source), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    published = Path(str(_json(done)["path"]))
+    assert published.parent == daemon.incoming
+    daemon.wait_dataset("asked.jsonl", "submitted", timeout=60)
+    assert list((elsewhere / "drop" / "incoming").iterdir()) == []
+    # with no daemon answering, the configuration decides, as before
+    assert daemon.stop() == 0
+    fallback = run_ftd("submit", str(source), "--json", env=env)
+    assert fallback.returncode == 0, fallback.stderr
+    assert Path(str(_json(fallback)["path"])).parent == elsewhere / "drop" / "incoming"
+
+
+def test_a_submitted_file_is_taken_without_the_stability_wait(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    emulator = start_emulator()
+    # ten minutes of stability: only a ticket can get a file taken within this test
+    daemon = make_daemon(emulator, intake={"stable_seconds": 600.0, "rescan_seconds": 1.0})
+    daemon.start()
+    # written in place, then a ticket forged for it, then written on: waits like any other
+    forged = daemon.incoming / "in-place.jsonl"
+    forged.write_text("\n".join(good_lines(60, seed="in place ")) + "\n")
+    info = forged.stat()
+    (daemon.drop / "staging" / ticket_name(info.st_ino)).write_bytes(ticket_body(forged.name, info))
+    with forged.open("a") as more:
+        more.write("\n".join(good_lines(60, seed="more ")) + "\n")
+    source = tmp_path / "quick.jsonl"
+    source.write_text("\n".join(good_lines(120, seed="quick ")) + "\n")
+    done = run_ftd("submit", str(source), "--socket", str(daemon.socket))
+    assert done.returncode == 0, done.stderr
+    daemon.wait_for("incoming_published", timeout=60)
+    daemon.wait_dataset("quick.jsonl", "submitted", timeout=60)
+    assert forged.exists()  # still waiting its 600 s
+    assert daemon.query("SELECT id FROM datasets WHERE name = 'in-place.jsonl'") == []
+    published = daemon.events("incoming_published")
+    assert [e["file"] for e in published] == ["quick.jsonl"]
+    staged = [p.name for p in (daemon.drop / "staging").iterdir()]
+    assert staged == [ticket_name(info.st_ino)]  # the used ticket is gone, the forged one not
+
+
+def test_show_says_why(start_emulator: StartEmulator, make_daemon: MakeDaemon) -> None:
+    emulator = start_emulator()
+    # the base model's answers priced so that its evaluation alone passes the limit
+    daemon = make_daemon(
+        emulator,
+        defaults={"max_cost_usd": 1.0},
+        **{'prices."gpt-4.1-mini-2025-04-14"': {"input_per_mtok": 50_000.0}},
+    )
+    daemon.start()
+    write_dataset(daemon.incoming / "small.jsonl", 30, seed="small ")
+    write_dataset(daemon.incoming / "guarded.jsonl", 200, seed="guarded ")
+    dpo = {
+        "input": {"messages": [{"role": "user", "content": "Hello?"}]},
+        "preferred_output": [{"role": "assistant", "content": "Hello, how can I help?"}],
+        "non_preferred_output": [{"role": "assistant", "content": "What."}],
+    }
+    (daemon.incoming / "pairs.jsonl").write_text(json.dumps(dpo) + "\n")
+
+    daemon.wait_dataset("guarded.jsonl", "awaiting_approval", timeout=60)
+    shown = daemon.ftd("show", "guarded.jsonl")
+    assert shown.returncode == 0, shown.stderr
+    assert "waits for approval" in shown.stdout
+    why = next(line for line in shown.stdout.splitlines() if "waits for approval" in line)
+    assert " training + $5.00 evaluation = $5.0" in why  # the evaluation stops at its $5 cap
+    assert "over max_cost_usd $1.00" in why
+    assert "ftd approve" in shown.stdout
+    assert "evaluation estimate" in shown.stdout
+    assert "billed tokens (training split x 3 epochs)" in shown.stdout
+    warned = daemon.wait_for("approval_needed")
+    assert "evaluation" in warned["reason"]
+
+    daemon.wait_job("small.jsonl", "succeeded")
+    small = daemon.ftd("show", "small.jsonl")
+    assert small.returncode == 0, small.stderr
+    assert (
+        "evaluation         none: no test split, so no evaluation: 30 examples x test_fraction "
+        "0.1 = 3.0, below min_test_examples = 10"
+    ) in small.stdout
+
+    daemon.wait_dataset("pairs.jsonl", "rejected")
+    pairs = daemon.ftd("show", "pairs.jsonl")
+    assert 'set method = "dpo" in a sidecar pairs.toml' in pairs.stdout, pairs.stdout

@@ -45,7 +45,7 @@ def test_a_large_enough_file_is_split_three_ways(tmp_path: Path) -> None:
 def test_too_small_a_test_share_holds_out_nothing(tmp_path: Path) -> None:
     result = prepare(_spec(tmp_path, 60))
     assert result["parts"]["test"]["examples"] == 0
-    assert "no test set held out" in result["notes"][0]
+    assert "no test split, so no evaluation" in result["notes"][0]
     assert result["parts"]["train"]["examples"] + result["parts"]["validation"]["examples"] == 60
 
 
@@ -78,3 +78,39 @@ def test_a_bad_companion_rejects_the_whole_dataset(tmp_path: Path) -> None:
     assert result["reports"]["dataset"]["accepted"] is True
     assert result["reports"]["test"]["accepted"] is False
     assert "absent.jsonl" in result["reports"]["validation"]["unreadable"]
+
+
+def test_the_estimate_bills_the_training_split_only(tmp_path: Path) -> None:
+    result = prepare(_spec(tmp_path, 400))
+    report = result["reports"]["dataset"]
+    estimate, whole = report["estimate"], report["file_estimate"]
+    train = result["parts"]["train"]["examples"]
+    assert train < 400
+    assert estimate["covers"] == f"the training split: {train} of 400 examples"
+    # every example of good_lines trains on about the same tokens: the split's share
+    assert estimate["billed_tokens_per_epoch"] < whole["billed_tokens_per_epoch"]
+    share = estimate["billed_tokens_per_epoch"] / whole["billed_tokens_per_epoch"]
+    assert abs(share - train / 400) < 0.02
+    assert estimate["n_epochs"] == 3
+    assert estimate["billed_tokens"] == 3 * estimate["billed_tokens_per_epoch"]
+    assert estimate["cost_usd"] < whole["cost_usd"]
+    # counted on the training split file itself, as the provider will count it
+    counted = Path(result["parts"]["train"]["path"]).read_text().count("\n")
+    assert counted == train
+
+
+def test_everything_trained_keeps_one_estimate(tmp_path: Path) -> None:
+    result = prepare(_spec(tmp_path, 300, validation_fraction=0.0, test_fraction=0.0))
+    report = result["reports"]["dataset"]
+    assert "file_estimate" not in report
+    assert report["estimate"]["covers"] == "the training split: all 300 examples"
+
+
+def test_an_empty_validation_split_says_why(tmp_path: Path) -> None:
+    # at 0.02 each example lands in validation with chance 1 in 50: these 40 miss it
+    result = prepare(_spec(tmp_path, 40, validation_fraction=0.02, test_fraction=0.0))
+    assert result["parts"]["validation"]["examples"] == 0
+    [note] = result["notes"]
+    assert "the validation split is empty" in note
+    assert "none of the 40 examples fell within validation_fraction 0.02" in note
+    assert "set validation_file in a sidecar" in note

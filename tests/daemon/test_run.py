@@ -371,3 +371,50 @@ def test_a_copy_dropped_with_its_original_waits_for_the_originals_verdict(
     assert second["duplicate_of"] is None
     daemon.wait_job("second.jsonl", "succeeded")
     assert daemon.stop() == 0
+
+
+def test_wandb_integrations_reach_the_job_and_a_key_in_a_sidecar_is_refused(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    emulator = start_emulator()
+    daemon = make_daemon(emulator)
+    with daemon.config_path.open("a") as config:
+        config.write(
+            '\n[[defaults.integrations]]\ntype = "wandb"\n'
+            '[defaults.integrations.wandb]\nproject = "from-config"\n'
+        )
+    daemon.start()
+    (daemon.incoming / "tracked.toml").write_text(
+        '[[integrations]]\ntype = "wandb"\n'
+        '[integrations.wandb]\nproject = "support-bot"\nname = "run-7"\n'
+        'entity = "acme"\ntags = ["faq", "v2"]\n'
+    )
+    write_dataset(daemon.incoming / "tracked.jsonl")
+    write_dataset(daemon.incoming / "plain.jsonl", seed="plain ")
+    (daemon.incoming / "keyed.toml").write_text(
+        '[[integrations]]\ntype = "wandb"\n'
+        '[integrations.wandb]\nproject = "p"\napi_key = "wandb-secret-123"\n'
+    )
+    write_dataset(daemon.incoming / "keyed.jsonl", seed="keyed ")
+
+    tracked = emulator.client.fine_tuning.jobs.retrieve(
+        daemon.wait_job("tracked.jsonl", "succeeded")["job_id"]
+    )
+    [integration] = tracked.integrations or []
+    assert integration.type == "wandb"
+    assert integration.wandb.project == "support-bot"
+    assert integration.wandb.name == "run-7"
+    assert integration.wandb.entity == "acme"
+    assert integration.wandb.tags == ["faq", "v2"]
+    plain = emulator.client.fine_tuning.jobs.retrieve(
+        daemon.wait_job("plain.jsonl", "succeeded")["job_id"]
+    )
+    assert [i.wandb.project for i in plain.integrations or []] == ["from-config"]
+
+    daemon.wait_dataset("keyed.jsonl", "rejected")
+    report = json.loads((daemon.drop / "rejected" / "keyed.errors.json").read_text())
+    message = report["errors"][0]["samples"][0]["message"]
+    assert "W&B key does not go in a configuration or sidecar" in message
+    assert "wandb-secret-123" not in daemon.log_text()
+    assert "wandb-secret-123" not in json.dumps(report)
+    assert daemon.stop() == 0

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from ftd.datasets.split import TEST, TRAIN, VALIDATION, split_file
+from ftd.datasets.split import (
+    TEST,
+    TRAIN,
+    VALIDATION,
+    copy_examples,
+    line_map_path,
+    origin_of,
+    split_file,
+)
 
 
 def write(path: Path, n: int, start: int = 0) -> None:
@@ -72,3 +80,38 @@ def test_bad_fractions_are_refused(tmp_path: Path, val: float, test: float) -> N
     write(src, 10)
     with pytest.raises(ValueError, match="fraction"):
         split_file(src, tmp_path, stem="d", validation_fraction=val, test_fraction=test)
+
+
+def test_each_test_line_names_its_line_in_the_dropped_file(tmp_path: Path) -> None:
+    src = tmp_path / "support.jsonl"
+    write(src, 300)
+    raw = src.read_text().splitlines()
+    # blank lines and a CRLF line move every later example down in the dropped file
+    raw.insert(0, "")
+    raw.insert(10, "   ")
+    raw[20] = raw[20] + "\r"
+    src.write_text("\n".join(raw) + "\n")
+    dropped = [line.strip() for line in src.read_text().split("\n")]
+    parts = split_file(src, tmp_path / "out", stem="s", validation_fraction=0.1, test_fraction=0.2)
+    test_lines = parts[TEST].path.read_text().splitlines()
+    assert len(test_lines) == parts[TEST].examples > 30
+    for number, line in enumerate(test_lines, start=1):
+        origin = origin_of(parts[TEST].path, number)
+        assert origin is not None
+        name, original = origin
+        assert name == "support.jsonl"
+        assert json.loads(dropped[original - 1]) == json.loads(line)
+    assert origin_of(parts[TEST].path, len(test_lines) + 1) is None
+    assert origin_of(parts[TRAIN].path, 1) is None  # only the test split is mapped
+
+
+def test_a_separate_test_file_maps_to_its_own_lines(tmp_path: Path) -> None:
+    src = tmp_path / "held-out.jsonl"
+    write(src, 5)
+    src.write_text("\n" + src.read_text())
+    part = copy_examples(src, tmp_path / "s.test.jsonl", side=TEST)
+    assert line_map_path(part.path).name == "s.test.lines.json"
+    assert [origin_of(part.path, n) for n in (1, 5)] == [
+        ("held-out.jsonl", 2),
+        ("held-out.jsonl", 6),
+    ]

@@ -40,12 +40,19 @@ def test_the_demo_runs_to_a_verdict_and_leaves_nothing_running(tmp_path: Path) -
     assert "support.jsonl: submitted (209 examples" in out
     assert "succeeded: ft:gpt-4.1-mini-2025-04-14:" in out
     assert "Verdict: better" in out
+    # 13 test items, 5 only the fine-tuned model passes: McNemar's p = 0.0625, no verdict
+    normalized = next(line for line in out.splitlines() if line.strip().startswith("normalized"))
+    assert "better" not in normalized
+    assert "too few items to tell" in normalized
     report = folder / "drop" / "processed" / "support.report.html"
     assert f"Report: {report}" in out
     page = report.read_text()
     assert page.count("<svg") >= 5
     assert "<strong>Verdict: fine-tuned model is better</strong>" in page
     assert "http://" not in page
+    # the items that differ most name their line in the file the user dropped
+    assert "<h4>support.jsonl, line " in page
+    assert "test split line" not in page
     assert f"ftd status -c {folder / 'config.toml'}" in out
     assert (folder / "drop" / "rejected" / "support-extra.errors.json").exists()
     assert _running_in(folder) == []

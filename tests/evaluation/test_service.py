@@ -141,6 +141,9 @@ async def test_the_loop_runs_a_request_and_the_reads_show_it(
 ) -> None:
     model = await train(emulator, clock, support_records(support_pairs(30)))
     test_file = write_test_file(tmp_path / "test.jsonl", support_pairs(8, start=30))
+    # as the split writes it: line n of the test split came from line n + 100 of support.jsonl
+    line_map = {"source": "support.jsonl", "lines": [n + 100 for n in range(1, 9)]}
+    (tmp_path / "test.lines.json").write_text(json.dumps(line_map))
     client_settings = settings(tmp_path, concurrency=4)
     client = openai.AsyncOpenAI(base_url=emulator.base_url, api_key="t", max_retries=0)
     remote = OpenAIProvider("default", client, pace=Pace(concurrency=8, per_minute=None))
@@ -164,15 +167,18 @@ async def test_the_loop_runs_a_request_and_the_reads_show_it(
     detail = await service.detail(new_id)
     assert detail is not None
     assert detail["evaluation"]["status"] == "succeeded"
-    assert detail["summary"]["verdict"] == "better"
+    # 8 items are fewer than a score comparison needs for a verdict
+    assert detail["summary"]["verdict"] == "too_few_items"
     assert detail["summary"]["progress"] == {"done": 8, "total": 8, "errors": 0}
     assert len(detail["differences"]) == 5
     assert detail["differences"][0]["candidate"]["answer"]
+    for item in detail["differences"]:
+        assert item["source"] == {"file": "support.jsonl", "line": item["line"] + 100}
     assert await service.running() == []
     counts = await service.counts()
     assert counts["by_status"] == {"succeeded": 1}
     assert counts["limits"][model]["ceiling"] == 4
     verdicts = await service.verdicts([model, "unknown"])
-    assert verdicts[model]["verdict"] == "better"
+    assert verdicts[model]["verdict"] == "too_few_items"
     assert "unknown" not in verdicts
     assert await service.detail(999) is None

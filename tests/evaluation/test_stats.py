@@ -18,13 +18,14 @@ from ftd.evaluation.stats import (
     StatsError,
     Tally,
     agreement,
+    compare_pass_fail,
+    compare_scores,
     independent_difference,
     mcnemar_exact,
     mean_interval,
     paired_difference,
     sign_test,
     tally,
-    verdict,
 )
 
 QUICK = 1000  # resamples in simulations: enough for 95% intervals, cheap to repeat
@@ -182,7 +183,9 @@ def test_wider_confidence_gives_a_wider_interval() -> None:
 
 def test_as_dict_is_json_ready_and_rounded() -> None:
     as_dict = Interval(0.123456789, -0.0, 1.000000049, 12).as_dict()
-    assert as_dict == {"estimate": 0.123457, "low": 0.0, "high": 1.0, "n": 12}
+    assert as_dict == {
+        "estimate": 0.123457, "low": 0.0, "high": 1.0, "n": 12, "degenerate": False
+    }  # fmt: skip
     assert json.loads(json.dumps(as_dict)) == as_dict
     assert Interval(3.2e-9, -1e-8, 2e-8, 5).as_dict()["estimate"] == 3.2e-9
 
@@ -210,21 +213,115 @@ def test_estimate_lies_within_its_interval(
 # --- verdicts and tallies ----------------------------------------------------
 
 
+def pass_fail_pairs(
+    only_candidate: int, only_base: int, both: int, neither: int
+) -> tuple[list[bool], list[bool]]:
+    candidate = [True] * only_candidate + [False] * only_base + [True] * both + [False] * neither
+    base = [False] * only_candidate + [True] * only_base + [True] * both + [False] * neither
+    return candidate, base
+
+
+def test_the_demos_normalized_counts_are_not_called_better() -> None:
+    # The demo's normalized grader: 13 items, 5 only the fine-tuned model passed, none only
+    # the base. McNemar's exact p is 2 / 2**5 = 0.0625: no 95% verdict can come of it.
+    comparison = compare_pass_fail(*pass_fail_pairs(5, 0, 0, 8))
+    assert comparison.test == "mcnemar"
+    assert comparison.p_value == pytest.approx(0.0625)
+    assert comparison.verdict != "better"
+    assert comparison.verdict == "too_few_items"
+    assert "McNemar's p would be 0.0625" in comparison.reason
+    assert comparison.difference.low <= 0.0 < comparison.difference.high
+
+
 @pytest.mark.parametrize(
-    ("low", "high", "margin", "expected"),
+    ("counts", "expected"),
     [
-        (0.01, 0.09, 0.0, "better"),
-        (-0.09, -0.01, 0.0, "worse"),
-        (-0.02, 0.06, 0.0, "no_detectable_difference"),
-        (0.0, 0.06, 0.0, "no_detectable_difference"),  # touching zero is not clearing it
-        (0.01, 0.09, 0.02, "no_detectable_difference"),  # better, but not by the margin
-        (0.03, 0.09, 0.02, "better"),
-        (-0.09, -0.01, 0.02, "no_detectable_difference"),
-        (-0.09, -0.03, 0.02, "worse"),
+        ((6, 0, 10, 4), "better"),  # p = 2/64 = 0.031
+        ((0, 6, 10, 4), "worse"),
+        ((7, 2, 10, 4), "no_detectable_difference"),  # p = 0.18
+        ((27, 3, 0, 0), "better"),
+        ((0, 0, 20, 20), "too_few_items"),
     ],
 )
-def test_verdict(low: float, high: float, margin: float, expected: str) -> None:
-    assert verdict(Interval((low + high) / 2, low, high, 100), margin=margin) == expected
+def test_the_mcnemar_verdict_is_the_tests_decision(
+    counts: tuple[int, int, int, int], expected: str
+) -> None:
+    comparison = compare_pass_fail(*pass_fail_pairs(*counts))
+    assert comparison.verdict == expected
+    significant = comparison.p_value < 0.05
+    assert significant == (expected in ("better", "worse"))
+    # the interval that goes with it excludes zero exactly when the test is significant
+    excludes_zero = comparison.difference.low > 0 or comparison.difference.high < 0
+    assert excludes_zero == significant
+
+
+def test_interval_and_mcnemar_agree_on_every_count_up_to_forty() -> None:
+    for only_candidate in range(0, 21):
+        for only_base in range(0, 21):
+            comparison = compare_pass_fail(*pass_fail_pairs(only_candidate, only_base, 3, 2))
+            excludes_zero = comparison.difference.low > 0 or comparison.difference.high < 0
+            assert excludes_zero == (comparison.p_value < 0.05), (only_candidate, only_base)
+
+
+def test_a_margin_needs_the_interval_beyond_it() -> None:
+    candidate, base = pass_fail_pairs(12, 1, 30, 57)  # +0.11, p = 0.003
+    assert compare_pass_fail(candidate, base).verdict == "better"
+    held = compare_pass_fail(candidate, base, margin=0.2)
+    assert held.verdict == "no_detectable_difference"
+    assert "margin 0.2" in held.reason
+
+
+def test_score_comparison_below_the_minimum_gives_no_verdict() -> None:
+    comparison = compare_scores([5.0] * 9, [1.0] * 9)
+    assert comparison.verdict == "too_few_items"
+    assert "at least 10" in comparison.reason
+    assert compare_scores([5.0] * 10, [1.0] * 10).verdict == "better"
+
+
+def test_score_interval_excludes_zero_exactly_when_the_permutation_test_rejects() -> None:
+    rng = random.Random(12)
+    for repetition in range(40):
+        n = rng.choice([10, 12, 20, 30])
+        shift = rng.choice([0.0, 0.3, 0.6])
+        base = [float(rng.randint(1, 5)) for _ in range(n)]
+        candidate = [min(5.0, b + rng.choice([-1, 0, 1]) + shift) for b in base]
+        comparison = compare_scores(candidate, base, resamples=QUICK, seed=repetition)
+        d = comparison.difference
+        if d.degenerate:
+            continue
+        excludes_zero = d.low > 0 or d.high < 0
+        assert excludes_zero == (comparison.p_value < 0.05), (repetition, comparison)
+
+
+def test_exact_permutation_p_value_by_hand() -> None:
+    # differences +1 on 10 items: only the all-plus and all-minus patterns are as extreme
+    comparison = compare_scores([2.0] * 10, [1.0] * 10)
+    assert comparison.test == "permutation"
+    assert comparison.p_value == pytest.approx(2 / 1024)
+    # +1 on 9 items and -1 on one: patterns with at most one minus, or at most one plus
+    comparison = compare_scores([2.0] * 9 + [0.0], [1.0] * 10)
+    assert comparison.p_value == pytest.approx(2 * 11 / 1024)
+
+
+def test_thousands_of_items_compare_without_overflow() -> None:
+    rng = random.Random(21)
+    base = [rng.random() for _ in range(3000)]
+    candidate = [b + 0.05 + rng.gauss(0, 0.2) for b in base]
+    comparison = compare_scores(candidate, base, resamples=200)
+    assert comparison.verdict == "better"
+    assert comparison.p_value == pytest.approx(1 / 201)
+    assert 0.0 < comparison.difference.low < 0.05 < comparison.difference.high < 0.1
+
+
+def test_a_degenerate_interval_says_so() -> None:
+    interval = mean_interval([5.0] * 24)
+    assert (interval.low, interval.high) == (5.0, 5.0)
+    assert interval.degenerate
+    assert interval.as_dict()["degenerate"] is True
+    # pass/fail scores all passing get an honest interval, not the point [1, 1]
+    passes = mean_interval([1.0] * 24)
+    assert not passes.degenerate
+    assert passes.low == pytest.approx(0.8575, abs=1e-3)  # (0.025) ** (1 / 24)
 
 
 def test_tally_without_tolerance() -> None:
@@ -295,7 +392,7 @@ def test_one_label_only_leaves_kappa_undefined() -> None:
         (lambda: mcnemar_exact([1], [True]), "candidate_pass", "1"),  # type: ignore[list-item]
         (lambda: sign_test(-1, 3), "wins", "-1"),
         (lambda: sign_test(2, 1.5), "losses", "1.5"),  # type: ignore[arg-type]
-        (lambda: verdict(Interval(0, 0, 0, 1), margin=-0.1), "margin", "-0.1"),
+        (lambda: compare_pass_fail([True], [False], margin=-0.1), "margin", "-0.1"),
         (lambda: agreement([], []), "first", "empty"),
         (lambda: agreement(["a"], ["a", "b"]), "second", "2 items"),
     ],

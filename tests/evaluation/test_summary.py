@@ -132,3 +132,29 @@ def test_largest_differences_come_first_with_both_answers_and_explanations() -> 
     assert first["candidate"]["answer"] == "candidate answer 1"
     assert first["base"]["answer"] == "base answer 1"
     assert first["candidate"]["explanations"] == {"judge": "judged 5"}
+
+
+def test_the_demos_normalized_grader_is_not_called_better() -> None:
+    # The demo's 13 test items: 5 only the fine-tuned model gets right, none only the base.
+    # Exact McNemar p = 0.0625: the pass/fail grader's verdict must not say better.
+    rows = []
+    for i in range(13):
+        rows.append(row(i, "candidate", scores(i < 5, 0.9 if i < 5 else 0.3, 5)))
+        rows.append(row(i, "base", scores(False, 0.2, 1)))
+    settings = EvaluationSettings(graders=["normalized", "judge"], resamples=1000)
+    for entry in rows:
+        exact_score = entry["scores"].pop("exact")
+        entry["scores"]["normalized"] = exact_score
+    summary = build_summary(evaluation(), rows, settings, total=13)
+    normalized = summary["graders"]["normalized"]
+    assert normalized["test"] == "mcnemar"
+    assert normalized["p_value"] == pytest.approx(0.0625)
+    assert normalized["verdict"] == "too_few_items"
+    assert "0.0625" in normalized["verdict_reason"]
+    assert normalized["difference"]["low"] <= 0.0
+    # every candidate judge score is 5: a degenerate interval, flagged, not a certainty
+    judge = summary["graders"]["judge"]
+    assert judge["candidate"]["degenerate"] is True
+    assert judge["candidate"]["low"] == judge["candidate"]["high"] == 5
+    assert judge["verdict"] == "better"
+    assert judge["test"] == "permutation"

@@ -127,9 +127,10 @@ def summary() -> dict[str, Any]:
                 "base": interval(2.6, 0.35),
                 "difference": interval(1.75, 0.4),
                 "tally": {"wins": 15, "ties": 4, "losses": 1},
-                "test": "sign",
+                "test": "permutation",
                 "p_value": 0.0005,
                 "verdict": "better",
+                "verdict_reason": "p = 0.0005 < 0.05",
             },
             "exact_match": {
                 "kind": "pass_fail",

@@ -53,6 +53,7 @@ def test_a_full_report_has_every_section_and_chart() -> None:
     for name in ("Loss against step", "Token accuracy against step", "Tokens per example"):
         assert f"<figcaption>{name}</figcaption>" in page
     assert "Verdict: fine-tuned model is better" in page
+    assert "at 95% confidence. permutation test: p = 0.0005 &lt; 0.05.</p>" in page
     assert "Where the two models differ most" in page
     assert "States the 30-day window" in page
     assert "$0.4437" in page
@@ -164,3 +165,22 @@ def test_every_svg_is_well_formed_and_scalable() -> None:
         assert chart.get("viewBox")
         assert chart.find("title") is not None
         assert chart.get("role") == "img"
+
+
+def test_the_evaluation_estimate_stands_beside_the_training_estimate() -> None:
+    from ftd.report.views import DatasetView
+
+    report = {
+        "accepted": True,
+        "examples": 200,
+        "estimate": {"n_epochs": 3, "cost_usd": 0.06, "note": "12,000 training tokens at $5 per 1M",
+                     "covers": "the training split: 160 of 200 examples"},
+        "evaluation_estimate": {"counted_usd": 0.0123, "note": "20 test items x 6 requests"},
+    }  # fmt: skip
+    view = DatasetView.from_report(report, name="faq.jsonl")
+    page = render(ReportView("r", 0.0, dataset=view))
+    assert "Estimated training cost (billed tokens: training split x epochs)" in page
+    assert "the training split: 160 of 200 examples" in page
+    assert (
+        "Estimated evaluation cost: <strong>$0.0123</strong> (20 test items x 6 requests)" in page
+    )

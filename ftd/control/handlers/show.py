@@ -59,6 +59,9 @@ def _validation(report: dict[str, Any] | None) -> dict[str, Any] | None:
         "tokens_per_example": stats.get("tokens_per_example"),
         "token_histogram": stats.get("token_histogram"),
         "estimate": report.get("estimate"),
+        "file_estimate": report.get("file_estimate"),
+        "evaluation_estimate": report.get("evaluation_estimate"),
+        "approval": report.get("approval"),
         "notes": report.get("notes"),
     }
 

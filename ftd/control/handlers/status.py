@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
+from ftd.control.handlers.spend import spend
 from ftd.store import deployments as deployment_rows
 from ftd.store import states
 
@@ -139,6 +140,7 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
         "tracker": dict(parts.tracker.last_cycle),
         "connections": parts.connections(),
         "warnings": await _warnings(parts, tally),
+        "spend": await spend(parts.store, settings.provider.kind, time.time()),
     }
     if parts.evaluations is not None:
         answer["evaluations"] = await parts.evaluations.counts()
