@@ -15,7 +15,7 @@ import pytest
 
 from ftd.control.client import Client
 from tests.daemon.conftest import MakeDaemon, StartEmulator
-from tests.daemon.harness import good_lines, run_ftd, write_dataset
+from tests.daemon.harness import Daemon, good_lines, run_ftd, write_dataset
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -82,9 +82,30 @@ def test_status_lists_show_and_events(
 
     events = daemon.ftd("events", job["job_id"], "-n", "3")
     assert len(events.stdout.splitlines()) == 3
+    _events_come_in_the_providers_order(daemon, job["job_id"])
     assert "ftd models" not in daemon.ftd("models").stderr
     assert model in daemon.ftd("models").stdout
     assert daemon.stop() == 0
+
+
+def _events_come_in_the_providers_order(daemon: Daemon, job_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while daemon.query("SELECT 1 FROM jobs WHERE events_cursor IS NOT NULL"):
+        assert time.monotonic() < deadline, "the tracker never caught up on events"
+        time.sleep(0.2)
+    every = daemon.ftd("events", job_id, "--json", "-n", "100000")
+    assert every.returncode == 0, every.stderr
+    listed = [json.loads(line) for line in every.stdout.splitlines()]
+    assert len(listed) == len(daemon.query("SELECT 1 FROM job_events WHERE job_id = ?", (job_id,)))
+    steps = [e["data"]["step"] for e in listed if e["type"] == "metrics"]
+    assert steps == sorted(steps)
+    assert len(steps) == len(set(steps)) > 3
+    assert listed[0]["message"].startswith("Created fine-tuning job")
+    assert listed[-1]["message"] == "The job has successfully completed"
+    # Following a finished job: its last three, in order, and nothing older after them.
+    followed = daemon.ftd("events", job_id, "--follow", "--json", "-n", "3", timeout=60)
+    assert followed.returncode == 0, followed.stderr
+    assert [json.loads(line) for line in followed.stdout.splitlines()] == listed[-3:]
 
 
 def test_follow_streams_every_event_once_and_watch_prints_when_piped(
