@@ -60,6 +60,8 @@ def test_status_lists_show_and_events(
     jobs = _json(daemon.ftd("jobs", "--json"))["jobs"]
     assert isinstance(jobs, list)
     assert jobs[0]["progress"]["step"] == jobs[0]["progress"]["total_steps"]
+    finished_row = daemon.ftd("jobs").stdout.splitlines()[1]
+    assert finished_row.count(" ago") == 1  # when it was created; a finished job has no ETA
 
     shown = daemon.ftd("show", job["job_id"])
     assert shown.returncode == 0, shown.stderr
@@ -253,12 +255,34 @@ def test_reload_applies_what_is_safe(
     job = daemon.wait_job("nano.jsonl", "succeeded")
     assert job["model"] == "gpt-4.1-nano-2025-04-14"
     daemon.config_path.write_text("[tracker]\npoll_seconds = -1\n")
-    refused = _json(daemon.ftd("reload", "--json"))
+    refused_run = daemon.ftd("reload", "--json")
+    assert refused_run.returncode == 78, refused_run.stderr  # EX_CONFIG, not success
+    refused = json.loads(refused_run.stdout)
     assert refused["ok"] is False
     assert "tracker.poll_seconds" in str(refused["error"])
+    said = daemon.ftd("reload")
+    assert said.returncode == 78
+    assert said.stderr.startswith("ftd reload: configuration not reloaded:")
+    assert "tracker.poll_seconds" in said.stderr
     os.kill(daemon.pid, signal.SIGHUP)
     daemon.wait_for("reload_failed", lambda e: e is not refused)
     assert daemon.ftd("status").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "named"),
+    [
+        ("datasets", "--state", "awaiting_approval"),
+        ("jobs", "--status", "active"),
+        ("evaluations", "--status", "stopped"),
+    ],
+)
+def test_an_unknown_filter_value_is_a_usage_error(command: str, option: str, named: str) -> None:
+    # No daemon is needed: the value is refused before any connection.
+    result = run_ftd(command, option, "bogus", "--socket", "/nonexistent/ftd.sock")
+    assert result.returncode == 2, result.stderr
+    assert "invalid choice: 'bogus'" in result.stderr
+    assert named in result.stderr
 
 
 def test_no_daemon_and_a_stale_socket(
