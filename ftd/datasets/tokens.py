@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ftd.catalog import encoding_name
+from ftd.errors import ConfigError
 
 if TYPE_CHECKING:
     import tiktoken
@@ -83,6 +84,20 @@ def load_encoding(name: str) -> tiktoken.Encoding:
             f"cannot load the {name} tokenizer ({type(exc).__name__}); without internet, "
             f"set TIKTOKEN_CACHE_DIR to a folder holding its rank files (now {cache_dir})"
         ) from exc
+
+
+def require_encodings(names: Iterable[str]) -> None:
+    """Load each encoding now, so a daemon that cannot count tokens never starts.
+
+    Without its tokenizer every dataset would wait in ``detected`` while the
+    daemon looked healthy; refusing to start (as a configuration error, which
+    a service manager does not restart on) says what to fix at once.
+    """
+    for name in sorted(set(names)):
+        try:
+            load_encoding(name)
+        except RuntimeError as exc:
+            raise ConfigError("TIKTOKEN_CACHE_DIR", str(exc)) from None
 
 
 class TokenCounter:

@@ -371,3 +371,33 @@ def test_a_copy_dropped_with_its_original_waits_for_the_originals_verdict(
     assert second["duplicate_of"] is None
     daemon.wait_job("second.jsonl", "succeeded")
     assert daemon.stop() == 0
+
+
+def test_a_daemon_without_its_tokenizer_refuses_to_start(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    # Started, it would look healthy while every dataset sat in `detected`.
+    empty = tmp_path / "no-tokenizer"
+    empty.mkdir()
+    daemon = make_daemon(start_emulator())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
+    env.update(
+        OPENAI_API_KEY="k",
+        TIKTOKEN_CACHE_DIR=str(empty),
+        # No download either: any fetch of the rank files meets a closed port.
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ftd", "run", "-c", str(daemon.config_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 78, done.stderr  # EX_CONFIG: systemd does not restart on it
+    assert "TIKTOKEN_CACHE_DIR" in done.stderr
+    assert "tokenizer" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not daemon.socket.exists()
