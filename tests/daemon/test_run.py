@@ -401,3 +401,24 @@ def test_a_daemon_without_its_tokenizer_refuses_to_start(
     assert "tokenizer" in done.stderr
     assert "Traceback" not in done.stderr
     assert not daemon.socket.exists()
+
+
+def test_a_sidecar_asking_rft_of_a_retired_model_is_rejected_with_the_reason(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    daemon = make_daemon(start_emulator())
+    daemon.start()
+    (daemon.incoming / "rft.toml").write_text(
+        'model = "o4-mini"\nmethod = "reinforcement"\n'
+        "[reinforcement.grader]\n"
+        'type = "string_check"\nname = "exact"\ninput = "{{sample.output_text}}"\n'
+        'reference = "{{item.answer}}"\noperation = "eq"\n'
+    )
+    write_dataset(daemon.incoming / "rft.jsonl")
+    daemon.wait_dataset("rft.jsonl", "rejected")
+    report = json.loads((daemon.drop / "rejected" / "rft.errors.json").read_text())
+    message = report["errors"][0]["samples"][0]["message"]
+    assert report["errors"][0]["kind"] == "bad_sidecar"
+    assert "retired reinforcement fine-tuning of o4-mini-2025-04-16 on 2026-10-23" in message
+    assert not daemon.query("SELECT 1 FROM jobs")  # nothing was sent to the provider
+    assert daemon.stop() == 0
