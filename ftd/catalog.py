@@ -31,6 +31,8 @@ class BaseModel:
     input_price_per_mtok: float  # inference with the fine-tuned model
     output_price_per_mtok: float
     shutdown_date: str | None = None  # ISO date when the base stops serving, if announced
+    # Methods the provider no longer trains this model with, and since when (ISO date).
+    retired_methods: tuple[tuple[str, str], ...] = ()
 
 
 # fmt: off
@@ -47,8 +49,10 @@ BASE_MODELS: tuple[BaseModel, ...] = tuple(BaseModel(*row) for row in (
      25.00, None, 3.75, 15.00),
     ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "o200k_base", 65_536, (SUPERVISED, DPO), False,
      3.00, None, 0.30, 1.20),
+    # OpenAI retired o4-mini fine-tuning (its only method, reinforcement) on 2026-10-23;
+    # the method stays listed for what the API once took (the emulator plays it).
     ("o4-mini-2025-04-16", "o4-mini", "o200k_base", 65_536, (REINFORCEMENT,), False,
-     None, 100.00, 4.00, 16.00),
+     None, 100.00, 4.00, 16.00, None, ((REINFORCEMENT, "2026-10-23"),)),
     ("gpt-3.5-turbo-0125", "gpt-3.5-turbo", "cl100k_base", 16_385, (SUPERVISED,), False,
      8.00, None, 3.00, 6.00),
     ("gpt-3.5-turbo-1106", "gpt-3.5-turbo", "cl100k_base", 16_385, (SUPERVISED,), False,
@@ -75,6 +79,22 @@ _ALIASES = {
 
 DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
 DEFAULT_RFT_MODEL = "o4-mini-2025-04-16"
+
+
+def retired_since(entry: BaseModel, method: str, today: str) -> str | None:
+    """The ISO date from which the provider no longer trains ``entry`` with ``method``."""
+    for retired, since in entry.retired_methods:
+        if retired == method and since <= today:
+            return since
+    return None
+
+
+def retirement_note(entry: BaseModel, method: str, since: str) -> str:
+    return (
+        f"OpenAI retired {method} fine-tuning of {entry.name} on {since}, and no model in "
+        "the catalogue offers it now (a provider that still does, such as an Azure OpenAI "
+        "deployment, is asked for it by its own model name)"
+    )
 
 
 def base_name(model: str) -> str:

@@ -461,8 +461,9 @@ class Tracker:
 
     # ------------------------------------------------------------------ adoption, retirement
 
-    async def adopt(self, job_id: str, profile: str | None = None) -> bool:
-        """Follow a job created outside ftd; False if it is followed already."""
+    async def adopt(self, job_id: str, profile: str | None = None) -> str | None:
+        """Follow a job created outside ftd: the id it is followed by (the provider's
+        answer may spell it otherwise), or None if it is followed already."""
         name = profile or DEFAULT_PROFILE
         job = await self._at(name).job(job_id)
         adopted = await self._store.adopt_job(
@@ -470,7 +471,7 @@ class Tracker:
         )
         if adopted:
             self.wake()
-        return adopted
+        return job.id if adopted else None
 
     async def check_retirements(self, today: datetime.date | None = None) -> dict[str, str]:
         """Warn about base models used here that stop serving within 30 days, or are gone."""

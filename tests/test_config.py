@@ -452,15 +452,114 @@ def test_beta_is_accepted_for_dpo(tmp_path: Path, env: dict[str, str]) -> None:
     assert load(tmp_path, text, env).defaults.hyperparameters.beta == 2.0
 
 
-def test_reinforcement_is_accepted_with_a_model_that_supports_it(
+def test_reinforcement_of_a_model_whose_rft_was_retired_is_refused(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    text = "[defaults]\nmodel = 'o4-mini'\nmethod = 'reinforcement'\n"
-    assert load(tmp_path, text, env).defaults.method == "reinforcement"
+    text = "[defaults]\nmodel = 'o4-mini'\nmethod = 'reinforcement'\n" + RFT_GRADER
+    error = fails(tmp_path, text, env)
+    assert error.key == "defaults.method"
+    assert "retired reinforcement fine-tuning of o4-mini-2025-04-16 on 2026-10-23" in str(error)
+
+
+RFT_GRADER = """
+[defaults.reinforcement.grader]
+type = "string_check"
+name = "exact"
+input = "{{sample.output_text}}"
+reference = "{{item.answer}}"
+operation = "eq"
+"""
+
+
+def test_a_reinforcement_block_is_kept_and_checked(tmp_path: Path, env: dict[str, str]) -> None:
+    text = (
+        "[defaults]\nmodel = 'acme-rft-1'\nmethod = 'reinforcement'\n"
+        "hyperparameters.n_epochs = 2\n" + RFT_GRADER + "[defaults.reinforcement.hyperparameters]\n"
+        "reasoning_effort = 'low'\ncompute_multiplier = 1.5\neval_interval = 3\n"
+        "eval_samples = 2\n"
+        "[defaults.reinforcement.response_format]\ntype = 'json_schema'\n"
+        "json_schema = { name = 'answer', schema = { type = 'object' } }\n"
+    )
+    run = load(tmp_path, text, env).defaults.merged()
+    assert run.reinforcement is not None
+    body = run.reinforcement.method_body()
+    assert body["grader"] == {
+        "type": "string_check",
+        "name": "exact",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "operation": "eq",
+    }
+    assert body["hyperparameters"] == {
+        "reasoning_effort": "low",
+        "compute_multiplier": 1.5,
+        "eval_interval": 3,
+        "eval_samples": 2,
+    }
+    assert body["response_format"]["json_schema"]["name"] == "answer"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "reason"),
+    [
+        ("", "defaults.reinforcement.grader", "required for method reinforcement"),
+        (
+            RFT_GRADER.replace('"eq"', '"equals"'),
+            "defaults.reinforcement.grader.string_check.operation",
+            "'eq', 'ne', 'like' or 'ilike'",
+        ),
+        (
+            RFT_GRADER.replace("string_check", "label_model"),
+            "defaults.reinforcement.grader",
+            "label_model",
+        ),
+        (
+            RFT_GRADER + "[defaults.reinforcement.hyperparameters]\ncompute_multiplier = 20\n",
+            "defaults.reinforcement.hyperparameters.compute_multiplier",
+            "at most 10",
+        ),
+        (
+            RFT_GRADER + "[defaults.reinforcement.hyperparameters]\nreasoning_effort = 'max'\n",
+            "defaults.reinforcement.hyperparameters.reasoning_effort",
+            "'default', 'low', 'medium' or 'high'",
+        ),
+        (
+            "[defaults.reinforcement.grader]\ntype = 'score_model'\nname = 's'\n"
+            "model = 'gpt-4.1'\n"
+            "input = [{ role = 'user', content = 'Rate {{sample.output_text}}' }]\n"
+            "range = [1, 0]\n",
+            "defaults.reinforcement.grader.score_model.range",
+            "low must be below high",
+        ),
+    ],
+)
+def test_a_bad_reinforcement_block_names_its_key(
+    tmp_path: Path, env: dict[str, str], extra: str, key: str, reason: str
+) -> None:
+    text = "[defaults]\nmodel = 'acme-rft-1'\nmethod = 'reinforcement'\n" + extra
+    error = fails(tmp_path, text, env)
+    assert key in str(error), str(error)
+    assert reason in str(error), str(error)
+
+
+def test_a_sidecar_brings_its_own_grader_and_other_methods_refuse_one(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    grader = RFT_GRADER.replace("[defaults.reinforcement.grader]", "[reinforcement.grader]")
+    sidecar = write(tmp_path, "model = 'acme-rft-1'\nmethod = 'reinforcement'\n" + grader, "r.toml")
+    run = _defaults(tmp_path, env).merged(load_overrides(sidecar))
+    assert run.method == "reinforcement"
+    assert run.reinforcement is not None
+    assert run.reinforcement.method_body()["grader"]["operation"] == "eq"
+    wrong = write(tmp_path, grader, "s.toml")  # the default method, supervised
+    with pytest.raises(ConfigError) as caught:
+        _defaults(tmp_path, env).merged(load_overrides(wrong))
+    assert caught.value.key == "reinforcement"
+    assert "applies to method reinforcement only" in str(caught.value)
 
 
 def test_unknown_models_are_not_second_guessed(tmp_path: Path, env: dict[str, str]) -> None:
-    text = "[defaults]\nmodel = 'acme-llm-7b'\nmethod = 'reinforcement'\n"
+    text = "[defaults]\nmodel = 'acme-llm-7b'\nmethod = 'reinforcement'\n" + RFT_GRADER
     assert load(tmp_path, text, env).defaults.model == "acme-llm-7b"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -18,6 +19,7 @@ from ftd import catalog
 from ftd.config.evaluation import EvaluationOverrides
 from ftd.config.integrations import Integrations
 from ftd.config.provider import ProfileName, TrainingType
+from ftd.config.reinforcement import Reinforcement
 from ftd.config.rules import (
     Auto,
     Fraction,
@@ -69,6 +71,10 @@ def _check_run(
             ("method",),
             f"{entry.name} supports {', '.join(entry.methods)}; not {method}",
         )
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    since = catalog.retired_since(entry, method, today) if entry is not None else None
+    if entry is not None and since is not None:
+        raise _KeyedError(("method",), catalog.retirement_note(entry, method, since))
     if (
         "beta" in hyperparameters.model_fields_set
         and hyperparameters.beta != "auto"
@@ -83,10 +89,25 @@ def _check_run(
         )
 
 
+def _check_reinforcement(method: str, reinforcement: Reinforcement | None) -> None:
+    """A grader for reinforcement runs, and no reinforcement block on other methods."""
+    if method == catalog.REINFORCEMENT:
+        if reinforcement is None or reinforcement.grader is None:
+            raise _KeyedError(
+                ("reinforcement", "grader"),
+                "required for method reinforcement: a string_check, text_similarity, python, "
+                "score_model or multi grader scoring each sample",
+            )
+    elif reinforcement is not None and reinforcement.model_fields_set:
+        raise _KeyedError(("reinforcement",), f"applies to method reinforcement only, not {method}")
+
+
 class RunDefaults(_Section):
     model: ModelName = catalog.DEFAULT_MODEL
     method: Method = "supervised"
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    # Kept for reinforcement runs; other methods ignore a block set here.
+    reinforcement: Reinforcement | None = None
     suffix: Suffix | None = None
     seed: Seed | None = None
     metadata: Metadata = Field(default_factory=dict)
@@ -108,6 +129,8 @@ class RunDefaults(_Section):
             self.validation_fraction,
             self.test_fraction,
         )
+        if self.method == catalog.REINFORCEMENT:
+            _check_reinforcement(self.method, self.reinforcement)
         return self
 
     def merged(self, overrides: DatasetOverrides | None = None) -> RunSettings:
@@ -124,6 +147,13 @@ class RunDefaults(_Section):
 
         method = pick("method")
         hyperparameters = self.hyperparameters.updated(overrides.hyperparameters)
+        reinforcement = (
+            self.reinforcement.updated(overrides.reinforcement)
+            if self.reinforcement is not None
+            else overrides.reinforcement
+        )
+        if method != catalog.REINFORCEMENT and overrides.reinforcement is None:
+            reinforcement = None  # [defaults]' block waits for a reinforcement run
         own = overrides.hyperparameters
         if method != catalog.DPO and (own is None or "beta" not in own.model_fields_set):
             # A beta in [defaults] belongs to dpo runs; a sidecar choosing another
@@ -135,6 +165,7 @@ class RunDefaults(_Section):
             "model": pick("model"),
             "method": method,
             "hyperparameters": hyperparameters,
+            "reinforcement": reinforcement,
             "suffix": pick("suffix"),
             "seed": pick("seed"),
             "metadata": {**self.metadata, **(overrides.metadata or {})},
@@ -166,6 +197,7 @@ class RunSettings(_Section):
     model: ModelName
     method: Method
     hyperparameters: Hyperparameters
+    reinforcement: Reinforcement | None = None
     suffix: Suffix | None
     seed: Seed | None
     metadata: Metadata
@@ -191,6 +223,7 @@ class RunSettings(_Section):
             self.validation_fraction,
             self.test_fraction,
         )
+        _check_reinforcement(self.method, self.reinforcement)
         return self
 
 
@@ -200,6 +233,7 @@ class DatasetOverrides(_Section):
     model: ModelName | None = None
     method: Method | None = None
     hyperparameters: Hyperparameters | None = None
+    reinforcement: Reinforcement | None = None
     suffix: Suffix | None = None
     seed: Seed | None = None
     metadata: Metadata | None = None

@@ -26,6 +26,7 @@ EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 69
 EXIT_NOPERM = 77
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
+PARTING_WAIT = 1.0  # seconds to look for a refusal once the request could not be sent
 START_HINT = "start it with `ftd run` (or `systemctl start ftd` for the service)"
 
 
@@ -62,12 +63,20 @@ def _group_of(path: Path) -> str | None:
 
 def _denied(path: Path, detail: str) -> PermissionDenied:
     group = _group_of(path)
-    how = (
-        f"members of group {group!r} may use it: `sudo usermod -aG {group} $USER`, "
-        "then log in again"
-        if group
-        else "ask the administrator for access to it"
-    )
+    if group is None:
+        how = "ask the administrator for access to it"
+    elif group in ("root", "0"):
+        # Joining root's group would hand out far more than this socket.
+        how = (
+            "the socket belongs to group 'root': ask the administrator to set "
+            "`control.group` in the daemon's configuration to a group made for its users "
+            "and to add you to it, or run the command as root"
+        )
+    else:
+        how = (
+            f"members of group {group!r} may use it: `sudo usermod -aG {group} $USER`, "
+            "then log in again"
+        )
     return PermissionDenied(f"permission denied on {path}: {detail}; {how}", protocol.FORBIDDEN)
 
 
@@ -118,10 +127,25 @@ class Client:
         try:
             self._sock.sendall(protocol.request_line(request_id, cmd, args))
         except OSError as exc:
+            self._read_parting_answer()
             raise ClientError(f"the daemon closed the connection: {exc}") from None
         return request_id
 
-    def _answer(self, request_id: int, *, wait: float | None) -> dict[str, Any]:
+    def _read_parting_answer(self) -> None:
+        """Raise the refusal the daemon may have sent before closing, if one is waiting.
+
+        A daemon that refuses a connection answers at once and closes; a
+        request written after that fails with "Broken pipe", yet the refusal
+        is already here to read and says far more.
+        """
+        try:
+            self._answer(None, wait=PARTING_WAIT)
+        except (PermissionDenied, CommandFailed):
+            raise
+        except ClientError:
+            return
+
+    def _answer(self, request_id: int | None, *, wait: float | None) -> dict[str, Any]:
         self._sock.settimeout(wait)
         try:
             line = self._reader.readline(MAX_ANSWER_BYTES)

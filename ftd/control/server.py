@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.control")
 WRITE_TIMEOUT = 10.0
+REFUSED_LINGER = 2.0  # seconds a refused client has to send its request and read the refusal
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the final NUL
 
 
@@ -139,6 +140,7 @@ class ControlServer:
         self._max_request = max_request_bytes
         self._open: list[_Connection] = []
         self.served = 0
+        self.refusing = 0  # refused connections still open for their client to read the refusal
 
     @property
     def connections(self) -> int:
@@ -181,6 +183,11 @@ class ControlServer:
                         f"{self._access.who_may_connect()}",
                     ),
                 )
+                self.refusing += 1
+                try:
+                    await self._let_refusal_be_read(stream)
+                finally:
+                    self.refusing -= 1
                 return
             connection = _Connection(peer)
             self._make_room()
@@ -201,6 +208,25 @@ class ControlServer:
                     )
             finally:
                 self._open.remove(connection)
+
+    async def _let_refusal_be_read(self, stream: SocketStream) -> None:
+        """Half-close, then take what the refused client still sends, briefly and boundedly.
+
+        Closing at once would break the client's pending request with "Broken
+        pipe" before it reads its refusal; holding the read side open until the
+        client leaves (or ``REFUSED_LINGER`` passes) lets its write succeed.
+        """
+        with contextlib.suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await stream.send_eof()
+        taken = 0
+        with anyio.move_on_after(REFUSED_LINGER):
+            while taken < self._max_request:
+                try:
+                    taken += len(await stream.receive(self._max_request))
+                except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return
+                except OSError:
+                    return
 
     def _make_room(self) -> None:
         if len(self._open) < self._max_clients:

@@ -78,7 +78,7 @@ def _eta(when: float | None, now: float | None) -> str | None:
     if not when:
         return None
     return (
-        render.ago(when, now)
+        render.eta(when, finished=False, now=now)
         if now is not None
         else time.strftime("%H:%M:%S", time.localtime(when))
     )

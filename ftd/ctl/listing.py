@@ -8,6 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 from ftd.ctl import common, render
 from ftd.datasets.report import human_size
+from ftd.store.states import (
+    AWAITING_APPROVAL,
+    BLOCKED,
+    CREATING_JOB,
+    DETECTED,
+    DUPLICATE,
+    FAILED,
+    JOB_FINAL,
+    MISSING,
+    READY,
+    REJECTED,
+    SUBMITTED,
+    UPLOADING,
+    VALIDATING,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -44,16 +59,52 @@ def _since_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# The values each filter knows; anything else is a usage error, not an empty list.
+DATASET_STATES = (
+    DETECTED,
+    VALIDATING,
+    DUPLICATE,
+    REJECTED,
+    AWAITING_APPROVAL,
+    READY,
+    UPLOADING,
+    CREATING_JOB,
+    SUBMITTED,
+    BLOCKED,
+    FAILED,
+    MISSING,
+)
+# OpenAI's statuses, the ones Azure adds (pending, pausing, resuming), and "active".
+JOB_STATUSES = (
+    "validating_files",
+    "queued",
+    "pending",
+    "running",
+    "pausing",
+    "paused",
+    "resuming",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "active",
+)
+EVALUATION_STATUSES = ("queued", "running", "succeeded", "stopped", "failed")
+_FILTER_VALUES = {
+    "datasets": DATASET_STATES,
+    "jobs": JOB_STATUSES,
+    "evaluations": EVALUATION_STATUSES,
+}
+
+
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
     common.add_client_options(parser)
     if name == "models":
         return
     noun = "state" if name == "datasets" else "status"
-    if name == "evaluations":
-        noun = "status"
     parser.add_argument(
         f"--{noun}",
         action="append",
+        choices=_FILTER_VALUES[name],
         metavar=noun.upper(),
         help=f"only this {noun} (repeatable)"
         + ("; 'active' means not yet finished" if name == "jobs" else ""),
@@ -96,7 +147,7 @@ def _jobs(answer: dict[str, Any]) -> None:
             j["fine_tuned_model"] or j["model"],
             render.progress(j["progress"]),
             render.number(j["progress"].get("train_loss")),
-            render.ago(j["estimated_finish"]) if j["estimated_finish"] else None,
+            render.eta(j["estimated_finish"], finished=j["status"] in JOB_FINAL),
             render.money(j["cost_usd"]),
             render.ago(j["created_at"]),
         )

@@ -83,6 +83,22 @@ def ago(when: float | None, now: float | None = None) -> str:
     return f"in {duration(delta)}" if delta < 0 else f"{duration(delta)} ago"
 
 
+def eta(when: float | None, *, finished: bool, now: float | None = None) -> str:
+    """When a job should end: nothing once it has, and "overdue" past its estimate.
+
+    A provider's estimate can be missing, zero or long past; none of these is
+    a time to show as if it were the future.
+    """
+    if finished or not when or when <= 0:
+        return NOTHING
+    delta = when - (now if now is not None else time.time())
+    if delta >= 1:
+        return f"in {duration(delta)}"
+    if delta > -1:
+        return "due"
+    return f"overdue {duration(-delta)}"
+
+
 def stamp(when: float | None) -> str:
     if when is None:
         return NOTHING

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ftd.control.client import ClientError
 from ftd.ctl import common
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     common.add_client_options(parser)
 
 
+EXIT_CONFIG = 78  # EX_CONFIG: the configuration file is at fault
+
+
 def _job(answer: dict[str, Any]) -> None:
     print(f"job {answer['job_id']}: {answer['previous']} -> {answer['status']}")
 
@@ -71,20 +75,40 @@ def _kept(answer: dict[str, Any]) -> None:
 
 
 def _adopted(answer: dict[str, Any]) -> None:
+    job = answer["job_id"]
+    asked = answer.get("asked")
+    if asked and asked != job:
+        job = f"{job} (the provider's answer for {asked})"
+    status = f" ({answer['status']})" if answer.get("status") else ""
     if answer["adopted"]:
-        print(f"job {answer['job_id']} ({answer['status']}) is now followed")
+        print(f"job {job}{status} is now followed")
     else:
-        print(f"job {answer['job_id']} was followed already ({answer['status']})")
+        print(f"job {job} was followed already{status}")
 
 
 def _reloaded(answer: dict[str, Any]) -> None:
-    if not answer.get("ok", True):
-        print(f"configuration not reloaded: {answer['error']}")
-        return
     applied = ", ".join(answer["applied"]) or "nothing changed"
     print(f"reloaded {answer.get('config_file') or 'the configuration'}: {applied}")
     if answer["needs_restart"]:
         print(f"needs a restart to apply: {', '.join(answer['needs_restart'])}")
+
+
+def _reload(args: argparse.Namespace) -> int:
+    """A configuration the daemon would not take is a failure (EX_CONFIG), not a note."""
+    try:
+        with common.connect(args) as client:
+            answer = client.call("reload", {})
+    except ClientError as exc:
+        common.fail(args, str(exc))
+        return exc.exit_status
+    refused = isinstance(answer, dict) and not answer.get("ok", True)
+    if args.json:
+        common.print_json(answer)
+    elif refused:
+        common.fail(args, f"configuration not reloaded: {answer['error']}")
+    else:
+        _reloaded(answer)
+    return EXIT_CONFIG if refused else common.EXIT_OK
 
 
 def _deleted(answer: dict[str, Any]) -> None:
@@ -109,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if command == "keep":
         return common.call(args, "keep", {"model": args.model, "keep": not args.release}, _kept)
     if command == "reload":
-        status = common.call(args, "reload", {}, _reloaded)
-        return status
+        return _reload(args)
     if not args.yes and not _confirmed(args.model):
         common.fail(args, "not confirmed; nothing deleted (pass --yes when not at a terminal)")
         return common.EXIT_USAGE

@@ -29,6 +29,16 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     )
 
 
+def _require_tokenizers(default_model: str) -> None:
+    """Every encoding a dataset here may need: the default model's and the catalogue's."""
+    from ftd import catalog
+    from ftd.datasets.tokens import require_encodings
+
+    require_encodings(
+        [catalog.encoding_name(default_model), *(m.encoding for m in catalog.BASE_MODELS)]
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import faulthandler
 
@@ -47,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         settings.provider.require_api_key()
+        _require_tokenizers(settings.defaults.model)
     except ConfigError as exc:
         print(f"ftd run: {exc}", file=sys.stderr)
         return EXIT_CONFIG

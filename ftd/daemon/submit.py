@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from ftd import catalog
 from ftd.config.integrations import Integration
+from ftd.config.reinforcement import Reinforcement
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
@@ -250,6 +252,13 @@ class Submitter:
         body: dict[str, Any] = {"type": method}
         if hyperparameters:
             body[method] = {"hyperparameters": hyperparameters}
+        if method == catalog.REINFORCEMENT and settings.get("reinforcement"):
+            # The grader, response format and RFT hyperparameters; checked at validation.
+            rft = Reinforcement.model_validate(settings["reinforcement"]).method_body()
+            rft["hyperparameters"] = {**hyperparameters, **rft.get("hyperparameters", {})}
+            if not rft["hyperparameters"]:
+                del rft["hyperparameters"]
+            body[method] = rft
         metadata = {
             **(settings.get("metadata") or {}),
             INSTANCE_KEY: await self._store.instance(),

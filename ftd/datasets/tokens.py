@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ftd.catalog import encoding_name
 from ftd.datasets.toolrender import render_functions
+from ftd.errors import ConfigError
 
 if TYPE_CHECKING:
     import tiktoken
@@ -128,6 +129,20 @@ def load_ranks_in_bulk(blobpath: str, expected_hash: str | None = None) -> dict[
     if len(words) % 2:
         raise ValueError(f"{blobpath}: a rank file holds pairs of token and rank")
     return dict(zip(map(binascii.a2b_base64, words[0::2]), map(int, words[1::2]), strict=True))
+
+
+def require_encodings(names: Iterable[str]) -> None:
+    """Load each encoding now, so a daemon that cannot count tokens never starts.
+
+    Without its tokenizer every dataset would wait in ``detected`` while the
+    daemon looked healthy; refusing to start (as a configuration error, which
+    a service manager does not restart on) says what to fix at once.
+    """
+    for name in sorted(set(names)):
+        try:
+            load_encoding(name)
+        except RuntimeError as exc:
+            raise ConfigError("TIKTOKEN_CACHE_DIR", str(exc)) from None
 
 
 class TokenCounter:

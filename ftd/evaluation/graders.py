@@ -3,6 +3,12 @@
 Each gives a score in [0, 1] with an explanation a person can check; the
 pass/fail ones also say ``passed``, which the paired McNemar test needs.
 The judge and pairwise graders ask a model and live in ``judging``.
+
+A reinforcement run's own grader scores its evaluation too where that needs
+no model: ``string_check`` and ``text_similarity`` (but for ``cosine`` and
+``meteor``), with the grader's templates filled from the test line and the
+answer. Model graders (``score_model``, ``label_model``), ``python`` and
+``multi`` are not computed here (``rft_grade`` answers None for them).
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ftd.evaluation.similarity import LOCAL_METRICS, similarity
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 # Graders whose score is a pass (1) or a fail (0), compared with McNemar's test.
 PASS_FAIL = frozenset({"exact", "normalized", "json"})
 LOCAL = ("exact", "normalized", "f1", "json")
 _PUNCTUATION = re.compile(r"[^\w\s]", flags=re.UNICODE)
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", flags=re.DOTALL)
 
 
@@ -133,3 +142,67 @@ _LOCAL_GRADERS = {"exact": exact, "normalized": normalized, "f1": f1, "json": js
 def grade_locally(names: Sequence[str], candidate: str, reference: str) -> dict[str, Score]:
     """The scores of every model-free grader among ``names``."""
     return {name: _LOCAL_GRADERS[name](candidate, reference) for name in names if name in LOCAL}
+
+
+def string_check(candidate: str, reference: str, operation: str) -> Score:
+    """OpenAI's string check: eq, ne, like (contains) and ilike (contains, any case)."""
+    if operation == "eq":
+        passed, why = candidate == reference, "equal to"
+    elif operation == "ne":
+        passed, why = candidate != reference, "different from"
+    elif operation == "like":
+        passed, why = reference in candidate, "containing"
+    elif operation == "ilike":
+        passed, why = reference.casefold() in candidate.casefold(), "containing (any case)"
+    else:
+        raise ValueError(f"unknown string_check operation {operation!r}")
+    return Score(float(passed), ("" if passed else "not ") + f"{why} the reference", passed=passed)
+
+
+def text_similarity(candidate: str, reference: str, metric: str) -> Score:
+    value = similarity(metric, candidate, reference)
+    return Score(value, f"{metric} {value:.3f} against the reference")
+
+
+def _lookup(path: str, item: Mapping[str, Any], answer: str) -> str:
+    root, _, rest = path.partition(".")
+    value: Any
+    if root == "item":
+        value, keys = item, rest.split(".") if rest else []
+    elif path == "sample.output_text":
+        return answer
+    elif rest.startswith("output_json") and root == "sample":
+        parses, value = _parse(answer)
+        if not parses:
+            raise ValueError("the answer is not JSON, so {{" + path + "}} has no value")
+        keys = rest.split(".")[1:]
+    else:
+        raise ValueError("{{" + path + "}} is not a template this evaluation can fill")
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise ValueError("{{" + path + "}} names nothing in the line or the answer")
+        value = value[key]
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def fill(template: str, item: Mapping[str, Any], answer: str) -> str:
+    """A grader template with ``{{item.KEY}}`` and ``{{sample.output_text}}`` filled in."""
+    return _TEMPLATE.sub(lambda m: _lookup(m.group(1), item, answer), template)
+
+
+def rft_grade(grader: Mapping[str, Any], item: Mapping[str, Any], answer: str) -> Score | None:
+    """An RFT grader's score of one answer to one line; None where a model is needed."""
+    kind = grader.get("type")
+    if kind == "string_check":
+        return string_check(
+            fill(str(grader["input"]), item, answer),
+            fill(str(grader["reference"]), item, answer),
+            str(grader["operation"]),
+        )
+    if kind == "text_similarity" and grader.get("evaluation_metric") in LOCAL_METRICS:
+        return text_similarity(
+            fill(str(grader["input"]), item, answer),
+            fill(str(grader["reference"]), item, answer),
+            str(grader["evaluation_metric"]),
+        )
+    return None

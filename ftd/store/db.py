@@ -25,7 +25,7 @@ from ftd.profiles import DEFAULT_PROFILE
 from ftd.store import states
 from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
-from ftd.store.tracking import Cycle, apply_cycle
+from ftd.store.tracking import EVENT_ORDER, Cycle, apply_cycle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -538,7 +538,8 @@ class Store:
 
     async def job_events(self, job_id: str) -> list[dict[str, Any]]:
         rows = await self._all(
-            "SELECT * FROM job_events WHERE job_id = ? ORDER BY created_at, rowid", (job_id,)
+            f"SELECT * FROM job_events WHERE job_id = ? ORDER BY {EVENT_ORDER}",  # noqa: S608
+            (job_id,),
         )
         return [dict(r) for r in rows]
 

@@ -265,6 +265,26 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE INDEX deployments_by_state ON deployments(state);
     """,
+    # 7: events in the provider's sequence, not by arrival (pages come newest
+    # first): within one second, by step, a metrics event before the messages
+    # that follow it at that step, then by id. A thousand times the step, plus
+    # a message's place after it; events already stored take the step of the
+    # metrics stored before them in their second.
+    """
+    ALTER TABLE job_events ADD COLUMN step_order INTEGER NOT NULL DEFAULT 0;
+    UPDATE job_events SET step_order = 1000 * json_extract(data, '$.step')
+        WHERE type = 'metrics' AND json_type(data, '$.step') = 'integer';
+    UPDATE job_events SET step_order = 1 + 1000 * coalesce((
+            SELECT max(json_extract(m.data, '$.step')) FROM job_events m
+            WHERE m.job_id = job_events.job_id AND m.type = 'metrics'
+              AND json_type(m.data, '$.step') = 'integer'
+              AND (m.created_at < job_events.created_at
+                   OR (m.created_at = job_events.created_at AND m.rowid < job_events.rowid))
+        ), 0)
+        WHERE NOT (type IS 'metrics' AND json_type(data, '$.step') IS 'integer');
+    DROP INDEX job_events_by_job;
+    CREATE INDEX job_events_in_order ON job_events(job_id, created_at, step_order, event_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,6 +18,12 @@ from ftd.store import states
 if TYPE_CHECKING:
     from ftd.store.db import Tx
 
+# The provider's sequence of a job's events (see migration 6), for ORDER BY.
+EVENT_ORDER = "created_at, step_order, event_id"
+EVENT_ORDER_DESC = "created_at DESC, step_order DESC, event_id DESC"
+STEP_SPAN = 1000  # places for the messages after one step's metrics event
+EVENT_COLUMNS = "rowid AS seq, event_id, created_at, level, type, message, data, step_order"
+
 METRIC_COLUMNS = (
     "train_loss",
     "train_accuracy",
@@ -85,6 +91,49 @@ class Cycle:
     models_ready: list[str] = field(default_factory=list)
 
 
+def _event_step(event: EventRow) -> int | None:
+    data = event.data or {}
+    step = data.get("step")
+    if event.type == "metrics" and isinstance(step, int) and not isinstance(step, bool):
+        return step
+    return None
+
+
+async def _step_orders(tx: Tx, events: list[EventRow]) -> list[int]:
+    """Each event's place within its second: its step times ``STEP_SPAN``, then messages.
+
+    A message (a checkpoint, the end of training) belongs after the event
+    just before it in the provider's sequence. The cycle's events come oldest
+    first in runs (a run restarts where time goes back); a message at the
+    start of a run follows the latest event stored at or before its second.
+    """
+    orders: list[int] = []
+    last: dict[str, tuple[int, int]] = {}  # job -> (created_at, order) in this run
+    for event in events:
+        step = _event_step(event)
+        seen = last.get(event.job_id)
+        if seen is not None and event.created_at < seen[0]:
+            seen = None  # an older run (a gap read after the newest page)
+        if step is not None:
+            order = STEP_SPAN * step
+        else:
+            if seen is None:
+                row = await tx.one(
+                    "SELECT max(step_order) AS o FROM job_events "
+                    "WHERE job_id = ? AND created_at <= ?",
+                    (event.job_id, event.created_at),
+                )
+                stored = row["o"] if row is not None else None
+                previous = stored if isinstance(stored, int) else 0
+            else:
+                previous = seen[1]
+            # Past the last place of a step, messages share it and go by id.
+            order = min(previous + 1, STEP_SPAN * (previous // STEP_SPAN) + STEP_SPAN - 1)
+        orders.append(order)
+        last[event.job_id] = (event.created_at, order)
+    return orders
+
+
 async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
     """Write a cycle; returns the jobs that reached a final status in it."""
     finished: list[str] = []
@@ -128,9 +177,10 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
                 job_id=update.job_id,
                 dataset_id=row["dataset_id"],
             )
+    orders = await _step_orders(tx, cycle.events)
     await tx.db.executemany(
         "INSERT OR IGNORE INTO job_events (event_id, job_id, created_at, level, type, message, "
-        "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "data, step_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 e.event_id,
@@ -140,8 +190,9 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
                 e.type,
                 e.message,
                 json.dumps(e.data) if e.data else None,
+                order,
             )
-            for e in cycle.events
+            for e, order in zip(cycle.events, orders, strict=True)
         ],
     )
     for metric in cycle.metrics:

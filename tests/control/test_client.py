@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -81,3 +82,36 @@ def test_a_silent_daemon_times_out(short_dir: Path) -> None:
     ):
         client.call("status")
     listener.close()
+
+
+def test_a_refusal_sent_before_the_request_is_still_read(short_dir: Path) -> None:
+    # A daemon that refuses answers at once and closes; the request then meets
+    # a closed socket, yet the refusal waiting to be read is what counts.
+    path = short_dir / "ftd.sock"
+    listener = _one_answer_server(path, b"")
+    with Client(path, timeout=5) as client:
+        conn, _ = listener.accept()
+        conn.sendall(
+            b'{"v":1,"id":null,"ok":false,"error":{"code":"forbidden",'
+            b'"message":"uid 65534 (nobody), pid 1 may not use this socket"}}\n'
+        )
+        conn.close()
+        with pytest.raises(PermissionDenied, match="may not use this socket") as denied:
+            client.call("status")
+        assert denied.value.exit_status == EXIT_NOPERM
+    listener.close()
+
+
+def test_a_root_owned_socket_does_not_advise_joining_root(short_dir: Path) -> None:
+    path = short_dir / "ftd.sock"
+    listener = _one_answer_server(path, b"")
+    os.chown(path, -1, 0)
+    with Client(path, timeout=5) as client:
+        conn, _ = listener.accept()
+        conn.sendall(b'{"v":1,"id":null,"ok":false,"error":{"code":"forbidden","message":"no"}}\n')
+        with pytest.raises(PermissionDenied) as denied:
+            client.call("status")
+        conn.close()
+    listener.close()
+    assert "usermod -aG root" not in str(denied.value)
+    assert "control.group" in str(denied.value)

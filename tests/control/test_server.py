@@ -20,6 +20,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ftd.control import protocol, server
 from ftd.control.access import Access
+from ftd.control.access import Peer as AccessPeer
 from ftd.control.server import Call, Command, CommandError, ControlServer, bound_socket
 from ftd.daemon.lock import LockHeldError
 from ftd.errors import ConfigError
@@ -71,10 +72,13 @@ COMMANDS = {
 
 
 @asynccontextmanager
-async def serving(directory: Path, **limits: Any) -> AsyncIterator[tuple[Path, ControlServer]]:
+async def serving(
+    directory: Path, access: Access | None = None, **limits: Any
+) -> AsyncIterator[tuple[Path, ControlServer]]:
     path = directory / "ftd.sock"
     options = {"max_clients": 128, "idle_seconds": 30.0, "max_request_bytes": 4096, **limits}
-    control = ControlServer(COMMANDS, Access(group=None, admin_group=None), **options)
+    rules = Access(group=None, admin_group=None) if access is None else access
+    control = ControlServer(COMMANDS, rules, **options)
     with bound_socket(path, None) as sock:
         async with anyio.create_task_group() as tg:
             await tg.start(control.serve, sock)
@@ -87,7 +91,7 @@ async def serving(directory: Path, **limits: Any) -> AsyncIterator[tuple[Path, C
 
 async def _until_closed(control: ControlServer, seconds: float) -> None:
     for _ in range(int(seconds / 0.01)):
-        if not control.connections:
+        if not control.connections and not control.refusing:
             return
         await anyio.sleep(0.01)
 
@@ -230,6 +234,27 @@ async def test_a_client_that_never_reads_cannot_hold_the_server(
             assert (await other.ask(2, "echo"))["ok"] is True
         await _until_closed(control, 10)  # the flood's connection was dropped
         assert control.connections == 0
+
+
+class _AdmitsNobody(Access):
+    """Rules that refuse every peer, root included, as a stranger would be refused."""
+
+    def may_connect(self, peer: AccessPeer) -> bool:
+        return False
+
+
+async def test_a_refused_client_can_still_send_after_reading_its_refusal(
+    short_dir: Path,
+) -> None:
+    # The refusal comes first and the server half-closes; a request the client
+    # writes afterwards must not meet a closed socket ("Broken pipe").
+    rules = _AdmitsNobody(group=None, admin_group=None)
+    async with serving(short_dir, rules) as (path, _), client(path) as peer:
+        refusal = await peer.answer()
+        assert refusal["error"]["code"] == protocol.FORBIDDEN
+        assert "may not use this socket" in refusal["error"]["message"]
+        assert await peer.closed()  # end of the server's answers, seen by the client
+        await peer.send(protocol.request_line(1, "echo"))  # raised BrokenResourceError before
 
 
 def test_the_socket_is_0660_and_removed_at_the_end(short_dir: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from ftd.control.client import Client
 from ftd.intake import ticket_body, ticket_name
 from tests.daemon.conftest import MakeDaemon, StartEmulator
-from tests.daemon.harness import good_lines, run_ftd, write_dataset
+from tests.daemon.harness import Daemon, good_lines, run_ftd, write_dataset
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -82,6 +82,8 @@ def test_status_lists_show_and_events(
     jobs = _json(daemon.ftd("jobs", "--json"))["jobs"]
     assert isinstance(jobs, list)
     assert jobs[0]["progress"]["step"] == jobs[0]["progress"]["total_steps"]
+    finished_row = daemon.ftd("jobs").stdout.splitlines()[1]
+    assert finished_row.count(" ago") == 1  # when it was created; a finished job has no ETA
 
     shown = daemon.ftd("show", job["job_id"])
     assert shown.returncode == 0, shown.stderr
@@ -104,9 +106,30 @@ def test_status_lists_show_and_events(
 
     events = daemon.ftd("events", job["job_id"], "-n", "3")
     assert len(events.stdout.splitlines()) == 3
+    _events_come_in_the_providers_order(daemon, job["job_id"])
     assert "ftd models" not in daemon.ftd("models").stderr
     assert model in daemon.ftd("models").stdout
     assert daemon.stop() == 0
+
+
+def _events_come_in_the_providers_order(daemon: Daemon, job_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while daemon.query("SELECT 1 FROM jobs WHERE events_cursor IS NOT NULL"):
+        assert time.monotonic() < deadline, "the tracker never caught up on events"
+        time.sleep(0.2)
+    every = daemon.ftd("events", job_id, "--json", "-n", "100000")
+    assert every.returncode == 0, every.stderr
+    listed = [json.loads(line) for line in every.stdout.splitlines()]
+    assert len(listed) == len(daemon.query("SELECT 1 FROM job_events WHERE job_id = ?", (job_id,)))
+    steps = [e["data"]["step"] for e in listed if e["type"] == "metrics"]
+    assert steps == sorted(steps)
+    assert len(steps) == len(set(steps)) > 3
+    assert listed[0]["message"].startswith("Created fine-tuning job")
+    assert listed[-1]["message"] == "The job has successfully completed"
+    # Following a finished job: its last three, in order, and nothing older after them.
+    followed = daemon.ftd("events", job_id, "--follow", "--json", "-n", "3", timeout=60)
+    assert followed.returncode == 0, followed.stderr
+    assert [json.loads(line) for line in followed.stdout.splitlines()] == listed[-3:]
 
 
 def test_follow_streams_every_event_once_and_watch_prints_when_piped(
@@ -254,12 +277,34 @@ def test_reload_applies_what_is_safe(
     job = daemon.wait_job("nano.jsonl", "succeeded")
     assert job["model"] == "gpt-4.1-nano-2025-04-14"
     daemon.config_path.write_text("[tracker]\npoll_seconds = -1\n")
-    refused = _json(daemon.ftd("reload", "--json"))
+    refused_run = daemon.ftd("reload", "--json")
+    assert refused_run.returncode == 78, refused_run.stderr  # EX_CONFIG, not success
+    refused = json.loads(refused_run.stdout)
     assert refused["ok"] is False
     assert "tracker.poll_seconds" in str(refused["error"])
+    said = daemon.ftd("reload")
+    assert said.returncode == 78
+    assert said.stderr.startswith("ftd reload: configuration not reloaded:")
+    assert "tracker.poll_seconds" in said.stderr
     os.kill(daemon.pid, signal.SIGHUP)
     daemon.wait_for("reload_failed", lambda e: e is not refused)
     assert daemon.ftd("status").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "named"),
+    [
+        ("datasets", "--state", "awaiting_approval"),
+        ("jobs", "--status", "active"),
+        ("evaluations", "--status", "stopped"),
+    ],
+)
+def test_an_unknown_filter_value_is_a_usage_error(command: str, option: str, named: str) -> None:
+    # No daemon is needed: the value is refused before any connection.
+    result = run_ftd(command, option, "bogus", "--socket", "/nonexistent/ftd.sock")
+    assert result.returncode == 2, result.stderr
+    assert "invalid choice: 'bogus'" in result.stderr
+    assert named in result.stderr
 
 
 def test_no_daemon_and_a_stale_socket(
@@ -360,12 +405,15 @@ def test_another_user_is_refused(
     assert by_mode.returncode == 77, by_mode.stderr
     assert "permission denied" in by_mode.stderr
     assert "'root'" in by_mode.stderr
-    # A socket opened up by mistake: the daemon's own check still refuses.
+    assert "usermod -aG root" not in by_mode.stderr  # joining root's group is no advice
+    # A socket opened up by mistake: the daemon's own check still refuses, and
+    # the refusal is read every time, never lost to a "Broken pipe".
     (place / "ftd.sock").chmod(0o666)
-    by_credentials = as_nobody()
-    assert by_credentials.returncode == 77, by_credentials.stderr
-    assert "uid 65534" in by_credentials.stderr
-    assert "may not use this socket" in by_credentials.stderr
+    for _ in range(5):
+        by_credentials = as_nobody()
+        assert by_credentials.returncode == 77, by_credentials.stderr
+        assert "uid 65534" in by_credentials.stderr
+        assert "may not use this socket" in by_credentials.stderr
     refused = daemon.wait_for("control_refused")
     assert refused["uid"] == NOBODY
     assert run_ftd("status", "--socket", str(place / "ftd.sock")).returncode == 0  # root may

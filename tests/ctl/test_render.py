@@ -37,3 +37,13 @@ def test_durations_and_money_read_naturally() -> None:
     )
     assert render.progress({"step": 50, "total_steps": 200}) == "50/200 (25%)"
     assert render.bar(5, 10, 10) == "[#####.....]"
+
+
+def test_an_eta_is_never_in_the_past_and_never_for_a_finished_job() -> None:
+    now = 1_000_000.0
+    assert render.eta(now + 40, finished=False, now=now) == "in 40s"
+    assert render.eta(now - 8, finished=False, now=now) == "overdue 8s"
+    assert render.eta(now + 0.4, finished=False, now=now) == "due"
+    assert render.eta(now - 8, finished=True, now=now) == "-"
+    assert render.eta(0, finished=False, now=now) == "-"  # no estimate, not 1970
+    assert render.eta(None, finished=False, now=now) == "-"

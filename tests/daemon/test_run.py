@@ -417,4 +417,54 @@ def test_wandb_integrations_reach_the_job_and_a_key_in_a_sidecar_is_refused(
     assert "W&B key does not go in a configuration or sidecar" in message
     assert "wandb-secret-123" not in daemon.log_text()
     assert "wandb-secret-123" not in json.dumps(report)
+
+
+def test_a_daemon_without_its_tokenizer_refuses_to_start(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    # Started, it would look healthy while every dataset sat in `detected`.
+    empty = tmp_path / "no-tokenizer"
+    empty.mkdir()
+    daemon = make_daemon(start_emulator())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTD_")}
+    env.update(
+        OPENAI_API_KEY="k",
+        TIKTOKEN_CACHE_DIR=str(empty),
+        # No download either: any fetch of the rank files meets a closed port.
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ftd", "run", "-c", str(daemon.config_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 78, done.stderr  # EX_CONFIG: systemd does not restart on it
+    assert "TIKTOKEN_CACHE_DIR" in done.stderr
+    assert "tokenizer" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not daemon.socket.exists()
+
+
+def test_a_sidecar_asking_rft_of_a_retired_model_is_rejected_with_the_reason(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    daemon = make_daemon(start_emulator())
+    daemon.start()
+    (daemon.incoming / "rft.toml").write_text(
+        'model = "o4-mini"\nmethod = "reinforcement"\n'
+        "[reinforcement.grader]\n"
+        'type = "string_check"\nname = "exact"\ninput = "{{sample.output_text}}"\n'
+        'reference = "{{item.answer}}"\noperation = "eq"\n'
+    )
+    write_dataset(daemon.incoming / "rft.jsonl")
+    daemon.wait_dataset("rft.jsonl", "rejected")
+    report = json.loads((daemon.drop / "rejected" / "rft.errors.json").read_text())
+    message = report["errors"][0]["samples"][0]["message"]
+    assert report["errors"][0]["kind"] == "bad_sidecar"
+    assert "retired reinforcement fine-tuning of o4-mini-2025-04-16 on 2026-10-23" in message
+    assert not daemon.query("SELECT 1 FROM jobs")  # nothing was sent to the provider
     assert daemon.stop() == 0

@@ -19,6 +19,7 @@ from ftd.daemon.submit import (
 )
 from ftd.errors import RemoteError
 from ftd.providers import JobRequest
+from ftd.providers.openai_api import job_body
 from ftd.store import SplitRow, Store
 
 pytestmark = pytest.mark.anyio
@@ -248,3 +249,72 @@ async def test_a_file_made_resets_the_attempts_of_a_dataset_still_uploading(
         assert (row.state, row.attempts) == ("uploading", 0)
     finally:
         await store.close()
+
+
+class CapturingRemote(RefusingRemote):
+    """Takes every create and keeps its parameters."""
+
+    def __init__(self) -> None:
+        super().__init__(RemoteError("create_job", "unused"), refusals=0)
+        self.params: dict[str, Any] = {}
+
+    async def create_job(self, request: JobRequest) -> Any:
+        self.params = job_body(request)  # the body OpenAI's API is sent
+        return await super().create_job(request)
+
+
+async def test_a_reinforcement_run_sends_its_grader_and_the_emulator_takes_it(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    from ftd.config.reinforcement import Reinforcement
+    from ftd.config.run import Hyperparameters, RunDefaults
+    from ftd.emulator.jobspec import parse_job_request
+
+    grader = {
+        "type": "text_similarity",
+        "name": "close",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "evaluation_metric": "fuzzy_match",
+    }
+    run = RunDefaults(
+        model="acme-rft-1",
+        method="reinforcement",
+        hyperparameters=Hyperparameters(n_epochs=2),
+        reinforcement=Reinforcement.model_validate(
+            {"grader": grader, "hyperparameters": {"reasoning_effort": "low", "eval_samples": 3}}
+        ),
+    ).merged()
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        ds = await store.add_dataset(sha256="ef" * 32, name="r.jsonl", path="/r", size_bytes=1)
+        await store.transition(
+            ds.id, "detected", "creating_job", settings=run.model_dump(mode="json")
+        )
+        await store.upload_intent(ds.id, "train", "f.jsonl", 1)
+        await store.record_upload(ds.id, "train", "file-1")
+        remote = CapturingRemote()
+        after = await Run(store, remote).handle(ds.id)
+    finally:
+        await store.close()
+    assert after.state == "submitted"
+    method = remote.params["method"]
+    assert method == {
+        "type": "reinforcement",
+        "reinforcement": {
+            "grader": grader,
+            "hyperparameters": {"n_epochs": 2, "reasoning_effort": "low", "eval_samples": 3},
+        },
+    }
+    # The emulator, as OpenAI before the retirement, takes that body for o4-mini.
+    accepted = parse_job_request(
+        {**remote.params, "model": "o4-mini-2025-04-16"},
+        file_purpose=lambda _file: "fine-tune",
+        resolve_model=lambda name: name,
+        rng=random.Random(1),
+    )
+    assert accepted.method == "reinforcement"
+    assert accepted.method_extra["grader"] == grader
+    assert accepted.hyperparameters["eval_samples"] == 3

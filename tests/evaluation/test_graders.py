@@ -8,7 +8,18 @@ import pytest
 
 from ftd.emulator import judge as emulated_judge
 from ftd.evaluation import judging
-from ftd.evaluation.graders import exact, f1, grade_locally, json_match, normalize, normalized
+from ftd.evaluation.graders import (
+    Score,
+    exact,
+    f1,
+    grade_locally,
+    json_match,
+    normalize,
+    normalized,
+    rft_grade,
+    string_check,
+    text_similarity,
+)
 
 
 def test_exact_and_normalised_match() -> None:
@@ -91,3 +102,66 @@ def test_a_preference_counts_only_when_both_orders_agree() -> None:
     assert judging.preference(b, a) == ("base", "base", "base")
     assert judging.preference(a, a) == ("candidate", "base", "tie")  # position bias
     assert judging.preference(tie, b) == ("tie", "candidate", "tie")
+
+
+# ---------------------------------------------------------------- a reinforcement run's grader
+
+EXACT_ANSWER = {
+    "type": "string_check",
+    "name": "exact",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.answer}}",
+    "operation": "eq",
+}
+
+
+def test_an_rft_string_check_fills_its_templates_from_the_line_and_the_answer() -> None:
+    line = {"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}
+    assert rft_grade(EXACT_ANSWER, line, "4") == Score(1.0, "equal to the reference", passed=True)
+    missed = rft_grade(EXACT_ANSWER, line, "four")
+    assert missed is not None
+    assert (missed.value, missed.passed) == (0.0, False)
+    contains = {**EXACT_ANSWER, "operation": "ilike"}
+    found = rft_grade(contains, {"answer": "Paris"}, "It is PARIS.")
+    assert found is not None
+    assert found.passed
+    assert not string_check("It is PARIS.", "Paris", "like").passed
+    assert string_check("a", "b", "ne").passed
+
+
+def test_an_rft_grader_reads_json_answers_and_nested_keys() -> None:
+    grader = {
+        **EXACT_ANSWER,
+        "input": "{{sample.output_json.city}}",
+        "reference": "{{item.truth.city}}",
+    }
+    score = rft_grade(grader, {"truth": {"city": "Oslo"}}, '{"city": "Oslo"}')
+    assert score is not None
+    assert score.passed
+    with pytest.raises(ValueError, match="names nothing"):
+        rft_grade(grader, {"truth": {}}, '{"city": "Oslo"}')
+
+
+def test_text_similarity_metrics_order_answers_sensibly() -> None:
+    reference = "the cat sat on the mat"
+    for metric in ("fuzzy_match", "bleu", "gleu", "rouge_1", "rouge_2", "rouge_l"):
+        same = text_similarity(reference, reference, metric).value
+        close = text_similarity("the cat sat on a mat", reference, metric).value
+        far = text_similarity("dogs bark loudly", reference, metric).value
+        assert same == pytest.approx(1.0), metric
+        assert 0.0 <= far < close < 1.0, metric
+    # ROUGE-1 F-measure by hand: 5 shared words of 6 and 6.
+    assert text_similarity("the cat sat on a mat", reference, "rouge_1").value == pytest.approx(
+        5 / 6
+    )
+    # ROUGE-L: the longest common subsequence "the cat sat on mat" is 5 of 6 words both ways.
+    assert text_similarity("the cat sat on a mat", reference, "rouge_l").value == pytest.approx(
+        5 / 6
+    )
+
+
+def test_model_graders_are_not_computed_here() -> None:
+    assert rft_grade({"type": "score_model", "model": "gpt-4.1"}, {}, "x") is None
+    assert rft_grade({**EXACT_ANSWER, "type": "text_similarity",
+                      "evaluation_metric": "cosine"}, {}, "x") is None  # fmt: skip
+    assert rft_grade({"type": "python", "source": "def grade(s, i): return 1"}, {}, "x") is None

@@ -17,6 +17,7 @@ from ftd.control.handlers import args as arg
 from ftd.control.handlers.lists import LATEST_METRICS, TOTAL_STEPS, marks, progress
 from ftd.control.handlers.show import events as event_tail
 from ftd.store import states
+from ftd.store.tracking import EVENT_COLUMNS, EVENT_ORDER
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -27,31 +28,59 @@ if TYPE_CHECKING:
 POLL_SECONDS = 0.5
 # After a job finishes, its last events may still be on their way from the provider.
 AFTER_END_SECONDS = 3.0
+# How long events are held back while the tracker reads older ones below the newest.
+GAP_PATIENCE_SECONDS = 120.0
+
+
+async def _job_now(parts: Parts, job_id: str, status: str) -> tuple[str, bool]:
+    """The job's status, and whether a gap of unread older events lies below its newest."""
+    rows = await parts.store.read(
+        "SELECT status, events_cursor FROM jobs WHERE job_id = ?", (job_id,)
+    )
+    if not rows:
+        return status, False
+    return rows[0]["status"], bool(rows[0]["events_cursor"])
 
 
 async def follow_events(parts: Parts, call: Call) -> AsyncIterator[dict[str, Any]]:
     first = await event_tail(parts, call)
     job_id = first["job_id"]
+    status, gap = await _job_now(parts, job_id, first["status"])
+    # The tracker reads newest first; while older events are still coming in,
+    # the tail would miss some of them: let it catch up first, boundedly.
+    waited = time.monotonic()
+    while gap and time.monotonic() - waited < GAP_PATIENCE_SECONDS:
+        await anyio.sleep(POLL_SECONDS)
+        status, gap = await _job_now(parts, job_id, status)
+        if not gap:
+            first = await event_tail(parts, call)
     yield first
-    seen = max((e["seq"] for e in first["events"]), default=0)
-    if not first["events"]:
-        rows = await parts.store.read(
-            "SELECT coalesce(max(rowid), 0) AS seq FROM job_events WHERE job_id = ?", (job_id,)
-        )
-        seen = rows[0]["seq"]
+    # Where the follow stands in the provider's sequence: only events after it
+    # are new. Nothing is sent while a gap is being read, so what comes is in
+    # order; one that still arrives late, older than what was shown, is history
+    # for `ftd events`, never printed out of turn.
+    seen: tuple[int, int, str] = (-1, -1, "")
+    if first["events"]:
+        last = first["events"][-1]
+        seen = (last["created_at"], last["step_order"], last["event_id"])
     ended_at: float | None = None
-    status = first["status"]
+    gap_since: float | None = None
     while True:
         await anyio.sleep(POLL_SECONDS)
+        status, gap = await _job_now(parts, job_id, status)
+        if gap:
+            gap_since = gap_since or time.monotonic()
+            if time.monotonic() - gap_since < GAP_PATIENCE_SECONDS:
+                continue
+        else:
+            gap_since = None
         rows = await parts.store.read(
-            "SELECT rowid AS seq, event_id, created_at, level, type, message, data "
-            "FROM job_events WHERE job_id = ? AND rowid > ? ORDER BY created_at, rowid",
-            (job_id, seen),
+            f"SELECT {EVENT_COLUMNS} FROM job_events WHERE job_id = ? "  # noqa: S608
+            f"AND (created_at, step_order, event_id) > (?, ?, ?) ORDER BY {EVENT_ORDER}",
+            (job_id, *seen),
         )
-        job = await parts.store.read("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
-        status = job[0]["status"] if job else status
         if rows:
-            seen = max(r["seq"] for r in rows)
+            seen = (rows[-1]["created_at"], rows[-1]["step_order"], rows[-1]["event_id"])
             for row in rows:
                 row["data"] = json.loads(row["data"]) if row["data"] else None
             yield {"job_id": job_id, "status": status, "events": rows}

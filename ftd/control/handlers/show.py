@@ -14,6 +14,7 @@ from ftd.control.handlers import args as arg
 from ftd.control.handlers.lists import LATEST_METRICS, TOTAL_STEPS, progress
 from ftd.control.protocol import NOT_FOUND
 from ftd.control.server import CommandError
+from ftd.store.tracking import EVENT_COLUMNS, EVENT_ORDER_DESC
 
 if TYPE_CHECKING:
     from ftd.control.server import Call
@@ -185,8 +186,8 @@ async def job_detail(parts: Parts, row: dict[str, Any]) -> dict[str, Any]:
         )
         dataset = found[0] if found else None
     events = await store.read(
-        "SELECT created_at, level, type, message FROM job_events WHERE job_id = ? "
-        "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+        "SELECT created_at, level, type, message FROM job_events WHERE job_id = ? "  # noqa: S608
+        f"ORDER BY {EVENT_ORDER_DESC} LIMIT ?",
         (job_id, EVENTS_TAIL),
     )
     count = await store.read("SELECT count(*) AS n FROM job_events WHERE job_id = ?", (job_id,))
@@ -247,8 +248,8 @@ async def events(parts: Parts, call: Call) -> dict[str, Any]:
     if job is None:
         raise CommandError(NOT_FOUND, f"no job {key!r} followed here (see `ftd jobs`)")
     rows = await parts.store.read(
-        "SELECT rowid AS seq, event_id, created_at, level, type, message, data FROM job_events "
-        "WHERE job_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+        f"SELECT {EVENT_COLUMNS} FROM job_events "  # noqa: S608
+        f"WHERE job_id = ? ORDER BY {EVENT_ORDER_DESC} LIMIT ?",
         (job["job_id"], limit),
     )
     for row in rows:

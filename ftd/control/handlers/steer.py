@@ -169,14 +169,15 @@ async def approve(parts: Parts, call: Call) -> dict[str, Any]:
 async def adopt(parts: Parts, call: Call) -> dict[str, Any]:
     job_id = arg.required_text(call.args, "job")
     try:
-        adopted = await parts.tracker.adopt(job_id)
+        followed = await parts.tracker.adopt(job_id)
     except RemoteError as exc:
         raise _provider_refusal(exc, job_id) from None
-    job = await find_job(parts.store, job_id)
+    job = await find_job(parts.store, followed or job_id)
     return {
-        "job_id": job_id,
-        "adopted": adopted,
-        "already_followed": not adopted,
+        "job_id": job["job_id"] if job else followed or job_id,
+        "asked": job_id,
+        "adopted": followed is not None,
+        "already_followed": followed is None,
         "status": job["status"] if job else None,
     }
 

@@ -1,0 +1,111 @@
+"""Events kept in the provider's sequence, whatever order the tracker's pages brought them in."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ftd.store import Store
+from ftd.store.schema import MIGRATIONS
+from ftd.store.tracking import Cycle, EventRow
+
+pytestmark = pytest.mark.anyio
+JOB = "ftjob-1"
+
+
+def metric(step: int, at: int, event_id: str) -> EventRow:
+    return EventRow(event_id, JOB, at, "info", "metrics", f"Step {step}/300", {"step": step})
+
+
+def message(text: str, at: int, event_id: str) -> EventRow:
+    return EventRow(event_id, JOB, at, "info", "message", text, None)
+
+
+async def _store_with_job(path: Path) -> Store:
+    store = await Store.open(path)
+    ds = await store.add_dataset(sha256="aa", name="a.jsonl", path="/in/a", size_bytes=1)
+    await store.transition(ds.id, "detected", "creating_job")
+    assert await store.add_job(
+        ds.id, expected="creating_job", job_id=JOB, status="running", model="m", metadata=None
+    )
+    return store
+
+
+async def test_events_of_one_second_are_in_step_order_whatever_came_first(tmp_path: Path) -> None:
+    store = await _store_with_job(tmp_path / "ftd.db")
+    # Ids that sort against the sequence, as a provider's random ids may.
+    await store.record_cycle(
+        Cycle(
+            events=[
+                message("Fine-tuning job started", 100, "ftevent-z"),
+                metric(260, 100, "ftevent-y"),
+                metric(261, 100, "ftevent-x"),
+            ]
+        )
+    )
+    # The newest page first, then (a run going back in time) an older page.
+    await store.record_cycle(
+        Cycle(
+            events=[
+                metric(290, 101, "ftevent-c"),
+                metric(295, 101, "ftevent-b"),
+                message("Checkpoint created at step 295", 101, "ftevent-a"),
+                message("The job has successfully completed", 101, "ftevent-0"),
+                metric(262, 101, "ftevent-w"),
+                metric(263, 101, "ftevent-v"),
+            ]
+        )
+    )
+    messages = [e["message"] for e in await store.job_events(JOB)]
+    assert messages == [
+        "Fine-tuning job started",
+        "Step 260/300",
+        "Step 261/300",
+        "Step 262/300",
+        "Step 263/300",
+        "Step 290/300",
+        "Step 295/300",
+        "Checkpoint created at step 295",
+        "The job has successfully completed",
+    ]
+    await store.close()
+
+
+async def test_events_stored_before_the_ordering_key_are_given_one(tmp_path: Path) -> None:
+    path = tmp_path / "ftd.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript("\n".join(MIGRATIONS[:5]) + "\nPRAGMA user_version=5;")
+        raw.execute(
+            "INSERT INTO datasets (sha256, name, path, size_bytes, state, created_at, updated_at) "
+            "VALUES ('aa', 'a.jsonl', '/in/a', 1, 'submitted', 0, 0)"
+        )
+        raw.execute(
+            "INSERT INTO jobs (dataset_id, job_id, status, model, created_at, updated_at) "
+            "VALUES (1, ?, 'succeeded', 'm', 0, 0)",
+            (JOB,),
+        )
+        # As the old tracker stored them: a page oldest first, the newest page first.
+        for event_id, at, kind, text, data in [
+            ("ftevent-4", 7, "metrics", "Step 4/5", '{"step": 4}'),
+            ("ftevent-5", 7, "metrics", "Step 5/5", '{"step": 5}'),
+            ("ftevent-6", 7, "message", "The job has successfully completed", None),
+            ("ftevent-2", 7, "metrics", "Step 2/5", '{"step": 2}'),
+            ("ftevent-3", 7, "metrics", "Step 3/5", '{"step": 3}'),
+        ]:
+            raw.execute(
+                "INSERT INTO job_events (event_id, job_id, created_at, level, type, message, data) "
+                "VALUES (?, ?, ?, 'info', ?, ?, ?)",
+                (event_id, JOB, at, kind, text, data),
+            )
+    store = await Store.open(path)
+    messages = [e["message"] for e in await store.job_events(JOB)]
+    assert messages == [
+        "Step 2/5",
+        "Step 3/5",
+        "Step 4/5",
+        "Step 5/5",
+        "The job has successfully completed",
+    ]
+    await store.close()
