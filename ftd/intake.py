@@ -124,16 +124,26 @@ def sidecar_companions(sidecar: str) -> dict[str, str]:
     return found
 
 
-def _companion_names(directory: str, names: list[str]) -> dict[str, str]:
-    """Files in ``directory`` that a sidecar there names: they travel with its dataset."""
-    owners: dict[str, str] = {}
+def _companion_names(directory: str, names: list[str]) -> dict[tuple[str, int], str]:
+    """(name, owner uid) of files in ``directory`` that a sidecar there names -> the sidecar.
+
+    They travel with its dataset; only a file of the sidecar's own owner is
+    held back so, or a sidecar could keep another producer's dataset waiting
+    for ever.
+    """
+    owners: dict[tuple[str, int], str] = {}
     for name in names:
         if not name.lower().endswith(SIDECAR_SUFFIX) or ignored_reason(name) != "sidecar":
             continue
-        for relative in sidecar_companions(os.path.join(directory, name)).values():
+        path = os.path.join(directory, name)
+        try:
+            uid = os.lstat(path).st_uid
+        except OSError:
+            continue
+        for relative in sidecar_companions(path).values():
             parts = PurePosixPath(relative).parts
             if len(parts) == 1:
-                owners[parts[0]] = name
+                owners[(parts[0], uid)] = name
     return owners
 
 
@@ -148,16 +158,17 @@ def scan(directory: str) -> tuple[list[Seen], list[Skipped]]:
         reason = ignored_reason(entry.name)
         if reason == "sidecar":
             continue
-        if entry.name in companions:
-            skipped.append(Skipped(entry.name, f"named by sidecar {companions[entry.name]}"))
-            continue
-        if reason is not None:
-            skipped.append(Skipped(entry.name, reason))
-            continue
         try:
             info = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue  # gone between listing and looking
+        sidecar = companions.get((entry.name, info.st_uid))
+        if sidecar is not None:
+            skipped.append(Skipped(entry.name, f"named by sidecar {sidecar}"))
+            continue
+        if reason is not None:
+            skipped.append(Skipped(entry.name, reason))
+            continue
         if stat.S_ISLNK(info.st_mode):
             skipped.append(Skipped(entry.name, "a symbolic link; drop the file itself"))
         elif not stat.S_ISREG(info.st_mode):

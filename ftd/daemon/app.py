@@ -52,11 +52,12 @@ log = get_logger("ftd.daemon")
 PREPARE_LIMIT = 2
 SUBMIT_LIMIT = 4
 DATABASE_NAME = "ftd.db"
+SNAPSHOTS_NAME = "snapshots"
 
 
-async def recover(store: Store) -> None:
+async def recover(store: Store, drop: DropFolder | None = None) -> None:
     """Finish what the last run left half done, before anything new is taken."""
-    await settle_claims(store)
+    await settle_claims(store, root=drop.root if drop is not None else None)
     for row in await store.datasets([states.VALIDATING]):
         # Its validation process died with the last run: validate again.
         await store.transition(row.id, states.VALIDATING, states.DETECTED, detail={"resumed": True})
@@ -107,6 +108,8 @@ async def serve(settings: Settings, config_file: Path | None = None) -> None:
     drop.create()
     splits_dir = paths.state_dir / "splits"
     splits_dir.mkdir(exist_ok=True, mode=0o700)
+    # ftd's own copies of what it took from the drop folder: never the producers'.
+    (paths.state_dir / SNAPSHOTS_NAME).mkdir(exist_ok=True, mode=0o700)
     control = settings.control
     access = Access(group=control.group, admin_group=control.admin_group)
     with contextlib.ExitStack() as held:
@@ -147,7 +150,8 @@ async def _run(
         pace=pace,
     )
     notifier = Notifier.from_env()  # removes systemd's variables before any child starts
-    await recover(store)
+    await recover(store, drop)
+    snapshots = settings.paths.state_dir / SNAPSHOTS_NAME
 
     async def job_finished() -> None:
         # A finished job frees a slot under the provider's concurrent-job cap:
@@ -180,6 +184,7 @@ async def _run(
         splits_dir=splits_dir,
         on_ready=submit.wake,
         secret_env=(provider.key_env_name,),
+        snapshots=snapshots,
     )
     prepare = Stage(
         "prepare",
@@ -189,7 +194,11 @@ async def _run(
         limit=PREPARE_LIMIT,
     )
     intake = Intake(
-        store, drop, max_file_bytes=settings.intake.max_file_bytes, on_claimed=prepare.wake
+        store,
+        drop,
+        max_file_bytes=settings.intake.max_file_bytes,
+        on_claimed=prepare.wake,
+        snapshots=snapshots,
     )
     parts = Parts(
         settings=settings,
@@ -237,7 +246,7 @@ async def _run(
         await tg.start(submit.run)
         await tg.start(tracker.run)
         await tg.start(evaluations.run)
-        await tg.start(watch_approvals, store, submit.wake)
+        await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)
         await tg.start(
             lambda task_status: watch_incoming(
                 str(drop.incoming),

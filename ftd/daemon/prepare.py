@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config import load_overrides
-from ftd.daemon.files import free_name, settle_moves, unfit_file, write_json
+from ftd.daemon import snapshot
+from ftd.daemon.files import free_name, settle_moves, write_json
 from ftd.errors import ConfigError
 from ftd.logs import get_logger
 from ftd.store import SplitRow, states
@@ -64,6 +65,7 @@ class Preparer:
         splits_dir: Path,
         on_ready: Callable[[], None],
         secret_env: tuple[str, ...] = (),
+        snapshots: Path | None = None,
     ) -> None:
         self._store = store
         self._drop = drop
@@ -71,6 +73,10 @@ class Preparer:
         self._splits_dir = splits_dir
         self._on_ready = on_ready
         self._secret_env = secret_env
+        self._snapshots = snapshots or drop.root.parent / "snapshots"
+        # Choosing free names in processed/ or rejected/ and taking them is one
+        # step: two datasets of the same name finishing together get two names.
+        self._placing = anyio.Lock()
 
     async def handle(self, row: DatasetRow) -> None:
         if not await self._files_taken(row):
@@ -110,20 +116,22 @@ class Preparer:
                 ),
             )
             return
-        unfit = await anyio.to_thread.run_sync(unfit_file, files)
+        taken = await self._taken(row, files)
+        unfit = _first_unfit(taken, files)
         if unfit is not None:
             await self._reject(row, files, _file_errors(row, *unfit))
             return
         try:
-            run = self._run_settings(files)
+            run = self._run_settings(taken)
         except ConfigError as exc:
-            # The sidecar is named as the user knows it, not by ftd's work folder.
-            folder = str(Path(files["sidecar"].path).parent) + os.sep if "sidecar" in files else ""
+            # The sidecar is named as the user knows it, not by ftd's own copy.
+            copy = taken.copies.get("sidecar")
+            folder = str(Path(copy).parent) + os.sep if copy else ""
             message = str(exc).replace(folder, "") if folder else str(exc)
             await self._reject(row, files, _file_errors(row, "bad_sidecar", message))
             return
         try:
-            result = await self._validate(row, files, run)
+            result = await self._validate(row, taken, run)
         except WorkerBlocked as exc:
             await self._wait(row, states.VALIDATING, str(exc))
             return
@@ -134,6 +142,22 @@ class Preparer:
             await self._reject(row, files, _validation_errors(row, result["reports"]))
             return
         await self._accept(row, files, run, result)
+
+    async def _taken(self, row: DatasetRow, files: dict[str, FileRow]) -> snapshot.Taken:
+        """The copy made at the claim; made now from the recorded files if there is none."""
+        folder = self._snapshots / row.tag
+        taken = await anyio.to_thread.run_sync(snapshot.load, folder)
+        if taken is not None:
+            return taken
+        return await anyio.to_thread.run_sync(
+            lambda: snapshot.retake(
+                self._drop.root,
+                files,
+                folder,
+                row.owner_uid,
+                max_bytes=self._settings().intake.max_file_bytes,
+            )
+        )
 
     async def _files_taken(self, row: DatasetRow) -> bool:
         """Finish the dataset's recorded moves; False when it must wait (or its file is gone).
@@ -146,7 +170,7 @@ class Preparer:
         if not any(item.moving_from for item in files.values()):
             return True
         try:
-            missing = await settle_moves(self._store, row.id)
+            missing = await settle_moves(self._store, row.id, root=self._drop.root)
         except OSError as exc:
             await self._wait(row, states.DETECTED, f"cannot take its files yet: {exc}")
             return False
@@ -174,21 +198,21 @@ class Preparer:
             row.id, state, states.DETECTED, next_attempt_at=time.time() + wait, error=error
         )
 
-    def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
-        sidecar = files.get("sidecar")
-        overrides = load_overrides(Path(sidecar.path)) if sidecar is not None else None
+    def _run_settings(self, taken: snapshot.Taken) -> RunSettings:
+        sidecar = taken.copies.get("sidecar")
+        overrides = load_overrides(Path(sidecar)) if sidecar is not None else None
         return self._settings().defaults.merged(overrides)
 
     async def _validate(
-        self, row: DatasetRow, files: dict[str, FileRow], run: RunSettings
+        self, row: DatasetRow, taken: snapshot.Taken, run: RunSettings
     ) -> dict[str, Any]:
         price = self._settings().price_for(run.model)
         epochs = run.hyperparameters.n_epochs
         stem = Path(row.name).stem
         spec = {
-            "dataset": files["dataset"].path,
+            "dataset": taken.copies["dataset"],
             "companions": {
-                role: files[role].path for role in ("validation", "test") if role in files
+                role: taken.copies[role] for role in ("validation", "test") if role in taken.copies
             },
             "model": run.model,
             "method": run.method,
@@ -227,6 +251,9 @@ class Preparer:
             result: dict[str, Any] = json.loads(done.stdout)
         except ValueError as exc:
             raise WorkerError(f"validation process answered no JSON: {exc}") from exc
+        for role, report in result.get("reports", {}).items():
+            if isinstance(report, dict) and role in taken.names:
+                report["path"] = taken.names[role]  # as the dropper knows it, not ftd's copy
         log.info(
             "validation_finished",
             dataset_id=row.id,
@@ -251,12 +278,25 @@ class Preparer:
             detail={"error": error},
         )
 
-    def _destinations(self, directory: Path, files: dict[str, FileRow]) -> dict[str, Path]:
-        """Free names in ``directory`` for the dataset, its sidecar (same stem) and companions."""
-        taken: set[str] = set()
-        dataset = free_name(directory, Path(files["dataset"].path).name)
+    async def _destinations(
+        self, directory: Path, files: dict[str, FileRow], note: str | None
+    ) -> dict[str, Path]:
+        """Free names in ``directory`` for the dataset, its sidecar (same stem), companions
+        and note (under the role ``note``): free of files and of moves still on record."""
+        taken = {
+            Path(move.path).name
+            for move in await self._store.pending_moves()
+            if Path(move.path).parent == directory
+        }
+        dataset = free_name(directory, Path(files["dataset"].path).name, taken)
+        while note is not None and (directory / (dataset.stem + note)).exists():
+            taken.add(dataset.name)
+            dataset = free_name(directory, Path(files["dataset"].path).name, taken)
         taken.add(dataset.name)
         chosen = {"dataset": dataset}
+        if note is not None:
+            chosen["note"] = directory / (dataset.stem + note)
+            taken.add(chosen["note"].name)
         for role, item in files.items():
             if role == "dataset":
                 continue
@@ -274,21 +314,29 @@ class Preparer:
         note: tuple[str, dict[str, Any]] | None,
         **fields: Any,
     ) -> Path:
-        """Write the note, change the state with the moves, make the moves; the dataset's path."""
-        targets = self._destinations(directory, files)
-        if note is not None:
-            suffix, body = note
-            await anyio.to_thread.run_sync(
-                write_json, directory / (targets["dataset"].stem + suffix), body
-            )
-        moves = {role: (files[role].path, str(path)) for role, path in targets.items()}
-        if await self._store.transition(
-            row.id, states.VALIDATING, new_state, moves=moves, **fields
-        ):
-            await settle_moves(self._store, row.id)
-            work = Path(files["dataset"].path).parent
-            if work.parent == self._drop.processing:
-                await anyio.to_thread.run_sync(_remove_empty_tree, work)
+        """Write the note, change the state with the moves, make the moves; the dataset's path.
+
+        The note is readable by the dropper and ftd only; names are chosen and
+        taken under one lock, and every write and move goes through folders ftd
+        opened itself (nofollow.py)."""
+        async with self._placing:
+            targets = await self._destinations(directory, files, note[0] if note else None)
+            if note is not None:
+                body = note[1]
+                await anyio.to_thread.run_sync(
+                    lambda: write_json(
+                        targets.pop("note"), body, root=self._drop.root, reader_uid=row.owner_uid
+                    )
+                )
+            moves = {role: (files[role].path, str(path)) for role, path in targets.items()}
+            if await self._store.transition(
+                row.id, states.VALIDATING, new_state, moves=moves, **fields
+            ):
+                await settle_moves(self._store, row.id, root=self._drop.root)
+                work = Path(files["dataset"].path).parent
+                if work.parent == self._drop.processing:
+                    await anyio.to_thread.run_sync(_remove_empty_tree, work)
+                await anyio.to_thread.run_sync(snapshot.discard, self._snapshots / row.tag)
         return targets["dataset"]
 
     async def _duplicate(
@@ -381,6 +429,19 @@ class Preparer:
             )
         else:
             self._on_ready()
+
+
+def _first_unfit(taken: snapshot.Taken, files: dict[str, FileRow]) -> tuple[str, str] | None:
+    """(kind, message) for the first of a dataset's files ftd did not take, if any."""
+    for role in ("dataset", "sidecar", "validation", "test"):
+        if role in taken.unfit:
+            return taken.unfit[role]
+    for role in ("dataset", "sidecar", "validation", "test"):
+        if role in files and role not in taken.copies:
+            kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"
+            name = taken.names.get(role, Path(files[role].path).name)
+            return kind, f"{name} is no longer the file that was dropped; drop it again"
+    return None
 
 
 def _remove_empty_tree(path: Path) -> None:

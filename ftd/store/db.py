@@ -202,15 +202,18 @@ class Store:
         size_bytes: int,
         moves: Mapping[str, tuple[str, str]] | None = None,
         tag: str | None = None,
+        owner_uid: int | None = None,
+        identities: Mapping[str, str] | None = None,
     ) -> DatasetRow:
         """Record a newly found file and where its files are going (role -> (from, to)).
 
         ``tag`` names the dataset's remote objects; a random one if not given.
+        ``identities`` holds each moved file's device:inode as it was taken.
         """
         async with self.transaction() as tx:
             cursor = await tx.db.execute(
                 "INSERT INTO datasets (sha256, name, path, size_bytes, state, tag, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "owner_uid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sha256,
                     name,
@@ -218,6 +221,7 @@ class Store:
                     size_bytes,
                     states.DETECTED,
                     tag or secrets.token_hex(8),
+                    owner_uid,
                     tx.now,
                     tx.now,
                 ),
@@ -226,9 +230,9 @@ class Store:
             assert new_id is not None
             for role, (source, target) in (moves or {}).items():
                 await tx.db.execute(
-                    "INSERT INTO dataset_files (dataset_id, role, path, moving_from) "
-                    "VALUES (?, ?, ?, ?)",
-                    (new_id, role, target, source),
+                    "INSERT INTO dataset_files (dataset_id, role, path, moving_from, identity) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (new_id, role, target, source, (identities or {}).get(role)),
                 )
             await tx.log_change("dataset", new_id, None, states.DETECTED, None, name=name)
         found = await self.dataset(new_id)

@@ -239,6 +239,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN model_deleted_at REAL;
     ALTER TABLE evaluations ADD COLUMN report_path TEXT;
     """,
+    # 6: who dropped a dataset (the owner of the file taken), and which file a
+    # recorded move is about (device:inode), so no other file is ever taken for it.
+    """
+    ALTER TABLE datasets ADD COLUMN owner_uid INTEGER;
+    ALTER TABLE dataset_files ADD COLUMN identity TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
