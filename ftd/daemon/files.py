@@ -122,7 +122,12 @@ def settle_move(row: FileRow, *, root: Path | None = None) -> str:
             raise MoveError(errno.EEXIST, f"cannot move {source} to {target}: target exists")
         return "missing"
     if is_it(at_source):
-        move_file(source, target, root=top)
+        try:
+            move_file(source, target, root=top)
+        except MoveError as exc:
+            if exc.errno in WALK_FAILURES:
+                return "missing"  # gone, or the way there became a link, since the look
+            raise
         return "moved"
     return "missing"
 
