@@ -19,6 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SHIPPED_TMPFILES = Path(__file__).resolve().parents[2] / "systemd" / "ftd.tmpfiles"
 SHIPPED_SPOOL = "/var/spool/ftd"
@@ -37,22 +38,37 @@ class User:
     uid: int
     gid: int
 
+    def command(self, code: str, *args: str) -> list[str]:
+        return [PRODUCER_PYTHON, "-c", code, *args]
+
+    def options(self, *, umask: int = 0o022, timeout: float = 60.0) -> dict[str, Any]:
+        """subprocess.run's keywords for a process of this user's (its own groups only)."""
+        return {
+            "user": self.uid,
+            "group": self.gid,
+            "extra_groups": [g.gr_gid for g in grp.getgrall() if self.name in g.gr_mem],
+            "umask": umask,
+            "capture_output": True,
+            "text": True,
+            "timeout": timeout,
+            "cwd": "/",
+            "env": {"PATH": "/usr/bin:/bin", "HOME": "/", "PYTHONPATH": PRODUCER_PATH},
+        }
+
     def run(
-        self, code: str, *, umask: int = 0o022, timeout: float = 60.0, check: bool = True
+        self,
+        code: str,
+        *,
+        umask: int = 0o022,
+        timeout: float = 60.0,
+        check: bool = True,
+        argv: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess[str]:
-        """Python ``code`` run as this user (its own groups only); output captured."""
+        """Python ``code`` run as this user; output captured."""
         done = subprocess.run(
-            [PRODUCER_PYTHON, "-c", code],
-            user=self.uid,
-            group=self.gid,
-            extra_groups=[g.gr_gid for g in grp.getgrall() if self.name in g.gr_mem],
-            umask=umask,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            self.command(code, *argv),
+            **self.options(umask=umask, timeout=timeout),
             check=False,
-            cwd="/",
-            env={"PATH": "/usr/bin:/bin", "HOME": "/", "PYTHONPATH": PRODUCER_PATH},
         )
         if check and done.returncode != 0:
             raise AssertionError(f"as {self.name}: exit {done.returncode}\n{done.stderr}")
