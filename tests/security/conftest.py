@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.daemon.conftest import make_daemon, start_emulator  # noqa: F401 - fixtures
-from tests.daemon.harness import Daemon, Emulator
+from tests.daemon.harness import Daemon, Emulator, run_ftd
 from tests.security.people import People, User, lay_out, make_people, open_base, prerequisites
 
 # TimeoutStopSec in systemd/ftd.service: past it, systemd would kill the daemon.
@@ -53,6 +53,7 @@ class Setup:
     emulator: Emulator
     spool: Path
     people: People
+    socket: Path
     database_inode: int = 0
 
     @property
@@ -81,7 +82,7 @@ class Setup:
         assert self.database.stat().st_ino == self.database_inode, "the database was replaced"
         with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True) as db:
             assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        status = self.daemon.ftd("status", "--json", timeout=30)
+        status = run_ftd("status", "--json", "--socket", str(self.socket), timeout=30)
         assert status.returncode == 0, status.stderr
         started = time.monotonic()
         assert self.daemon.stop(timeout=STOP_SECONDS) == 0
@@ -110,7 +111,8 @@ def secured(
             sections.setdefault(section, {}).update(keys)
         daemon = make_daemon(emulator, **sections)
         daemon.start()
-        setup = Setup(daemon, emulator, spool, people)
+        socket = Path(sections["control"].get("socket", daemon.socket))
+        setup = Setup(daemon, emulator, spool, people, socket)
         setup.database_inode = setup.database.stat().st_ino
         return setup
 

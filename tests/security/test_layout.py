@@ -22,10 +22,8 @@ for mode in ("rb", "ab"):
 
 
 def _tries(user: User, path: Path) -> list[str]:
-    done = subprocess.run(
-        [*user.command(READ_AND_APPEND), str(path)], **user.options(), check=True
-    )
-    return done.stdout.split("\n")[:-1]
+    done = subprocess.run([*user.command(READ_AND_APPEND), str(path)], **user.options(), check=True)
+    return str(done.stdout).split("\n")[:-1]
 
 
 def test_case_2_no_producer_reads_or_changes_another_producers_file(

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 
 from tests.security.conftest import MakeSetup, good_jsonl, wait_until
 
 TRIES_CASE_5 = 6
+
+
+def _gone(path: Path) -> bool:
+    return not path.exists()
+
+
 DECIDED = ("rejected", "awaiting_approval", "duplicate", "missing", "failed")
 
 
@@ -25,7 +32,8 @@ def test_case_5_two_datasets_of_one_name_finishing_together_keep_their_own_files
     for number in range(TRIES_CASE_5):
         name = f"same{number}.jsonl"
         setup.drop(alice, name, good_jsonl(400, seed=f"a{number}"))
-        wait_until(f"{name} taken", lambda name=name: not (setup.incoming / name).exists())
+        dropped = setup.incoming / name
+        wait_until(f"{name} taken", partial(_gone, dropped))
         setup.drop(bob, name, good_jsonl(400, seed=f"b{number}"))
 
         def both_decided(name: str = name) -> bool:

@@ -80,13 +80,11 @@ def test_case_6_a_fifo_swapped_in_at_the_claim_never_stalls_intake(secured: Make
         assert swapper.wait(60) == 0
         setup.drop(bob, f"g{number}.jsonl", good_jsonl(30, seed=f"g{number}"))
         started = time.monotonic()
-        wait_until(
-            f"try {number + 1}: Bob's g{number}.jsonl taken (intake alive)",
-            lambda n=number: bool(
-                setup.daemon.query("SELECT id FROM datasets WHERE name = ?", (f"g{n}.jsonl",))
-            ),
-            timeout=30,
-        )
+
+        def taken(name: str = f"g{number}.jsonl") -> bool:
+            return bool(setup.daemon.query("SELECT id FROM datasets WHERE name = ?", (name,)))
+
+        wait_until(f"try {number + 1}: Bob's g{number}.jsonl taken (intake alive)", taken)
         held.append(time.monotonic() - started)
     print(
         f"case 6: {TRIES_CASE_6} tries of 3 s of swapping; Bob's file taken "
