@@ -13,7 +13,8 @@ from ftd.ctl import common, render
 if TYPE_CHECKING:
     import argparse
 
-EXIT_BAD_FILE = os.EX_NOINPUT
+# As the daemon answers a bad argument: status 1.
+EXIT_BAD_FILE = 1
 HELP = {
     "ask": "send one prompt to a model through the daemon and print its answer",
     "eval": "evaluate a model on a test file (against a base model) in the daemon's pool",
