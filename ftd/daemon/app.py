@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,6 +22,7 @@ from ftd.control.handlers import commands
 from ftd.control.server import ControlServer, bound_socket
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
+from ftd.daemon.database import identity_of, open_when_possible, watch_identity
 from ftd.daemon.lock import hold_lock
 from ftd.daemon.parts import Parts
 from ftd.daemon.prepare import Preparer
@@ -40,7 +41,7 @@ from ftd.watcher import watch_incoming
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
     from pathlib import Path
 
     from openai import AsyncOpenAI
@@ -115,7 +116,14 @@ async def serve(settings: Settings, config_file: Path | None = None) -> None:
     with contextlib.ExitStack() as held:
         held.enter_context(hold_lock(paths.state_dir / "ftd.lock"))
         listening = held.enter_context(bound_socket(settings.socket_path, access.gid))
-        store = await Store.open(paths.state_dir / DATABASE_NAME)
+        notifier = Notifier.from_env()  # removes systemd's variables before any child starts
+        database = paths.state_dir / DATABASE_NAME
+        opened = await open_when_possible(database, notifier)
+        if opened is None:
+            log.info("daemon_stopped")
+            return
+        store = opened
+        identity = identity_of(database)
         pace = Pace(
             concurrency=settings.provider.max_concurrent_requests,
             per_minute=settings.provider.requests_per_minute,
@@ -123,7 +131,16 @@ async def serve(settings: Settings, config_file: Path | None = None) -> None:
         client = client_for(settings.provider, pace)
         try:
             await _run(
-                settings, store, client, pace, drop, splits_dir, (listening, access), config_file
+                settings,
+                store,
+                client,
+                pace,
+                drop,
+                splits_dir,
+                (listening, access),
+                config_file,
+                notifier,
+                lambda: watch_identity(database, identity),
             )
         finally:
             with anyio.CancelScope(shield=True):
@@ -141,6 +158,8 @@ async def _run(
     splits_dir: Path,
     control: tuple[socket.socket, Access],
     config_file: Path | None,
+    notifier: Notifier,
+    watch_database: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
     provider = settings.provider
     remote = Remote(
@@ -149,7 +168,6 @@ async def _run(
         upload_timeout=provider.upload_timeout_seconds,
         pace=pace,
     )
-    notifier = Notifier.from_env()  # removes systemd's variables before any child starts
     await recover(store, drop)
     snapshots = settings.paths.state_dir / SNAPSHOTS_NAME
 
@@ -242,6 +260,7 @@ async def _run(
     parts.connections = lambda: server.connections
     async with anyio.create_task_group() as tg:
         tg.start_soon(_on_signals, tg.cancel_scope, reloader, notifier.stopping)
+        tg.start_soon(watch_database)
         await tg.start(prepare.run)
         await tg.start(submit.run)
         await tg.start(tracker.run)

@@ -1,0 +1,74 @@
+"""The daemon's hold on its database: it waits for one it cannot open yet, and stops loudly
+when the one it has is removed or replaced (case 10)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from tests.daemon.conftest import MakeDaemon, StartEmulator
+from tests.security.conftest import STOP_SECONDS, wait_until
+from tests.systemd.receiver import Receiver
+
+EXIT_DATABASE_GONE = 74
+
+
+def test_case_10_a_locked_database_at_start_is_waited_for_and_said_to_systemd(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    daemon = make_daemon(start_emulator())
+    daemon.state_dir.mkdir(mode=0o700, parents=True)
+    database = daemon.state_dir / "ftd.db"
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds it, as a backup tool might
+    address = f"@ftd-test-{uuid.uuid4().hex}"
+    receiver = Receiver(b"\0" + address[1:].encode())
+    try:
+        daemon.start(wait=False, env={"NOTIFY_SOCKET": address})
+        daemon.wait_for("database_unavailable", timeout=60)
+
+        def said() -> bool:
+            return any("STATUS=waiting for the database" in m for m in receiver.messages())
+
+        held = wait_until("STATUS saying why it waits", said, timeout=60)
+        assert not daemon.events("daemon_started")
+        holder.execute("ROLLBACK")
+        holder.close()
+        daemon.wait_for("daemon_started", timeout=90)
+        assert any("READY=1" in m for m in receiver.messages())
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        started = time.monotonic()
+        assert daemon.stop(timeout=STOP_SECONDS) == 0
+        print(
+            f"case 10: waited on a locked database, said so {held:.2f} s after the wait "
+            f"began; stopped {time.monotonic() - started:.2f} s after SIGTERM"
+        )
+    finally:
+        receiver.close()
+
+
+def test_case_10_a_database_removed_or_replaced_under_the_daemon_stops_it_loudly(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    emulator = start_emulator()
+    for how in ("removed", "replaced"):
+        daemon = make_daemon(emulator)
+        daemon.start()
+        database = daemon.state_dir / "ftd.db"
+        started = time.monotonic()
+        if how == "removed":
+            database.unlink()
+        else:
+            copy = tmp_path / f"copy-{how}.db"
+            shutil.copyfile(database, copy)
+            copy.replace(database)
+        assert daemon.wait_exit(30) == EXIT_DATABASE_GONE, how
+        seconds = time.monotonic() - started
+        gone = daemon.events("database_gone")
+        assert gone, f"{how}: no database_gone line"
+        assert gone[0]["level"] == "critical"
+        print(f"case 10: database {how}, the daemon stopped {seconds:.2f} s later")
