@@ -22,6 +22,7 @@ from ftd.control.handlers import commands
 from ftd.control.server import ControlServer, bound_socket
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
+from ftd.daemon.clockjump import follow_clock
 from ftd.daemon.database import identity_of, open_when_possible, watch_identity
 from ftd.daemon.lock import hold_lock
 from ftd.daemon.parts import Parts
@@ -261,6 +262,12 @@ async def _run(
     async with anyio.create_task_group() as tg:
         tg.start_soon(_on_signals, tg.cancel_scope, reloader, notifier.stopping)
         tg.start_soon(watch_database)
+
+        def clock_moved() -> None:
+            prepare.wake()
+            submit.wake()
+
+        tg.start_soon(follow_clock, store, clock_moved)
         await tg.start(prepare.run)
         await tg.start(submit.run)
         await tg.start(tracker.run)

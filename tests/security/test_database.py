@@ -9,6 +9,10 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
+from ftd.daemon.clockjump import ClockWatch, step
+from ftd.store import Store
 from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.security.conftest import STOP_SECONDS, wait_until
 from tests.systemd.receiver import Receiver
@@ -72,3 +76,27 @@ def test_case_10_a_database_removed_or_replaced_under_the_daemon_stops_it_loudly
         assert gone, f"{how}: no database_gone line"
         assert gone[0]["level"] == "critical"
         print(f"case 10: database {how}, the daemon stopped {seconds:.2f} s later")
+
+
+@pytest.mark.anyio
+async def test_case_10_a_wall_clock_set_back_keeps_a_back_off_as_long_as_meant(
+    store: Store,
+) -> None:
+    """A 4 s back-off, then the wall clock goes back 2 h: it is still due in about 4 s."""
+    now = [1_000_000.0]
+    ticks = [50.0]
+    watch = ClockWatch(wall=lambda: now[0], monotonic=lambda: ticks[0])
+    row = await store.add_dataset(sha256="ab" * 32, name="x.jsonl", path="/x", size_bytes=1)
+    await store.postpone(row.id, now[0] + 4.0, "the provider said 429")
+    woken: list[bool] = []
+    now[0] -= 2 * 3600  # set back; hardly any time passed
+    ticks[0] += 0.5
+    jumped = await step(store, watch, lambda: woken.append(True))
+    assert round(jumped) == -2 * 3600
+    due = (await store.dataset(row.id)).next_attempt_at  # type: ignore[union-attr]
+    assert due is not None
+    assert 3.0 <= due - now[0] <= 4.0
+    assert woken == [True]
+    ticks[0] += 1.0
+    now[0] += 1.0  # time going on as usual moves nothing
+    assert await step(store, watch, lambda: woken.append(True)) == 0.0
