@@ -68,6 +68,7 @@ class Seen:
     size: int
     mtime_ns: int
     inode: int
+    owner: int = -1  # the uid that owns it: producers are served in turn
 
     def same_file_as(self, other: Seen) -> bool:
         return (self.size, self.mtime_ns, self.inode) == (other.size, other.mtime_ns, other.inode)
@@ -174,8 +175,19 @@ def scan(directory: str) -> tuple[list[Seen], list[Skipped]]:
         elif not stat.S_ISREG(info.st_mode):
             skipped.append(Skipped(entry.name, "not a regular file"))
         else:
-            seen.append(Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+            seen.append(Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino, info.st_uid))
     return seen, skipped
+
+
+def in_turn(items: list[Seen]) -> list[Seen]:
+    """Each owner's first file, then each one's second, and so on (names in order within)."""
+    queues: dict[int, list[Seen]] = {}
+    for item in sorted(items, key=lambda seen: seen.name):
+        queues.setdefault(item.owner, []).append(item)
+    ordered: list[Seen] = []
+    for turn in range(max((len(q) for q in queues.values()), default=0)):
+        ordered.extend(q[turn] for q in queues.values() if turn < len(q))
+    return ordered
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 from watchfiles import awatch
 
-from ftd.intake import Seen, Stability, scan
+from ftd.intake import Seen, Stability, in_turn, scan
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ async def watch_incoming(
         for name, reason in sorted(now_skipped - skipped_before):
             log.info("incoming_ignored", file=name, reason=reason)
         skipped_before = now_skipped
-        for item in stability.update(seen, clock()):
+        for item in in_turn(stability.update(seen, clock())):
             await on_ready(item)
 
     async def events() -> None:

@@ -291,8 +291,16 @@ class Store:
     async def datasets(
         self, wanted: Iterable[str] | None = None, *, due: bool = False, limit: int = 1000
     ) -> list[DatasetRow]:
-        """Datasets in the given states, oldest first; ``due`` skips those waiting to retry."""
-        sql = "SELECT * FROM datasets"
+        """Datasets in the given states, the producers' in turn; ``due`` skips those waiting.
+
+        Each producer's (owner's) oldest comes first, then each one's second
+        oldest, and so on: one producer's thousand files do not hold up
+        another's one. Among the same turn, the oldest first.
+        """
+        sql = (
+            "SELECT id, ROW_NUMBER() OVER (PARTITION BY owner_uid ORDER BY id) AS turn "
+            "FROM datasets"
+        )
         clauses: list[str] = []
         params: list[Any] = []
         if wanted is not None:
@@ -304,7 +312,10 @@ class Store:
             params.append(self._clock())
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY id LIMIT ?"
+        sql = (
+            f"SELECT d.* FROM datasets d JOIN ({sql}) t ON t.id = d.id "  # noqa: S608 - fixed text
+            "ORDER BY t.turn, d.id LIMIT ?"
+        )
         params.append(limit)
         return [DatasetRow.from_row(r) for r in await self._all(sql, params)]
 
