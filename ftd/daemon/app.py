@@ -259,41 +259,45 @@ async def _run(
         max_request_bytes=limits.max_request_bytes,
     )
     parts.connections = lambda: server.connections
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_on_signals, tg.cancel_scope, reloader, notifier.stopping)
-        tg.start_soon(watch_database)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_on_signals, tg.cancel_scope, reloader, notifier.stopping)
+            tg.start_soon(watch_database)
 
-        def clock_moved() -> None:
-            prepare.wake()
-            submit.wake()
+            def clock_moved() -> None:
+                prepare.wake()
+                submit.wake()
 
-        tg.start_soon(follow_clock, store, clock_moved)
-        await tg.start(prepare.run)
-        await tg.start(submit.run)
-        await tg.start(tracker.run)
-        await tg.start(evaluations.run)
-        await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)
-        await tg.start(
-            lambda task_status: watch_incoming(
-                str(drop.incoming),
-                intake.take,
-                stable_seconds=settings.intake.stable_seconds,
-                rescan_seconds=settings.intake.rescan_seconds,
-                force_polling=settings.intake.force_polling,
-                task_status=task_status,
+            tg.start_soon(follow_clock, store, clock_moved)
+            await tg.start(prepare.run)
+            await tg.start(submit.run)
+            await tg.start(tracker.run)
+            await tg.start(evaluations.run)
+            await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)
+            await tg.start(
+                lambda task_status: watch_incoming(
+                    str(drop.incoming),
+                    intake.take,
+                    stable_seconds=settings.intake.stable_seconds,
+                    rescan_seconds=settings.intake.rescan_seconds,
+                    force_polling=settings.intake.force_polling,
+                    task_status=task_status,
+                )
             )
-        )
-        await tg.start(server.serve, listening)
-        log.info(
-            "daemon_started",
-            version=__version__,
-            pid=os.getpid(),
-            state_dir=str(settings.paths.state_dir),
-            drop_dir=str(drop.root),
-            provider=provider.kind,
-            base_url=provider.base_url,
-            api_key_from=provider.api_key_source,
-            socket=str(settings.socket_path),
-        )
-        notifier.ready()  # the database is open, the socket listens, the watcher runs
-        tg.start_soon(lambda: keep_alive(notifier, lambda: status_line(store)))
+            await tg.start(server.serve, listening)
+            log.info(
+                "daemon_started",
+                version=__version__,
+                pid=os.getpid(),
+                state_dir=str(settings.paths.state_dir),
+                drop_dir=str(drop.root),
+                provider=provider.kind,
+                base_url=provider.base_url,
+                api_key_from=provider.api_key_source,
+                socket=str(settings.socket_path),
+            )
+            notifier.ready()  # the database is open, the socket listens, the watcher runs
+            tg.start_soon(lambda: keep_alive(notifier, lambda: status_line(store)))
+    finally:
+        with anyio.CancelScope(shield=True):
+            await preparer.aclose()  # the validation processes kept for more work

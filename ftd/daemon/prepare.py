@@ -8,9 +8,7 @@ the state changes, so a crash in between only means writing them again.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ import anyio
 from ftd.config import load_overrides
 from ftd.daemon import snapshot
 from ftd.daemon.files import free_name, settle_moves, write_json
+from ftd.daemon.workers import WorkerFailed, WorkerFull, Workers, environment
 from ftd.errors import ConfigError
 from ftd.logs import get_logger
 from ftd.store import SplitRow, states
@@ -74,9 +73,14 @@ class Preparer:
         self._on_ready = on_ready
         self._secret_env = secret_env
         self._snapshots = snapshots or drop.root.parent / "snapshots"
+        self._workers = Workers(environment(secret_env))
         # Choosing free names in processed/ or rejected/ and taking them is one
         # step: two datasets of the same name finishing together get two names.
         self._placing = anyio.Lock()
+
+    async def aclose(self) -> None:
+        """End the validation processes kept for the next datasets."""
+        await self._workers.aclose()
 
     async def handle(self, row: DatasetRow) -> None:
         if not await self._files_taken(row):
@@ -229,28 +233,18 @@ class Preparer:
         }
         log.info("validation_started", dataset_id=row.id, name=row.name, model=run.model)
         started = time.perf_counter()
-        env = {k: v for k, v in os.environ.items() if k not in self._secret_env}
         try:
-            done = await anyio.run_process(
-                [sys.executable, "-m", "ftd.daemon.prepare_worker"],
-                input=json.dumps(spec).encode(),
-                check=False,
-                env=env,
-            )
-        except OSError as exc:
-            raise WorkerError(f"cannot start the validation process: {exc}") from exc
-        if done.returncode == os.EX_TEMPFAIL:
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
-            raise WorkerBlocked(" | ".join(tail) or "the validation process could not write")
-        if done.returncode != 0:
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
-            raise WorkerError(
-                f"validation process exited with {done.returncode}: {' | '.join(tail)}"
-            )
-        try:
-            result: dict[str, Any] = json.loads(done.stdout)
-        except ValueError as exc:
-            raise WorkerError(f"validation process answered no JSON: {exc}") from exc
+            result = await self._workers.prepare(spec, size=row.size_bytes)
+        except WorkerFull as exc:
+            raise WorkerBlocked(str(exc)) from exc
+        except WorkerFailed as exc:
+            raise WorkerError(str(exc)) from exc
+        log.info(
+            "validation_finished",
+            dataset_id=row.id,
+            accepted=result["accepted"],
+            seconds=round(time.perf_counter() - started, 3),
+        )
         for role, report in result.get("reports", {}).items():
             if isinstance(report, dict) and role in taken.names:
                 report["path"] = taken.names[role]  # as the dropper knows it, not ftd's copy
