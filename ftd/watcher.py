@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.watcher")
 WATCH_RESTART_SECONDS = 1.0
+# Files handed over per look: a file dropped during a flood of thousands waits
+# for at most this many before a new look sees it and serves it in turn.
+CLAIM_BATCH = 32
 
 
 async def watch_incoming(
@@ -53,8 +56,11 @@ async def watch_incoming(
         for name, reason in sorted(now_skipped - skipped_before):
             log.info("incoming_ignored", file=name, reason=reason)
         skipped_before = now_skipped
-        for item in in_turn(stability.update(seen, clock())):
+        ready = in_turn(stability.update(seen, clock()))
+        for item in ready[:CLAIM_BATCH]:
             await on_ready(item)
+        if len(ready) > CLAIM_BATCH:
+            wake.set()  # the rest at the next look, beside whatever arrived meanwhile
 
     async def events() -> None:
         while True:

@@ -67,6 +67,7 @@ class Workers:
         except OSError as exc:
             raise WorkerFailed(f"cannot start the validation process: {exc}") from exc
         self.started += 1
+        log.info("validation_process_started", pid=process.pid, started=self.started)
         assert process.stdout is not None
         return _Child(process, BufferedByteReceiveStream(process.stdout))
 
