@@ -76,6 +76,19 @@ class Setup:
             umask=umask,
         )
 
+    def settled(self, name: str, state: str, *, timeout: float = 60.0) -> sqlite3.Row:
+        """The dataset once in ``state`` with all its files moved (a state commits first)."""
+        row = self.daemon.wait_dataset(name, state, timeout=timeout)
+
+        def moved() -> bool:
+            return not self.daemon.query(
+                "SELECT role FROM dataset_files WHERE dataset_id = ? AND moving_from IS NOT NULL",
+                (row["id"],),
+            )
+
+        wait_until(f"{name}'s files moved", moved, timeout=timeout)
+        return row
+
     def ended(self) -> None:
         """What every test ends with: the database whole and the same file, the daemon
         answering, and stopping on SIGTERM within systemd's stop timeout."""

@@ -22,7 +22,7 @@ def test_case_3_a_producer_cannot_approve_another_producers_held_dataset(
     setup.drop(alice, "big.jsonl.approve", b"")
     setup.drop(alice, "again.toml", b'validation_file = "big.jsonl.approve"\n')
     setup.drop(alice, "again.jsonl", own)
-    setup.daemon.wait_dataset("again.jsonl", "duplicate")
+    setup.settled("again.jsonl", "duplicate")
     marker = setup.spool / "processed" / "big.jsonl.approve"
     assert marker.stat().st_uid == alice.uid  # there, and hers
     refused = setup.daemon.wait_for(

@@ -54,7 +54,15 @@ def test_case_2_no_producer_reads_or_changes_another_producers_file(
         acl = subprocess.run(
             ["/usr/bin/getfacl", "-cp", str(path)], capture_output=True, text=True, check=True
         ).stdout
-        assert f"user:{daemon.name}:r--" in acl
+        entry = next(line for line in acl.splitlines() if line.startswith(f"user:{daemon.name}:"))
+        assert entry.endswith(("r--", "#effective:r--")), entry
         assert "group::---" in acl
         assert "other::---" in acl
     assert good_jsonl(5) == dropped.read_bytes()  # nothing changed it
+    # A folder of Alice's (for a sidecar's companions) is hers and ftd's alone, too.
+    folder = incoming / "alice-parts"
+    alice.run(
+        f"import os; os.mkdir({str(folder)!r}); open({str(folder / 'v.jsonl')!r}, 'w').write('x')"
+    )
+    assert _tries(bob, folder / "v.jsonl") == ["rb refused", "ab refused"]
+    assert _tries(daemon, folder / "v.jsonl") == ["rb allowed", "ab refused"]

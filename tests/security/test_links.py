@@ -40,10 +40,10 @@ def test_case_1_a_link_named_like_a_report_temporary_is_never_written_through(
     alice.run(f"import os; os.symlink({str(setup.database)!r}, {str(link)!r})")
     setup.drop(alice, "y.toml", b'validation_file = ".z.errors.json.tmp"\n')
     setup.drop(alice, "y.jsonl", good_jsonl(30))
-    setup.daemon.wait_dataset("y.jsonl", "rejected")
+    setup.settled("y.jsonl", "rejected")
     assert (setup.spool / "rejected" / ".z.errors.json.tmp").is_symlink()
     setup.drop(alice, "z.jsonl", b"this is not JSON\n")
-    setup.daemon.wait_dataset("z.jsonl", "rejected")
+    setup.settled("z.jsonl", "rejected")
     report = json.loads((setup.spool / "rejected" / "z.errors.json").read_text())
     assert report["accepted"] is False
     assert (setup.spool / "rejected" / ".z.errors.json.tmp").is_symlink()

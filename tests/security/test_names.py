@@ -37,8 +37,13 @@ def test_case_5_two_datasets_of_one_name_finishing_together_keep_their_own_files
         setup.drop(bob, name, good_jsonl(400, seed=f"b{number}"))
 
         def both_decided(name: str = name) -> bool:
-            rows = setup.daemon.query("SELECT state FROM datasets WHERE name = ?", (name,))
-            return len(rows) == 2 and all(r["state"] in DECIDED for r in rows)
+            rows = setup.daemon.query("SELECT id, state FROM datasets WHERE name = ?", (name,))
+            moving = setup.daemon.query(
+                "SELECT f.role FROM dataset_files f JOIN datasets d ON d.id = f.dataset_id "
+                "WHERE d.name = ? AND f.moving_from IS NOT NULL",
+                (name,),
+            )
+            return len(rows) == 2 and all(r["state"] in DECIDED for r in rows) and not moving
 
         wait_until(f"both {name} decided", both_decided, timeout=90)
         rows = setup.daemon.query("SELECT * FROM datasets WHERE name = ? ORDER BY id", (name,))
