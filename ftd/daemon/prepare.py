@@ -239,12 +239,6 @@ class Preparer:
             raise WorkerBlocked(str(exc)) from exc
         except WorkerFailed as exc:
             raise WorkerError(str(exc)) from exc
-        log.info(
-            "validation_finished",
-            dataset_id=row.id,
-            accepted=result["accepted"],
-            seconds=round(time.perf_counter() - started, 3),
-        )
         for role, report in result.get("reports", {}).items():
             if isinstance(report, dict) and role in taken.names:
                 report["path"] = taken.names[role]  # as the dropper knows it, not ftd's copy
