@@ -203,6 +203,11 @@ def take(drop: DropFolder, seen: Seen, folder: Path, work: Path, *, max_bytes: i
             raise Changed(taken.unfit["dataset"][1])
         sidecar = Path(seen.name).stem + SIDECAR_SUFFIX
         _take_sidecar(taken, incoming, sidecar, drop.incoming, folder, work)
+        still = lstat_at(incoming, name)
+        if still is None:
+            raise FileNotFoundError(seen.name)  # taken back by its producer while copied
+        if identity(still) != identity(info):
+            raise Changed("replaced while it was copied")
         _write_manifest(folder, taken)
         undo.pop_all()
     return taken
