@@ -3,8 +3,10 @@ when the one it has is removed or replaced (case 10)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -100,3 +102,38 @@ async def test_case_10_a_wall_clock_set_back_keeps_a_back_off_as_long_as_meant(
     ticks[0] += 1.0
     now[0] += 1.0  # time going on as usual moves nothing
     assert await step(store, watch, lambda: woken.append(True)) == 0.0
+
+
+def test_case_10_a_full_state_disk_at_start_is_waited_for(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon
+) -> None:
+    """The state directory on a small file system, filled to the last byte between two runs."""
+    daemon = make_daemon(start_emulator())
+    daemon.state_dir.mkdir(parents=True)
+    mount = shutil.which("mount")
+    if mount is None:
+        pytest.skip("needs mount")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(daemon.state_dir)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()!r}")
+    filler = daemon.state_dir / "filler.bin"
+    try:
+        daemon.start()
+        assert daemon.stop(timeout=STOP_SECONDS) == 0
+        with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 65536)
+        daemon.start(wait=False)
+        waited = daemon.wait_for("database_unavailable", timeout=60)
+        why = waited["error"].rsplit(": ", 1)[-1]  # SQLite says I/O error for a full tmpfs
+        assert why in ("database or disk is full", "disk I/O error") or "No space" in why, why
+        filler.unlink()
+        daemon.wait_for("daemon_started", timeout=90)
+        assert daemon.stop(timeout=STOP_SECONDS) == 0
+    finally:
+        daemon.close()
+        subprocess.run(["/usr/bin/umount", "-l", str(daemon.state_dir)], check=False)
