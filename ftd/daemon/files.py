@@ -23,14 +23,12 @@ import anyio
 
 from ftd.daemon.nofollow import (
     WALK_FAILURES,
-    file_kind,
     identity,
     link_no_replace,
     lstat_at,
     parent_of,
     write_new,
 )
-from ftd.intake import MAX_SIDECAR_BYTES
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -178,33 +176,3 @@ def write_json(
     body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     with parent_of(root or path.parent.parent, path) as (fd, name):
         write_new(fd, name, body, reader_uid=reader_uid)
-
-
-def unfit_file(files: dict[str, FileRow]) -> tuple[str, str] | None:
-    """(kind, message) for the first of a dataset's files that ftd will not read, if any.
-
-    The sidecar and the files it names may be anything a user can make; only
-    regular files are read (never a link's target, never a FIFO), and a
-    sidecar only up to its size limit.
-    """
-    for role, item in files.items():
-        path = Path(item.path)
-        kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"
-        try:
-            info = path.lstat()
-        except FileNotFoundError:
-            continue  # the validator says so, with the path
-        except OSError as exc:
-            return kind, f"{path.name}: cannot look at it: {exc.strerror or exc}"
-        what = file_kind(info.st_mode)
-        if what is not None:
-            return (
-                kind,
-                f"{path.name} is {what}; ftd reads only regular files: drop the file itself",
-            )
-        if role == "sidecar" and info.st_size > MAX_SIDECAR_BYTES:
-            return kind, (
-                f"{path.name} is {info.st_size:,} bytes; a sidecar holds at most "
-                f"{MAX_SIDECAR_BYTES:,}"
-            )
-    return None
