@@ -84,6 +84,7 @@ class Seen:
     mtime_ns: int
     inode: int
     ctime_ns: int = 0
+    owner: int = -1  # the uid that owns it: producers are served in turn
 
     def same_file_as(self, other: Seen) -> bool:
         return (self.size, self.mtime_ns, self.inode) == (other.size, other.mtime_ns, other.inode)
@@ -201,16 +202,26 @@ def sidecar_companions(sidecar: str) -> dict[str, str]:
     return found
 
 
-def _companion_names(directory: str, names: list[str]) -> dict[str, str]:
-    """Files in ``directory`` that a sidecar there names: they travel with its dataset."""
-    owners: dict[str, str] = {}
+def _companion_names(directory: str, names: list[str]) -> dict[tuple[str, int], str]:
+    """(name, owner uid) of files in ``directory`` that a sidecar there names -> the sidecar.
+
+    They travel with its dataset; only a file of the sidecar's own owner is
+    held back so, or a sidecar could keep another producer's dataset waiting
+    for ever.
+    """
+    owners: dict[tuple[str, int], str] = {}
     for name in names:
         if not name.lower().endswith(SIDECAR_SUFFIX) or ignored_reason(name) != "sidecar":
             continue
-        for relative in sidecar_companions(os.path.join(directory, name)).values():
+        path = os.path.join(directory, name)
+        try:
+            uid = os.lstat(path).st_uid
+        except OSError:
+            continue
+        for relative in sidecar_companions(path).values():
             parts = PurePosixPath(relative).parts
             if len(parts) == 1:
-                owners[parts[0]] = name
+                owners[(parts[0], uid)] = name
     return owners
 
 
@@ -225,25 +236,44 @@ def scan(directory: str) -> tuple[list[Seen], list[Skipped]]:
         reason = ignored_reason(entry.name)
         if reason == "sidecar":
             continue
-        if entry.name in companions:
-            skipped.append(Skipped(entry.name, f"named by sidecar {companions[entry.name]}"))
-            continue
-        if reason is not None:
-            skipped.append(Skipped(entry.name, reason))
-            continue
         try:
             info = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue  # gone between listing and looking
+        sidecar = companions.get((entry.name, info.st_uid))
+        if sidecar is not None:
+            skipped.append(Skipped(entry.name, f"named by sidecar {sidecar}"))
+            continue
+        if reason is not None:
+            skipped.append(Skipped(entry.name, reason))
+            continue
         if stat.S_ISLNK(info.st_mode):
             skipped.append(Skipped(entry.name, "a symbolic link; drop the file itself"))
         elif not stat.S_ISREG(info.st_mode):
             skipped.append(Skipped(entry.name, "not a regular file"))
         else:
             seen.append(
-                Seen(entry.name, info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
+                Seen(
+                    entry.name,
+                    info.st_size,
+                    info.st_mtime_ns,
+                    info.st_ino,
+                    info.st_ctime_ns,
+                    info.st_uid,
+                )
             )
     return seen, skipped
+
+
+def in_turn(items: list[Seen]) -> list[Seen]:
+    """Each owner's first file, then each one's second, and so on (names in order within)."""
+    queues: dict[int, list[Seen]] = {}
+    for item in sorted(items, key=lambda seen: seen.name):
+        queues.setdefault(item.owner, []).append(item)
+    ordered: list[Seen] = []
+    for turn in range(max((len(q) for q in queues.values()), default=0)):
+        ordered.extend(q[turn] for q in queues.values() if turn < len(q))
+    return ordered
 
 
 @dataclass(slots=True)

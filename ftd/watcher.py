@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 from watchfiles import awatch
 
-from ftd.intake import Seen, Stability, prune_tickets, scan, ticket_name, vouched
+from ftd.intake import Seen, Stability, in_turn, prune_tickets, scan, ticket_name, vouched
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.watcher")
 WATCH_RESTART_SECONDS = 1.0
+# Files handed over per look: a file dropped during a flood of thousands waits
+# for at most this many before a new look sees it and serves it in turn.
+CLAIM_BATCH = 32
 
 
 async def watch_incoming(
@@ -76,15 +79,20 @@ async def watch_incoming(
             log.info("incoming_ignored", file=name, reason=reason)
         skipped_before = now_skipped
         published: list[Seen] = []
-        ready = stability.update(seen, clock(), by_ticket(published))
+        ready = in_turn(stability.update(seen, clock(), by_ticket(published)))
         for item in published:
             log.info("incoming_published", file=item.name, size=item.size)
-        for item in ready:
+        handed = ready[:CLAIM_BATCH]
+        for item in handed:
             await on_ready(item)
+        if len(ready) > CLAIM_BATCH:
+            wake.set()  # the rest at the next look, beside whatever arrived meanwhile
         if staging is not None:
+            taken = {item.inode for item in handed}
             for item in published:
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(staging, ticket_name(item.inode)))
+                if item.inode in taken:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(staging, ticket_name(item.inode)))
             live = {item.inode for item in seen}
             await anyio.to_thread.run_sync(prune_tickets, staging, live, clock())
 

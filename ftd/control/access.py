@@ -105,6 +105,27 @@ class Access:
             return self.may_connect(peer)
         return self._trusted(peer) or self._member(peer, self.admin_gid)
 
+    def approves_by_file(self, uid: int) -> bool:
+        """Whether an approval marker owned by ``uid`` may release spending.
+
+        Root, ftd itself, or a member of ``control.admin_group``; with no admin
+        group, no one else: a producer can make files, not approve them.
+        """
+        if uid in (0, self.own_uid):
+            return True
+        if self.admin_gid is None:
+            return False
+        try:
+            user = pwd.getpwuid(uid)
+        except KeyError:
+            return False
+        if user.pw_gid == self.admin_gid:
+            return True
+        try:
+            return user.pw_name in grp.getgrgid(self.admin_gid).gr_mem
+        except KeyError:
+            return False
+
     def _name(self, gid: int) -> str:
         try:
             return grp.getgrgid(gid).gr_name

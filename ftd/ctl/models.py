@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +13,8 @@ from ftd.ctl import common, render
 if TYPE_CHECKING:
     import argparse
 
+# As the daemon answers a bad argument: status 1.
+EXIT_BAD_FILE = 1
 HELP = {
     "ask": "send one prompt to a model through the daemon and print its answer",
     "eval": "evaluate a model on a test file (against a base model) in the daemon's pool",
@@ -48,16 +53,50 @@ def _queued(answer: dict[str, Any]) -> None:
     )
 
 
+# A test file is sent whole through the socket; the daemon's control.max_request_bytes
+# bounds it too.
+MAX_TEST_FILE_BYTES = 16 << 20
+
+
+class TestFileError(Exception):
+    """The test file cannot be sent: the message names it and why."""
+
+
+def read_test_file(path: Path) -> str:
+    """The test file's text, read with the caller's own rights.
+
+    Opened without waiting for a FIFO's writer and read only if it is a
+    regular file, up to MAX_TEST_FILE_BYTES: ``/dev/zero`` or a pipe is
+    refused, not read for ever.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise TestFileError(f"{path}: cannot open it: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TestFileError(f"{path}: not a regular file")
+        data = handle.read(MAX_TEST_FILE_BYTES + 1)
+    if len(data) > MAX_TEST_FILE_BYTES:
+        raise TestFileError(f"{path}: over {MAX_TEST_FILE_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TestFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "ask":
         request: dict[str, Any] = {"model": args.model, "prompt": args.prompt}
         if args.system:
             request["system"] = args.system
         return common.call(args, "ask", request, _answered)
-    evaluation: dict[str, Any] = {
-        "model": args.model,
-        "test_file": str(args.test_file.expanduser().resolve()),
-    }
+    try:
+        items = read_test_file(args.test_file.expanduser())
+    except TestFileError as exc:
+        print(f"ftd eval: {exc}", file=sys.stderr)
+        return EXIT_BAD_FILE
+    evaluation: dict[str, Any] = {"model": args.model, "test_items": items}
     if args.base:
         evaluation["base_model"] = args.base
     if args.grader:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,6 +22,8 @@ from ftd.control.handlers import commands
 from ftd.control.server import ControlServer, bound_socket
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
+from ftd.daemon.clockjump import follow_clock
+from ftd.daemon.database import identity_of, open_when_possible, watch_identity
 from ftd.daemon.deployments import Deployer
 from ftd.daemon.lock import hold_lock
 from ftd.daemon.parts import Parts
@@ -42,7 +44,7 @@ from ftd.watcher import watch_incoming
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
     from pathlib import Path
 
     from ftd.config import Settings
@@ -52,11 +54,12 @@ log = get_logger("ftd.daemon")
 PREPARE_LIMIT = 2
 SUBMIT_LIMIT = 4
 DATABASE_NAME = "ftd.db"
+SNAPSHOTS_NAME = "snapshots"
 
 
-async def recover(store: Store) -> None:
+async def recover(store: Store, drop: DropFolder | None = None) -> None:
     """Finish what the last run left half done, before anything new is taken."""
-    await settle_claims(store)
+    await settle_claims(store, root=drop.root if drop is not None else None)
     for row in await store.datasets([states.VALIDATING]):
         # Its validation process died with the last run: validate again.
         await store.transition(row.id, states.VALIDATING, states.DETECTED, detail={"resumed": True})
@@ -107,12 +110,21 @@ async def serve(settings: Settings, config_file: Path | None = None) -> None:
     drop.create()
     splits_dir = paths.state_dir / "splits"
     splits_dir.mkdir(exist_ok=True, mode=0o700)
+    # ftd's own copies of what it took from the drop folder: never the producers'.
+    (paths.state_dir / SNAPSHOTS_NAME).mkdir(exist_ok=True, mode=0o700)
     control = settings.control
     access = Access(group=control.group, admin_group=control.admin_group)
     with contextlib.ExitStack() as held:
         held.enter_context(hold_lock(paths.state_dir / "ftd.lock"))
         listening = held.enter_context(bound_socket(settings.socket_path, access.gid))
-        store = await Store.open(paths.state_dir / DATABASE_NAME)
+        notifier = Notifier.from_env()  # removes systemd's variables before any child starts
+        database = paths.state_dir / DATABASE_NAME
+        opened = await open_when_possible(database, notifier)
+        if opened is None:
+            log.info("daemon_stopped")
+            return
+        store = opened
+        identity = identity_of(database)
         # One pace per profile: one provider's limits never slow another's calls.
         paces = {
             name: Pace(
@@ -134,6 +146,8 @@ async def serve(settings: Settings, config_file: Path | None = None) -> None:
                 splits_dir,
                 (listening, access),
                 config_file,
+                notifier,
+                lambda: watch_identity(database, identity),
             )
         finally:
             with anyio.CancelScope(shield=True):
@@ -151,11 +165,13 @@ async def _run(
     splits_dir: Path,
     control: tuple[socket.socket, Access],
     config_file: Path | None,
+    notifier: Notifier,
+    watch_database: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
     provider = settings.provider
     pace = paces[DEFAULT_PROFILE]
-    notifier = Notifier.from_env()  # removes systemd's variables before any child starts
-    await recover(store)
+    await recover(store, drop)
+    snapshots = settings.paths.state_dir / SNAPSHOTS_NAME
 
     async def job_finished() -> None:
         # A finished job frees a slot under the provider's concurrent-job cap:
@@ -192,6 +208,7 @@ async def _run(
         splits_dir=splits_dir,
         on_ready=submit.wake,
         secret_env=tuple(p.key_env_name for p in settings.profiles.values()),
+        snapshots=snapshots,
     )
     prepare = Stage(
         "prepare",
@@ -201,7 +218,11 @@ async def _run(
         limit=PREPARE_LIMIT,
     )
     intake = Intake(
-        store, drop, max_file_bytes=settings.intake.max_file_bytes, on_claimed=prepare.wake
+        store,
+        drop,
+        max_file_bytes=settings.intake.max_file_bytes,
+        on_claimed=prepare.wake,
+        snapshots=snapshots,
     )
     parts = Parts(
         settings=settings,
@@ -257,37 +278,48 @@ async def _run(
         max_request_bytes=limits.max_request_bytes,
     )
     parts.connections = lambda: server.connections
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_on_signals, tg.cancel_scope, reloader, notifier.stopping)
-        await tg.start(prepare.run)
-        await tg.start(submit.run)
-        await tg.start(tracker.run)
-        await tg.start(evaluations.run)
-        await tg.start(deployer.run)
-        await tg.start(watch_approvals, store, submit.wake)
-        await tg.start(
-            lambda task_status: watch_incoming(
-                str(drop.incoming),
-                intake.take,
-                stable_seconds=settings.intake.stable_seconds,
-                rescan_seconds=settings.intake.rescan_seconds,
-                force_polling=settings.intake.force_polling,
-                staging=str(drop.staging),
-                task_status=task_status,
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_on_signals, tg.cancel_scope, reloader, notifier.stopping)
+            tg.start_soon(watch_database)
+
+            def clock_moved() -> None:
+                prepare.wake()
+                submit.wake()
+
+            tg.start_soon(follow_clock, store, clock_moved)
+            await tg.start(prepare.run)
+            await tg.start(submit.run)
+            await tg.start(tracker.run)
+            await tg.start(evaluations.run)
+            await tg.start(deployer.run)
+            await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)
+            await tg.start(
+                lambda task_status: watch_incoming(
+                    str(drop.incoming),
+                    intake.take,
+                    stable_seconds=settings.intake.stable_seconds,
+                    rescan_seconds=settings.intake.rescan_seconds,
+                    force_polling=settings.intake.force_polling,
+                    staging=str(drop.staging),
+                    task_status=task_status,
+                )
             )
-        )
-        await tg.start(server.serve, listening)
-        log.info(
-            "daemon_started",
-            version=__version__,
-            pid=os.getpid(),
-            state_dir=str(settings.paths.state_dir),
-            drop_dir=str(drop.root),
-            provider=provider.kind,
-            base_url=provider.base_url,
-            api_key_from=provider.api_key_source,
-            profiles={name: p.kind for name, p in settings.profiles.items()},
-            socket=str(settings.socket_path),
-        )
-        notifier.ready()  # the database is open, the socket listens, the watcher runs
-        tg.start_soon(lambda: keep_alive(notifier, lambda: status_line(store)))
+            await tg.start(server.serve, listening)
+            log.info(
+                "daemon_started",
+                version=__version__,
+                pid=os.getpid(),
+                state_dir=str(settings.paths.state_dir),
+                drop_dir=str(drop.root),
+                provider=provider.kind,
+                base_url=provider.base_url,
+                api_key_from=provider.api_key_source,
+                profiles={name: p.kind for name, p in settings.profiles.items()},
+                socket=str(settings.socket_path),
+            )
+            notifier.ready()  # the database is open, the socket listens, the watcher runs
+            tg.start_soon(lambda: keep_alive(notifier, lambda: status_line(store)))
+    finally:
+        with anyio.CancelScope(shield=True):
+            await preparer.aclose()  # the validation processes kept for more work

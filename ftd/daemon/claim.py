@@ -1,7 +1,9 @@
-"""Taking a complete file out of ``incoming/``: hash it, record it, move it aside.
+"""Taking a complete file out of ``incoming/``: copy it, record it, move it aside.
 
-The row is written first, with the moves it plans (the dataset, its sidecar
-and the files the sidecar names), and the moves are made after: a crash in
+The file is opened once and copied into ftd's own folder (snapshot.py), and
+everything after works from that copy. The row is written next, with the
+moves it plans (the dataset, its sidecar and the files the sidecar names,
+each with its device and inode), and the moves are made after: a crash in
 between leaves a record that the next start finishes. Each dataset gets its
 own folder under ``processing/``, so names never clash and a sidecar's
 relative paths still hold there.
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ftd.daemon.files import settle_moves, sha256_file
+from ftd.daemon import snapshot
+from ftd.daemon.files import settle_moves
 from ftd.daemon.repeats import Repeats
 from ftd.intake import SIDECAR_SUFFIX, sidecar_companions
 from ftd.logs import get_logger
@@ -53,13 +56,15 @@ def plan_moves(incoming: Path, name: str, work: Path) -> dict[str, tuple[str, st
     return moves
 
 
-async def settle_claims(store: Store, dataset_id: int | None = None) -> set[int]:
+async def settle_claims(
+    store: Store, dataset_id: int | None = None, *, root: Path | None = None
+) -> set[int]:
     """Finish recorded moves (all, or one dataset's); the datasets whose file vanished first.
 
     Such a dataset, still ``detected``, becomes ``missing``: there is nothing to take.
     """
     missing: set[int] = set()
-    for item in await settle_moves(store, dataset_id):
+    for item in await settle_moves(store, dataset_id, root=root):
         if item.role == "dataset" and await store.transition(
             item.dataset_id,
             states.DETECTED,
@@ -80,9 +85,12 @@ class Intake:
         *,
         max_file_bytes: int,
         on_claimed: Callable[[], None],
+        snapshots: Path | None = None,
     ) -> None:
         self._store = store
         self._drop = drop
+        # ftd's private copies of what it takes (0700); beside the drop folder by default.
+        self._snapshots = snapshots or drop.root.parent / "snapshots"
         self._max_file_bytes = max_file_bytes
         self._on_claimed = on_claimed
         self._repeats = Repeats()
@@ -117,7 +125,7 @@ class Intake:
             dataset_id = await self._record(seen, source)
             if dataset_id is None:
                 return False
-        missing = await settle_moves(self._store, dataset_id)
+        missing = await settle_moves(self._store, dataset_id, root=self._drop.root)
         if any(item.role == "dataset" for item in missing):
             await self._store.transition(
                 dataset_id,
@@ -148,37 +156,40 @@ class Intake:
         return None
 
     async def _record(self, seen: Seen, source: Path) -> int | None:
-        """Hash the file and record it with its planned moves; None if it changed or went.
+        """Copy the file and record it with its planned moves; None if it changed or went.
 
         A file that cannot be read raises, like a database that cannot be written:
         ``take`` says so once and the next look tries again."""
+        tag = secrets.token_hex(8)
+        folder = self._snapshots / tag
         try:
-            digest = (
-                await anyio.to_thread.run_sync(sha256_file, source)
-                if seen.size <= self._max_file_bytes
-                else ""  # too large to read; rejected by size when prepared
+            taken = await anyio.to_thread.run_sync(
+                lambda: snapshot.take(
+                    self._drop,
+                    seen,
+                    folder,
+                    self._drop.processing / tag,
+                    max_bytes=self._max_file_bytes,
+                )
             )
-            after = await anyio.Path(source).stat(follow_symlinks=False)
         except FileNotFoundError:
             log.info("incoming_vanished", file=seen.name, reason="removed before ftd took it")
             return None
-        if (after.st_size, after.st_mtime_ns, after.st_ino) != (
-            seen.size,
-            seen.mtime_ns,
-            seen.inode,
-        ):
-            log.info("incoming_changed", file=seen.name)  # looked at again once stable
+        except snapshot.Changed as exc:
+            log.info("incoming_changed", file=seen.name, reason=str(exc))  # looked at again
             return None
-        tag = secrets.token_hex(8)
-        moves = await anyio.to_thread.run_sync(
-            plan_moves, self._drop.incoming, seen.name, self._drop.processing / tag
-        )
-        row = await self._store.add_dataset(
-            sha256=digest,
-            name=seen.name,
-            path=str(source),
-            size_bytes=seen.size,
-            moves=moves,
-            tag=tag,
-        )
+        try:
+            row = await self._store.add_dataset(
+                sha256=taken.sha256,
+                name=seen.name,
+                path=str(source),
+                size_bytes=seen.size,
+                moves=taken.moves,
+                tag=tag,
+                owner_uid=taken.owner_uid,
+                identities=taken.identities,
+            )
+        except BaseException:
+            await anyio.to_thread.run_sync(snapshot.discard, folder)
+            raise
         return row.id

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 HELP = {"run": "run the daemon in the foreground (drop folder to fine-tuning jobs)"}
 EXIT_LOCKED = 75
+# EX_IOERR: the database was removed or replaced under the running daemon; a
+# restart would start from an empty one, so systemd is told not to.
+EXIT_DATABASE_GONE = 74
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -48,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ftd.cli import EXIT_CONFIG
     from ftd.config import load_settings
     from ftd.daemon.app import serve
+    from ftd.daemon.database import DatabaseGone
     from ftd.daemon.lock import LockHeldError
     from ftd.errors import ConfigError, FtdError
 
@@ -69,6 +73,15 @@ def run(args: argparse.Namespace) -> int:
     except LockHeldError as exc:
         log.error("daemon_locked", error=str(exc))
         return EXIT_LOCKED
+    except DatabaseGone as exc:
+        log.critical("daemon_failed", error=str(exc))
+        return EXIT_DATABASE_GONE
+    except BaseExceptionGroup as group:
+        gone = group.subgroup(DatabaseGone)
+        if gone is None:
+            raise
+        log.critical("daemon_failed", error=str(gone.exceptions[0]))
+        return EXIT_DATABASE_GONE
     except ConfigError as exc:
         # Found only once running: a socket path too long, a group this host lacks.
         log.error("daemon_config_error", error=str(exc))

@@ -1,40 +1,40 @@
 """Moving a user's files through the drop folder without ever losing or overwriting one.
 
 A move is recorded in the database before it is made (``dataset_files``
-holds where the file goes and where it was), and made without replacing
-anything: ``link`` then ``unlink``, which fails if the target exists. If ftd
-dies half way, the next start sees the record and finishes the move: the
-target exists, the source exists, or both name the same inode.
+holds where the file goes, where it was, and which file it is: device and
+inode as ftd took it), and made without replacing anything: ``link`` then
+``unlink``, which fails if the target exists. Both ends are reached through
+folders ftd opened itself from the drop folder's root, never through a link
+(see nofollow.py). If ftd dies half way, the next start sees the record and
+finishes the move; a file found at either end counts only if it is the one
+recorded, so another dataset's file of the same name is never taken as done.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import stat
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ftd.intake import MAX_SIDECAR_BYTES
+from ftd.daemon.nofollow import (
+    WALK_FAILURES,
+    identity,
+    link_no_replace,
+    lstat_at,
+    parent_of,
+    write_new,
+)
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
     from ftd.store import FileRow, Store
 
 log = get_logger("ftd.daemon.files")
-HASH_BLOCK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def free_name(directory: Path, name: str, taken: set[str] | None = None) -> Path:
@@ -55,47 +55,93 @@ class MoveError(OSError):
     """A file could not be moved; the message names both ends."""
 
 
-def move_file(source: Path, target: Path) -> None:
-    """Move without replacing: fails if ``target`` exists. Same file system only."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _root_of(*paths: Path) -> Path:
+    """The folder both ends lie under, when the caller names none."""
+    return Path(os.path.commonpath([os.path.dirname(p) for p in paths]))
+
+
+def move_file(source: Path, target: Path, *, root: Path | None = None) -> None:
+    """Move without replacing: fails if ``target`` exists. Same file system only.
+
+    Both folders are reached from ``root`` without following a link; the
+    target's folders are made if missing.
+    """
+    top = root or _root_of(source, target)
     try:
-        os.link(source, target, follow_symlinks=False)
+        with (
+            parent_of(top, source) as (src_fd, src_name),
+            parent_of(top, target, create=True) as (dst_fd, dst_name),
+        ):
+            link_no_replace(src_fd, src_name, dst_fd, dst_name)
+            os.unlink(src_name, dir_fd=src_fd)
     except FileExistsError as exc:
         raise MoveError(errno.EEXIST, f"cannot move {source} to {target}: target exists") from exc
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise MoveError(exc.errno, f"cannot move {source} to {target}: {exc.strerror}") from exc
-        # A file system without hard links: rename, having checked the name is free.
-        if target.exists():
-            raise MoveError(
-                errno.EEXIST, f"cannot move {source} to {target}: target exists"
-            ) from exc
-        os.rename(source, target)
-        return
-    os.unlink(source)
+        raise MoveError(exc.errno, f"cannot move {source} to {target}: {exc.strerror}") from exc
 
 
-def settle_move(row: FileRow) -> str:
-    """Finish a recorded move; says how it ended: moved, done, or missing."""
+def _look(root: Path, path: Path) -> os.stat_result | None:
+    """What is at ``path`` reached from ``root`` without a link; None if nothing is, or
+    the way there passes through a link."""
+    try:
+        with parent_of(root, path) as (fd, name):
+            return lstat_at(fd, name)
+    except OSError as exc:
+        if exc.errno in WALK_FAILURES:
+            return None
+        raise
+
+
+def settle_move(row: FileRow, *, root: Path | None = None) -> str:
+    """Finish a recorded move; says how it ended: moved, done, or missing.
+
+    With the file's identity on record, a file at either end counts only if it
+    is that file: another one under the target name is not this move done,
+    and another one under the source name (a new drop) is not moved.
+    """
     source = Path(row.moving_from or row.path)
     target = Path(row.path)
-    if target.exists():
-        if source != target and source.exists() and os.path.samefile(source, target):
-            os.unlink(source)  # the link was made, the unlink was not
-        return "done"
-    if source.exists():
-        move_file(source, target)
+    top = root or _root_of(source, target)
+    at_target = _look(top, target)
+    at_source = _look(top, source) if source != target else None
+    wanted = row.identity
+
+    def is_it(info: os.stat_result | None) -> bool:
+        return info is not None and (wanted is None or identity(info) == wanted)
+
+    if at_target is not None:
+        if at_source is not None and identity(at_source) == identity(at_target):
+            with parent_of(top, source) as (fd, name):
+                os.unlink(name, dir_fd=fd)  # the link was made, the unlink was not
+            return "done"
+        if is_it(at_target):
+            return "done"
+        if is_it(at_source):
+            raise MoveError(errno.EEXIST, f"cannot move {source} to {target}: target exists")
+        return "missing"
+    if is_it(at_source):
+        try:
+            move_file(source, target, root=top)
+        except MoveError as exc:
+            if exc.errno in WALK_FAILURES:
+                return "missing"  # gone, or the way there became a link, since the look
+            raise
         return "moved"
     return "missing"
 
 
-async def settle_moves(store: Store, dataset_id: int | None = None) -> list[FileRow]:
-    """Carry out recorded moves (all, or one dataset's); returns those whose file is gone."""
+async def settle_moves(
+    store: Store, dataset_id: int | None = None, *, root: Path | None = None
+) -> list[FileRow]:
+    """Carry out recorded moves (all, or one dataset's); returns those whose file is gone.
+
+    ``root`` is the drop folder: every end of every move lies under it.
+    """
     missing: list[FileRow] = []
     for row in await store.pending_moves():
         if dataset_id is not None and row.dataset_id != dataset_id:
             continue
-        outcome = await anyio.to_thread.run_sync(settle_move, row)
+        outcome = await anyio.to_thread.run_sync(partial(settle_move, row, root=root))
         if outcome == "missing":
             log.warning(
                 "file_missing",
@@ -118,55 +164,15 @@ async def settle_moves(store: Store, dataset_id: int | None = None) -> list[File
     return missing
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write a report atomically: a reader sees the old file or the whole new one."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+def write_json(
+    path: Path, data: Any, *, root: Path | None = None, reader_uid: int | None = None
+) -> None:
+    """Write a report atomically: a reader sees the old file or the whole new one.
 
-
-def unfit_file(files: dict[str, FileRow]) -> tuple[str, str] | None:
-    """(kind, message) for the first of a dataset's files that ftd will not read, if any.
-
-    The sidecar and the files it names may be anything a user can make; only
-    regular files are read (never a link's target, never a FIFO), and a
-    sidecar only up to its size limit.
+    Made under a fresh name with O_EXCL and given its name only then, in a
+    folder reached from ``root`` without links; readable by ftd and
+    ``reader_uid`` (the dropper) alone.
     """
-    for role, item in files.items():
-        path = Path(item.path)
-        kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"
-        try:
-            info = path.lstat()
-        except FileNotFoundError:
-            continue  # the validator says so, with the path
-        except OSError as exc:
-            return kind, f"{path.name}: cannot look at it: {exc.strerror or exc}"
-        what = _file_kind(info.st_mode)
-        if what is not None:
-            return (
-                kind,
-                f"{path.name} is {what}; ftd reads only regular files: drop the file itself",
-            )
-        if role == "sidecar" and info.st_size > MAX_SIDECAR_BYTES:
-            return kind, (
-                f"{path.name} is {info.st_size:,} bytes; a sidecar holds at most "
-                f"{MAX_SIDECAR_BYTES:,}"
-            )
-    return None
-
-
-def _file_kind(mode: int) -> str | None:
-    """What a file that is not a regular file is, in words; None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    return "not a regular file"
+    body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    with parent_of(root or path.parent.parent, path) as (fd, name):
+        write_new(fd, name, body, reader_uid=reader_uid)

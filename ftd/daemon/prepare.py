@@ -8,9 +8,7 @@ the state changes, so a crash in between only means writing them again.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -19,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config import load_overrides
-from ftd.daemon.files import free_name, settle_moves, unfit_file, write_json
+from ftd.daemon import snapshot
+from ftd.daemon.files import free_name, settle_moves, write_json
+from ftd.daemon.workers import WorkerFailed, WorkerFull, Workers, environment
 from ftd.errors import ConfigError
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.forecast import forecast
@@ -68,6 +68,7 @@ class Preparer:
         splits_dir: Path,
         on_ready: Callable[[], None],
         secret_env: tuple[str, ...] = (),
+        snapshots: Path | None = None,
     ) -> None:
         self._store = store
         self._drop = drop
@@ -75,6 +76,15 @@ class Preparer:
         self._splits_dir = splits_dir
         self._on_ready = on_ready
         self._secret_env = secret_env
+        self._snapshots = snapshots or drop.root.parent / "snapshots"
+        self._workers = Workers(environment(secret_env))
+        # Choosing free names in processed/ or rejected/ and taking them is one
+        # step: two datasets of the same name finishing together get two names.
+        self._placing = anyio.Lock()
+
+    async def aclose(self) -> None:
+        """End the validation processes kept for the next datasets."""
+        await self._workers.aclose()
 
     async def handle(self, row: DatasetRow) -> None:
         if not await self._files_taken(row):
@@ -114,20 +124,22 @@ class Preparer:
                 ),
             )
             return
-        unfit = await anyio.to_thread.run_sync(unfit_file, files)
+        taken = await self._taken(row, files)
+        unfit = _first_unfit(taken, files)
         if unfit is not None:
             await self._reject(row, files, _file_errors(row, *unfit))
             return
         try:
-            run = self._run_settings(files)
+            run = self._run_settings(taken)
         except ConfigError as exc:
-            # The sidecar is named as the user knows it, not by ftd's work folder.
-            folder = str(Path(files["sidecar"].path).parent) + os.sep if "sidecar" in files else ""
+            # The sidecar is named as the user knows it, not by ftd's own copy.
+            copy = taken.copies.get("sidecar")
+            folder = str(Path(copy).parent) + os.sep if copy else ""
             message = str(exc).replace(folder, "") if folder else str(exc)
             await self._reject(row, files, _file_errors(row, "bad_sidecar", message))
             return
         try:
-            result = await self._validate(row, files, run)
+            result = await self._validate(row, taken, run)
         except WorkerBlocked as exc:
             await self._wait(row, states.VALIDATING, str(exc))
             return
@@ -138,6 +150,22 @@ class Preparer:
             await self._reject(row, files, _validation_errors(row, result["reports"]))
             return
         await self._accept(row, files, run, result)
+
+    async def _taken(self, row: DatasetRow, files: dict[str, FileRow]) -> snapshot.Taken:
+        """The copy made at the claim; made now from the recorded files if there is none."""
+        folder = self._snapshots / row.tag
+        taken = await anyio.to_thread.run_sync(snapshot.load, folder)
+        if taken is not None:
+            return taken
+        return await anyio.to_thread.run_sync(
+            lambda: snapshot.retake(
+                self._drop.root,
+                files,
+                folder,
+                row.owner_uid,
+                max_bytes=self._settings().intake.max_file_bytes,
+            )
+        )
 
     async def _files_taken(self, row: DatasetRow) -> bool:
         """Finish the dataset's recorded moves; False when it must wait (or its file is gone).
@@ -150,7 +178,7 @@ class Preparer:
         if not any(item.moving_from for item in files.values()):
             return True
         try:
-            missing = await settle_moves(self._store, row.id)
+            missing = await settle_moves(self._store, row.id, root=self._drop.root)
         except OSError as exc:
             await self._wait(row, states.DETECTED, f"cannot take its files yet: {exc}")
             return False
@@ -202,9 +230,9 @@ class Preparer:
             log.warning("evaluation_forecast_failed", error=str(exc))
             return None
 
-    def _run_settings(self, files: dict[str, FileRow]) -> RunSettings:
-        sidecar = files.get("sidecar")
-        overrides = load_overrides(Path(sidecar.path)) if sidecar is not None else None
+    def _run_settings(self, taken: snapshot.Taken) -> RunSettings:
+        sidecar = taken.copies.get("sidecar")
+        overrides = load_overrides(Path(sidecar)) if sidecar is not None else None
         settings = self._settings()
         run = settings.defaults.merged(overrides)
         profile = settings.profile(run.provider)  # an unknown profile rejects the dataset
@@ -216,15 +244,15 @@ class Preparer:
         return run
 
     async def _validate(
-        self, row: DatasetRow, files: dict[str, FileRow], run: RunSettings
+        self, row: DatasetRow, taken: snapshot.Taken, run: RunSettings
     ) -> dict[str, Any]:
         price = self._settings().price_for(run.model)
         epochs = run.hyperparameters.n_epochs
         stem = Path(row.name).stem
         spec = {
-            "dataset": files["dataset"].path,
+            "dataset": taken.copies["dataset"],
             "companions": {
-                role: files[role].path for role in ("validation", "test") if role in files
+                role: taken.copies[role] for role in ("validation", "test") if role in taken.copies
             },
             "model": run.model,
             "method": run.method,
@@ -241,28 +269,15 @@ class Preparer:
         }
         log.info("validation_started", dataset_id=row.id, name=row.name, model=run.model)
         started = time.perf_counter()
-        env = {k: v for k, v in os.environ.items() if k not in self._secret_env}
         try:
-            done = await anyio.run_process(
-                [sys.executable, "-m", "ftd.daemon.prepare_worker"],
-                input=json.dumps(spec).encode(),
-                check=False,
-                env=env,
-            )
-        except OSError as exc:
-            raise WorkerError(f"cannot start the validation process: {exc}") from exc
-        if done.returncode == os.EX_TEMPFAIL:
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
-            raise WorkerBlocked(" | ".join(tail) or "the validation process could not write")
-        if done.returncode != 0:
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
-            raise WorkerError(
-                f"validation process exited with {done.returncode}: {' | '.join(tail)}"
-            )
-        try:
-            result: dict[str, Any] = json.loads(done.stdout)
-        except ValueError as exc:
-            raise WorkerError(f"validation process answered no JSON: {exc}") from exc
+            result = await self._workers.prepare(spec, size=row.size_bytes)
+        except WorkerFull as exc:
+            raise WorkerBlocked(str(exc)) from exc
+        except WorkerFailed as exc:
+            raise WorkerError(str(exc)) from exc
+        for role, report in result.get("reports", {}).items():
+            if isinstance(report, dict) and role in taken.names:
+                report["path"] = taken.names[role]  # as the dropper knows it, not ftd's copy
         log.info(
             "validation_finished",
             dataset_id=row.id,
@@ -287,12 +302,25 @@ class Preparer:
             detail={"error": error},
         )
 
-    def _destinations(self, directory: Path, files: dict[str, FileRow]) -> dict[str, Path]:
-        """Free names in ``directory`` for the dataset, its sidecar (same stem) and companions."""
-        taken: set[str] = set()
-        dataset = free_name(directory, Path(files["dataset"].path).name)
+    async def _destinations(
+        self, directory: Path, files: dict[str, FileRow], note: str | None
+    ) -> dict[str, Path]:
+        """Free names in ``directory`` for the dataset, its sidecar (same stem), companions
+        and note (under the role ``note``): free of files and of moves still on record."""
+        taken = {
+            Path(move.path).name
+            for move in await self._store.pending_moves()
+            if Path(move.path).parent == directory
+        }
+        dataset = free_name(directory, Path(files["dataset"].path).name, taken)
+        while note is not None and (directory / (dataset.stem + note)).exists():
+            taken.add(dataset.name)
+            dataset = free_name(directory, Path(files["dataset"].path).name, taken)
         taken.add(dataset.name)
         chosen = {"dataset": dataset}
+        if note is not None:
+            chosen["note"] = directory / (dataset.stem + note)
+            taken.add(chosen["note"].name)
         for role, item in files.items():
             if role == "dataset":
                 continue
@@ -310,21 +338,29 @@ class Preparer:
         note: tuple[str, dict[str, Any]] | None,
         **fields: Any,
     ) -> Path:
-        """Write the note, change the state with the moves, make the moves; the dataset's path."""
-        targets = self._destinations(directory, files)
-        if note is not None:
-            suffix, body = note
-            await anyio.to_thread.run_sync(
-                write_json, directory / (targets["dataset"].stem + suffix), body
-            )
-        moves = {role: (files[role].path, str(path)) for role, path in targets.items()}
-        if await self._store.transition(
-            row.id, states.VALIDATING, new_state, moves=moves, **fields
-        ):
-            await settle_moves(self._store, row.id)
-            work = Path(files["dataset"].path).parent
-            if work.parent == self._drop.processing:
-                await anyio.to_thread.run_sync(_remove_empty_tree, work)
+        """Write the note, change the state with the moves, make the moves; the dataset's path.
+
+        The note is readable by the dropper and ftd only; names are chosen and
+        taken under one lock, and every write and move goes through folders ftd
+        opened itself (nofollow.py)."""
+        async with self._placing:
+            targets = await self._destinations(directory, files, note[0] if note else None)
+            if note is not None:
+                body = note[1]
+                await anyio.to_thread.run_sync(
+                    lambda: write_json(
+                        targets.pop("note"), body, root=self._drop.root, reader_uid=row.owner_uid
+                    )
+                )
+            moves = {role: (files[role].path, str(path)) for role, path in targets.items()}
+            if await self._store.transition(
+                row.id, states.VALIDATING, new_state, moves=moves, **fields
+            ):
+                await settle_moves(self._store, row.id, root=self._drop.root)
+                work = Path(files["dataset"].path).parent
+                if work.parent == self._drop.processing:
+                    await anyio.to_thread.run_sync(_remove_empty_tree, work)
+                await anyio.to_thread.run_sync(snapshot.discard, self._snapshots / row.tag)
         return targets["dataset"]
 
     async def _duplicate(
@@ -466,6 +502,19 @@ def _approval_reason(
         f"estimated ${training:,.2f} training + ${evaluation:,.2f} evaluation = "
         f"${total:,.2f}, over max_cost_usd ${run.max_cost_usd:,.2f}"
     )
+
+
+def _first_unfit(taken: snapshot.Taken, files: dict[str, FileRow]) -> tuple[str, str] | None:
+    """(kind, message) for the first of a dataset's files ftd did not take, if any."""
+    for role in ("dataset", "sidecar", "validation", "test"):
+        if role in taken.unfit:
+            return taken.unfit[role]
+    for role in ("dataset", "sidecar", "validation", "test"):
+        if role in files and role not in taken.copies:
+            kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"
+            name = taken.names.get(role, Path(files[role].path).name)
+            return kind, f"{name} is no longer the file that was dropped; drop it again"
+    return None
 
 
 def _remove_empty_tree(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Validate and split one dataset in a child process: ``python -m ftd.daemon.prepare_worker``.
+"""Validate and split datasets in a child process: ``python -m ftd.daemon.prepare_worker``.
 
 The daemon runs this in its own process rather than a thread: validation
 uses every core through its own worker pool, which is not safe to fork from
@@ -6,6 +6,11 @@ a process full of threads; a child can be killed at once when the daemon is
 asked to stop, where a thread could only be waited for; and its memory goes
 back to the system when it ends. The request comes as JSON on stdin, the
 answer leaves as JSON on stdout.
+
+With ``--serve`` the child stays and takes one request per line, answering
+each with one line (``{"status": "ok" | "tempfail" | "error", ...}``): the
+interpreter and the tokenizer are loaded once for many small datasets
+instead of once each (see workers.py, which also decides when to end one).
 """
 
 from __future__ import annotations
@@ -182,7 +187,30 @@ def _split(spec: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def serve() -> int:
+    """Answer requests, one JSON line each, until stdin ends."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            answer: dict[str, Any] = {"status": "ok", "answer": prepare(json.loads(line))}
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                answer = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+            else:
+                answer = {"status": "tempfail", "error": f"cannot write the splits: {exc}"}
+        except Exception as exc:
+            answer = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+        if answer["status"] == "error":
+            return 1  # a fresh process for whatever comes next
+    return 0
+
+
 def main() -> int:
+    if "--serve" in sys.argv[1:]:
+        return serve()
     spec = json.load(sys.stdin)
     try:
         answer = prepare(spec)

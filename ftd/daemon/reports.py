@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ftd.daemon.nofollow import write_new
 from ftd.logs import get_logger
 from ftd.report.gather import report_view
 from ftd.report.page import render
@@ -31,15 +32,18 @@ REPORT_SUFFIX = ".report.html"
 DIFFERENCES_SHOWN = 10
 
 
-def _write(path: Path, html: str) -> None:
-    """Atomically: a reader sees the old report or the whole new one."""
+def _write(path: Path, html: str, reader_uid: int | None = None) -> None:
+    """Atomically: a reader sees the old report or the whole new one.
+
+    Created under a fresh name with O_EXCL in a folder opened without
+    following a link, readable by ftd and the dropper (``reader_uid``) alone;
+    it replaces only a report ftd wrote itself (nofollow.py)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(html)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        write_new(fd, path.name, html.encode("utf-8"), reader_uid=reader_uid)
+    finally:
+        os.close(fd)
 
 
 class Reports:
@@ -92,8 +96,10 @@ class Reports:
         view = await self.view(dataset_id=row.dataset_id, job_id=row.job_id, evaluation=row)
         html = render(view)
         path = await self._place(row)
+        dataset = await self._store.dataset(row.dataset_id) if row.dataset_id else None
+        reader = dataset.owner_uid if dataset is not None else None
         try:
-            await anyio.to_thread.run_sync(_write, path, html)
+            await anyio.to_thread.run_sync(_write, path, html, reader)
         except OSError as exc:
             log.error("report_not_written", evaluation_id=row.id, path=str(path), error=str(exc))
             return None

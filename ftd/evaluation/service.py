@@ -15,7 +15,9 @@ account is still honoured.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +61,28 @@ class EvaluationRequestError(FtdError):
     def __init__(self, argument: str, message: str) -> None:
         super().__init__(f"{argument}: {message}")
         self.argument = argument
+
+
+# Test items sent through the socket; the socket's own request limit applies first.
+MAX_TEST_ITEMS_BYTES = 16 << 20
+REQUESTS_DIR = "requests"
+
+
+def _keep_private(folder: Path, text: str) -> Path:
+    """The items in a file of the daemon's own (0600, named by their hash), made once."""
+    data = text.encode("utf-8")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()}.jsonl"
+    if path.exists():
+        return path
+    temporary = folder / f".{path.name}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return path
 
 
 class EvaluationService:
@@ -282,14 +306,19 @@ class EvaluationService:
         self,
         *,
         model: str,
-        test_file: Path,
+        test_file: Path | None = None,
         base_model: str | None = None,
         graders: Sequence[str] | None = None,
+        test_items: str | None = None,
     ) -> int:
-        """Queue an evaluation of ``model`` on ``test_file``; its id.
+        """Queue an evaluation of ``model`` on ``test_file`` or on ``test_items``; its id.
 
-        The file is read first: a file that cannot be evaluated raises
-        ItemsError naming the file and line; a bad argument raises
+        A caller of the control socket sends the test file's content
+        (``test_items``), read with the caller's own rights: the daemon never
+        opens a path on someone's behalf (it could read what they may not, or
+        wait for ever on a FIFO). The content is kept in a private file of the
+        daemon's. The items are read first: a file that cannot be evaluated
+        raises ItemsError naming the file and line; a bad argument raises
         EvaluationRequestError naming it.
         """
         name = model.strip()
@@ -309,7 +338,17 @@ class EvaluationService:
                     "graders", f"{first['msg']} (known: {', '.join(GRADER_NAMES)})"
                 ) from None
             settings = overrides.applied_to(settings)
-        path = Path(test_file)
+        if test_items is not None:
+            if len(test_items.encode("utf-8", errors="replace")) > MAX_TEST_ITEMS_BYTES:
+                raise EvaluationRequestError(
+                    "test_items", f"more than {MAX_TEST_ITEMS_BYTES:,} bytes of test items"
+                )
+            folder = self._current().paths.state_dir / REQUESTS_DIR
+            path = await anyio.to_thread.run_sync(_keep_private, folder, test_items)
+        elif test_file is not None:
+            path = Path(test_file)
+        else:
+            raise EvaluationRequestError("test_items", "no test items given")
         if not path.is_absolute():
             raise EvaluationRequestError(
                 "test_file", f"{test_file} must be an absolute path (the daemon runs in /)"

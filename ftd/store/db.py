@@ -203,15 +203,18 @@ class Store:
         size_bytes: int,
         moves: Mapping[str, tuple[str, str]] | None = None,
         tag: str | None = None,
+        owner_uid: int | None = None,
+        identities: Mapping[str, str] | None = None,
     ) -> DatasetRow:
         """Record a newly found file and where its files are going (role -> (from, to)).
 
         ``tag`` names the dataset's remote objects; a random one if not given.
+        ``identities`` holds each moved file's device:inode as it was taken.
         """
         async with self.transaction() as tx:
             cursor = await tx.db.execute(
                 "INSERT INTO datasets (sha256, name, path, size_bytes, state, tag, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "owner_uid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sha256,
                     name,
@@ -219,6 +222,7 @@ class Store:
                     size_bytes,
                     states.DETECTED,
                     tag or secrets.token_hex(8),
+                    owner_uid,
                     tx.now,
                     tx.now,
                 ),
@@ -227,9 +231,9 @@ class Store:
             assert new_id is not None
             for role, (source, target) in (moves or {}).items():
                 await tx.db.execute(
-                    "INSERT INTO dataset_files (dataset_id, role, path, moving_from) "
-                    "VALUES (?, ?, ?, ?)",
-                    (new_id, role, target, source),
+                    "INSERT INTO dataset_files (dataset_id, role, path, moving_from, identity) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (new_id, role, target, source, (identities or {}).get(role)),
                 )
             await tx.log_change("dataset", new_id, None, states.DETECTED, None, name=name)
         found = await self.dataset(new_id)
@@ -288,8 +292,16 @@ class Store:
     async def datasets(
         self, wanted: Iterable[str] | None = None, *, due: bool = False, limit: int = 1000
     ) -> list[DatasetRow]:
-        """Datasets in the given states, oldest first; ``due`` skips those waiting to retry."""
-        sql = "SELECT * FROM datasets"
+        """Datasets in the given states, the producers' in turn; ``due`` skips those waiting.
+
+        Each producer's (owner's) oldest comes first, then each one's second
+        oldest, and so on: one producer's thousand files do not hold up
+        another's one. Among the same turn, the oldest first.
+        """
+        sql = (
+            "SELECT id, ROW_NUMBER() OVER (PARTITION BY owner_uid ORDER BY id) AS turn "
+            "FROM datasets"
+        )
         clauses: list[str] = []
         params: list[Any] = []
         if wanted is not None:
@@ -301,7 +313,10 @@ class Store:
             params.append(self._clock())
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY id LIMIT ?"
+        sql = (
+            f"SELECT d.* FROM datasets d JOIN ({sql}) t ON t.id = d.id "  # noqa: S608 - fixed text
+            "ORDER BY t.turn, d.id LIMIT ?"
+        )
         params.append(limit)
         return [DatasetRow.from_row(r) for r in await self._all(sql, params)]
 

@@ -44,6 +44,7 @@ class DatasetRow(_Row):
     created_at: float
     updated_at: float
     tag: str
+    owner_uid: int | None = None
 
     _json: ClassVar[tuple[str, ...]] = ("report", "settings")
 
@@ -54,6 +55,7 @@ class FileRow(_Row):
     role: str
     path: str
     moving_from: str | None
+    identity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

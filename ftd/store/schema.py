@@ -285,6 +285,12 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX job_events_by_job;
     CREATE INDEX job_events_in_order ON job_events(job_id, created_at, step_order, event_id);
     """,
+    # 8: who dropped a dataset (the owner of the file taken), and which file a
+    # recorded move is about (device:inode), so no other file is ever taken for it.
+    """
+    ALTER TABLE datasets ADD COLUMN owner_uid INTEGER;
+    ALTER TABLE dataset_files ADD COLUMN identity TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

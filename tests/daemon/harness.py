@@ -214,6 +214,16 @@ class Daemon:
             process.wait()
             raise AssertionError(f"ftd run did not exit {timeout:g} s after SIGTERM") from None
 
+    def wait_exit(self, timeout: float) -> int:
+        """Its exit code once it ends by itself; fails (killing it) after ``timeout``."""
+        process = self._take()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"ftd run still running {timeout:g} s later") from None
+
     def kill(self) -> None:
         process = self._take()
         process.kill()

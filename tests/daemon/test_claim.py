@@ -9,7 +9,7 @@ import pytest
 import structlog
 
 from ftd.config.paths import DropFolder
-from ftd.daemon import claim, files
+from ftd.daemon import snapshot
 from ftd.daemon.claim import Intake, plan_moves
 from ftd.intake import Seen
 from ftd.store import Store
@@ -60,18 +60,11 @@ def _dropped(tmp_path: Path, name: str) -> tuple[DropFolder, Seen]:
     return drop, Seen(name, info.st_size, info.st_mtime_ns, info.st_ino)
 
 
-async def test_a_file_removed_while_being_read_is_logged_and_not_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_file_removed_before_it_is_opened_is_logged_and_not_recorded(
+    tmp_path: Path,
 ) -> None:
     drop, seen = _dropped(tmp_path, "gone.jsonl")
-    real_hash = files.sha256_file
-
-    def hash_then_lose(path: Path) -> str:
-        digest = real_hash(path)
-        path.unlink()  # the producer takes it back while ftd reads it
-        return digest
-
-    monkeypatch.setattr(claim, "sha256_file", hash_then_lose)
+    (drop.incoming / "gone.jsonl").unlink()  # the producer takes it back before ftd opens it
     claimed: list[bool] = []
     store = await Store.open(tmp_path / "ftd.db")
     try:
@@ -100,18 +93,18 @@ async def test_a_claim_failing_the_same_way_again_is_one_error_then_a_recovery(
 ) -> None:
     """A full disk for hours must not write an error at every look at incoming/."""
     drop, seen = _dropped(tmp_path, "held.jsonl")
-    real_hash = files.sha256_file
+    real_copy = snapshot._copy
     failures = iter(
         [OSError(28, "No space left on device")] * 3 + [OSError(30, "Read-only file system")]
     )
 
-    def hash_or_fail(path: Path) -> str:
+    def copy_or_fail(fd: int, info: os.stat_result, target: Path) -> str:
         error = next(failures, None)
         if error is not None:
             raise error
-        return real_hash(path)
+        return real_copy(fd, info, target)
 
-    monkeypatch.setattr(claim, "sha256_file", hash_or_fail)
+    monkeypatch.setattr(snapshot, "_copy", copy_or_fail)
     claimed: list[bool] = []
     store = await Store.open(tmp_path / "ftd.db")
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from ftd.cli import EXIT_CONFIG
 from ftd.config import load_settings
-from ftd.daemon.command import EXIT_LOCKED
+from ftd.daemon.command import EXIT_DATABASE_GONE, EXIT_LOCKED
 from ftd.store.db import BUSY_TIMEOUT_MS
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
@@ -75,7 +75,7 @@ def test_service_agrees_with_the_daemon() -> None:
     assert keys["Type"] == ["notify"]
     assert keys["User"] == keys["Group"] == ["ftd"]
     # A configuration error (78) or a second daemon (75) fails once instead of looping.
-    assert keys["RestartPreventExitStatus"] == [f"{EXIT_CONFIG} {EXIT_LOCKED}"]
+    assert keys["RestartPreventExitStatus"] == [f"{EXIT_CONFIG} {EXIT_LOCKED} {EXIT_DATABASE_GONE}"]
     assert keys["Restart"] == ["on-failure"]
     # Stopping waits at most for one commit's busy timeout; systemd must wait longer.
     stop = keys["TimeoutStopSec"][0]

@@ -7,7 +7,6 @@ without ever seeing the key.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -77,12 +76,22 @@ async def evaluate(parts: Parts, call: Call) -> dict[str, Any]:
     if parts.evaluations is None:
         raise CommandError(UNAVAILABLE, "evaluation is not running in this daemon")
     model = arg.required_text(call.args, "model")
-    test_file = arg.required_text(call.args, "test_file")
+    if "test_items" not in call.args:
+        # The daemon opens no path for a caller: it could read what they may not,
+        # or wait for ever on a FIFO. The client sends what it read itself.
+        raise CommandError(
+            INVALID_ARGUMENT,
+            "test_items: send the test file's content (ftd eval reads it with your rights); "
+            "the daemon does not open paths for its callers",
+        )
+    items = call.args["test_items"]
+    if not isinstance(items, str):
+        raise CommandError(INVALID_ARGUMENT, "test_items: must be the test file's text")
     base = arg.text(call.args, "base_model", required=False)
     graders = arg.texts(call.args, "graders")
     try:
         evaluation_id = await parts.evaluations.request(
-            model=model, test_file=Path(test_file), base_model=base, graders=graders
+            model=model, test_items=items, base_model=base, graders=graders
         )
     except FtdError as exc:
         raise CommandError(INVALID_ARGUMENT, str(exc)) from None

@@ -138,7 +138,7 @@ async def retry(parts: Parts, call: Call) -> dict[str, Any]:
                 f"AND role NOT IN ({', '.join('?' * len(roles))})",
                 (row["id"], *roles),
             )
-    await settle_moves(store, row["id"])
+    await settle_moves(store, row["id"], root=parts.settings.paths.drop.root)
     parts.wake_prepare()
     return {"dataset_id": row["id"], "state": states.DETECTED, "previous": state}
 
