@@ -491,14 +491,21 @@ class Tracker:
         gone: list[str] = []
         listed = False
         for profile, models in sorted(used.items()):
+            provider = self._at(profile)
             try:
-                served: set[str] | None = set(await self._at(profile).model_ids())
+                served: set[str] | None = set(await provider.model_ids())
                 listed = True
             except (RemoteError, FtdError):
                 served = None
+            try:
+                # The provider's own dates first (Azure lists its own): the catalogue's
+                # are OpenAI's, and another provider may serve a model longer.
+                listed_dates = await provider.retirements()
+            except (RemoteError, FtdError):
+                listed_dates = {}
             for model in sorted(models):
                 entry = catalog.lookup(model)
-                date = entry.shutdown_date if entry else None
+                date = listed_dates.get(model) or (entry.shutdown_date if entry else None)
                 if date is not None:
                     left = (datetime.date.fromisoformat(date) - day).days
                     if left <= RETIREMENT_WARNING_DAYS:

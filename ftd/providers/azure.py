@@ -15,6 +15,7 @@ ftd's knowledge; they obey the same core rules as every other call.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -45,6 +46,7 @@ _STATUS = {
     "resuming": "running",
     "canceled": "cancelled",
 }
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _DEPLOYMENT_STATE = {
     "Accepted": "creating",
     "Creating": "creating",
@@ -262,6 +264,28 @@ class AzureProvider(OpenAIProvider):
             # A next page is followed only on the same management host.
             same_host = isinstance(link, str) and link.startswith(self._azure.management_url)
             url = link if same_host and isinstance(link, str) else None
+        return found
+
+    async def _op_retirements(self) -> dict[str, str]:
+        """Accounts_ListModels' deprecation dates: when each model stops answering."""
+        if not self._azure.can_deploy or self._token is None:
+            return {}
+        url = self._deployment_url().removesuffix("/deployments") + "/models"
+        answer = await self._arm("GET", url)
+        values = answer.get("value") if isinstance(answer, dict) else None
+        found: dict[str, str] = {}
+        for item in values if isinstance(values, list) else []:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
+            deprecation = item.get("deprecation")
+            when = deprecation.get("inference") if isinstance(deprecation, dict) else None
+            if not isinstance(when, str) or not _ISO_DAY.match(when):
+                continue  # an answer that is not a date is not believed
+            day = when[:10]
+            version = item.get("version")
+            found.setdefault(item["name"], day)
+            if isinstance(version, str) and _ISO_DAY.match(version):
+                found[f"{item['name']}-{version}"] = day
         return found
 
     async def _op_undeploy(self, name: str) -> None:

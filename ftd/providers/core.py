@@ -320,6 +320,14 @@ class Provider:
     async def model_ids(self) -> list[str]:
         return await self._read("list_models", self._op_model_ids)
 
+    async def retirements(self) -> dict[str, str]:
+        """Model -> the ISO date it stops answering, as the provider itself lists it.
+
+        Empty where the provider publishes none through its API (ftd's catalogue
+        then speaks for it).
+        """
+        return await self._read("list_retirements", self._op_retirements)
+
     async def delete_model(self, name: str) -> bool:
         if not self.capabilities.delete_model:
             raise self._unsupported("delete_model", "deleting a model")
@@ -441,6 +449,9 @@ class Provider:
 
     async def _op_delete_model(self, name: str) -> bool:
         raise NotImplementedError
+
+    async def _op_retirements(self) -> dict[str, str]:
+        return {}
 
     async def _op_chat(
         self,

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, azure_profile, write_dataset
+from tests.daemon.harness import Daemon, Emulator, azure_profile, write_dataset
 
 # Few graders and no judge: the base deployment is the only shared one.
 EVALUATION = {"graders": ["exact", "f1"], "primary_grader": "f1", "judge_repeat_sample": 0}
@@ -44,6 +44,14 @@ class AzureEmulator:
     def deployments(self) -> dict[str, Any]:
         answer: dict[str, Any] = self.admin("/_emulator/deployments")
         return answer
+
+    def process_jobs(self) -> list[str]:
+        """The ids of every fine-tuning job the emulator holds."""
+        harness = Emulator(self.process.base_url)
+        try:
+            return [job.id for job in harness.jobs()]
+        finally:
+            harness.client.close()
 
     def live_names(self) -> list[str]:
         return sorted(d["name"] for d in self.deployments()["deployments"])
@@ -249,6 +257,32 @@ def test_each_checkpoint_evaluated_is_deployed_and_torn_down_too(
         final = daemon.query("SELECT fine_tuned_model FROM jobs")[0][0]
         assert candidates == {final, *(c["model"] for c in checkpoints())}
         assert azure.live_names() == []
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_sigkill_during_job_creation_finds_the_job_by_its_tag(
+    tmp_path: Path, azure: AzureEmulator
+) -> None:
+    """Azure's job list takes no metadata filter: the job is found by reading each one's."""
+    daemon = azure_daemon(tmp_path, azure)
+    try:
+        start(daemon)
+        # The create takes effect at once; its answer leaves seconds later.
+        azure.admin("/_emulator/config", {"answer_delay_ms": 4000})
+        write_dataset(daemon.incoming / "doubt.jsonl", 120)
+        daemon.wait_for("job_create_sent", timeout=120)
+        time.sleep(1.0)
+        daemon.kill()
+        azure.admin("/_emulator/config", {"answer_delay_ms": 0})
+        made = azure.process_jobs()
+        assert len(made) == 1  # the request got through before the kill
+        start(daemon)
+        job = daemon.wait_job("doubt.jsonl", "succeeded", timeout=120)
+        assert job["job_id"] == made[0]
+        assert azure.process_jobs() == made  # found again, not made again
+        assert daemon.events("job_found")
         assert daemon.stop() == 0
     finally:
         daemon.close()
