@@ -223,7 +223,13 @@ class Deployer:
     async def _advance(self, row: DeploymentRow) -> None:
         provider = self._providers.get(row.provider)
         if row.state == rows_of.INTENDED:
-            log.info("deployment_requested", provider=row.provider, name=row.name, model=row.model)
+            log.info(
+                "deployment_requested",
+                provider=row.provider,
+                name=row.name,
+                model=row.model,
+                role=row.role,
+            )
             await provider.deploy(row.name, row.model)
             await rows_of.move(self._store, row, rows_of.CREATING)
         elif row.state == rows_of.CREATING:

@@ -286,3 +286,62 @@ def test_sigkill_during_job_creation_finds_the_job_by_its_tag(
         assert daemon.stop() == 0
     finally:
         daemon.close()
+
+
+def test_ftd_keep_holds_a_deployment_and_release_lets_it_go(
+    tmp_path: Path, azure: AzureEmulator
+) -> None:
+    daemon = azure_daemon(tmp_path, azure)
+    try:
+        start(daemon)
+        write_dataset(daemon.incoming / "keep.jsonl", 120)
+        requested = daemon.wait_for(
+            "deployment_requested", lambda e: e["role"] == "candidate", timeout=120
+        )
+        model = requested["model"]
+        kept = daemon.ftd("keep", model)
+        assert kept.returncode == 0, kept.stderr
+        assert f"of {model}: kept" in kept.stdout
+        job = daemon.wait_job("keep.jsonl", "succeeded", timeout=60)
+        wait_until(
+            "the evaluation to end",
+            lambda: (e := evaluation_of(daemon, job["job_id"])) and e["status"] == "succeeded",
+        )
+        # The base went once no candidate needed it; the kept candidate stays.
+        wait_until(
+            "the base torn down",
+            lambda: (
+                {r["role"]: r["state"] for r in deployment_rows(daemon)}
+                == {"candidate": "ready", "base": "deleted"}
+            ),
+        )
+        assert len(azure.live_names()) == 1
+        released = daemon.ftd("keep", model, "--release")
+        assert released.returncode == 0, released.stderr
+        wait_until("the candidate torn down", lambda: all_deleted(daemon))
+        assert azure.live_names() == []
+        unknown = daemon.ftd("keep", "no-such-model")
+        assert unknown.returncode != 0
+        assert "no live deployment of no-such-model" in unknown.stderr
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_hosting_counts_in_the_spend_guard(tmp_path: Path, azure: AzureEmulator) -> None:
+    sections, env = azure_profile(azure.root)
+    # Training this file costs cents; two deployments for an hour cost $3.40.
+    extra = {**sections, "evaluation": EVALUATION, "defaults": {"max_cost_usd": 2.0}}
+    daemon = Daemon(tmp_path / "ftd", azure.root, extra, env)
+    try:
+        start(daemon)
+        write_dataset(daemon.incoming / "hosted.jsonl", 120)
+        row = daemon.wait_dataset("hosted.jsonl", "awaiting_approval", timeout=60)
+        report = json.loads(row["report"])
+        assert report["hosting_estimate_usd"] == pytest.approx(3.40)
+        assert report["approval"]["training_usd"] < 1.0
+        assert report["approval"]["evaluation_usd"] >= 3.40
+        assert azure.live_names() == []
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
