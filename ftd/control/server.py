@@ -271,6 +271,17 @@ class ControlServer:
                 return
             except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
                 return
+            if len(line) > self._max_request:
+                # The newline arrived in the same read as the rest: the reader found it
+                # past the bound, so the bound is checked here, whatever the timing.
+                await self._send(
+                    stream,
+                    protocol.error(
+                        None, protocol.TOO_LARGE, f"request over {self._max_request} bytes; closing"
+                    ),
+                )
+                log.warning("control_request_too_large", uid=connection.peer.uid)
+                return
             connection.busy = True
             if not line.strip():
                 continue

@@ -161,6 +161,16 @@ async def test_an_oversized_request_is_refused_and_its_connection_closed(short_d
             assert (await other.ask(1, "echo"))["ok"] is True
 
 
+async def test_an_oversized_line_sent_whole_with_its_newline_is_refused(short_dir: Path) -> None:
+    """The newline in the same read as the rest must not carry a line past the bound."""
+    async with serving(short_dir, max_request_bytes=1024) as (path, _), client(path) as peer:
+        line = b'{"v": 1, "id": 1, "cmd": "echo", "args": {"x": "' + b"y" * 1500 + b'"}}\n'
+        await peer.send(line)
+        answer = await peer.answer()
+        assert answer["error"]["code"] == protocol.TOO_LARGE
+        assert await peer.closed()
+
+
 async def test_command_refusals_and_crashes_are_answers(short_dir: Path) -> None:
     async with serving(short_dir) as (path, _), client(path) as peer:
         refused = await peer.ask(1, "refuse")

@@ -260,7 +260,7 @@ def entries(*, as_root: bool) -> list[Entry]:
             "gzipped.jsonl",
             "a gzip-compressed dataset",
             REJECTED,
-            "invalid_",
+            "compressed",
             _writer(gzip.compress(good_bytes(12, "gz "), mtime=0)),
         ),
         Entry("too-few.jsonl", "5 good examples", REJECTED, "too_few_examples", _few),
