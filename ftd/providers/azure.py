@@ -23,8 +23,8 @@ import aiohttp
 import openai
 
 from ftd.errors import RemoteError
-from ftd.providers.kinds import NOT_FOUND, NOT_READY, TRANSIENT, retry_after_seconds
-from ftd.providers.openai_api import OpenAIProvider, classify, job_body, job_of, kind_of
+from ftd.providers.kinds import NOT_FOUND, NOT_READY, TRANSIENT
+from ftd.providers.openai_api import OpenAIProvider, classify, http_error, job_body, job_of
 from ftd.providers.types import Capabilities, Deployment, RemoteJob
 
 if TYPE_CHECKING:
@@ -210,16 +210,7 @@ class AzureProvider(OpenAIProvider):
             raise RemoteError(operation, f"answer over {MAX_ARM_BODY} bytes", kind=TRANSIENT)
         if status >= 400:
             code, message = _arm_error(raw)
-            kind, retryable = kind_of(status, code, message)
-            raise RemoteError(
-                operation,
-                f"{status} {code or ''} {message}".replace("  ", " ").strip(),
-                status=status,
-                code=code,
-                kind=kind,
-                retryable=retryable,
-                retry_after=retry_after_seconds(answer_headers),
-            )
+            raise http_error(operation, status, code, message, answer_headers)
         if not raw.strip():
             return None
         try:

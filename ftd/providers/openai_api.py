@@ -69,11 +69,17 @@ def classify(operation: str, exc: Exception) -> RemoteError:
         return RemoteError(
             operation, f"{type(exc).__name__}: {exc}", kind=TRANSIENT, retryable=True
         )
-    status = exc.status_code
     code = exc.code if isinstance(exc.code, str) else None
     body = exc.body if isinstance(exc.body, dict) else {}
     message = str(body.get("message") or exc.message)
-    retry_after = retry_after_seconds(getattr(exc.response, "headers", None))
+    headers = getattr(exc.response, "headers", None)
+    return http_error(operation, exc.status_code, code, message, headers)
+
+
+def http_error(
+    operation: str, status: int, code: str | None, message: str, headers: object
+) -> RemoteError:
+    """A failed HTTP answer as a RemoteError: its kind, and the wait the server asked for."""
     kind, retryable = kind_of(status, code, message)
     return RemoteError(
         operation,
@@ -82,7 +88,7 @@ def classify(operation: str, exc: Exception) -> RemoteError:
         code=code,
         kind=kind,
         retryable=retryable,
-        retry_after=retry_after,
+        retry_after=retry_after_seconds(headers),
     )
 
 
