@@ -293,6 +293,7 @@ async def _run(
             await tg.start(tracker.run)
             await tg.start(evaluations.run)
             await tg.start(deployer.run)
+            tg.start_soon(reports.keep_up, max(5.0, 4 * settings.tracker.poll_seconds))
             await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)
             await tg.start(
                 lambda task_status: watch_incoming(

@@ -110,8 +110,22 @@ class Reports:
             tx.note("report_written", evaluation_id=row.id, job_id=row.job_id, path=str(path))
         return path
 
+    async def keep_up(self, every: float) -> None:
+        """Now and then, the report of any finished evaluation that has none yet.
+
+        The report is written as an evaluation finishes; should that not happen
+        (a crash between the two, or a write that failed), it is written at the
+        next look rather than never.
+        """
+        while True:
+            await anyio.sleep(every)
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("report_catch_up_failed")
+
     async def catch_up(self) -> None:
-        """Reports of evaluations that finished just before a crash."""
+        """Reports of evaluations that finished without one (just before a crash, say)."""
         rows = await self._store.read(
             "SELECT id FROM evaluations WHERE kind = ? AND report_path IS NULL "
             "AND status IN ('succeeded', 'stopped') ORDER BY id",
