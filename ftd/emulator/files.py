@@ -61,7 +61,10 @@ def check_purpose(purpose: str | None, filename: str) -> str:
     return purpose
 
 
-def check_expiry(anchor: object, seconds: object) -> int | None:
+def check_expiry(
+    anchor: object, seconds: object, low: int = MIN_EXPIRY_S, high: int = MAX_EXPIRY_S
+) -> int | None:
+    """An ``expires_after`` policy's lifetime in seconds, within the service's bounds."""
     if anchor is None and seconds is None:
         return None
     if anchor != "created_at":
@@ -72,9 +75,9 @@ def check_expiry(anchor: object, seconds: object) -> int | None:
         raise bad_request(
             "expires_after.seconds must be an integer", param="expires_after.seconds"
         ) from None
-    if not MIN_EXPIRY_S <= value <= MAX_EXPIRY_S:
+    if not low <= value <= high:
         raise bad_request(
-            f"expires_after.seconds must be between {MIN_EXPIRY_S} and {MAX_EXPIRY_S}",
+            f"expires_after.seconds must be between {low} and {high}, got {value}",
             param="expires_after.seconds",
         )
     return value

@@ -103,8 +103,6 @@ class AzureProvider(OpenAIProvider):
             needs_deployment=True,
             delete_model=False,
         )
-        # model -> the deployment that serves it: configured ones, and those ftd made.
-        self._serving: dict[str, str] = dict(azure.deployments)
 
     def _is_remote_failure(self, exc: Exception) -> bool:
         return isinstance(exc, RemoteError | openai.OpenAIError | aiohttp.ClientError)
@@ -161,11 +159,8 @@ class AzureProvider(OpenAIProvider):
         return _azure_job(await super()._op_control(job_id, action))
 
     def serving_name(self, model: str) -> str:
-        return self._serving.get(model, model)
-
-    def serve_as(self, model: str, name: str) -> None:
-        """Chat calls for ``model`` go to deployment ``name`` from now on."""
-        self._serving[model] = name
+        """A configured deployment's name; ftd's own are routed by the evaluation."""
+        return self._azure.deployment_for(model)
 
     # ------------------------------------------------------------------ ARM deployments
 

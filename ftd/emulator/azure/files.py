@@ -21,6 +21,7 @@ from ftd.emulator.apierrors import bad_request
 from ftd.emulator.azure.errors import V1
 from ftd.emulator.azure.ids import AzureIdFormat
 from ftd.emulator.files import StreamedForm, too_large
+from ftd.emulator.files import check_expiry as check_file_expiry
 from ftd.emulator.records import FileRecord
 from ftd.logs import get_logger
 
@@ -73,6 +74,7 @@ def _expiry_fields(fields: dict[str, str]) -> tuple[object, object] | None:
 
 
 def check_expiry(fields: dict[str, str], shape: str) -> int | None:
+    """Azure's ``expires_after``: required on v1, 14 to 30 days where given."""
     given = _expiry_fields(fields)
     if given is None:
         if shape == V1:
@@ -82,19 +84,10 @@ def check_expiry(fields: dict[str, str], shape: str) -> int | None:
             )
         return None
     anchor, seconds = given
-    if anchor != "created_at":
+    if anchor is None and seconds is None:  # an empty policy is no policy here
         raise bad_request("expires_after.anchor must be 'created_at'", param="expires_after.anchor")
-    try:
-        value = int(str(seconds))
-    except ValueError:
-        raise bad_request(
-            "expires_after.seconds must be an integer", param="expires_after.seconds"
-        ) from None
-    if not MIN_EXPIRY_S <= value <= MAX_EXPIRY_S:
-        raise bad_request(
-            f"expires_after.seconds must be between {MIN_EXPIRY_S} and {MAX_EXPIRY_S}, got {value}",
-            param="expires_after.seconds",
-        )
+    value = check_file_expiry(anchor, seconds, MIN_EXPIRY_S, MAX_EXPIRY_S)
+    assert value is not None
     return value
 
 
