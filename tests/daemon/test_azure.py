@@ -270,14 +270,19 @@ def test_sigkill_during_job_creation_finds_the_job_by_its_tag(
     try:
         start(daemon)
         # The create takes effect at once; its answer leaves seconds later.
-        azure.admin("/_emulator/config", {"answer_delay_ms": 4000})
+        azure.admin("/_emulator/config", {"answer_delay_ms": 10_000})
         write_dataset(daemon.incoming / "doubt.jsonl", 120)
         daemon.wait_for("job_create_sent", timeout=120)
-        time.sleep(1.0)
-        daemon.kill()
+        # The admin route answers at once (no delay): the job exists, its answer is held.
+        made = wait_until(
+            "the job made at the emulator",
+            lambda: sorted(azure.admin("/_emulator/azure_jobs")),
+            timeout=30,
+        )
+        daemon.kill()  # while its answer is still held
         azure.admin("/_emulator/config", {"answer_delay_ms": 0})
-        made = azure.process_jobs()
-        assert len(made) == 1  # the request got through before the kill
+        assert len(made) == 1
+        assert not daemon.query("SELECT job_id FROM jobs")  # ftd never heard the answer
         start(daemon)
         job = daemon.wait_job("doubt.jsonl", "succeeded", timeout=120)
         assert job["job_id"] == made[0]
