@@ -235,7 +235,7 @@ async def main() -> None:
                 f"{statistics.median(latencies):.2f} s, max {max(latencies):.2f} s "
                 f"(target <= poll {args.poll:g} s + 2 s)"
             )
-            print(f"daemon memory: {memory(daemon.pid)} MiB (target RSS < 150)")
+            print(f"daemon memory: {memory(daemon.pid)} MiB (target RSS < 250)")
         finally:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(30)

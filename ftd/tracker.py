@@ -56,6 +56,12 @@ PAGE = 100
 MAX_EXTRA_PAGES = 10
 MAX_CHECKPOINT_PAGES = 20
 DETAIL_BATCH = 50
+# A cycle reads the newest events of at most max(ceil(N / 100), this) changed jobs.
+CHANGED_READS = 100
+# Event reads after the first batch start only within this share of the poll interval.
+DETAIL_SHARE = 0.5
+# The least share of its interval a cycle rests after one that took longer than it.
+MIN_REST = 0.1
 NEW_JOB_SECONDS = 120.0
 RETIREMENT_WARNING_DAYS = 30
 RETIREMENT_CHECK_SECONDS = 24 * 3600.0
@@ -119,6 +125,7 @@ class Tracker:
         task_status.started()
         while True:
             self._wakeup = anyio.Event()
+            began = time.monotonic()
             active = await self._store.active_jobs()
             try:
                 await self.cycle(active)
@@ -127,7 +134,11 @@ class Tracker:
                 log.exception("tracker_error")
             if time.monotonic() - self._retirement_checked > RETIREMENT_CHECK_SECONDS:
                 await self.check_retirements()
-            with anyio.move_on_after(self.interval(active)):
+            # Cycles start an interval apart, however long one took (a long one is
+            # followed by a short rest), so a change waits one interval, not two.
+            interval = self.interval(active)
+            spent = time.monotonic() - began
+            with anyio.move_on_after(max(interval * MIN_REST, interval - spent)):
                 await self._wakeup.wait()
 
     def interval(self, active: list[JobRow]) -> float:
@@ -182,17 +193,27 @@ class Tracker:
         for row in await self._store.jobs_with_event_gap():
             if row.job_id not in changed_ids:
                 candidates.setdefault(row.job_id, row)
-        steady = sorted(candidates.values(), key=lambda r: r.details_at or 0.0)[: max(budget, 1)]
-        work = [*changed, *steady]
+        steady = sorted(candidates.values(), key=_last_read)[: max(budget, 1)]
+        # After a mass change the changed jobs' reads are capped, least recently read
+        # first; the rest are owed their newest page (a cursor says so) and compete
+        # for the budget in the next cycles, so one cycle never reads thousands.
+        changed = sorted(changed, key=_last_read)
+        work = [*changed[: max(budget, CHANGED_READS)], *steady]
+        extras = Cycle()
+        owed = changed[max(budget, CHANGED_READS) :]
         stored = 0
+        reads_end = time.perf_counter() + self._poll * DETAIL_SHARE
         for first in range(0, len(work), DETAIL_BATCH):
+            if first and time.perf_counter() > reads_end:
+                owed.extend(r for r in work[first:] if r.job_id in changed_ids)
+                break
             batch = Cycle()
             async with anyio.create_task_group() as tg:
                 for row in work[first : first + DETAIL_BATCH]:
                     tg.start_soon(self._details, row, remote.get(row.job_id), batch, requests)
             await self._store.record_cycle(batch)
             stored += len(batch.events)
-        extras = Cycle()
+        extras.cursors.update((r.job_id, NEWEST_UNREAD) for r in owed if r.events_cursor is None)
         await self._finished_extras(extras, requests)
         await self._store.record_cycle(extras)
         self.last_cycle = {**requests, "jobs": len(jobs), "changed": len(changed)}
@@ -201,6 +222,7 @@ class Tracker:
                 "tracker_cycle",
                 **self.last_cycle,
                 events_stored=stored,
+                events_owed=len(owed),
                 seconds=round(time.perf_counter() - started, 3),
                 cpu_seconds=round(time.process_time() - cpu, 3),
             )
@@ -520,6 +542,10 @@ class Tracker:
         if listed:
             self.not_served = gone
         return retiring
+
+
+def _last_read(row: JobRow) -> float:
+    return row.details_at or 0.0
 
 
 def _differs(row: JobRow, update: JobUpdate) -> bool:

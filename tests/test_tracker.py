@@ -419,3 +419,36 @@ async def test_intervals_come_sooner_for_new_ending_or_lagging_jobs(
     assert around(tracker.interval([job(created_at=clock.now - 5)]), 1 / 3)
     assert around(tracker.interval([job(estimated_finish=clock.now + 0.5)]), 1 / 3)
     assert around(tracker.interval([job(status="queued", events_cursor="ftevent-1")]), 1 / 3)
+
+
+async def test_a_mass_change_reads_events_in_capped_turns(
+    client: openai.AsyncOpenAI,
+    store: Store,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("ftd.tracker.CHANGED_READS", 3)
+    tracker = make_tracker(store, client, clock)
+    ids = [await start_job(client, store) for _ in range(10)]
+    clock.advance(30.0)  # every job moves on at once
+    await tracker.cycle()
+    first = tracker.last_cycle
+    assert first["changed"] == len(ids)
+    # Three changed jobs and the one steady read of the budget (ceil(10 / 100)).
+    assert first["events"] <= 3 + 1
+    rows = {r.job_id: r for r in await store.jobs()}
+    owed = [j for j in ids if rows[j].events_cursor == ""]
+    assert len(owed) >= len(ids) - 3
+    # Least recently read first: every job has been read within a few cycles (the jobs
+    # have ended, so the budget is one read a cycle).
+    read_once: set[str] = {j for j in ids if rows[j].details_at is not None}
+    for _ in range(len(ids) - 3):
+        clock.advance(0.01)
+        await tracker.cycle()
+        assert tracker.last_cycle["events"] <= 3 + 1 + tracker.last_cycle["changed"]
+        read_once |= {r.job_id for r in await store.jobs() if r.details_at is not None}
+    assert read_once == set(ids)
+    for job_id in ids:
+        row = await run_to_end(tracker, store, clock, job_id)
+        stored = [e["event_id"] for e in await store.job_events(row.job_id)]
+        assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))

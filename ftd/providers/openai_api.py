@@ -14,6 +14,7 @@ import anyio
 import openai
 
 from ftd.errors import RemoteError
+from ftd.providers import rawpages
 from ftd.providers.core import Provider
 from ftd.providers.kinds import (
     AUTH,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from openai.types import FileObject
     from openai.types.chat import ChatCompletion
-    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+    from openai.types.fine_tuning import FineTuningJob
     from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
     from ftd.providers.core import JobRequest
@@ -137,17 +138,6 @@ def job_of(job: FineTuningJob) -> RemoteJob:
         metadata={str(k): str(v) for k, v in (job.metadata or {}).items()},
         created_at=float(job.created_at) if job.created_at else None,
         provider_status=job.status,
-    )
-
-
-def event_of(event: FineTuningJobEvent) -> JobEvent:
-    return JobEvent(
-        id=event.id,
-        created_at=event.created_at,
-        level=event.level,
-        type=event.type or "message",
-        message=event.message,
-        data=dict(event.data) if isinstance(event.data, dict) else None,
     )
 
 
@@ -258,10 +248,12 @@ class OpenAIProvider(Provider):
     async def _op_jobs_page(
         self, metadata: dict[str, str], after: str | None, limit: int
     ) -> tuple[list[RemoteJob], bool]:
-        page = await self._client.fine_tuning.jobs.list(
+        # Plain JSON, not the SDK's objects: the tracker reads thousands a cycle.
+        async with self._client.fine_tuning.jobs.with_streaming_response.list(
             metadata=metadata or openai.omit, limit=limit, after=after or openai.omit
-        )
-        return [job_of(job) for job in page.data], bool(page.has_more)
+        ) as response:
+            body = await rawpages.bounded_body(response.iter_bytes(), "list_jobs")
+        return rawpages.jobs_page_of(body, limit)
 
     async def _op_job(self, job_id: str) -> RemoteJob:
         return job_of(await self._client.fine_tuning.jobs.retrieve(job_id))
@@ -274,10 +266,11 @@ class OpenAIProvider(Provider):
     async def _op_events_page(
         self, job_id: str, after: str | None, limit: int
     ) -> tuple[list[JobEvent], bool]:
-        page = await self._client.fine_tuning.jobs.list_events(
+        async with self._client.fine_tuning.jobs.with_streaming_response.list_events(
             job_id, limit=limit, after=after or openai.omit
-        )
-        return [event_of(e) for e in page.data], bool(page.has_more)
+        ) as response:
+            body = await rawpages.bounded_body(response.iter_bytes(), "list_events")
+        return rawpages.events_page_of(body, limit)
 
     async def _op_checkpoints_page(
         self, job_id: str, after: str | None, limit: int

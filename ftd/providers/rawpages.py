@@ -1,0 +1,161 @@
+"""List pages read as plain JSON, straight into ftd's records, every field doubted.
+
+The tracker reads a page of jobs or events per request, thousands a cycle;
+building the SDK's objects for them cost more CPU than everything else the
+cycle does, and those objects are not checked anyway (the SDK constructs
+them without validation, so a wrong type passes through). Here the body is
+read up to a bound, parsed once, and each item becomes a ``RemoteJob`` or a
+``JobEvent`` only if the fields ftd relies on have the types it expects:
+an item that does not is left out and counted, never guessed at, and a
+field that is optional falls back to "not said".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+
+from ftd.errors import RemoteError
+from ftd.logs import get_logger
+from ftd.providers.kinds import TRANSIENT
+from ftd.providers.types import JobError, JobEvent, RemoteJob
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+log = get_logger("ftd.providers")
+T = TypeVar("T")
+
+# A page of 100 jobs or events is tens of kilobytes; a body far past that is not a page.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+MAX_ID = 256  # characters of an id, a status word, a model name
+MAX_TEXT = 64 * 1024  # characters of an event's message
+# Timestamps SQLite and Python both hold exactly (the API sends Unix seconds).
+MAX_TIMESTAMP = 2**53
+
+
+async def bounded_body(chunks: AsyncIterator[bytes], operation: str) -> bytes:
+    """The whole body, or a RemoteError once it passes ``MAX_PAGE_BYTES``."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_PAGE_BYTES:
+            raise RemoteError(
+                operation,
+                f"answer larger than {MAX_PAGE_BYTES} bytes: not a page",
+                kind=TRANSIENT,
+                retryable=True,
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _page(body: bytes, operation: str) -> tuple[list[Any], bool]:
+    """The ``data`` list and ``has_more`` of a list answer (more only if it says ``true``)."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RemoteError(
+            operation, f"answer is not JSON: {exc}", kind=TRANSIENT, retryable=True
+        ) from exc
+    if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+        raise RemoteError(
+            operation, "answer is not a list page (no data array)", kind=TRANSIENT, retryable=True
+        )
+    return answer["data"], answer.get("has_more") is True
+
+
+def _word(value: object, limit: int = MAX_ID) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= limit else None
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_TIMESTAMP:
+        return value
+    return None
+
+
+def _moment(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 < value < MAX_TIMESTAMP:
+        return None
+    return float(value)
+
+
+def job_of(item: object) -> RemoteJob | None:
+    """A job from one list item; None when its id or status is missing or not a word."""
+    if not isinstance(item, dict):
+        return None
+    job_id, status = _word(item.get("id")), _word(item.get("status"))
+    if job_id is None or status is None:
+        return None
+    error = item.get("error")
+    job_error = None
+    if isinstance(error, dict) and (code := _word(error.get("code"))) is not None:
+        message = error.get("message")
+        job_error = JobError(
+            code,
+            message[:MAX_TEXT] if isinstance(message, str) and message else None,
+            _word(error.get("param")),
+        )
+    files = item.get("result_files")
+    metadata = item.get("metadata")
+    return RemoteJob(
+        id=job_id,
+        status=status,
+        model=_word(item.get("model")) or "",
+        fine_tuned_model=_word(item.get("fine_tuned_model")),
+        trained_tokens=_count(item.get("trained_tokens")),
+        estimated_finish=_moment(item.get("estimated_finish")),
+        error=job_error,
+        result_files=tuple(f for f in files if _word(f)) if isinstance(files, list) else (),
+        metadata={k: v for k, v in metadata.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(metadata, dict)
+        else {},
+        created_at=_moment(item.get("created_at")),
+        provider_status=status,
+    )
+
+
+def event_of(item: object) -> JobEvent | None:
+    """An event from one list item; None when its id or time is missing or not sane."""
+    if not isinstance(item, dict):
+        return None
+    event_id, created = _word(item.get("id")), _count(item.get("created_at"))
+    if event_id is None or created is None:
+        return None
+    message = item.get("message")
+    data = item.get("data")
+    return JobEvent(
+        id=event_id,
+        created_at=created,
+        level=_word(item.get("level")) or "info",
+        type=_word(item.get("type")) or "message",
+        message=message[:MAX_TEXT] if isinstance(message, str) else "",
+        data=data if isinstance(data, dict) else None,
+    )
+
+
+def _items(
+    body: bytes, limit: int, operation: str, make: Callable[[object], T | None]
+) -> tuple[list[T], bool]:
+    """Items of a page, at most ``limit`` (a longer page is read as having more)."""
+    raw, more = _page(body, operation)
+    if len(raw) > limit:
+        raw, more = raw[:limit], True
+    found = [made for made in map(make, raw) if made is not None]
+    if len(found) < len(raw):
+        log.warning("remote_items_refused", operation=operation, refused=len(raw) - len(found))
+    return found, more
+
+
+def jobs_page_of(body: bytes, limit: int) -> tuple[list[RemoteJob], bool]:
+    return _items(body, limit, "list_jobs", job_of)
+
+
+def events_page_of(body: bytes, limit: int) -> tuple[list[JobEvent], bool]:
+    return _items(body, limit, "list_events", event_of)
