@@ -195,26 +195,32 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
             for e, order in zip(cycle.events, orders, strict=True)
         ],
     )
-    for metric in cycle.metrics:
-        values = [metric.figures.get(name) for name in METRIC_COLUMNS]
-        if metric.source == "event":
-            # A figure from an event never replaces one from the result file.
-            await tx.execute(
-                f"INSERT OR IGNORE INTO job_metrics (job_id, step, {', '.join(METRIC_COLUMNS)}, "  # noqa: S608
-                "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (metric.job_id, metric.step, *values, metric.source),
-            )
-        else:
-            # The result file is the final word; where it is silent, keep what events said.
-            updates = ", ".join(
-                f"{name} = coalesce(excluded.{name}, job_metrics.{name})" for name in METRIC_COLUMNS
-            )
-            await tx.execute(
-                f"INSERT INTO job_metrics (job_id, step, {', '.join(METRIC_COLUMNS)}, source) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step) DO UPDATE SET "
-                f"{updates}, source = excluded.source",
-                (metric.job_id, metric.step, *values, metric.source),
-            )
+    # One statement per source for the whole cycle: thousands of figures, one round trip.
+    columns = ", ".join(METRIC_COLUMNS)
+    rows = {
+        source: [
+            (m.job_id, m.step, *(m.figures.get(name) for name in METRIC_COLUMNS), m.source)
+            for m in cycle.metrics
+            if m.source == source
+        ]
+        for source in ("event", "result_file")
+    }
+    # A figure from an event never replaces one from the result file.
+    await tx.db.executemany(
+        f"INSERT OR IGNORE INTO job_metrics (job_id, step, {columns}, "  # noqa: S608
+        "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows["event"],
+    )
+    # The result file is the final word; where it is silent, keep what events said.
+    updates = ", ".join(
+        f"{name} = coalesce(excluded.{name}, job_metrics.{name})" for name in METRIC_COLUMNS
+    )
+    await tx.db.executemany(
+        f"INSERT INTO job_metrics (job_id, step, {columns}, source) "  # noqa: S608
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step) DO UPDATE SET "
+        f"{updates}, source = excluded.source",
+        rows["result_file"],
+    )
     await tx.db.executemany(
         "INSERT OR IGNORE INTO job_checkpoints (checkpoint_id, job_id, step, model, metrics, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?)",

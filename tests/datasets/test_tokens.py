@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -19,7 +20,9 @@ from ftd.datasets.tokens import (
     high_detail_tokens,
     image_size_from_data_url,
     image_tokens,
+    require_encodings,
 )
+from ftd.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -202,3 +205,29 @@ def test_bulk_rank_file_must_hold_pairs(tmp_path: Path, monkeypatch: pytest.Monk
     bad.write_bytes(b"YQ== 0\nYg==\n")
     with pytest.raises(ValueError, match="pairs"):
         load_ranks_in_bulk(str(bad))
+
+
+def test_the_start_check_reads_the_published_rank_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = Path(os.environ["TIKTOKEN_CACHE_DIR"])
+    for item in shared.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    require_encodings(["o200k_base", "cl100k_base"])  # the published files pass
+
+
+def test_the_start_check_refuses_a_rank_file_that_is_not_the_published_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = Path(os.environ["TIKTOKEN_CACHE_DIR"])
+    for item in shared.iterdir():
+        data = item.read_bytes()
+        # One rank changed: the file still parses, but its hash is not the published one.
+        (tmp_path / item.name).write_bytes(data.replace(b" 1000\n", b" 1001\n", 1))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    # No download either: a fetch of the published file meets a closed port.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match="o200k_base tokenizer"):
+        require_encodings(["o200k_base"])
