@@ -14,7 +14,7 @@ import anyio
 import openai
 
 from ftd.errors import RemoteError
-from ftd.providers import rawpages
+from ftd.providers import rawanswer, rawpages
 from ftd.providers.core import Provider
 from ftd.providers.kinds import (
     AUTH,
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from openai.types import FileObject
-    from openai.types.chat import ChatCompletion
     from openai.types.fine_tuning import FineTuningJob
     from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
@@ -149,28 +148,6 @@ def checkpoint_of(item: FineTuningJobCheckpoint) -> Checkpoint:
         model=item.fine_tuned_model_checkpoint,
         metrics={k: v for k, v in metrics.items() if isinstance(v, int | float)} or None,
         created_at=item.created_at,
-    )
-
-
-def answer_of(answer: ChatCompletion) -> ChatAnswer:
-    choice = answer.choices[0] if answer.choices else None
-    message = choice.message if choice is not None else None
-    text = ""
-    if message is not None:
-        if message.content is not None:
-            text = message.content
-        elif message.tool_calls:
-            text = "[" + ",".join(call.model_dump_json() for call in message.tool_calls) + "]"
-        elif message.refusal:
-            text = message.refusal
-    usage = answer.usage
-    return ChatAnswer(
-        text=text,
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
-        finish_reason=choice.finish_reason if choice is not None else None,
-        model=answer.model,
-        usage=usage.model_dump() if usage else None,
     )
 
 
@@ -300,10 +277,12 @@ class OpenAIProvider(Provider):
         params: Mapping[str, Any],
         request_timeout: float,
     ) -> ChatAnswer:
-        answer: ChatCompletion = await self._client.chat.completions.create(
+        # Plain JSON, not the SDK's objects: an evaluation sends thousands of these.
+        async with self._client.chat.completions.with_streaming_response.create(
             model=self.serving_name(model),
             messages=list(messages),  # type: ignore[arg-type]
             timeout=request_timeout,
             **params,
-        )
-        return answer_of(answer)
+        ) as response:
+            body = await rawpages.bounded_body(response.iter_bytes(), "chat_completion")
+        return rawanswer.answer_of(body)

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 log = get_logger("ftd.providers")
 T = TypeVar("T")
 
-# A page of 100 jobs or events is tens of kilobytes; a body far past that is not a page.
+# A page of 100 jobs or events, or a long completion, is tens of kilobytes: far past that
+# is no answer ftd asked for.
 MAX_PAGE_BYTES = 8 * 1024 * 1024
 MAX_ID = 256  # characters of an id, a status word, a model name
 MAX_TEXT = 64 * 1024  # characters of an event's message
@@ -45,7 +46,7 @@ async def bounded_body(chunks: AsyncIterator[bytes], operation: str) -> bytes:
         if size > MAX_PAGE_BYTES:
             raise RemoteError(
                 operation,
-                f"answer larger than {MAX_PAGE_BYTES} bytes: not a page",
+                f"answer larger than {MAX_PAGE_BYTES} bytes, the bound of one answer",
                 kind=TRANSIENT,
                 retryable=True,
             )

@@ -1,0 +1,139 @@
+"""The evaluation pool's throughput over provider latency and concurrency, against the ideal.
+
+For each latency (the emulator's ``--latency-ms``) and each concurrency,
+one evaluation runs through the evaluation service as the daemon runs it
+(its store, cache, adaptive limits, one commit per item; model-free graders,
+so one request per item), and prints: items per second, the ratio to the
+ideal (concurrency / latency), the service's CPU per request, and what the
+emulator alone delivers at the same point to a bare HTTP client (aiohttp,
+no parsing): where that is below the ideal, the emulator is the bottleneck
+and the pool's figure is measured against what it can serve.
+
+    python bench/eval_curve.py [--latencies 25,50,100,200,400] [--concurrency 8,32,128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from eval_throughput import MODEL, evaluate, write_items
+
+from ftd.config import EvaluationSettings, load_settings
+from ftd.emulator.process import EmulatorProcess
+from ftd.evaluation.service import EvaluationService
+from ftd.pace import Pace
+from ftd.providers.openai_api import OpenAIProvider
+from ftd.store import Store
+
+BODY = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Order 1000: where is my parcel number 0?"}],
+    "temperature": 0.0,
+    "max_completion_tokens": 1024,
+}
+
+
+async def bare_rate(base_url: str, concurrency: int, requests: int) -> float:
+    """Chat completions per second a client that only sends and reads bytes gets."""
+    done = 0
+    async with aiohttp.ClientSession(
+        headers={"Authorization": "Bearer bench"},
+        connector=aiohttp.TCPConnector(limit=concurrency),
+    ) as session:
+
+        async def worker() -> None:
+            nonlocal done
+            while done < requests:
+                done += 1
+                async with session.post(f"{base_url}/chat/completions", json=BODY) as answer:
+                    await answer.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return requests / (time.perf_counter() - started)
+
+
+async def pool_point(
+    root: Path, base_url: str, latency_ms: float, concurrency: int, items: int
+) -> tuple[float, float]:
+    """(items per second, service CPU ms per request) of one evaluation."""
+    import openai
+
+    test_file = write_items(root / f"test-{latency_ms:g}-{concurrency}.jsonl", items)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    store = await Store.open(root / f"ftd-{latency_ms:g}-{concurrency}.db")
+    try:
+        settings = load_settings(None, {"HOME": str(root)}).model_copy(
+            update={
+                "evaluation": EvaluationSettings(
+                    graders=["exact", "f1"],
+                    primary_grader="f1",
+                    concurrency=concurrency,
+                    max_cost_usd=None,
+                )
+            }
+        )
+        remote = OpenAIProvider("default", client, pace=Pace(concurrency=8, per_minute=None))
+        service = EvaluationService(store, settings, provider=remote, scan_seconds=0.05)
+        async with anyio.create_task_group() as tg:
+            await tg.start(service.run)
+            cpu = time.process_time()
+            row, _ = await evaluate(store, service, test_file)
+            cpu = time.process_time() - cpu
+            tg.cancel_scope.cancel()
+        assert row.status == "succeeded", row.error
+        seconds = (row.finished_at or 0.0) - (row.started_at or 0.0)
+        return items / seconds, 1000 * cpu / max(1, row.requests or items)
+    finally:
+        await store.close()
+        await client.close()
+
+
+async def main(args: argparse.Namespace) -> None:
+    latencies = [float(x) for x in args.latencies.split(",")]
+    levels = [int(x) for x in args.concurrency.split(",")]
+    print(
+        f"{'latency ms':>10} {'conc':>5} {'ideal/s':>8} {'bare/s':>8} {'pool/s':>8} "
+        f"{'pool/ideal':>10} {'pool/min(ideal,bare)':>21} {'CPU ms/req':>10}"
+    )
+    cpu_figures = []
+    with tempfile.TemporaryDirectory(prefix="ftd-eval-curve-") as folder:
+        root = Path(folder)
+        for latency in latencies:
+            log = root / f"emu-{latency:g}.log"
+            with EmulatorProcess("--latency-ms", str(latency), log_path=log) as emulator:
+                for level in levels:
+                    ideal = level / (latency / 1000)
+                    # About five seconds of work at the ideal rate, within bounds.
+                    items = max(args.min_items, min(args.max_items, int(ideal * 5)))
+                    bare = await bare_rate(emulator.base_url, level, items)
+                    rate, cpu_ms = await pool_point(root, emulator.base_url, latency, level, items)
+                    cpu_figures.append(cpu_ms)
+                    print(
+                        f"{latency:>10g} {level:>5} {ideal:>8.1f} {bare:>8.1f} {rate:>8.1f} "
+                        f"{rate / ideal:>10.2f} {rate / min(ideal, bare):>21.2f} {cpu_ms:>10.2f}",
+                        flush=True,
+                    )
+    print(
+        f"service CPU per request, median over the points: {statistics.median(cpu_figures):.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latencies", default="25,50,100,200,400")
+    parser.add_argument("--concurrency", default="8,32,128")
+    parser.add_argument("--min-items", type=int, default=200)
+    parser.add_argument("--max-items", type=int, default=1500)
+    asyncio.run(main(parser.parse_args()))
