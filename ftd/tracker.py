@@ -2,7 +2,8 @@
 
 One cycle: list this installation's jobs by their ``ftd_instance`` metadata,
 100 a page, newest first, until every unfinished job has been seen (a job
-the list does not show, such as an adopted one, is retrieved by id), and
+the list does not show, such as an adopted one, is retrieved by id,
+``ceil(N / 100)`` a cycle, so a failing list costs no more), and
 commit the statuses at once. Then events, a page (100) per job: for each
 job that changed, and for ``ceil(N / 100)`` more, least recently read first,
 among running jobs and jobs with events still unread. Reading backwards
@@ -106,6 +107,7 @@ class Tracker:
         self.retiring: dict[str, str] = {}  # model -> shutdown date, for status displays
         self.not_served: list[str] = []  # base models in use that the provider no longer lists
         self.last_cycle: dict[str, int] = {}
+        self._retrieved_at: dict[str, float] = {}  # job -> when last asked for by id
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -243,6 +245,9 @@ class Tracker:
         for job in jobs:
             by_profile.setdefault(job.provider, []).append(job)
         seen: dict[str, RemoteJob] = {}
+        if len(self._retrieved_at) > 2 * len(jobs) + PAGE:
+            following = {j.job_id for j in jobs}
+            self._retrieved_at = {k: v for k, v in self._retrieved_at.items() if k in following}
         if self._instance is None:
             self._instance = await self._store.instance()
         async with anyio.create_task_group() as tg:
@@ -282,10 +287,16 @@ class Tracker:
                 cursors.add(after)
         except RemoteError:
             pass  # logged by the client; the jobs not seen are retrieved one by one below
-        missing = [j for j in jobs if j.job_id not in seen]
+        # By id, ceil(N / 100) a cycle, the longest unasked first: a list that fails
+        # must not turn into one request per job (10,000 at once at a large site).
+        missing = sorted(
+            (j for j in jobs if j.job_id not in seen),
+            key=lambda j: self._retrieved_at.get(j.job_id, 0.0),
+        )[: math.ceil(len(jobs) / PAGE)]
 
         async def retrieve(job_id: str) -> None:
             requests["retrieve"] += 1
+            self._retrieved_at[job_id] = time.monotonic()
             try:
                 seen[job_id] = await provider.job(job_id)
             except RemoteError:

@@ -452,3 +452,20 @@ async def test_a_mass_change_reads_events_in_capped_turns(
         row = await run_to_end(tracker, store, clock, job_id)
         stored = [e["event_id"] for e in await store.job_events(row.job_id)]
         assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
+
+
+async def test_jobs_the_list_does_not_show_are_asked_for_a_few_a_cycle_in_turn(
+    client: openai.AsyncOpenAI, store: Store, clock: FakeClock
+) -> None:
+    # Untagged: the tagged list never shows them, so each is asked for by id.
+    ids = [await start_job(client, store, tagged=False) for _ in range(3)]
+    first = {r.job_id: r.status for r in await store.jobs()}
+    tracker = make_tracker(store, client, clock)
+    clock.advance(30.0)  # every job has moved on at the emulator
+    moved: set[str] = set()
+    for _ in ids:
+        await tracker.cycle()
+        assert tracker.last_cycle["retrieve"] == math.ceil(len(ids) / 100)
+        clock.advance(0.01)
+        moved |= {r.job_id for r in await store.jobs() if r.status != first[r.job_id]}
+    assert moved == set(ids)  # each asked in its turn, none twice while another waits
