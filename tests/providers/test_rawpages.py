@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -15,9 +15,9 @@ from ftd.providers.types import JobError
 pytestmark = pytest.mark.anyio
 
 
-def page(items: list[object], more: object = False) -> bytes:
+def page(items: Sequence[object], more: object = False) -> bytes:
     # The standard encoder: it writes integers past 64 bits, as a hostile server may.
-    return json.dumps({"object": "list", "data": items, "has_more": more}).encode()
+    return json.dumps({"object": "list", "data": list(items), "has_more": more}).encode()
 
 
 GOOD_JOB = {
