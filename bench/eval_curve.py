@@ -72,6 +72,7 @@ async def pool_point(
 
     test_file = write_items(root / f"test-{latency_ms:g}-{concurrency}.jsonl", items)
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    remote = OpenAIProvider("default", client, pace=Pace(concurrency=8, per_minute=None))
     store = await Store.open(root / f"ftd-{latency_ms:g}-{concurrency}.db")
     try:
         settings = load_settings(None, {"HOME": str(root)}).model_copy(
@@ -84,7 +85,6 @@ async def pool_point(
                 )
             }
         )
-        remote = OpenAIProvider("default", client, pace=Pace(concurrency=8, per_minute=None))
         service = EvaluationService(store, settings, provider=remote, scan_seconds=0.05)
         async with anyio.create_task_group() as tg:
             await tg.start(service.run)
@@ -97,7 +97,7 @@ async def pool_point(
         return items / seconds, 1000 * cpu / max(1, row.requests or items)
     finally:
         await store.close()
-        await client.close()
+        await remote.close()
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -81,6 +81,7 @@ def _azure_job(job: RemoteJob) -> RemoteJob:
 
 class AzureProvider(OpenAIProvider):
     kind = "azure"
+    plain_chat = False  # deployment routes and Azure's own error words: through the SDK
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ import openai
 from ftd.errors import RemoteError
 from ftd.providers import rawanswer, rawpages
 from ftd.providers.core import Provider
+from ftd.providers.fastchat import ChatSession
 from ftd.providers.kinds import (
     AUTH,
     BLOCKED,
@@ -173,10 +174,12 @@ def job_body(request: JobRequest) -> dict[str, Any]:
 class OpenAIProvider(Provider):
     kind = "openai"
     capabilities = Capabilities(pause=True, metadata_filter=True)
+    plain_chat = True  # completions over aiohttp (fastchat), where the headers say it all
 
     def __init__(self, profile: str, client: openai.AsyncOpenAI, **options: Any) -> None:
         super().__init__(profile, **options)
         self._client = client.with_options(max_retries=0)
+        self._chats: ChatSession | None = None
 
     def classify(self, operation: str, exc: Exception) -> RemoteError:
         return classify(operation, exc)
@@ -185,7 +188,28 @@ class OpenAIProvider(Provider):
         return isinstance(exc, RemoteError | openai.OpenAIError)
 
     async def close(self) -> None:
+        if self._chats is not None:
+            await self._chats.close()
         await self._client.close()
+
+    def _chat_session(self) -> ChatSession | None:
+        """Completions over aiohttp where the client's headers say all a request needs.
+
+        Not for an adapter that says otherwise (Azure), nor for a key that is a token
+        provider (its headers change between requests): those go through the SDK.
+        """
+        client = self._client
+        if not self.plain_chat or not isinstance(client.api_key, str):
+            return None
+        if self._chats is None:
+            headers = {**client.default_headers, **client.auth_headers}
+            self._chats = ChatSession(
+                str(client.base_url),
+                {k: v for k, v in headers.items() if isinstance(v, str)},  # not the SDK's Omit
+                http_error,
+                self._pace.observe,
+            )
+        return self._chats
 
     # ------------------------------------------------------------------ files
 
@@ -277,6 +301,10 @@ class OpenAIProvider(Provider):
         params: Mapping[str, Any],
         request_timeout: float,
     ) -> ChatAnswer:
+        chats = self._chat_session()
+        if chats is not None:
+            request = {"model": self.serving_name(model), "messages": list(messages), **params}
+            return await chats.complete(request, request_timeout)
         # Plain JSON, not the SDK's objects: an evaluation sends thousands of these.
         async with self._client.chat.completions.with_streaming_response.create(
             model=self.serving_name(model),

@@ -130,7 +130,7 @@ class Bench:
         return done
 
     async def close(self) -> None:
-        await self.client.close()
+        await self.remote.close()  # its completions' connections, and the SDK client
 
 
 MakeBench = Callable[..., Bench]

@@ -163,7 +163,7 @@ async def test_the_loop_runs_a_request_and_the_reads_show_it(
                     await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
     finally:
-        await client.close()
+        await remote.close()
     detail = await service.detail(new_id)
     assert detail is not None
     assert detail["evaluation"]["status"] == "succeeded"
