@@ -16,7 +16,6 @@ import openai
 from ftd.errors import RemoteError
 from ftd.providers import rawanswer, rawpages
 from ftd.providers.core import Provider
-from ftd.providers.fastchat import ChatSession
 from ftd.providers.kinds import (
     AUTH,
     BLOCKED,
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
     from ftd.providers.core import JobRequest
+    from ftd.providers.fastchat import ChatSession
 
 _QUOTA_CODES = frozenset(
     {
@@ -202,6 +202,8 @@ class OpenAIProvider(Provider):
         if not self.plain_chat or not isinstance(client.api_key, str):
             return None
         if self._chats is None:
+            from ftd.providers.fastchat import ChatSession  # aiohttp: not before a chat
+
             headers = {**client.default_headers, **client.auth_headers}
             self._chats = ChatSession(
                 str(client.base_url),
