@@ -10,7 +10,7 @@ like a secret is refused with where it belongs.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -28,7 +28,7 @@ EventKind = Literal[
     "model_retiring",
     "daemon_blocked",
 ]
-EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 DestinationKind = Literal["webhook", "slack", "email"]
 DestinationName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Address = Annotated[

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 FIRST_ERRORS = 5
 MESSAGE_CHARS = 2000
+FAILING_AFTER = 3  # tries of one message before status calls its destination failing
 _JOB_KINDS = {
     states.JOB_SUCCEEDED: "job_succeeded",
     states.JOB_FAILED: "job_failed",
@@ -87,12 +88,14 @@ async def _dataset(tx: Tx, dataset_id: int, state: str) -> None:
     base: dict[str, Any] = {"dataset_id": dataset_id, "dataset": row["name"]}
     subject = f"dataset {dataset_id} ({row['name']})"
     if state == states.REJECTED:
-        errors = report.get("errors") if isinstance(report.get("errors"), list) else []
+        listed = report.get("errors")
+        errors: list[Any] = listed if isinstance(listed, list) else []
         first = [_error_line(e) for e in errors[:FIRST_ERRORS]]
-        total = sum(int(e.get("count", 1)) for e in errors if isinstance(e, dict))
+        total = sum(int(e.get("count", 1)) if isinstance(e, dict) else 1 for e in errors)
         await add(tx, "dataset_rejected", subject, {**base, "errors": total, "first_errors": first})
     elif state == states.AWAITING_APPROVAL:
-        approval = report.get("approval") if isinstance(report.get("approval"), dict) else {}
+        found = report.get("approval")
+        approval: dict[str, Any] = found if isinstance(found, dict) else {}
         payload = {
             **base,
             "training_usd": approval.get("training_usd", row["estimated_cost_usd"]),
@@ -273,6 +276,25 @@ async def health(store: Store) -> list[dict[str, Any]]:
                 "attempts": row["attempts"] or 0,
                 "last_error": last[0]["last_error"] if last else None,
                 "last_status": last[0]["last_status"] if last else None,
+            }
+        )
+    return out
+
+
+def warnings(health: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """``ftd status`` warnings: a destination still failing after a few tries, or given up on."""
+    out = []
+    for entry in health:
+        failing = entry["pending"] and entry["attempts"] >= FAILING_AFTER
+        if not failing and not entry["given_up"]:
+            continue
+        last = entry["last_error"] or f"status {entry['last_status']}"
+        out.append(
+            {
+                "kind": "notification_failing",
+                "message": f"destination {entry['destination']}: {entry['pending']} message(s) "
+                f"waiting, {entry['given_up']} given up, {entry['attempts']} tries of the oldest; "
+                f"last answer: {last[:200]}",
             }
         )
     return out
