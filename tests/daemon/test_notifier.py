@@ -17,6 +17,7 @@ import hmac
 import json
 import secrets
 import socket
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -321,6 +322,19 @@ events = ["dataset_rejected"]
         assert names == [f"{n}.jsonl" for n in order]
         assert len({a["headers"]["webhook-id"] for a in hook.arrivals}) == 3
         assert hook.refused >= 3
+
+        # A destination added by a reload gets what happens from then on.
+        second = HttpReceiver(signing_key=key)
+        try:
+            with daemon.config_path.open("a") as config:
+                config.write(notify.replace('"hook"', '"second"').replace(hook.url(), second.url()))
+            reloaded = json.loads(daemon.ftd("reload", "--json").stdout)
+            assert "notify" in reloaded["applied"], reloaded
+            (daemon.incoming / "r4.jsonl").write_text("not json\n")
+            wait_until("r4 at both", lambda: len(hook.arrivals) == 4 and second.arrivals)
+            assert [a["json"]["data"]["dataset"] for a in second.arrivals] == ["r4.jsonl"]
+        finally:
+            second.close()
     finally:
         hook.close()
 
@@ -465,5 +479,14 @@ events = ["deployment_running"]
         await outbox.route(store, {"later": {"deployment_running"}})
         routed = await store.read("SELECT destination FROM notification_deliveries")
         assert sorted(r["destination"] for r in routed) == ["later", "ops", "ops"]
+
+        # A database that refused the notifier is told once it takes a write again.
+        dispatcher._store_trouble(sqlite3.OperationalError("database is locked"))
+        dispatcher._store_trouble(sqlite3.OperationalError("database is locked"))
+        await dispatcher.watch_once(now + 8 * 3600)
+        blocked = await store.read(
+            "SELECT payload FROM notifications WHERE kind = 'daemon_blocked'"
+        )
+        assert [json.loads(r["payload"])["reason"] for r in blocked] == ["database_locked"]
     finally:
         await store.close()
