@@ -85,6 +85,8 @@ class Dispatcher:
                     await self._route(tg)
                 except sqlite3.Error as exc:
                     self._store_trouble(exc)
+                except Exception:
+                    log.exception("notifier_error")
                 await anyio.sleep(ROUTE_SECONDS)
 
     # ------------------------------------------------------------------ routing
@@ -114,13 +116,18 @@ class Dispatcher:
     async def _worker(self, name: str, scope: anyio.CancelScope) -> None:
         with scope:
             while True:
+                # Taken before looking, so a routing meanwhile is not missed.
+                event = self._workers.get(name, (scope, anyio.Event()))[1]
                 try:
                     waited = await self._once(name)
                 except sqlite3.Error as exc:
                     self._store_trouble(exc)
                     waited = 5.0
+                except Exception:
+                    # A bug must not stop the other destinations, nor the daemon.
+                    log.exception("notifier_error", destination=name)
+                    waited = IDLE_SECONDS
                 if waited > 0:
-                    event = self._workers.get(name, (scope, anyio.Event()))[1]
                     with anyio.move_on_after(waited):
                         await event.wait()
 
@@ -179,6 +186,8 @@ class Dispatcher:
                 await self.watch_once()
             except sqlite3.Error as exc:
                 self._store_trouble(exc)
+            except Exception:
+                log.exception("notifier_error")
             await anyio.sleep(WATCH_SECONDS)
 
     async def watch_once(self, now: float | None = None) -> None:

@@ -78,12 +78,17 @@ class WebhookListener:
                 await runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.content.read(self._settings.max_body_bytes + 1)
-        except web.HTTPException:
-            raise
-        if len(body) > self._settings.max_body_bytes:
+        limit = self._settings.max_body_bytes
+        if (request.content_length or 0) > limit:
             return self._refuse(request, 413, "too_large", "body over the limit")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(16_384):
+            size += len(chunk)
+            if size > limit:
+                return self._refuse(request, 413, "too_large", "body over the limit")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         msg_id = request.headers.get("webhook-id", "")
         stamp = request.headers.get("webhook-timestamp", "")
         signatures = request.headers.get("webhook-signature", "")
