@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.notify")
 ROUTE_SECONDS = 1.0
-WATCH_SECONDS = 15.0
+WATCH_SECONDS = 5.0
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 600.0
 DISK_FULL_BYTES = 64 << 20
@@ -238,11 +238,16 @@ class Dispatcher:
                 by_days.setdefault(d.retiring_days, []).append(d.name)
         if not by_days:
             return
-        tuned: dict[str, list[str]] = {}
-        for job in await self._store.jobs([states.JOB_SUCCEEDED]):
-            if job.fine_tuned_model and job.model_deleted_at is None:
-                tuned.setdefault(catalog.base_name(job.model), []).append(job.fine_tuned_model)
         dates = dict(self._dates())
+        if not dates and not any(m.shutdown_date for m in catalog.BASE_MODELS):
+            return  # no date known: nothing to read
+        tuned: dict[str, list[str]] = {}
+        for job in await self._store.read(
+            "SELECT model, fine_tuned_model FROM jobs WHERE status = ? AND "
+            "fine_tuned_model IS NOT NULL AND model_deleted_at IS NULL ORDER BY id",
+            (states.JOB_SUCCEEDED,),
+        ):
+            tuned.setdefault(catalog.base_name(job["model"]), []).append(job["fine_tuned_model"])
         today = time.strftime("%Y-%m-%d", time.gmtime(now))
         for base, models in sorted(tuned.items()):
             entry = catalog.lookup(base)

@@ -31,7 +31,7 @@ from ftd.config import load_settings
 from ftd.daemon.notifier import Dispatcher
 from ftd.emulator.process import EmulatorProcess
 from ftd.store import Store, outbox
-from tests.daemon.harness import Daemon, Emulator, write_dataset
+from tests.daemon.harness import Daemon, Emulator, azure_profile, write_dataset
 from tests.daemon.receivers import HttpReceiver, SmtpReceiver
 
 pytestmark = pytest.mark.slow
@@ -490,3 +490,61 @@ events = ["deployment_running"]
         assert [json.loads(r["payload"])["reason"] for r in blocked] == ["database_locked"]
     finally:
         await store.close()
+
+
+def test_at_azure_a_kept_deployment_and_the_retiring_base_are_told_once(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    process = EmulatorProcess(
+        "--flavor", "azure", "--speed", "20", log_path=tmp_path / "azure.log"
+    )  # fmt: skip
+    process.start()
+    whsec, key = webhook_secret()
+    hook = HttpReceiver(signing_key=key)
+    try:
+        sections, env = azure_profile(process.root_url)
+        sections["provider.azure"]["keep_deployments"] = True
+        notify = f"""
+[[notify]]
+name = "ops"
+kind = "webhook"
+url = "{hook.url()}"
+secret_env = "TEST_HOOK_SECRET"
+events = ["deployment_running", "model_retiring"]
+deployment_hours = 0.0003
+retiring_days = 365
+"""
+        evaluation = {"graders": ["exact"], "primary_grader": "exact", "judge_repeat_sample": 0}
+        daemon = make_daemon(
+            daemons,
+            tmp_path / "ftd",
+            Emulator(process.base_url),
+            notify,
+            {**env, "TEST_HOOK_SECRET": whsec},
+            **sections,
+            evaluation=evaluation,
+        )
+        daemon.start()
+        write_dataset(daemon.incoming / "kept.jsonl", 120)
+        job = daemon.wait_job("kept.jsonl", "succeeded", timeout=120)
+        wait_until(
+            "the kept deployments told",
+            lambda: len(hook.of("deployment_running")) >= 2,
+            timeout=150,
+        )
+        assert daemon.stop() == 0
+        daemon.start()  # the tracker reads the provider's retirement dates at its start
+        wait_until("the retiring base told", lambda: hook.of("model_retiring"), timeout=90)
+        running = [a["json"]["data"] for a in hook.of("deployment_running")]
+        rows = daemon.query("SELECT name, model FROM deployments WHERE state = 'ready'")
+        assert sorted(d["name"] for d in running) == sorted(r["name"] for r in rows)
+        assert all(d["threshold_hours"] == 0.0003 and d["cost_usd"] >= 0 for d in running)
+        retiring = hook.of("model_retiring")[0]["json"]["data"]
+        assert retiring["model"] == job["model"]
+        assert retiring["fine_tuned_models"] == [job["fine_tuned_model"]]
+        assert 0 < retiring["days_left"] <= 365
+        assert len(hook.of("deployment_running")) == 2  # not again after the restart
+        assert len(hook.of("model_retiring")) == 1
+    finally:
+        hook.close()
+        process.stop()
