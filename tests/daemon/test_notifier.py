@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from ftd.config import load_settings
+from ftd.daemon import notifier
 from ftd.daemon.notifier import Dispatcher
 from ftd.emulator.process import EmulatorProcess
 from ftd.store import Store, outbox
@@ -417,7 +418,9 @@ def test_a_signed_provider_webhook_makes_the_tracker_read_the_job(
 
 
 @pytest.mark.anyio
-async def test_a_long_deployment_and_a_retiring_base_are_told_once(tmp_path: Path) -> None:
+async def test_a_long_deployment_and_a_retiring_base_are_told_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
         """
@@ -488,6 +491,16 @@ events = ["deployment_running"]
             "SELECT payload FROM notifications WHERE kind = 'daemon_blocked'"
         )
         assert [json.loads(r["payload"])["reason"] for r in blocked] == ["database_locked"]
+        # A disk with less free room than the bound: told once while it lasts.
+        monkeypatch.setattr(notifier, "DISK_FULL_BYTES", 1 << 62)
+        settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            await dispatcher.watch_once(now + 8 * 3600)
+        blocked = await store.read(
+            "SELECT payload FROM notifications WHERE kind = 'daemon_blocked' ORDER BY id"
+        )
+        reasons = [json.loads(r["payload"])["reason"] for r in blocked]
+        assert reasons == ["database_locked", "disk_full"]
     finally:
         await store.close()
 
