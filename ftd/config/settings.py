@@ -18,6 +18,7 @@ from pydantic_settings import (
 from ftd import catalog
 from ftd.config.control import ControlSettings
 from ftd.config.evaluation import EvaluationSettings
+from ftd.config.notify import Destinations, WebhooksSettings
 from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings
 from ftd.config.provider import ProfileName, ProviderSettings
 from ftd.config.rules import ENV_PREFIX
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    notify: Destinations = Field(default_factory=list)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
 
     @classmethod
     def settings_customise_sources(

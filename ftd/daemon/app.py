@@ -26,12 +26,14 @@ from ftd.daemon.clockjump import follow_clock
 from ftd.daemon.database import identity_of, open_when_possible, watch_identity
 from ftd.daemon.deployments import Deployer
 from ftd.daemon.lock import hold_lock
+from ftd.daemon.notifier import Dispatcher
 from ftd.daemon.parts import Parts
 from ftd.daemon.prepare import Preparer
 from ftd.daemon.reload import Reloader
 from ftd.daemon.reports import Reports
 from ftd.daemon.stages import Stage
 from ftd.daemon.submit import Submitter
+from ftd.daemon.webhooks_in import WebhookListener
 from ftd.evaluation.service import EvaluationService
 from ftd.logs import get_logger
 from ftd.pace import Pace
@@ -293,6 +295,13 @@ async def _run(
             await tg.start(tracker.run)
             await tg.start(evaluations.run)
             await tg.start(deployer.run)
+            await tg.start(
+                Dispatcher(store, lambda: parts.settings, lambda: tracker.shutdown_dates).run
+            )
+            if settings.webhooks.listen is not None:
+                hooks = WebhookListener(settings.webhooks, lambda _job: tracker.wake())
+                tracker.slowdown = hooks.slowdown
+                await tg.start(hooks.run)
             tg.start_soon(reports.keep_up, max(5.0, 4 * settings.tracker.poll_seconds))
             await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)
             await tg.start(

@@ -22,7 +22,7 @@ import anyio
 from ftd.errors import FtdError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
-from ftd.store import states
+from ftd.store import outbox, states
 from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
 from ftd.store.tracking import EVENT_ORDER, Cycle, apply_cycle
@@ -612,6 +612,7 @@ class Tx:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (entity, entity_id, old, new, self.now, json.dumps(detail) if detail else None),
         )
+        await outbox.on_change(self, entity, entity_id, new)
         key = "dataset_id" if entity == "dataset" else "id"
         self.note(
             f"{entity}_state",
