@@ -21,6 +21,7 @@ from ftd.daemon import snapshot
 from ftd.daemon.files import free_name, settle_moves, write_json
 from ftd.daemon.workers import WorkerFailed, WorkerFull, Workers, environment
 from ftd.errors import ConfigError
+from ftd.evaluation import rft
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.forecast import forecast
 from ftd.evaluation.items import ItemsError
@@ -216,6 +217,14 @@ class Preparer:
         evaluation = settings.evaluation
         if run.evaluation is not None:
             evaluation = run.evaluation.applied_to(evaluation)
+        evaluation = rft.for_run(
+            evaluation,
+            {
+                "method": run.method,
+                "reinforcement": run.reinforcement and run.reinforcement.model_dump(),
+            },
+            graders_chosen=run.evaluation is not None and run.evaluation.graders is not None,
+        )
 
         def pricing(model: str) -> Pricing:
             return Pricing.of(settings.price_for(model))
