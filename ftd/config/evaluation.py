@@ -80,7 +80,8 @@ class EvaluationSettings(_Section):
     parallel_evaluations: int = Field(default=2, ge=1, le=64)
     # A reinforcement run's grader and response format, which the "rft" grader uses; set
     # for each evaluation of such a run from its dataset's settings (see evaluation.rft).
-    reinforcement: Reinforcement | None = None
+    # Not a configuration key: refused in [evaluation] (see Settings).
+    reinforcement: Reinforcement | None = Field(default=None, json_schema_extra={"internal": True})
 
     @field_validator("graders")
     @classmethod

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config import load_overrides
+from ftd.config.run import retirement
 from ftd.daemon import snapshot
 from ftd.daemon.files import free_name, settle_moves, write_json
 from ftd.daemon.workers import WorkerFailed, WorkerFull, Workers, environment
@@ -245,6 +246,9 @@ class Preparer:
         settings = self._settings()
         run = settings.defaults.merged(overrides)
         profile = settings.profile(run.provider)  # an unknown profile rejects the dataset
+        refused = retirement(run.model, run.method, profile.kind)
+        if refused is not None:
+            raise ConfigError("method", refused)
         if run.training_type is not None and profile.kind != "azure":
             raise ConfigError(
                 "training_type",
