@@ -522,6 +522,9 @@ def _first_unfit(taken: snapshot.Taken, files: dict[str, FileRow]) -> tuple[str,
     for role in ("dataset", "sidecar", "validation", "test"):
         if role in taken.unfit:
             return taken.unfit[role]
+        refused = files[role].refused if role in files else None
+        if refused is not None:
+            return ("bad_sidecar" if role == "sidecar" else f"bad_{role}_file"), refused
     for role in ("dataset", "sidecar", "validation", "test"):
         if role in files and role not in taken.copies:
             kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"

@@ -291,6 +291,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE datasets ADD COLUMN owner_uid INTEGER;
     ALTER TABLE dataset_files ADD COLUMN identity TEXT;
     """,
+    # 9: a recorded move ftd refused to make (the way to the file passes through a
+    # link, or the file is no longer the one taken): why, kept for the report.
+    """
+    ALTER TABLE dataset_files ADD COLUMN refused TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
