@@ -20,6 +20,7 @@ from ftd import __version__
 from ftd.control.access import Access
 from ftd.control.handlers import commands
 from ftd.control.server import ControlServer, bound_socket
+from ftd.daemon import snapshot
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
 from ftd.daemon.clockjump import follow_clock
@@ -196,6 +197,7 @@ async def _run(
     pace = paces[DEFAULT_PROFILE]
     await recover(store, drop)
     snapshots = settings.paths.state_dir / SNAPSHOTS_NAME
+    await snapshot.clean_leftovers(store, snapshots)  # a crash may have left copies behind
 
     async def job_finished() -> None:
         # A finished job frees a slot under the provider's concurrent-job cap:
