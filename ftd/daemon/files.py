@@ -29,6 +29,7 @@ from ftd.daemon.nofollow import (
     parent_of,
     write_new,
 )
+from ftd.daemon.readers import note_unshared
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -212,4 +213,6 @@ def write_json(
     """
     body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     with parent_of(root or path.parent.parent, path) as (fd, name):
-        write_new(fd, name, body, reader_uid=reader_uid)
+        shared = write_new(fd, name, body, reader_uid=reader_uid)
+    if not shared:
+        note_unshared(path.parent)
