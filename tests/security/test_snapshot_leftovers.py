@@ -20,9 +20,9 @@ def test_a_copy_taken_just_before_a_crash_is_removed_at_the_next_start(
     snapshots = daemon.state_dir / "snapshots"
     holder = sqlite3.connect(daemon.state_dir / "ftd.db", isolation_level=None, timeout=30)
     try:
-        # Another writer holds the database: the claim copies the file, then waits to
-        # write its row; the kill comes in that wait, the copy made and its row not.
-        holder.execute("BEGIN EXCLUSIVE")
+        # Another writer holds the database (readers go on): the claim copies the file,
+        # then waits to write its row; the kill comes in that wait, copy made, row not.
+        holder.execute("BEGIN IMMEDIATE")
         write_dataset(daemon.incoming / "faq.jsonl", 40)
         wait_until("the copy of faq.jsonl", lambda: any(snapshots.glob("*/taken.json")))
         copies = [p.parent for p in snapshots.glob("*/taken.json")]
