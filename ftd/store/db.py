@@ -362,6 +362,15 @@ class Store:
                 (path, dataset_id, role),
             )
 
+    async def refuse_move(self, dataset_id: int, role: str, reason: str) -> None:
+        """The move will not be made: the file stays where it was, and ``reason`` says why."""
+        async with self.transaction() as tx:
+            await tx.db.execute(
+                "UPDATE dataset_files SET path = coalesce(moving_from, path), "
+                "moving_from = NULL, refused = ? WHERE dataset_id = ? AND role = ?",
+                (reason, dataset_id, role),
+            )
+
     async def splits(self, dataset_id: int) -> dict[str, SplitRow]:
         rows = await self._all("SELECT * FROM splits WHERE dataset_id = ?", (dataset_id,))
         return {r["side"]: SplitRow.from_row(r) for r in rows}

@@ -320,6 +320,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX notification_deliveries_open ON notification_deliveries(destination,
         notification_id) WHERE sent_at IS NULL AND given_up_at IS NULL;
     """,
+    # 10: a recorded move ftd refused to make (the way to the file passes through a
+    # link, or the file is no longer the one taken): why, kept for the report.
+    """
+    ALTER TABLE dataset_files ADD COLUMN refused TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
 from ftd.control.handlers.spend import spend
+from ftd.daemon import readers
 from ftd.store import deployments as deployment_rows
 from ftd.store import outbox, states
 
@@ -119,6 +120,7 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
     warnings.extend(
         _disk_warnings({"state_dir": settings.paths.state_dir, "drop_dir": settings.paths.drop_dir})
     )
+    warnings.extend(readers.warnings())  # reports their producers cannot read
     return warnings
 
 
