@@ -295,7 +295,7 @@ class TogetherProvider(Provider):
         method = request.method.get("type", "supervised")
         settings = _dict(request.method.get(method))
         hyper = _dict(settings.get("hyperparameters"))
-        extra = request.extra
+        extra = _dict(request.extra.get("together"))
         body: dict[str, Any] = {"model": request.model, "training_file": request.training_file}
         if request.validation_file is not None:
             body["validation_file"] = request.validation_file

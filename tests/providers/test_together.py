@@ -113,7 +113,7 @@ async def test_statuses_events_metrics_checkpoints_and_chat(
         training_file=training,
         metadata={TAG_KEY: TAG},
         method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}},
-        extra={"n_checkpoints": 2, "batch_size": 8, "learning_rate": 1e-4},
+        extra={"together": {"n_checkpoints": 2, "batch_size": 8, "learning_rate": 1e-4}},
     )
     created = await provider.create_job(request)
     assert created.status == "validating_files"
@@ -171,7 +171,7 @@ async def test_dpo_full_job_body_and_cancel(
         training_file=training,
         metadata={TAG_KEY: TAG},
         method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.3, "batch_size": 8}}},
-        extra={"training_type": "full"},
+        extra={"together": {"training_type": "full"}},
     )
     body = provider.job_body(request)
     assert body["training_method"] == {"method": "dpo", "dpo_beta": 0.3}
