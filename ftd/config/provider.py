@@ -133,6 +133,9 @@ class TogetherProfile(_Section):
     # What one endpoint costs an hour while it exists (Together's /hardware answers cents a
     # minute; this is the figure the spend guard counts).
     endpoint_hourly_usd: float = Field(default=3.0, ge=0, allow_inf_nan=False)
+    # Keep the endpoints ftd made after their evaluation (they bill while they exist).
+    keep_endpoints: bool = False
+    endpoint_ready_timeout_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
     # base model -> a local tokenizer.json (Hugging Face format) for exact token counts.
     tokenizers: dict[Annotated[str, StringConstraints(min_length=1)], AbsolutePath] = Field(
         default_factory=dict

@@ -87,6 +87,8 @@ _ENDPOINT_STATE = {
     "STOPPED": "failed",
     "ERROR": "failed",
 }
+# The names ftd gives what it deploys (ftd.daemon.deployments): no slash, unlike a model's.
+_DEPLOYMENT_NAME = re.compile(r"^ftd-[A-Za-z0-9._-]{1,60}$")
 # ftd's upload names: ftd-<16 hex of the hash>-<tag>-<side>.jsonl
 _UPLOAD_NAME = re.compile(r"^ftd-(?P<tag>[0-9a-f]{16}-[A-Za-z0-9_-]+)-(?:train|validation)\.jsonl$")
 
@@ -155,6 +157,7 @@ class TogetherProvider(Provider):
         self._hardware = hardware
         self._http: aiohttp.ClientSession | None = None
         self._filenames: dict[str, str] = {}  # file id -> name, as uploaded or listed
+        self._endpoint_names: dict[str, str] = {}  # ftd's name -> the endpoint's own
         if hardware is not None:
             self.capabilities = Capabilities(
                 pause=False,
@@ -640,10 +643,33 @@ class TogetherProvider(Provider):
 
     async def _served_as(self, model: str) -> str:
         """The name chat takes: a dedicated endpoint's own name where ftd made one."""
-        if not self.capabilities.needs_deployment or not model.startswith("ftd-"):
+        if not self.capabilities.needs_deployment or not _DEPLOYMENT_NAME.match(model):
             return model
+        known = self._endpoint_names.get(model)
+        if known is not None:
+            return known
         found = await self._endpoint_named(model)
-        return _str(found.get("name")) or model if found else model
+        name = _str(found.get("name")) if found else None
+        if name is None:
+            return model
+        self._endpoint_names[model] = name
+        return name
+
+    async def served_without_deployment(self, model: str) -> bool:
+        """Whether serverless inference answers ``model`` (a LoRA of a base that has it):
+        one token asked; Together's ``model_not_available`` means an endpoint is needed."""
+        try:
+            await self.chat(
+                model=model,
+                messages=[{"role": "user", "content": "Reply with OK."}],
+                params={"max_tokens": 1},
+                request_timeout=30.0,
+            )
+        except RemoteError as error:
+            if error.status == 404 or error.code == "model_not_available":
+                return False
+            raise
+        return True
 
     async def deploy(self, name: str, model: str) -> Deployment:
         """An endpoint is made once: found again by its display name before any create."""
@@ -662,6 +688,9 @@ class TogetherProvider(Provider):
             "autoscaling": {"min_replicas": 1, "max_replicas": 1},
         }
         answer = await self._call("deploy", "POST", "/endpoints", json=body)
+        served = _str(_dict(answer).get("name"))
+        if served is not None:
+            self._endpoint_names[name] = served
         return _deployment_of(answer, name)
 
     async def _op_deployment(self, name: str) -> Deployment | None:
@@ -692,6 +721,7 @@ class TogetherProvider(Provider):
         except RemoteError as error:
             if error.kind != NOT_FOUND:
                 raise
+        self._endpoint_names.pop(name, None)
 
 
 def _deployment_of(answer: object, name: str) -> Deployment:

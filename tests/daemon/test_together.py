@@ -80,6 +80,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     sections: dict[str, dict[str, Any]] = {
         "provider": {"kind": "together", "api_key_env": "OPENAI_API_KEY"},
         "provider.together": {"base_url": together.base_url},
+        "providers.dedicated": {"kind": "together", "api_key_env": "OPENAI_API_KEY"},
+        "providers.dedicated.together": {
+            "base_url": together.base_url,
+            "endpoint_hardware": "1x_nvidia_h100_80gb_sxm",
+            "endpoint_hourly_usd": 3.0,
+        },
         "providers.openai": {"kind": "compatible", "max_retries": 1, "timeout_seconds": 10.0},
         "providers.openai.compatible": {"base_url": openai_process.base_url},
         "defaults": {"model": LLAMA},
@@ -100,6 +106,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         f'provider = "openai"\nmodel = "{OPENAI_MODEL}"\n[evaluation]\nenabled = false\n',
     )
     _sidecar(daemon, "lora", "[together]\nlora_r = 8\nn_checkpoints = 3\n")
+    _sidecar(daemon, "hosted", 'provider = "dedicated"\n[together]\ntraining_type = "full"\n')
     # The OpenAI-shaped provider fails every call (a 5xx storm) from the start.
     openai.configure(error_rate=1.0)
     daemon.start()
@@ -108,6 +115,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     write_preferences(daemon.incoming / "dpo.jsonl", 60)
     write_dataset(daemon.incoming / "full.jsonl", 60, seed="full ")
     write_dataset(daemon.incoming / "unsupported.jsonl", 60, seed="nope ")
+    write_dataset(daemon.incoming / "hosted.jsonl", 120, seed="hosted ")
     try:
         yield World(daemon, together, openai)
     finally:
@@ -202,6 +210,54 @@ def test_a_model_together_does_not_train_is_refused_before_any_upload(world: Wor
     assert OPENAI_MODEL in (row["error"] or "")
     tag = f"{row['sha256'][:16]}-{row['tag']}"
     assert _uploads_named(world, tag) == []
+
+
+def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_deleted(
+    world: World,
+) -> None:
+    daemon = world.daemon
+    job = daemon.wait_job("hosted.jsonl", "succeeded", timeout=180)
+    assert job["provider"] == "dedicated"
+    report = json.loads(daemon.dataset("hosted.jsonl")["report"])
+    assert report["hosting_estimate_usd"] == pytest.approx(3.0)  # one endpoint hour
+    evaluation = wait_until(
+        "the evaluation",
+        lambda: [
+            e
+            for e in _query(daemon, "SELECT * FROM evaluations WHERE job_id = ?", (job["job_id"],))
+            if e["status"] == "succeeded"
+        ],
+    )[0]
+    failed = _query(
+        daemon,
+        "SELECT count(*) AS n FROM evaluation_items WHERE evaluation_id = ? AND error IS NOT NULL",
+        (evaluation["id"],),
+    )
+    assert failed[0]["n"] == 0
+    wait_until(
+        "the endpoint deleted",
+        lambda: (
+            [r["state"] for r in _query(daemon, "SELECT state FROM deployments")] == ["deleted"]
+        ),
+    )
+    rows = _query(daemon, "SELECT * FROM deployments")
+    assert [(r["role"], r["model"], r["hourly_usd"]) for r in rows] == [
+        ("candidate", job["fine_tuned_model"], 3.0)
+    ]
+    endpoints = world_endpoints(world)
+    assert (endpoints["creates"], endpoints["deletes"], endpoints["live"]) == (1, 1, [])
+    # The LoRA fine-tune at the serverless profile needed none.
+    lora = daemon.dataset("lora.jsonl")
+    assert not _query(
+        daemon,
+        "SELECT 1 FROM deployments d JOIN jobs j USING (job_id) WHERE j.dataset_id = ?",
+        (lora["id"],),
+    )
+
+
+def world_endpoints(world: World) -> dict[str, Any]:
+    answer: dict[str, Any] = admin(world.together.root_url, "/_emulator/endpoints")
+    return answer
 
 
 def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider(

@@ -10,6 +10,8 @@ before ftd has heard of it.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -56,6 +58,10 @@ class Together:
     def filenames(self, tag: str) -> list[str]:
         files = self._get(self.base + "/files")["data"]
         return sorted(f["filename"] for f in files if tag in f["filename"])
+
+    def endpoints(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self._get(self.root + "/_emulator/endpoints")
+        return answer
 
     def job_ids(self) -> list[str]:
         return [j["id"] for j in self._get(self.base + "/fine-tunes")["data"]]
@@ -145,6 +151,48 @@ def test_sigkill_during_job_creation_finds_the_job_by_its_training_file(
         assert together.job_ids() == made  # found again, not made again
         assert together.requests("POST /v1/fine-tunes") == 1  # sent once, in the first life
         assert daemon.events("job_found")
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_sigkill_during_endpoint_creation_leaves_one_endpoint(
+    tmp_path: Path, together: Together
+) -> None:
+    """A full fine-tune needs a dedicated endpoint; the kill comes while its create is held."""
+    sections = {
+        **together_profile(together.base),
+        "evaluation": {"graders": ["exact", "f1"], "primary_grader": "f1"},
+    }
+    sections["provider.together"]["endpoint_hardware"] = "1x_nvidia_h100_80gb_sxm"
+    sections["defaults"] = {"model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"}
+    daemon = Daemon(tmp_path / "ftd", together.base, sections)
+    try:
+        daemon.start()
+        (daemon.incoming / "hosted.toml").write_text('[together]\ntraining_type = "full"\n')
+        write_dataset(daemon.incoming / "hosted.jsonl", 120)
+        daemon.wait_job("hosted.jsonl", "succeeded", timeout=120)
+        # Held still while the delay is set, so the endpoint's create meets it.
+        os.kill(daemon.pid, signal.SIGSTOP)
+        together.configure(answer_delay_ms=BODY_DELAY_MS)
+        os.kill(daemon.pid, signal.SIGCONT)
+        _wait("the endpoint at the emulator", lambda: together.endpoints()["creates"] >= 1)
+        daemon.kill()
+        together.configure(answer_delay_ms=0)
+        # ftd never heard the create's answer: its row still says it only meant to ask.
+        assert [r["state"] for r in daemon.query("SELECT state FROM deployments")] == ["intended"]
+        daemon.start()
+        _wait(
+            "the endpoint deleted after the evaluation",
+            lambda: (
+                [r["state"] for r in daemon.query("SELECT state FROM deployments")] == ["deleted"]
+            ),
+            timeout=180,
+        )
+        evaluations = daemon.query("SELECT status FROM evaluations")
+        assert [r["status"] for r in evaluations] == ["succeeded"]
+        endpoints = together.endpoints()
+        assert (endpoints["creates"], endpoints["deletes"], endpoints["live"]) == (1, 1, [])
         assert daemon.stop() == 0
     finally:
         daemon.close()
