@@ -136,10 +136,6 @@ class TogetherProfile(_Section):
     # Keep the endpoints ftd made after their evaluation (they bill while they exist).
     keep_endpoints: bool = False
     endpoint_ready_timeout_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
-    # base model -> a local tokenizer.json (Hugging Face format) for exact token counts.
-    tokenizers: dict[Annotated[str, StringConstraints(min_length=1)], AbsolutePath] = Field(
-        default_factory=dict
-    )
 
 
 class ProviderSettings(_Section):
