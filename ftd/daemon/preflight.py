@@ -25,21 +25,32 @@ from typing import TYPE_CHECKING, Any
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.providers.kinds import INVALID
-from ftd.providers.together import TogetherProvider
 
 if TYPE_CHECKING:
     from ftd.providers import Provider
     from ftd.providers.core import JobRequest
+    from ftd.providers.together import TogetherProvider
     from ftd.store import DatasetRow
 
 log = get_logger("ftd.daemon.preflight")
 ESTIMATE_KEY = "provider_estimate"
 
 
+def _together(provider: Provider) -> TogetherProvider | None:
+    """The Together adapter, if this is one; aiohttp is imported only where it is used."""
+    if provider.kind != "together":
+        return None
+    from ftd.providers.together import TogetherProvider
+
+    return provider if isinstance(provider, TogetherProvider) else None
+
+
 async def check_model(provider: Provider, model: str) -> None:
     """Nothing if the provider trains ``model`` (or cannot say); an INVALID error if not."""
-    if not isinstance(provider, TogetherProvider):
+    together = _together(provider)
+    if together is None:
         return
+    provider = together
     supported = await provider.supported_models()
     limits = await provider.model_limits(model) if model in supported else None
     if limits is None:
@@ -71,12 +82,13 @@ def _recorded(row: DatasetRow) -> dict[str, Any]:
 
 async def priced(provider: Provider, request: JobRequest, row: DatasetRow) -> Priced | None:
     """The provider's own estimate of the job, where it gives one and it was not yet seen."""
-    if not isinstance(provider, TogetherProvider) or not provider.capabilities.price_estimate:
+    together = _together(provider)
+    if together is None or not together.capabilities.price_estimate:
         return None
     earlier = _recorded(row)
     if earlier and row.approved_at is not None and row.approved_at >= float(earlier["at"]):
         return None  # a person approved it knowing this figure
-    answer = await provider.estimate_price(request)
+    answer = await together.estimate_price(request)
     price = answer.get("estimated_total_price")
     if not isinstance(price, int | float) or isinstance(price, bool):
         log.info("price_estimate_missing", dataset_id=row.id, provider=provider.profile)
