@@ -24,8 +24,7 @@ from ftd.emulator.process import EmulatorProcess
 from tests.daemon.harness import Daemon, write_dataset
 from tests.reliability.runs import together_profile
 
-BODY_DELAY_MS = 8000
-CREATE_DELAY_MS = 2500
+DELAY_MS = 1500  # each answer held this long once set
 
 
 class Together:
@@ -100,66 +99,70 @@ def _counts(together: Together) -> tuple[int, int]:
     return sum(state["files"].values()), sum(state["jobs"].values())
 
 
-def test_sigkill_during_upload_leaves_one_file_per_side(tmp_path: Path, together: Together) -> None:
+def test_sigkill_during_upload_then_during_job_creation_leaves_one_of_each(
+    tmp_path: Path, together: Together
+) -> None:
+    """Two lives killed in doubt: the upload's, then the create's (one daemon, lean)."""
     daemon = _daemon(tmp_path, together)
     try:
         daemon.start()
-        together.configure(answer_delay_ms=BODY_DELAY_MS)
-        write_dataset(daemon.incoming / "up.jsonl", 60)
+        # Every answer comes late: a delay set later could miss the request it is for.
+        together.configure(answer_delay_ms=DELAY_MS)
+        write_dataset(daemon.incoming / "doubt.jsonl", 60)
         daemon.wait_for("upload_started", lambda e: e["side"] == "train", timeout=60)
         _wait("the train file at the emulator", lambda: _counts(together)[0] >= 1)
         daemon.kill()  # its answer is still held
-        together.configure(answer_delay_ms=0)
-        row = daemon.dataset("up.jsonl")
+        row = daemon.dataset("doubt.jsonl")
         assert row["state"] == "uploading"
         recorded = daemon.query("SELECT file_id FROM uploads WHERE dataset_id = ?", (row["id"],))
         assert [r["file_id"] for r in recorded] == [None]  # ftd never heard back
         daemon.start()
-        job = daemon.wait_job("up.jsonl", "succeeded", timeout=120)
-        assert daemon.events("upload_found")
+        daemon.wait_for("job_create_sent", timeout=120)
+        _wait("the job at the emulator", lambda: _counts(together)[1] >= 1)
+        daemon.kill()  # again with the answer held
+        together.configure(answer_delay_ms=0)
+        made = together.job_ids()
+        assert len(made) == 1
+        assert not daemon.query("SELECT job_id FROM jobs")  # ftd never heard the answer
+        daemon.start()
+        job = daemon.wait_job("doubt.jsonl", "succeeded", timeout=120)
+        assert job["job_id"] == made[0]
+        assert daemon.events("job_found")  # by its training file's name: no metadata here
         prefix = f"ftd-{row['sha256'][:16]}-{row['tag']}"
         assert together.filenames(row["tag"]) == [
             f"{prefix}-train.jsonl",
             f"{prefix}-validation.jsonl",
         ]
         assert together.requests("POST /v1/files/upload") == 2
-        assert together.job_ids() == [job["job_id"]]
-        assert daemon.stop() == 0
-    finally:
-        daemon.close()
-
-
-def test_sigkill_during_job_creation_finds_the_job_by_its_training_file(
-    tmp_path: Path, together: Together
-) -> None:
-    daemon = _daemon(tmp_path, together)
-    try:
-        daemon.start()
-        # Every answer comes late, the create's too (a delay set later could miss it).
-        together.configure(answer_delay_ms=CREATE_DELAY_MS)
-        write_dataset(daemon.incoming / "job.jsonl", 60)
-        daemon.wait_for("job_create_sent", timeout=120)
-        _wait("the job at the emulator", lambda: _counts(together)[1] >= 1)
-        daemon.kill()  # its answer is still held
-        together.configure(answer_delay_ms=0)
-        made = together.job_ids()
-        assert len(made) == 1
-        assert not daemon.query("SELECT job_id FROM jobs")  # ftd never heard the answer
-        daemon.start()
-        job = daemon.wait_job("job.jsonl", "succeeded", timeout=120)
-        assert job["job_id"] == made[0]
+        assert together.requests("POST /v1/fine-tunes") == 1
         assert together.job_ids() == made  # found again, not made again
-        assert together.requests("POST /v1/fine-tunes") == 1  # sent once, in the first life
-        assert daemon.events("job_found")
         assert daemon.stop() == 0
     finally:
         daemon.close()
+
+
+@pytest.fixture
+def slow_together(tmp_path: Path) -> Iterator[Together]:
+    """A slower clock: the job outlives the moment ftd is frozen after its create."""
+    process = EmulatorProcess(
+        "--flavor",
+        "together",
+        "--speed",
+        "2",
+        "--deployment-provisioning-seconds",
+        "4",
+        log_path=tmp_path / "together.log",
+    )
+    process.start()
+    yield Together(process)
+    process.stop()
 
 
 def test_sigkill_during_endpoint_creation_leaves_one_endpoint(
-    tmp_path: Path, together: Together
+    tmp_path: Path, slow_together: Together
 ) -> None:
     """A full fine-tune needs a dedicated endpoint; the kill comes while its create is held."""
+    together = slow_together
     sections = {
         **together_profile(together.base),
         "evaluation": {"graders": ["exact", "f1"], "primary_grader": "f1"},
@@ -171,10 +174,11 @@ def test_sigkill_during_endpoint_creation_leaves_one_endpoint(
         daemon.start()
         (daemon.incoming / "hosted.toml").write_text('[together]\ntraining_type = "full"\n')
         write_dataset(daemon.incoming / "hosted.jsonl", 120)
-        daemon.wait_job("hosted.jsonl", "succeeded", timeout=120)
-        # Held still while the delay is set, so the endpoint's create meets it.
+        daemon.wait_for("job_create_sent", timeout=120)
+        # Held still while the delay is set: the job cannot have ended yet (the emulator's
+        # clock), so every call from here on, the endpoint's create among them, meets it.
         os.kill(daemon.pid, signal.SIGSTOP)
-        together.configure(answer_delay_ms=BODY_DELAY_MS)
+        together.configure(answer_delay_ms=DELAY_MS)
         os.kill(daemon.pid, signal.SIGCONT)
         _wait("the endpoint at the emulator", lambda: together.endpoints()["creates"] >= 1)
         daemon.kill()
