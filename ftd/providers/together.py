@@ -359,13 +359,15 @@ class TogetherProvider(Provider):
         if file_ids - set(self._filenames):
             await self._files()
 
-    async def _job_of(self, item: object) -> RemoteJob:
+    async def _job_of(self, item: object, *, learn: bool = True) -> RemoteJob:
+        """``learn``: list the files if the training file's name is not known yet (a page
+        of jobs learns them once for all its jobs instead)."""
         body = _dict(item)
         job_id, word = _str(body.get("id")), _str(body.get("status"))
         if job_id is None or word is None:
             raise RemoteError("retrieve_job", "job answer without id or status", kind=TRANSIENT)
         training = _str(body.get("training_file"))
-        if training is not None:
+        if training is not None and learn:
             await self._names({training})
         name = self._filenames.get(training or "")
         tag = tag_of_filename(name) if name else None
@@ -409,7 +411,7 @@ class TogetherProvider(Provider):
             position = next((n for n, i in enumerate(listed) if i.get("id") == after), None)
             listed = [] if position is None else listed[position + 1 :]
         await self._names({str(i.get("training_file")) for i in listed[:limit]})
-        jobs = [await self._job_of(item) for item in listed[:limit]]
+        jobs = [await self._job_of(item, learn=False) for item in listed[:limit]]
         return jobs, len(listed) > limit
 
     async def _op_job(self, job_id: str) -> RemoteJob:
