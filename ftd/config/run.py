@@ -37,6 +37,7 @@ from ftd.config.rules import (
     _lr,
     _Section,
 )
+from ftd.config.together import TogetherRun
 from ftd.errors import ConfigError
 from ftd.profiles import DEFAULT_PROFILE
 
@@ -126,6 +127,7 @@ class RunDefaults(_Section):
     auto_approve: bool = True
     provider: ProfileName = DEFAULT_PROFILE
     training_type: TrainingType | None = None
+    together: TogetherRun = Field(default_factory=TogetherRun)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -189,6 +191,7 @@ class RunDefaults(_Section):
             "evaluation": overrides.evaluation,
             "provider": pick("provider"),
             "training_type": pick("training_type"),
+            "together": self.together.updated(overrides.together),
         }
         try:
             return RunSettings.model_validate(data)
@@ -220,6 +223,7 @@ class RunSettings(_Section):
     provider: ProfileName = DEFAULT_PROFILE
     # Azure's training tier; the profile's choice applies where this is None.
     training_type: TrainingType | None = None
+    together: TogetherRun | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -253,6 +257,7 @@ class DatasetOverrides(_Section):
     evaluation: EvaluationOverrides | None = None
     provider: ProfileName | None = None
     training_type: TrainingType | None = None
+    together: TogetherRun | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 

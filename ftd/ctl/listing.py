@@ -143,6 +143,7 @@ def _jobs(answer: dict[str, Any]) -> None:
         (
             j["job_id"],
             j["dataset"],
+            j.get("provider"),
             j["status"],
             j["fine_tuned_model"] or j["model"],
             render.progress(j["progress"]),
@@ -156,7 +157,18 @@ def _jobs(answer: dict[str, Any]) -> None:
     if not rows:
         print("no jobs")
         return
-    headers = ("JOB", "DATASET", "STATUS", "MODEL", "STEP", "LOSS", "ETA", "COST", "CREATED")
+    headers = (
+        "JOB",
+        "DATASET",
+        "PROVIDER",
+        "STATUS",
+        "MODEL",
+        "STEP",
+        "LOSS",
+        "ETA",
+        "COST",
+        "CREATED",
+    )
     print(render.table(rows, headers))
 
 

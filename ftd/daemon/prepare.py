@@ -492,7 +492,15 @@ class Preparer:
         """
         settings = self._settings()
         profile = settings.profile(run.provider)
-        if profile.kind != "azure" or not profile.azure.can_deploy or not tested:
+        if not tested:
+            return 0.0
+        if profile.kind == "together":
+            # A full fine-tune is served on a dedicated endpoint (an hour); a LoRA one is
+            # served serverless where its base allows, which only Together can say later.
+            full = run.together is not None and run.together.training_type == "full"
+            hardware = profile.together.endpoint_hardware is not None
+            return profile.together.endpoint_hourly_usd if full and hardware else 0.0
+        if profile.kind != "azure" or not profile.azure.can_deploy:
             return 0.0
         if run.evaluation is not None and run.evaluation.enabled is False:
             return 0.0

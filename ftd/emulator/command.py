@@ -48,7 +48,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     net.add_argument(
         "--flavor",
         default="openai",
-        choices=("openai", "azure"),
+        choices=("openai", "azure", "together"),
         help="which API to speak (default %(default)s)",
     )
     sim = parser.add_argument_group("simulation")
@@ -73,7 +73,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="a new deployment stays Creating this long",
+        help="a new deployment (Azure) or endpoint (Together) stays starting this long",
     )
     azure.add_argument(
         "--deployment-not-ready-seconds",

@@ -22,7 +22,7 @@ DEFAULT_MAX_FILE_BYTES = 512 * MIB
 DEFAULT_MAX_PART_BYTES = 64 * MIB
 MAX_UPLOAD_BYTES = 8 * 1024 * MIB
 DEFAULT_UPLOAD_TTL_SECONDS = 3600.0
-FLAVORS = ("openai", "azure")
+FLAVORS = ("openai", "azure", "together")
 
 
 class SettingError(FtdError):
@@ -155,7 +155,7 @@ class EmulatorSettings:
     state_path: Path | None = None
     organization: str = "ftd-emulator"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    flavor: str = "openai"  # which API the emulator speaks: "openai" or "azure"
+    flavor: str = "openai"  # which API the emulator speaks: one of FLAVORS
 
     def __post_init__(self) -> None:
         if self.flavor not in FLAVORS:

@@ -396,6 +396,11 @@ class Provider:
             return
         await self._read("delete_deployment", lambda: self._op_undeploy(name))
 
+    async def served_without_deployment(self, model: str) -> bool:
+        """Whether ``model`` answers as it is, where deployments exist (Together's
+        serverless LoRA); False means a deployment is needed."""
+        return False
+
     def serving_name(self, model: str) -> str:
         """The name chat calls take for ``model`` (a deployment's name where one is needed)."""
         return model

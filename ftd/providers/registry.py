@@ -56,6 +56,17 @@ def open_provider(name: str, settings: ProviderSettings, pace: Pace | None = Non
             else _management_token(settings)
         )
         return AzureProvider(name, client, settings.azure, management_token=arm_token, **options)
+    if settings.kind == "together":
+        from ftd.providers.together import TogetherProvider
+
+        return TogetherProvider(
+            name,
+            api_key=settings.require_api_key().get_secret_value(),
+            base_url=settings.together.base_url,
+            timeout=settings.timeout_seconds,
+            hardware=settings.together.endpoint_hardware,
+            **options,
+        )
     from ftd.providers.openai_api import OpenAIProvider
 
     return OpenAIProvider(name, _openai_client(settings, pace), **options)

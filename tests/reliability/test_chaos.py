@@ -6,8 +6,9 @@ and the aim repeat; where in the code each lands depends on timing); a
 life armed with a log line that opens a risky window (an upload or a job
 create in flight, a status change, an evaluation) is killed just after it
 when the line comes in time, which with this seed is a third of the kills.
-It runs against both emulator flavours: on Azure every evaluation needs
-deployments, made and torn down across the same kills.
+It runs against every emulator flavour: on Azure every evaluation needs
+deployments, made and torn down across the same kills; Together keeps no
+metadata, so each job is found again by its training file's name.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.reliability.runs import ChaosSettings, run_chaos
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize("flavor", ["openai", "azure"])
+@pytest.mark.parametrize("flavor", ["openai", "azure", "together"])
 def test_sigkills_at_random_moments_duplicate_and_lose_nothing(tmp_path: Path, flavor: str) -> None:
     settings = ChaosSettings(datasets=6, kills=12, seed=3, emulator_kills=1, flavor=flavor)
     report = run_chaos(tmp_path, settings)

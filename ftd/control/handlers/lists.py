@@ -104,7 +104,7 @@ async def jobs(parts: Parts, call: Call) -> dict[str, Any]:
     rows = await parts.store.read(
         "SELECT j.job_id, j.dataset_id, d.name AS dataset, j.status, j.model, "  # noqa: S608
         "j.fine_tuned_model, j.created_at, j.finished_at, j.estimated_finish, "
-        "j.trained_tokens, j.cost_usd, j.error_code, j.error_message, j.adopted, "
+        "j.trained_tokens, j.cost_usd, j.error_code, j.error_message, j.adopted, j.provider, "
         f"{LATEST_METRICS} AS latest, {TOTAL_STEPS} AS total_steps "
         f"FROM jobs j LEFT JOIN datasets d ON d.id = j.dataset_id {where.sql()} "
         "ORDER BY j.id DESC LIMIT ?",
