@@ -374,7 +374,7 @@ def test_a_signed_provider_webhook_makes_the_tracker_read_the_job(
         emulator,
         "",
         {"TEST_OPENAI_WEBHOOK": whsec},
-        tracker={"poll_seconds": 600.0},  # a new job is looked at again after 200 s at most
+        tracker={"poll_seconds": 3600.0},  # a new job is looked at again after 1,200 s at most
         webhooks={"listen": f"127.0.0.1:{port}", "secret_env": "TEST_OPENAI_WEBHOOK"},
         evaluation={"enabled": False},
     )
