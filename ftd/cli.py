@@ -48,6 +48,8 @@ COMMANDS: dict[str, str] = {
     "keep": "ftd.ctl.steer",
     "ask": "ftd.ctl.models",
     "eval": "ftd.ctl.models",
+    "record": "ftd.ctl.recordings",
+    "recordings": "ftd.ctl.recordings",
     "submit": "ftd.ctl.submit",
     "demo": "ftd.demo.command",
     "validate": "ftd.datasets.command",

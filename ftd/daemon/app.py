@@ -28,6 +28,7 @@ from ftd.daemon.deployments import Deployer
 from ftd.daemon.lock import hold_lock
 from ftd.daemon.parts import Parts
 from ftd.daemon.prepare import Preparer
+from ftd.daemon.recorder import Recorder
 from ftd.daemon.reload import Reloader
 from ftd.daemon.reports import Reports
 from ftd.daemon.stages import Stage
@@ -256,6 +257,14 @@ async def _run(
     )
     reports = Reports(store, evaluations, settings.paths.state_dir)
     parts.evaluations = evaluations
+    recorder = Recorder(
+        store,
+        lambda: parts.settings,
+        evaluations,
+        providers,
+        scan_seconds=settings.tracker.poll_seconds,
+    )
+    parts.recorder = recorder
     parts.reports = reports
     parts.deployer = deployer
     await reports.catch_up()
@@ -292,6 +301,7 @@ async def _run(
             await tg.start(submit.run)
             await tg.start(tracker.run)
             await tg.start(evaluations.run)
+            await tg.start(recorder.run)
             await tg.start(deployer.run)
             tg.start_soon(reports.keep_up, max(5.0, 4 * settings.tracker.poll_seconds))
             await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ftd.evaluation.budget import Pricing
     from ftd.evaluation.items import Item
     from ftd.evaluation.pool import Completion, Requester
+    from ftd.evaluation.recorded import RecordedSide
     from ftd.store import Store
     from ftd.store.evaluations import EvaluationRow
 
@@ -114,8 +115,11 @@ class ItemWork:
         row: EvaluationRow,
         settings: EvaluationSettings,
         repeat: frozenset[int],
+        recorded: RecordedSide | None = None,
     ) -> None:
         self._store = store
+        # The base side read from a recording instead of asked (a successor's verdict).
+        self._recorded = recorded
         self._requester = requester
         self._pricing = pricing
         self._row = row
@@ -139,6 +143,8 @@ class ItemWork:
         calls = (2.0 if self._row.base_model else 1.0) if self._judged else 0.0
         calls += 2.0 if self._paired else 0.0
         models = [m for m in (self._row.model, self._row.base_model) if m is not None]
+        if self._recorded is not None:
+            models = models[:1]
         return item_estimate(
             item,
             answer_models=models,
@@ -155,17 +161,18 @@ class ItemWork:
         if self._row.base_model is not None:
             models.append(self._row.base_model)
         bank = self._judged or self._paired  # the judge's calls follow: keep the answers
-        answers = await gather(
-            *(
-                partial(
-                    self._asked,
-                    tab,
-                    partial(self._requester.complete, m, prompt, self._answer_params),
-                    bank=bank,
-                )
-                for m in models
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            partial(
+                self._asked,
+                tab,
+                partial(self._requester.complete, m, prompt, self._answer_params),
+                bank=bank,
             )
-        )
+            for m in models
+        ]
+        if self._recorded is not None and len(calls) > 1:
+            calls[1] = partial(self._recorded.complete, item)
+        answers = await gather(*calls)
         _count_failures(tab, answers)
         scores: list[dict[str, Any]] = []
         for answer in answers:
