@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "eval": "ftd.ctl.models",
     "record": "ftd.ctl.recordings",
     "recordings": "ftd.ctl.recordings",
+    "export": "ftd.ctl.export",
     "submit": "ftd.ctl.submit",
     "demo": "ftd.demo.command",
     "validate": "ftd.datasets.command",

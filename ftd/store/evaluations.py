@@ -389,6 +389,10 @@ async def of_dataset(store: Store, dataset_id: int) -> list[EvaluationRow]:
     return await _select(store, "WHERE dataset_id = ? ORDER BY id", (dataset_id,))
 
 
+async def of_model(store: Store, model: str) -> list[EvaluationRow]:
+    return await _select(store, "WHERE model = ? ORDER BY id", (model,))
+
+
 async def children(store: Store, parent_id: int) -> list[EvaluationRow]:
     return await _select(store, "WHERE parent_id = ? ORDER BY id", (parent_id,))
 

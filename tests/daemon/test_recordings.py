@@ -83,6 +83,8 @@ class Story:
 
     def close(self) -> None:
         self.daemon.close()
+        self.first.client.close()
+        self.second.client.close()
         for process in self.processes:
             process.stop()
 
@@ -221,7 +223,57 @@ def test_a_retiring_model_is_recorded_retired_and_its_successor_judged_against_i
     shown = daemon.ftd("show", f"eval-{evaluation['id']}")
     assert shown.returncode == 0, shown.stderr
     assert f"read from recording {model} (recorded " in shown.stdout
+    page = daemon.root / "successor.html"
+    drawn = daemon.ftd("report", f"eval-{evaluation['id']}", "-o", str(page))
+    assert drawn.returncode == 0, drawn.stderr
+    assert f"read from recording {model}, recorded {base['recorded_at']}" in page.read_text()
+    _exported(daemon, successor, evaluation["id"], row["id"], tests)
     assert daemon.stop() == 0
+
+
+def _exported(daemon: Daemon, job: Any, evaluation_id: int, recording_id: int, tests: int) -> None:
+    """`ftd export JOB DIR`: every part of the folder holds what the database does."""
+    folder = daemon.root / "export"
+    done = daemon.ftd("export", job["job_id"], str(folder))
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for listed in manifest["files"]:
+        assert (folder / listed["path"]).stat().st_size == listed["bytes"]
+    assert manifest["jobs"] == [job["job_id"]]
+    splits = daemon.query(
+        "SELECT side, path FROM splits WHERE dataset_id = ?", (job["dataset_id"],)
+    )
+    assert {s["side"] for s in splits} == {"train", "validation", "test"}
+    for split in splits:
+        exported = (folder / "splits" / f"{split['side']}.jsonl").read_bytes()
+        assert exported == Path(split["path"]).read_bytes()
+    assert json.loads((folder / "settings.json").read_text())["provider"] == "second"
+    where = folder / "jobs" / job["job_id"]
+    assert (
+        json.loads((where / "job.json").read_text())["fine_tuned_model"] == job["fine_tuned_model"]
+    )
+    events = (where / "events.jsonl").read_text().splitlines()
+    stored = daemon.query("SELECT count(*) AS n FROM job_events WHERE job_id = ?", (job["job_id"],))
+    assert len(events) == stored[0]["n"] > 0
+    metrics = (where / "metrics.csv").read_text().splitlines()
+    steps = daemon.query("SELECT count(*) AS n FROM job_metrics WHERE job_id = ?", (job["job_id"],))
+    assert metrics[0].startswith("step,train_loss")
+    assert len(metrics) - 1 == steps[0]["n"] > 0
+    checkpoints = json.loads((where / "checkpoints.json").read_text())
+    assert len(checkpoints) == len(
+        daemon.query("SELECT * FROM job_checkpoints WHERE job_id = ?", (job["job_id"],))
+    )
+    judged = folder / "evaluations" / f"eval-{evaluation_id}"
+    assert len((judged / "items.jsonl").read_text().splitlines()) == 2 * tests
+    summary = json.loads((judged / "summary.json").read_text())
+    assert summary["summary"]["sides"]["base"]["source"] == "recorded"
+    kept = [p for p in (folder / "recordings").iterdir() if p.name.endswith(f"-{recording_id}")]
+    assert len(kept) == 1
+    assert len((kept[0] / "answers.jsonl").read_text().splitlines()) == tests
+    assert "<html" in (folder / "report.html").read_text()
+    again = daemon.ftd("export", job["job_id"], str(folder))
+    assert again.returncode != 0
+    assert "not empty" in again.stderr
 
 
 def test_sigkill_while_recording_resumes_without_asking_any_item_twice(

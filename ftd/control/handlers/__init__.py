@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ftd import __version__
 from ftd.control import protocol
 from ftd.control.handlers import (
+    export,
     follow,
     lists,
     models,
@@ -64,4 +65,6 @@ def commands(parts: Parts) -> dict[str, Command]:
         "record": change(recordings.record),
         "recordings": read(recordings.recordings),
         "recording": read(recordings.recording),
+        "export": read(export.export),
+        "export_split": read(export.export_split),
     }
