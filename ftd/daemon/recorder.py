@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = get_logger("ftd.daemon.recorder")
 WARNING_DAYS = 30  # as the tracker's warning about retiring bases
 DATES_REFRESH_SECONDS = 3600.0
-BUG_RETRY_SECONDS = 300.0
+BUG_RETRY_SECONDS = 300.0  # also how long a recording waiting for a deployment waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +119,36 @@ class Recorder:
             with anyio.move_on_after(self._scan):
                 await self._wakeup.wait()
 
+    async def can_ask(self, row: RecordingRow) -> bool:
+        """Whether the model answers at its profile now: where the provider serves a
+        fine-tuned model only once deployed, a deployment must be ready (or named in
+        the profile's ``deployments``)."""
+        provider = self._providers.get(row.provider)
+        if not provider.capabilities.needs_deployment:
+            return True
+        if row.model in self._settings().profile(row.provider).azure.deployments:
+            return True
+        found = await self._store.read(
+            "SELECT 1 FROM deployments WHERE provider = ? AND model = ? AND state = 'ready'",
+            (row.provider, row.model),
+        )
+        return bool(found)
+
     async def _run_due(self) -> None:
         now = anyio.current_time()
         for row in await rows_of.to_run(self._store):
             if self._postponed.get(row.id, -math.inf) > now:
+                continue
+            if not await self.can_ask(row):
+                log.warning(
+                    "recording_waits_for_deployment",
+                    recording_id=row.id,
+                    model=row.model,
+                    provider=row.provider,
+                    hint="the model answers only while deployed: `ftd keep MODEL` keeps its "
+                    "deployment after its evaluation, or name one under deployments",
+                )
+                self._postponed[row.id] = now + BUG_RETRY_SECONDS
                 continue
             try:
                 await self._evaluations.route_model(row.model, row.provider)

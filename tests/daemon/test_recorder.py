@@ -31,10 +31,16 @@ def test_the_configured_date_wins_then_the_providers_then_the_catalogues() -> No
     assert shutdown_date(model, {"gpt-4.1-mini": "2027-01-15"}, listed) == "2027-01-15"
 
 
+class _Capabilities:
+    def __init__(self, needs_deployment: bool) -> None:
+        self.needs_deployment = needs_deployment
+
+
 class _Remote:
-    def __init__(self, dates: dict[str, str] | None) -> None:
+    def __init__(self, dates: dict[str, str] | None, *, needs_deployment: bool = False) -> None:
         self.dates = dates
         self.asked = 0
+        self.capabilities = _Capabilities(needs_deployment)
 
     async def retirements(self) -> dict[str, str]:
         self.asked += 1
@@ -148,3 +154,27 @@ async def test_a_model_already_gone_or_far_from_retiring_is_left_alone(
     recorder = _recorder(store, zero, _Remote({}))
     assert await recorder.queue_retiring() == []  # 0: only by hand
     assert len(recorder.unrecorded) == 1
+
+
+async def test_where_models_answer_only_deployed_a_recording_waits_for_a_deployment(
+    store: Store, tmp_path: Path
+) -> None:
+    model = await _made(store, 1)
+    settings = _settings(tmp_path)
+    recorder = _recorder(store, settings, _Remote({}, needs_deployment=True))
+    row = await recorder.request(
+        model=model, name=None, test_file="/t.jsonl", provider="default", dataset_id=1
+    )
+    assert not await recorder.can_ask(row)
+    async with store.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO deployments (provider, name, model, role, state, created_at, "
+            "updated_at) VALUES ('default', 'ftd-kept', ?, 'candidate', 'ready', 0, 0)",
+            (model,),
+        )
+    assert await recorder.can_ask(row)
+    elsewhere = _recorder(store, settings, _Remote({}))
+    other = await elsewhere.request(
+        model="gpt-4o-mini", name="base", test_file="/t.jsonl", provider="default"
+    )
+    assert await elsewhere.can_ask(other)
