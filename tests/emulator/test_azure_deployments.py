@@ -8,6 +8,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from ftd.emulator.control import EmulatorControl
 from tests.emulator.azure_support import (
     ACCOUNT,
     ARM_VERSION,
@@ -334,3 +335,23 @@ async def test_a_knob_brings_every_shutdown_date_within_days_of_the_clock() -> N
         assert again[("gpt-4.1", "2025-04-14")]["deprecation"]["inference"] == (
             "2027-10-01T00:00:00Z"
         )
+
+
+async def test_a_retired_model_no_longer_answers_through_its_deployment() -> None:
+    clock = FakeClock()
+    async with (
+        azure_emulator(clock=clock) as emulator,
+        v1_client(emulator) as client,
+        arm_client() as arm,
+        EmulatorControl(emulator.root_url) as control,
+    ):
+        model = await _fine_tuned(client, clock)
+        put = await arm.call("PUT", deployment_url(emulator, "kept"), deployment_body(model, "1"))
+        assert put.status == 201
+        clock.advance(PROVISIONING_S + NOT_READY_S)
+        assert await client.chat.completions.create(model="kept", messages=QUESTION)
+        await control.retire(model)
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.chat.completions.create(model="kept", messages=QUESTION)
+        assert caught.value.status_code == 404
+        assert f"The model '{model}' does not exist." in caught.value.message

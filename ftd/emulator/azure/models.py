@@ -78,6 +78,7 @@ class AzureModels(ModelDirectory):
         super().__init__(core.jobs, clock=core.clock)
         self._core = core
         self._azure_jobs = jobs
+        self.retired = core.models.retired  # one set: /_emulator/retire reaches both flavours
 
     def _shutdown(self, published: dt.date) -> dt.date:
         """The inference deprecation date shown: the published one, unless the
@@ -192,6 +193,8 @@ class AzureModels(ModelDirectory):
 
     def served(self, name: str) -> ServedModel:
         """The model behind a ready deployment (its model name, resolved at PUT)."""
+        if name in self.retired:
+            raise not_found(f"The model '{name}' does not exist.", param="model")
         if name in bases():
             return ServedModel(name, name, None)
         found = self._azure_jobs.find_model(name)
