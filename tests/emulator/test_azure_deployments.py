@@ -349,7 +349,8 @@ async def test_a_retired_model_no_longer_answers_through_its_deployment() -> Non
         put = await arm.call("PUT", deployment_url(emulator, "kept"), deployment_body(model, "1"))
         assert put.status == 201
         clock.advance(PROVISIONING_S + NOT_READY_S)
-        assert await client.chat.completions.create(model="kept", messages=QUESTION)
+        answered = await client.chat.completions.create(model="kept", messages=QUESTION)
+        assert answered.model == model
         await control.retire(model)
         with pytest.raises(openai.NotFoundError) as caught:
             await client.chat.completions.create(model="kept", messages=QUESTION)
