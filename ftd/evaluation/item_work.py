@@ -24,6 +24,7 @@ from ftd.evaluation import judging
 from ftd.evaluation.budget import item_estimate
 from ftd.evaluation.graders import grade_locally
 from ftd.evaluation.pool import RequestFailed
+from ftd.evaluation.recorded import answer_params
 from ftd.store import evaluations as rows_of
 from ftd.store.evaluations import ItemResult, Spend
 
@@ -126,10 +127,9 @@ class ItemWork:
         self._settings = settings
         self._repeat = repeat
         self._graders: list[str] = list(settings.graders)
-        self._answer_params: dict[str, Any] = {
-            "temperature": settings.temperature,
-            "max_completion_tokens": settings.max_completion_tokens,
-        }
+        # The same function gives a recording its parameters: a recorded answer
+        # stands where a live one would.
+        self._answer_params: dict[str, Any] = answer_params(settings)
 
     @property
     def _judged(self) -> bool:
