@@ -130,6 +130,7 @@ class Recording:
                 latency_ms=answer.latency_ms,
                 attempts=answer.attempts,
                 cost_usd=cost,
+                cache_row=answer.cache_row(),
             )
 
         try:

@@ -260,10 +260,19 @@ async def answered(
     attempts: int,
     cost_usd: float,
     error: str | None = None,
+    cache_row: tuple[str, str, str, int, int] | None = None,
 ) -> None:
-    """The item's answer (or why it has none) and what it cost, in one commit."""
+    """The item's answer (or why it has none) and what it cost, in one commit; a fresh
+    answer also goes to the completion cache, so the evaluation asking the same
+    request later takes it from there instead of paying for it again."""
     state = ANSWERED if error is None else ITEM_FAILED
     async with store.transaction() as tx:
+        if cache_row is not None:
+            await tx.execute(
+                "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "
+                "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (*cache_row, tx.now),
+            )
         await tx.execute(
             "UPDATE recorded_answers SET state = ?, response = ?, prompt_tokens = ?, "
             "completion_tokens = ?, latency_ms = ?, attempts = ?, error = ?, answered_at = ? "

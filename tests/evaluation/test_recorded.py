@@ -87,6 +87,14 @@ async def test_a_recording_asks_each_item_once_and_a_lost_item_is_never_asked_ag
     # Run again (a restart after it finished): nothing more is asked.
     await recording.run(done)
     assert bench.chat_requests() == 5
+    # An evaluation asking the model the same later finds the answer in the cache.
+    first = read_items(test_file)[0]
+    reasked = await bench.requester.complete(
+        model, list(first.prompt), recording_params(bench.settings)["request"]
+    )
+    assert reasked.cached
+    assert reasked.text == answers[0].response
+    assert bench.chat_requests() == 5
 
 
 async def test_an_evaluation_against_a_recording_asks_only_the_candidate(
