@@ -7,6 +7,7 @@ a spend cap, and no promotion unless gates are configured.
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
@@ -21,6 +22,7 @@ DEFAULT_GRADERS: tuple[GraderName, ...] = ("normalized", "f1", "judge", "pairwis
 DEFAULT_JUDGE_MODEL = "gpt-4.1-2025-04-14"
 Concurrency = Annotated[int, Field(ge=1, le=1024)]
 Margin = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+IsoDay = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
 def _distinct(graders: list[str]) -> list[str]:
@@ -82,6 +84,22 @@ class EvaluationSettings(_Section):
     # for each evaluation of such a run from its dataset's settings (see evaluation.rft).
     # Not a configuration key: refused in [evaluation] (see Settings).
     reinforcement: Reinforcement | None = Field(default=None, json_schema_extra={"internal": True})
+    # How many days before its base's shutdown a fine-tuned model's answers to its
+    # test items are recorded (0: never on its own; `ftd record` still works).
+    record_days_before: int = Field(default=14, ge=0, le=3650)
+    # Shutdown dates learnt after this release (base model -> YYYY-MM-DD): they win
+    # over the provider's list and the catalogue.
+    shutdown_dates: dict[ModelName, IsoDay] = Field(default_factory=dict)
+
+    @field_validator("shutdown_dates")
+    @classmethod
+    def _real_days(cls, value: dict[str, str]) -> dict[str, str]:
+        for model, day in value.items():
+            try:
+                datetime.date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{model}: {day!r} is not a calendar date") from None
+        return value
 
     @field_validator("graders")
     @classmethod

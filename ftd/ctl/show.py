@@ -224,6 +224,13 @@ def show_evaluation(answer: dict[str, Any]) -> None:
             f"{progress.get('errors', 0)} errors",
         )
     _line("test file", evaluation.get("test_file"))
+    base = (summary.get("sides") or {}).get("base") or {}
+    if base.get("source") == "recorded":
+        _line(
+            "sides",
+            f"{evaluation['model']} asked live; {base.get('model')} read from recording "
+            f"{base.get('recording')} (recorded {base.get('recorded_at')})",
+        )
     _line("verdict", render.verdict(evaluation.get("verdict") or summary.get("verdict")))
     primary = (summary.get("graders") or {}).get(summary.get("primary_grader") or "") or {}
     if primary.get("verdict_reason"):

@@ -37,6 +37,7 @@ from ftd.daemon.lock import hold_lock
 from ftd.daemon.notifier import Dispatcher
 from ftd.daemon.parts import Parts
 from ftd.daemon.prepare import Preparer
+from ftd.daemon.recorder import Recorder
 from ftd.daemon.reload import Reloader
 from ftd.daemon.reports import Reports
 from ftd.daemon.stages import Stage
@@ -284,6 +285,14 @@ async def _run(
     )
     reports = Reports(store, evaluations, settings.paths.state_dir)
     parts.evaluations = evaluations
+    recorder = Recorder(
+        store,
+        lambda: parts.settings,
+        evaluations,
+        providers,
+        scan_seconds=settings.tracker.poll_seconds,
+    )
+    parts.recorder = recorder
     parts.reports = reports
     parts.deployer = deployer
     await reports.catch_up()
@@ -320,6 +329,7 @@ async def _run(
             await tg.start(submit.run)
             await tg.start(tracker.run)
             await tg.start(evaluations.run)
+            await tg.start(recorder.run)
             await tg.start(deployer.run)
             await tg.start(
                 Dispatcher(store, lambda: parts.settings, lambda: tracker.shutdown_dates).run

@@ -39,6 +39,9 @@ class Parts:
     # The evaluation service once it runs: queue (``request``) and progress.
     evaluations: Any = None
     reports: Reports | None = None
+    # The recorder (ftd.daemon.recorder) once it runs: recordings on request, and
+    # the models that retire unrecorded.
+    recorder: Any = None
     deployer: Deployer | None = None
     connections: Callable[[], int] = lambda: 0
     pid: int = field(default_factory=os.getpid)

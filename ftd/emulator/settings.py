@@ -66,6 +66,9 @@ _RULES: dict[str, _Rule] = {
     "deployment_not_ready_seconds": _Rule(float, 0, 86_400),
     "developer_tier_pause_seconds": _Rule(float, 0, 30 * 86_400),
     "arm_page_size": _Rule(int, 1, 1000),
+    # Azure flavour: every model's inference deprecation this many days from the
+    # emulator's clock (a base about to retire), instead of the published dates.
+    "shutdown_in_days": _Rule(float, 0, 36_500, nullable=True),
 }
 
 
@@ -127,6 +130,7 @@ class RuntimeConfig:
     # trained step and resumed by it this many seconds later.
     developer_tier_pause_seconds: float = 0.0
     arm_page_size: int = 100
+    shutdown_in_days: float | None = None
 
     def __post_init__(self) -> None:
         for key in _RULES:

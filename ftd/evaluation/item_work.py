@@ -24,6 +24,7 @@ from ftd.evaluation import judging, rft
 from ftd.evaluation.budget import item_estimate
 from ftd.evaluation.graders import grade_locally
 from ftd.evaluation.pool import RequestFailed
+from ftd.evaluation.recorded import answer_params
 from ftd.store import evaluations as rows_of
 from ftd.store.evaluations import ItemResult, Spend
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ftd.evaluation.budget import Pricing
     from ftd.evaluation.items import Item
     from ftd.evaluation.pool import Completion, Requester
+    from ftd.evaluation.recorded import RecordedSide
     from ftd.store import Store
     from ftd.store.evaluations import EvaluationRow
 
@@ -114,19 +116,20 @@ class ItemWork:
         row: EvaluationRow,
         settings: EvaluationSettings,
         repeat: frozenset[int],
+        recorded: RecordedSide | None = None,
     ) -> None:
         self._store = store
+        # The base side read from a recording instead of asked (a successor's verdict).
+        self._recorded = recorded
         self._requester = requester
         self._pricing = pricing
         self._row = row
         self._settings = settings
         self._repeat = repeat
         self._graders: list[str] = list(settings.graders)
-        self._answer_params: dict[str, Any] = {
-            "temperature": settings.temperature,
-            "max_completion_tokens": settings.max_completion_tokens,
-            **rft.answer_params(settings),
-        }
+        # The same function gives a recording its parameters: a recorded answer
+        # stands where a live one would.
+        self._answer_params: dict[str, Any] = answer_params(settings)
         self._rft = rft.grader_of(settings)
 
     @property
@@ -141,6 +144,8 @@ class ItemWork:
         calls = (2.0 if self._row.base_model else 1.0) if self._judged else 0.0
         calls += 2.0 if self._paired else 0.0
         models = [m for m in (self._row.model, self._row.base_model) if m is not None]
+        if self._recorded is not None:
+            models = models[:1]
         total = item_estimate(
             item,
             answer_models=models,
@@ -166,17 +171,18 @@ class ItemWork:
         if self._row.base_model is not None:
             models.append(self._row.base_model)
         bank = self._judged or self._paired  # the judge's calls follow: keep the answers
-        answers = await gather(
-            *(
-                partial(
-                    self._asked,
-                    tab,
-                    partial(self._requester.complete, m, prompt, self._answer_params),
-                    bank=bank,
-                )
-                for m in models
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            partial(
+                self._asked,
+                tab,
+                partial(self._requester.complete, m, prompt, self._answer_params),
+                bank=bank,
             )
-        )
+            for m in models
+        ]
+        if self._recorded is not None and len(calls) > 1:
+            calls[1] = partial(self._recorded.complete, item)
+        answers = await gather(*calls)
         _count_failures(tab, answers)
         scores: list[dict[str, Any]] = []
         for answer in answers:

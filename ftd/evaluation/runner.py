@@ -22,6 +22,7 @@ from ftd.evaluation.gates import check_gates, run_promote_command
 from ftd.evaluation.item_work import ItemWork, repeat_sample
 from ftd.evaluation.items import ItemsError, read_items
 from ftd.evaluation.pool import EvaluationAborted, run_all
+from ftd.evaluation.recorded import side_of, sides
 from ftd.evaluation.summary import build_summary
 from ftd.logs import get_logger
 from ftd.store import evaluations as rows_of
@@ -83,6 +84,7 @@ class Runner:
             row,
             settings,
             repeat_sample(len(items), settings.judge_repeat_sample),
+            recorded=await side_of(self._store, row),
         )
         budget = Budget(
             settings.max_cost_usd,
@@ -131,6 +133,8 @@ class Runner:
                 error = "every item failed: " + str(answers[0]["error"])
             summary["status"] = status
             summary["stopped_reason"] = error if status == rows_of.STOPPED else None
+            recorded = await side_of(self._store, row)
+            summary["sides"] = sides(row, recorded.recording if recorded else None)
         promoted: bool | None = None
         if summary is not None and status == rows_of.SUCCEEDED and row.kind != "checkpoint":
             summary["gates"], promoted = check_gates(settings, summary)

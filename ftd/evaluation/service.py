@@ -40,6 +40,7 @@ from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.providers import Providers
 from ftd.store import evaluations as rows_of
+from ftd.store import recordings as recording_rows
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from ftd.providers import ChatAnswer, Provider
     from ftd.store import Store
     from ftd.store.evaluations import EvaluationRow
+    from ftd.store.recordings import RecordingRow
 
 log = get_logger("ftd.evaluation.service")
 BUG_RETRY_SECONDS = 300.0
@@ -205,8 +207,15 @@ class EvaluationService:
     async def route(self, row: EvaluationRow) -> None:
         """Where this evaluation's models are asked: the job's provider, its deployments."""
         if row.job_id is None:
-            return
-        found = await self._store.read("SELECT provider FROM jobs WHERE job_id = ?", (row.job_id,))
+            # Asked for by hand: a model ftd made is asked where its job lives.
+            found = await self._store.read(
+                "SELECT provider FROM jobs WHERE fine_tuned_model = ? ORDER BY id DESC LIMIT 1",
+                (row.model,),
+            )
+        else:
+            found = await self._store.read(
+                "SELECT provider FROM jobs WHERE job_id = ?", (row.job_id,)
+            )
         if not found:
             return
         profile = str(found[0]["provider"])
@@ -316,6 +325,7 @@ class EvaluationService:
         base_model: str | None = None,
         graders: Sequence[str] | None = None,
         test_items: str | None = None,
+        recording: str | None = None,
     ) -> int:
         """Queue an evaluation of ``model`` on ``test_file`` or on ``test_items``; its id.
 
@@ -334,6 +344,11 @@ class EvaluationService:
             raise EvaluationRequestError(
                 "base_model", f"{base_model!r} must be another model's name"
             )
+        recorded = await self._recording(recording, base_model, name)
+        if recorded is not None:
+            base_model = recorded.model
+            if test_items is None and test_file is None:
+                test_file = Path(recorded.test_file)  # the items the recording asked
         settings = self._config
         if graders is not None:
             try:
@@ -369,11 +384,42 @@ class EvaluationService:
             base_model=base_model.strip() if base_model else None,
             test_file=str(path),
             config=settings.model_dump(mode="json"),
+            recording_id=recorded.id if recorded is not None else None,
         )
         assert new_id is not None  # only job evaluations can meet the unique index
         log.info("evaluation_requested", evaluation_id=new_id, model=name, items=len(items))
         self.wake()
         return new_id
+
+    async def _recording(
+        self, name: str | None, base_model: str | None, model: str
+    ) -> RecordingRow | None:
+        """The finished recording an evaluation takes as its base side, checked."""
+        if name is None:
+            return None
+        found = await recording_rows.named(self._store, name)
+        if found is None:
+            raise EvaluationRequestError("recording", f"no recording named {name!r}")
+        if found.status != recording_rows.SUCCEEDED:
+            raise EvaluationRequestError(
+                "recording", f"recording {name!r} is {found.status}, not finished"
+            )
+        if base_model is not None and base_model.strip() != found.model:
+            raise EvaluationRequestError(
+                "base_model",
+                f"recording {name!r} holds {found.model}'s answers, not {base_model}'s",
+            )
+        if found.model == model:
+            raise EvaluationRequestError("recording", f"{name!r} recorded {model} itself")
+        return found
+
+    async def route_model(self, model: str, profile: str) -> None:
+        """Ask ``model`` at ``profile``, under its deployment there if one is ready."""
+        found = await self._store.read(
+            "SELECT name FROM deployments WHERE provider = ? AND model = ? AND state = 'ready'",
+            (profile, model),
+        )
+        self._routes[model] = (profile, str(found[0]["name"]) if found else model)
 
     # ------------------------------------------------------------------ reads for the socket
 

@@ -325,6 +325,56 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE dataset_files ADD COLUMN refused TEXT;
     """,
+    # 11: recorded answers: a model's answers to a set of test items, kept under a
+    # name as the reference its successor is judged against once it is gone. An
+    # answer's row is written ('asking') before its request is sent, so a restart
+    # never asks an item twice; an evaluation may take a recording as its base.
+    """
+    CREATE TABLE recordings (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL DEFAULT 'default',
+        dataset_id INTEGER REFERENCES datasets(id),
+        job_id TEXT,
+        test_file TEXT NOT NULL,
+        params TEXT NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('request', 'retirement')),
+        shutdown_date TEXT,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+        total_items INTEGER,
+        requests INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        updated_at REAL NOT NULL
+    ) STRICT;
+    CREATE INDEX recordings_by_status ON recordings(status);
+    CREATE INDEX recordings_by_model ON recordings(model);
+    CREATE TABLE recorded_answers (
+        recording_id INTEGER NOT NULL REFERENCES recordings(id),
+        item INTEGER NOT NULL,
+        line INTEGER NOT NULL,
+        prompt_sha256 TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('asking', 'answered', 'failed', 'lost')),
+        response TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        latency_ms REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        asked_at REAL NOT NULL,
+        answered_at REAL,
+        PRIMARY KEY (recording_id, item)
+    ) STRICT;
+    ALTER TABLE evaluations ADD COLUMN recording_id INTEGER REFERENCES recordings(id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
 from ftd.control import protocol
-from ftd.control.handlers import follow, lists, models, notify, report, show, status, steer
+from ftd.control.handlers import (
+    export,
+    follow,
+    lists,
+    models,
+    notify,
+    recordings,
+    report,
+    show,
+    status,
+    steer,
+)
 from ftd.control.server import Command
 
 if TYPE_CHECKING:
@@ -53,4 +64,9 @@ def commands(parts: Parts) -> dict[str, Command]:
         "delete_model": change(models.delete_model),
         "keep": change(steer.keep),
         "notify_test": change(notify.notify_test),
+        "record": change(recordings.record),
+        "recordings": read(recordings.recordings),
+        "recording": read(recordings.recording),
+        "export": read(export.export),
+        "export_split": read(export.export_split),
     }

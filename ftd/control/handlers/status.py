@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
+from ftd.control.handlers.recordings import unrecorded_warnings
 from ftd.control.handlers.spend import spend
 from ftd.daemon import readers
 from ftd.store import deployments as deployment_rows
@@ -76,6 +77,8 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         }
         for model in parts.tracker.not_served
     )
+    if parts.recorder is not None:
+        warnings.extend(unrecorded_warnings(parts.recorder.unrecorded))
     blocked = tally["datasets"].get(states.BLOCKED, 0)
     if blocked:
         rows = await parts.store.read(
