@@ -46,6 +46,8 @@ COMMANDS: dict[str, str] = {
     "reload": "ftd.ctl.steer",
     "delete-model": "ftd.ctl.steer",
     "keep": "ftd.ctl.steer",
+    "train": "ftd.ctl.runs",
+    "compare": "ftd.ctl.runs",
     "ask": "ftd.ctl.models",
     "eval": "ftd.ctl.models",
     "submit": "ftd.ctl.submit",

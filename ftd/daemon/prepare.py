@@ -266,9 +266,11 @@ class Preparer:
 
     def run_settings(self, overrides: DatasetOverrides | None) -> RunSettings:
         """The defaults with ``overrides`` over them, checked against the provider profiles."""
-        settings = self._settings()
-        run = settings.defaults.merged(overrides)
-        profile = settings.profile(run.provider)  # an unknown profile rejects the dataset
+        return self.checked(self._settings().defaults.merged(overrides))
+
+    def checked(self, run: RunSettings) -> RunSettings:
+        """``run`` if its provider profile exists and takes its settings; else ConfigError."""
+        profile = self._settings().profile(run.provider)  # an unknown profile rejects it
         if run.training_type is not None and profile.kind != "azure":
             raise ConfigError(
                 "training_type",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.control.handlers import args as arg
+from ftd.control.handlers import runs
 from ftd.control.handlers.show import find_dataset, find_job
 from ftd.control.protocol import (
     CONFLICT,
@@ -30,6 +31,7 @@ from ftd.daemon.files import settle_moves
 from ftd.errors import FtdError, RemoteError
 from ftd.providers.kinds import INVALID, UNSUPPORTED
 from ftd.providers.kinds import NOT_FOUND as REMOTE_NOT_FOUND
+from ftd.runs import RUN_PREFIX
 from ftd.store import states
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ async def resume(parts: Parts, call: Call) -> dict[str, Any]:
 
 async def _dataset(parts: Parts, call: Call) -> dict[str, Any]:
     key = arg.required_text(call.args, "dataset")
-    row = await find_dataset(parts.store, key)
+    row = await find_dataset(parts.store, key.removeprefix(RUN_PREFIX))
     if row is None:
         raise CommandError(NOT_FOUND, f"no dataset {key!r} (see `ftd datasets`)")
     return row
@@ -98,6 +100,8 @@ async def retry(parts: Parts, call: Call) -> dict[str, Any]:
     goes back to where it stopped: validation if it never passed, else upload and job."""
     row = await _dataset(parts, call)
     state = row["state"]
+    if state == states.SUBMITTED:
+        return await runs.retry_run(parts, call, row)  # its job was cancelled or failed
     if state not in RETRYABLE:
         raise CommandError(
             CONFLICT,
