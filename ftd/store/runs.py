@@ -89,3 +89,25 @@ async def runs_of(store: Store, root_id: int) -> list[DatasetRow]:
                 row[key] = json.loads(row[key])
         out.append(DatasetRow(**row))
     return out
+
+
+async def listing(store: Store, root_id: int) -> list[dict[str, Any]]:
+    """Every run of a dataset as ``show`` and ``status`` name them, oldest first."""
+    rows = await store.read(
+        "SELECT run_id, state, json_extract(settings, '$.model') AS model, "
+        "coalesce(provider, json_extract(settings, '$.provider')) AS provider, job_id, "
+        "job_status, fine_tuned_model, estimated_cost_usd, cost_usd FROM runs "
+        "WHERE dataset_id = ? ORDER BY run_id",
+        (root_id,),
+    )
+    for row in rows:
+        row["run"] = f"run-{row['run_id']}"
+    return rows
+
+
+async def tally(store: Store) -> dict[str, int]:
+    """How many datasets there are (first runs) and how many runs in all (no copies)."""
+    rows = await store.read(
+        "SELECT count(DISTINCT dataset_id) AS datasets, count(*) AS runs FROM runs"
+    )
+    return {"datasets": int(rows[0]["datasets"]), "runs": int(rows[0]["runs"])}

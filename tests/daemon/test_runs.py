@@ -172,6 +172,12 @@ def test_new_settings_make_a_second_run_on_the_same_split_and_compare_pairs_them
     printed = daemon.ftd("compare", str(first["id"]), str(second["id"]))
     assert printed.returncode == 0, printed.stderr
     assert f"run-{first['id']} vs run-{second['id']} on {test_items} shared items" in printed.stdout
+    shown = daemon.ftd("show", f"run-{second['id']}")
+    assert shown.returncode == 0, shown.stderr
+    assert f"run-{second['id']} of dataset {first['id']}" in shown.stdout
+    assert f"run-{first['id']}: " in shown.stdout  # the dataset's other run, listed
+    status = daemon.ftd("status")
+    assert "runs         2 runs of 1 datasets" in status.stdout
     twice = daemon.ftd("compare", f"run-{first['id']}", str(first["id"]))
     assert twice.returncode != 0
     assert "twice" in twice.stderr

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ftd import __version__
 from ftd.control.handlers.spend import spend
 from ftd.store import deployments as deployment_rows
+from ftd.store import runs as run_rows
 from ftd.store import states
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
             "socket": str(parts.socket_path),
         },
         **tally,
+        "runs": await run_rows.tally(parts.store),
         "rate_limit": parts.pace.state(),
         "tracker": dict(parts.tracker.last_cycle),
         "connections": parts.connections(),

@@ -31,7 +31,6 @@ from ftd.daemon.files import settle_moves
 from ftd.errors import FtdError, RemoteError
 from ftd.providers.kinds import INVALID, UNSUPPORTED
 from ftd.providers.kinds import NOT_FOUND as REMOTE_NOT_FOUND
-from ftd.runs import RUN_PREFIX
 from ftd.store import states
 
 if TYPE_CHECKING:
@@ -89,7 +88,7 @@ async def resume(parts: Parts, call: Call) -> dict[str, Any]:
 
 async def _dataset(parts: Parts, call: Call) -> dict[str, Any]:
     key = arg.required_text(call.args, "dataset")
-    row = await find_dataset(parts.store, key.removeprefix(RUN_PREFIX))
+    row = await find_dataset(parts.store, key)
     if row is None:
         raise CommandError(NOT_FOUND, f"no dataset {key!r} (see `ftd datasets`)")
     return row
