@@ -59,11 +59,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             process.stop()
 
 
-def drop(daemon: Daemon, name: str, seed: str, sidecar: str | None = None) -> bytes:
+def drop(
+    daemon: Daemon, name: str, seed: str, sidecar: str | None = None, count: int = 120
+) -> bytes:
     """Support answers (a model learns them) under ``seed``; the sidecar goes in first."""
     if sidecar is not None:
         (daemon.incoming / Path(name).with_suffix(".toml")).write_text(sidecar)
-    records = [chat_example(f"{seed} {q}", a) for q, a in support_examples(120)]
+    records = [chat_example(f"{seed} {q}", a) for q, a in support_examples(count)]
     data = "".join(json.dumps(r) + "\n" for r in records).encode()
     temporary = daemon.incoming / f".{name}.part"
     temporary.write_bytes(data)
@@ -128,10 +130,11 @@ def test_new_settings_make_a_second_run_on_the_same_split_and_compare_pairs_them
 ) -> None:
     daemon = setup.daemon
     evaluated = "[evaluation]\nenabled = true\n"
-    drop(daemon, "faq.jsonl", "faq", evaluated)
+    # Enough test items for a verdict (at least 10 pairs).
+    drop(daemon, "faq.jsonl", "faq", evaluated, count=160)
     first = daemon.wait_dataset("faq.jsonl", "submitted", timeout=60)
-    drop(daemon, "faq-again.jsonl", "faq", evaluated + "[hyperparameters]\nn_epochs = 2\n")
-    drop(daemon, "faq-copy.jsonl", "faq", evaluated)
+    drop(daemon, "faq-again.jsonl", "faq", evaluated + "[hyperparameters]\nn_epochs = 2\n", 160)
+    drop(daemon, "faq-copy.jsonl", "faq", evaluated, count=160)
     second = daemon.wait_dataset("faq-again.jsonl", "submitted", timeout=60)
     copy = daemon.wait_dataset("faq-copy.jsonl", "duplicate", timeout=60)
 
