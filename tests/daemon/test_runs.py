@@ -277,3 +277,42 @@ def test_retry_of_a_cancelled_run_trains_it_again_as_a_new_run(setup: Setup) -> 
     refused = daemon.ftd("retry", f"run-{again['id']}")
     assert refused.returncode != 0
     assert "succeeded" in refused.stderr
+
+
+def _jobs_made(emulator: Emulator) -> int:
+    """Jobs the emulator holds, from its admin route (which no answer delay holds up)."""
+    state = emulator._control("/_emulator/state")
+    return sum(int(n) for n in state["jobs"].values())
+
+
+def test_sigkill_between_a_runs_job_create_and_its_answer_finds_that_runs_job(
+    setup: Setup,
+) -> None:
+    """Two runs of one dataset at one provider: the second's job, made while ftd was killed
+    before hearing of it, is found again by that run's tag, not taken for the first's."""
+    daemon, emulator = setup.daemon, setup.first
+    drop(daemon, "doubt.jsonl", "doubt", QUIET)
+    first = daemon.wait_dataset("doubt.jsonl", "submitted", timeout=60)
+    first_job = job_of(daemon, first["id"], "succeeded")
+    before = _jobs_made(emulator)
+    emulator.configure(answer_delay_ms=3000)  # every answer leaves seconds after it is made
+    try:
+        answer = ftd_json(daemon, "train", str(first["id"]), "--set", "seed=7")
+        wait_until(
+            "the second run's job at the emulator",
+            lambda: _jobs_made(emulator) > before,
+            timeout=90,
+        )
+        daemon.kill()  # the create went through; its answer is still held
+    finally:
+        emulator.configure(answer_delay_ms=0)
+    run = daemon.query("SELECT * FROM datasets WHERE id = ?", (answer["run_id"],))[0]
+    assert run["state"] == "creating_job"
+    assert not daemon.query("SELECT * FROM jobs WHERE dataset_id = ?", (run["id"],))
+    [made] = emulator.jobs(run)
+    daemon.start()
+    job = job_of(daemon, run["id"], "succeeded")
+    assert job["job_id"] == made.id != first_job["job_id"]
+    assert [j.id for j in emulator.jobs(run)] == [made.id]  # found again, not made again
+    assert [j.id for j in emulator.jobs(first)] == [first_job["job_id"]]
+    assert daemon.events("job_found")
