@@ -130,8 +130,8 @@ def _datasets(answer: dict[str, Any]) -> None:
         (
             d["id"],
             d["name"],
-            _run(d),
             d["state"],
+            _run(d),
             d["examples"],
             human_size(d["size_bytes"]),
             render.money(d["estimated_cost_usd"]),
@@ -143,7 +143,7 @@ def _datasets(answer: dict[str, Any]) -> None:
     if not rows:
         print("no datasets")
         return
-    headers = ("ID", "NAME", "RUN", "STATE", "EXAMPLES", "SIZE", "EST. COST", "JOB", "UPDATED")
+    headers = ("ID", "NAME", "STATE", "RUN", "EXAMPLES", "SIZE", "EST. COST", "JOB", "UPDATED")
     print(render.table(rows, headers))
 
 

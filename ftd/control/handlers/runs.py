@@ -177,8 +177,8 @@ async def retry_run(parts: Parts, call: Call, row: dict[str, Any]) -> dict[str, 
         raise CommandError(
             CONFLICT,
             f"{run_name(row['id'])} ({row['name']}) has job {jobs[0]['job_id'] if jobs else '-'}"
-            f" {status or 'not yet made'}; only a run whose job was "
-            f"{' or '.join(RETRYABLE_JOBS)} can be retried",
+            f" {status or 'not yet made'}; only rejected, failed, blocked datasets and runs "
+            f"whose job was {' or '.join(RETRYABLE_JOBS)} can be retried",
         )
     base = await find_run(parts, str(row["id"]))
     run = _settings_of(parts, base, {})
