@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,6 +238,8 @@ def test_train_starts_a_run_at_a_second_provider_profile(setup: Setup) -> None:
         "second",
         "--set",
         "hyperparameters.n_epochs=1",
+        "--set",
+        "evaluation.enabled=true",
     )
     assert answer["provider"] == "second"
     assert answer["dataset_id"] == first["id"]
@@ -249,6 +252,24 @@ def test_train_starts_a_run_at_a_second_provider_profile(setup: Setup) -> None:
     assert splits(daemon, answer["run_id"]) == splits(daemon, first["id"])
     listed = daemon.ftd("jobs")
     assert f"run-{answer['run_id']}" in listed.stdout
+    plain = daemon.ftd("train", "moving.jsonl", "--set", "seed=3")
+    assert plain.returncode == 0, plain.stderr
+    assert re.fullmatch(
+        rf"run-\d+ of dataset {first['id']} \(moving\.jsonl\): gpt-[\w.-]+ at default, "
+        r"estimated \$\d+\.\d\d: ready\n",
+        plain.stdout,
+    )
+    # Its report is its own, beside its dataset's file and named by the run.
+    evaluation = evaluation_of(daemon, answer["run_id"])
+    assert evaluation["status"] == "succeeded", evaluation["error"]
+    report = wait_until(
+        "the run's report",
+        lambda: daemon.query(
+            "SELECT report_path FROM evaluations WHERE id = ?", (evaluation["id"],)
+        )[0][0],
+    )
+    assert report == str(daemon.drop / "processed" / f"moving.run-{answer['run_id']}.report.html")
+    assert Path(report).exists()
 
 
 def test_retry_of_a_cancelled_run_trains_it_again_as_a_new_run(setup: Setup) -> None:

@@ -1,6 +1,7 @@
 """``train`` and the retry of a run: a dataset trained again, on its split, by hand.
 
-``train DATASET`` starts a run with the dataset's settings changed where asked
+``train DATASET`` starts a run with the dataset's settings (its first run's, or
+those of the run named ``run-N``) changed where asked
 (``--provider``, ``--model``, ``--set key=value``); a run with the very same
 settings already made is refused, naming it. ``retry`` of a run whose job was
 cancelled or failed starts the same run afresh (a new tag, so a new job).
@@ -141,9 +142,13 @@ def _answer(made: DatasetRow, **more: Any) -> dict[str, Any]:
 
 
 async def train(parts: Parts, call: Call) -> dict[str, Any]:
-    base = await find_run(parts, arg.required_text(call.args, "dataset"))
+    key = arg.required_text(call.args, "dataset")
+    base = await find_run(parts, key)
     if base.duplicate_of is not None:
         base = await find_run(parts, str(base.duplicate_of))
+    if parse_run(key) is None and base.run_of is not None:
+        # A file name means the dataset: its first run's settings are the base.
+        base = await find_run(parts, str(base.run_of))
     if not await parts.store.splits(base.id) or not base.settings:
         raise CommandError(
             CONFLICT,
