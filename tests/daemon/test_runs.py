@@ -180,8 +180,9 @@ def test_new_settings_make_a_second_run_on_the_same_split_and_compare_pairs_them
     assert shown.returncode == 0, shown.stderr
     assert f"run-{second['id']} of dataset {first['id']}" in shown.stdout
     assert f"run-{first['id']}: " in shown.stdout  # the dataset's other run, listed
+    [counted] = daemon.query("SELECT count(DISTINCT dataset_id), count(*) FROM runs")
     status = daemon.ftd("status")
-    assert "runs         2 runs of 1 datasets" in status.stdout
+    assert f"runs         {counted[1]} runs of {counted[0]} datasets" in status.stdout
     twice = daemon.ftd("compare", f"run-{first['id']}", str(first["id"]))
     assert twice.returncode != 0
     assert "twice" in twice.stderr
@@ -252,6 +253,15 @@ def test_train_starts_a_run_at_a_second_provider_profile(setup: Setup) -> None:
     assert splits(daemon, answer["run_id"]) == splits(daemon, first["id"])
     listed = daemon.ftd("jobs")
     assert f"run-{answer['run_id']}" in listed.stdout
+    # Each run meets the spend guard on its own: held, then approved by its name.
+    held = ftd_json(
+        daemon, "train", "moving.jsonl", "--set", "seed=5", "--set", "max_cost_usd=0.0001"
+    )
+    assert held["state"] == "awaiting_approval"
+    assert "over max_cost_usd" in held["approval"]["reason"]
+    approved = daemon.ftd("approve", held["run"])
+    assert approved.returncode == 0, approved.stderr
+    job_of(daemon, held["run_id"], "succeeded")
     plain = daemon.ftd("train", "moving.jsonl", "--set", "seed=3")
     assert plain.returncode == 0, plain.stderr
     assert re.fullmatch(
@@ -294,6 +304,16 @@ def test_retry_of_a_cancelled_run_trains_it_again_as_a_new_run(setup: Setup) -> 
     assert again["settings"] == row["settings"]
     new_job = job_of(daemon, again["id"], "succeeded")
     assert new_job["job_id"] != job["job_id"]
+    # A run whose job failed is trained again the same way.
+    setup.first.configure(job_failure_rate=1.0)
+    try:
+        doomed = ftd_json(daemon, "train", f"run-{row['id']}", "--set", "seed=11")
+        failed = job_of(daemon, doomed["run_id"], "failed")
+    finally:
+        setup.first.configure(job_failure_rate=0.0)
+    again_after_failure = ftd_json(daemon, "retry", f"run-{doomed['run_id']}")
+    assert again_after_failure["retry_of"] == f"run-{doomed['run_id']}"
+    assert job_of(daemon, again_after_failure["run_id"], "succeeded")["job_id"] != failed["job_id"]
     # A run whose job succeeded is not retried.
     refused = daemon.ftd("retry", f"run-{again['id']}")
     assert refused.returncode != 0
