@@ -35,8 +35,16 @@ NOT_THE_RUN = frozenset(
 
 
 def run_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that make a run what it is, with defaults left out where unset."""
-    return {key: value for key, value in settings.items() if key not in NOT_THE_RUN}
+    """The settings that make a run what it is.
+
+    Unset values (None, empty lists and tables) are left out, so settings
+    stored before a key existed match the same settings written since.
+    """
+    return {
+        key: value
+        for key, value in settings.items()
+        if key not in NOT_THE_RUN and value not in (None, [], {})
+    }
 
 
 def run_key(settings: Mapping[str, Any]) -> str:

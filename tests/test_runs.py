@@ -23,6 +23,8 @@ def test_what_the_provider_is_asked_makes_the_run_and_the_split_and_guard_do_not
     assert run_key(BASE) != run_key({**BASE, "provider": "azure"})
     epochs = {**BASE, "hyperparameters": {"n_epochs": 2, "batch_size": "auto"}}
     assert run_key(BASE) != run_key(epochs)
+    # A key stored settings did not have yet, unset now, is no difference either.
+    assert run_key(BASE) == run_key({**BASE, "integrations": [], "training_type": None})
     # Key order is not a difference.
     assert run_key(dict(reversed(list(BASE.items())))) == run_key(BASE)
 
