@@ -373,6 +373,7 @@ class Preparer:
         note: tuple[str, dict[str, Any]] | None,
         *,
         more_runs: Sequence[dict[str, Any]] = (),
+        held: list[int] | None = None,
         **fields: Any,
     ) -> Path:
         """Write the note, change the state with the moves, make the moves; the dataset's path.
@@ -390,6 +391,7 @@ class Preparer:
                     )
                 )
             moves = {role: (files[role].path, str(path)) for role, path in targets.items()}
+            held = held if held is not None else []
             async with self._store.transaction() as tx:
                 # A sweep's other runs are made with the first: a crash keeps all or none.
                 done = await tx.transition(
@@ -399,7 +401,9 @@ class Preparer:
                     accepted = await tx.one("SELECT * FROM datasets WHERE id = ?", (row.id,))
                     assert accepted is not None
                     for extra in more_runs:
-                        await insert_run(tx, DatasetRow.from_row(accepted), **extra)
+                        made = await insert_run(tx, DatasetRow.from_row(accepted), **extra)
+                        if extra["state"] == states.AWAITING_APPROVAL:
+                            held.append(made)
             if done:
                 await settle_moves(self._store, row.id, root=self._drop.root)
                 work = Path(files["dataset"].path).parent
@@ -482,6 +486,7 @@ class Preparer:
         fields: dict[str, Any] = {}
         if original is not None:
             fields["run_of"] = original.root_id
+        held: list[int] = []  # the sweep's other runs the spend guard holds
         path = await self._finish(
             row,
             files,
@@ -489,6 +494,7 @@ class Preparer:
             new_state,
             None,
             more_runs=more_runs,
+            held=held,
             report=stored,
             settings=run.model_dump(mode="json"),
             estimated_cost_usd=cost,
@@ -511,10 +517,14 @@ class Preparer:
                 reason=reason,
                 approve_by=f"ftd approve {row.id}, or touch {approve_marker(path)}",
             )
-        waiting = [extra for extra in more_runs if extra["state"] == states.AWAITING_APPROVAL]
-        if waiting:
-            log.warning("approval_needed", dataset_id=row.id, runs_waiting=len(waiting))
-        if new_state == states.READY or len(waiting) < len(more_runs):
+        for run_id in held:
+            log.warning(
+                "approval_needed",
+                dataset_id=run_id,
+                run_of=row.id,
+                approve_by=f"ftd approve {run_name(run_id)}",
+            )
+        if new_state == states.READY or len(held) < len(more_runs):
             self._on_ready()
 
     async def _guard(

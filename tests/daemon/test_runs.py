@@ -215,6 +215,40 @@ def test_a_sweep_sidecar_makes_three_runs_of_one_dataset(setup: Setup) -> None:
     costs = [r["estimated_cost_usd"] for r in rows]
     assert costs[0] < costs[1] < costs[2]
 
+    # The same content with a sweep that repeats a run: only the new ones are made, each
+    # held or let through by the spend guard on its own.
+    more_runs = (
+        "[[runs]]\nhyperparameters.n_epochs = 3\n"
+        "[[runs]]\nhyperparameters.n_epochs = 4\n"
+        "[[runs]]\nhyperparameters.n_epochs = 5\nmax_cost_usd = 0.0001\n"
+    )
+    drop(daemon, "sweep-more.jsonl", "sweep", QUIET + more_runs)
+    more, held = wait_until(
+        "two more runs",
+        lambda: (
+            (found := rows_of(daemon, sha)[3:])
+            and len(found) == 2
+            and found[0]["state"] == "submitted"
+            and found
+        ),
+        timeout=60,
+    )
+    assert len(rows_of(daemon, sha)) == 5  # the repeated run (3 epochs) is not made again
+    assert [json.loads(r["settings"])["hyperparameters"]["n_epochs"] for r in (more, held)] == [
+        4,
+        5,
+    ]
+    assert (more["run_of"], more["name"]) == (first["id"], "sweep-more.jsonl")
+    assert (held["run_of"], held["state"]) == (first["id"], "awaiting_approval")
+    assert any(
+        e.get("approve_by") == f"ftd approve run-{held['id']}"
+        for e in daemon.events("approval_needed")
+    )
+    approved = daemon.ftd("approve", f"run-{held['id']}")
+    assert approved.returncode == 0, approved.stderr
+    for row in (more, held):
+        job_of(daemon, row["id"], "succeeded")
+
 
 def test_train_starts_a_run_at_a_second_provider_profile(setup: Setup) -> None:
     daemon = setup.daemon
