@@ -47,6 +47,8 @@ COMMANDS: dict[str, str] = {
     "delete-model": "ftd.ctl.steer",
     "keep": "ftd.ctl.steer",
     "notify": "ftd.ctl.notify",
+    "train": "ftd.ctl.runs",
+    "compare": "ftd.ctl.runs",
     "ask": "ftd.ctl.models",
     "eval": "ftd.ctl.models",
     "record": "ftd.ctl.recordings",

@@ -39,6 +39,9 @@ def _history(rows: list[dict[str, Any]]) -> None:
 def show_dataset(answer: dict[str, Any]) -> None:
     d = answer["dataset"]
     print(f"dataset {d['id']}: {render.clean(d['name'])} ({d['state']})")
+    if answer.get("run"):
+        of = f" of dataset {d['run_of']}" if d.get("run_of") else " (the dataset's first run)"
+        _line("run", answer["run"] + of)
     _line("sha256", d["sha256"])
     _line("size", human_size(d["size_bytes"]))
     _line("created", render.stamp(d["created_at"]))
@@ -99,6 +102,12 @@ def show_dataset(answer: dict[str, Any]) -> None:
     for side, upload in (answer.get("uploads") or {}).items():
         _line(f"upload {side}", upload["file_id"] or f"{upload['filename']} (not yet)")
     _history(answer["history"])
+    runs = answer.get("runs") or []
+    if len(runs) > 1:
+        print(f"runs of this dataset ({len(runs)}; compare with `ftd compare RUN RUN`):")
+        for run in runs:
+            job = f"job {run['job_id']} {run['job_status']}" if run["job_id"] else "no job yet"
+            print(f"  {run['run']}: {run['model']} at {run['provider']}, {run['state']}, {job}")
     if answer.get("job"):
         print()
         show_job(answer["job"])
@@ -113,6 +122,9 @@ def show_job(answer: dict[str, Any]) -> None:
     dataset = answer.get("dataset")
     if dataset:
         _line("dataset", f"{dataset['id']}: {dataset['name']} ({dataset['state']})")
+        if dataset.get("run"):
+            of = dataset.get("run_of") or dataset["id"]
+            _line("run", f"{dataset['run']} of dataset {of}")
     _line("base model", job["model"])
     _line("fine-tuned model", job["fine_tuned_model"])
     _line("model answers", render.stamp(job["model_ready_at"]) if job["model_ready_at"] else None)

@@ -262,6 +262,7 @@ async def _run(
         wake_prepare=prepare.wake,
         wake_submit=submit.wake,
         socket_path=settings.socket_path,
+        preparer=preparer,
     )
     deployer = Deployer(
         store,

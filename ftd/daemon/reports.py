@@ -89,6 +89,14 @@ class Reports:
             if dataset is not None and dataset.moving_from is None:
                 source = Path(dataset.path)
                 return source.with_name(source.stem + REPORT_SUFFIX)
+            run = await self._store.dataset(row.dataset_id)
+            if run is not None and run.run_of is not None:
+                # A run started by hand or by a sweep has no file of its own: its
+                # report goes beside its dataset's, named by the run.
+                first = (await self._store.files(run.run_of)).get("dataset")
+                if first is not None and first.moving_from is None:
+                    source = Path(first.path)
+                    return source.with_name(f"{source.stem}.run-{run.id}{REPORT_SUFFIX}")
         return self._fallback / f"{row.job_id or f'eval-{row.id}'}{REPORT_SUFFIX}"
 
     async def write_for(self, evaluation_id: int) -> Path | None:

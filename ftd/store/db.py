@@ -56,6 +56,7 @@ _DATASET_COLUMNS = frozenset(
         "error",
         "attempts",
         "next_attempt_at",
+        "run_of",
     }
 )
 

@@ -45,8 +45,15 @@ class DatasetRow(_Row):
     updated_at: float
     tag: str
     owner_uid: int | None = None
+    # The dataset (its first run's row) whose content and split this run trains.
+    run_of: int | None = None
 
     _json: ClassVar[tuple[str, ...]] = ("report", "settings")
+
+    @property
+    def root_id(self) -> int:
+        """The dataset this run belongs to: its first run's row."""
+        return self.run_of if self.run_of is not None else self.id
 
 
 @dataclass(frozen=True, slots=True)

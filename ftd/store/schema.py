@@ -375,6 +375,21 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     ALTER TABLE evaluations ADD COLUMN recording_id INTEGER REFERENCES recordings(id);
     """,
+    # 12: runs. A dataset (its content and its fixed split) is trained by one or more
+    # runs, each with its own settings, provider profile, tag, job, evaluation and
+    # report. The pipeline's row is the run: a dataset's first run is its own row
+    # (run_of NULL); a later run is a row of its own pointing at that first one,
+    # with the same split. Existing rows are each their dataset's first run.
+    """
+    ALTER TABLE datasets ADD COLUMN run_of INTEGER REFERENCES datasets(id);
+    CREATE INDEX datasets_by_run_of ON datasets(run_of) WHERE run_of IS NOT NULL;
+    CREATE VIEW runs AS
+        SELECT d.id AS run_id, coalesce(d.run_of, d.id) AS dataset_id, d.state, d.tag,
+               d.settings, d.estimated_cost_usd, j.job_id, j.provider, j.status AS job_status,
+               j.cost_usd, j.fine_tuned_model
+        FROM datasets d LEFT JOIN jobs j ON j.dataset_id = d.id
+        WHERE d.duplicate_of IS NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ftd import __version__
 from ftd.control import protocol
 from ftd.control.handlers import (
+    compare,
     export,
     follow,
     lists,
@@ -15,6 +16,7 @@ from ftd.control.handlers import (
     notify,
     recordings,
     report,
+    runs,
     show,
     status,
     steer,
@@ -50,6 +52,7 @@ def commands(parts: Parts) -> dict[str, Command]:
         "show": read(show.show),
         "events": read(show.events),
         "report": read(report.report),
+        "compare": read(compare.compare),
         "follow": stream(follow.follow_events),
         "watch": stream(follow.watch),
         "cancel": change(steer.cancel),
@@ -69,4 +72,5 @@ def commands(parts: Parts) -> dict[str, Command]:
         "recording": read(recordings.recording),
         "export": read(export.export),
         "export_split": read(export.export_split),
+        "train": change(runs.train),
     }

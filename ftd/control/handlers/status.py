@@ -13,6 +13,7 @@ from ftd.control.handlers.spend import spend
 from ftd.daemon import readers
 from ftd.store import deployments as deployment_rows
 from ftd.store import outbox, states
+from ftd.store import runs as run_rows
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -142,6 +143,7 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
             "socket": str(parts.socket_path),
         },
         **tally,
+        "runs": await run_rows.tally(parts.store),
         "rate_limit": parts.pace.state(),
         "tracker": dict(parts.tracker.last_cycle),
         "connections": parts.connections(),
