@@ -153,6 +153,7 @@ class Tracker:
         jobs, which bounds the memory a cycle holds whatever the backlog.
         """
         jobs = await self._store.active_jobs() if active is None else active
+        jobs = [*jobs, *await self._store.unsettled_jobs()]
         started, cpu = time.perf_counter(), time.process_time()
         requests = {"list": 0, "retrieve": 0, "events": 0, "checkpoints": 0, "other": 0}
         remote = await self._remote_views(jobs, requests) if jobs else {}
@@ -163,7 +164,7 @@ class Tracker:
             if job is None:
                 continue
             update = self._update(row, job)
-            if _differs(row, update):
+            if _differs(row, update) or (is_final(row.status) and row.finished_at is None):
                 status.updates.append(update)
                 changed.append(row)
         finished = await self._store.record_cycle(status)

@@ -486,6 +486,17 @@ class Store:
         )
         return {r[0] for r in rows}
 
+    async def unsettled_jobs(self) -> list[JobRow]:
+        """Jobs recorded already ended (adopted finished, or found so after a crash) that no
+        cycle has settled: their model, figures and result file are still to be read."""
+        final = sorted(states.JOB_FINAL)
+        rows = await self._all(
+            f"SELECT * FROM jobs WHERE status IN {_marks(final)} AND finished_at IS NULL "  # noqa: S608
+            "ORDER BY id",
+            final,
+        )
+        return [JobRow.from_row(r) for r in rows]
+
     async def jobs_awaiting_results(self) -> list[JobRow]:
         rows = await self._all(
             "SELECT * FROM jobs WHERE status = ? AND results_parsed_at IS NULL ORDER BY id",
