@@ -228,6 +228,23 @@ class Provider:
         )
         return found
 
+    def _capped(
+        self, operation: str, page: tuple[list[T], bool], limit: int
+    ) -> tuple[list[T], bool]:
+        """A page of at most ``limit`` items, whatever the server sent; the rest is read
+        from the cursor of the last kept one, as if the server had paged properly."""
+        items, more = page
+        if len(items) <= limit:
+            return items, more
+        log.warning(
+            "remote_page_oversized",
+            provider=self.profile,
+            operation=operation,
+            items=len(items),
+            limit=limit,
+        )
+        return items[:limit], True
+
     # ------------------------------------------------------------------ files
 
     async def upload(self, path: Path, filename: str) -> RemoteFile:
@@ -277,7 +294,8 @@ class Provider:
         the caller checks what it gets.
         """
         sent = dict(metadata) if self.capabilities.metadata_filter else {}
-        return await self._read("list_jobs", lambda: self._op_jobs_page(sent, after, limit))
+        page = await self._read("list_jobs", lambda: self._op_jobs_page(sent, after, limit))
+        return self._capped("list_jobs", page, limit)
 
     async def job(self, job_id: str) -> RemoteJob:
         return await self._read("retrieve_job", lambda: self._op_job(job_id))
@@ -300,16 +318,18 @@ class Provider:
         self, job_id: str, after: str | None = None, limit: int = 100
     ) -> tuple[list[JobEvent], bool]:
         """One page of a job's events, newest first; ``after`` pages toward older ones."""
-        return await self._read("list_events", lambda: self._op_events_page(job_id, after, limit))
+        page = await self._read("list_events", lambda: self._op_events_page(job_id, after, limit))
+        return self._capped("list_events", page, limit)
 
     async def checkpoints_page(
         self, job_id: str, after: str | None = None, limit: int = 100
     ) -> tuple[list[Checkpoint], bool]:
         if not self.capabilities.checkpoints:
             return [], False
-        return await self._read(
+        page = await self._read(
             "list_checkpoints", lambda: self._op_checkpoints_page(job_id, after, limit)
         )
+        return self._capped("list_checkpoints", page, limit)
 
     # ------------------------------------------------------------------ models
 

@@ -62,15 +62,19 @@ def open_provider(name: str, settings: ProviderSettings, pace: Pace | None = Non
 
 
 def _observer(pace: Pace | None) -> Any:
-    """An httpx client that shows every answer's rate-limit headers to the pace."""
-    if pace is None:
-        return None
+    """The SDK's HTTP client: every answer's body bounded (see ``bodies``), and its
+    rate-limit headers shown to the pace."""
+    import httpx2
     import openai
 
-    async def observe(response: Any) -> None:
-        pace.observe(response.headers)
+    from ftd.providers.bodies import BoundedTransport
 
-    return openai.DefaultAsyncHttpxClient(event_hooks={"response": [observe]})
+    async def observe(response: Any) -> None:
+        if pace is not None:
+            pace.observe(response.headers)
+
+    transport = BoundedTransport(httpx2.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS))
+    return openai.DefaultAsyncHttpxClient(transport=transport, event_hooks={"response": [observe]})
 
 
 def _openai_client(settings: ProviderSettings, pace: Pace | None) -> openai.AsyncOpenAI:

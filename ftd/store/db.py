@@ -478,13 +478,16 @@ class Store:
 
     async def known_events(self, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
-        if not wanted:
-            return set()
-        rows = await self._all(
-            f"SELECT event_id FROM job_events WHERE event_id IN {_marks(wanted)}",  # noqa: S608
-            wanted,
-        )
-        return {r[0] for r in rows}
+        known: set[str] = set()
+        # In slices: SQLite refuses a statement with more variables than its limit.
+        for first in range(0, len(wanted), 500):
+            part = wanted[first : first + 500]
+            rows = await self._all(
+                f"SELECT event_id FROM job_events WHERE event_id IN {_marks(part)}",  # noqa: S608
+                part,
+            )
+            known.update(r[0] for r in rows)
+        return known
 
     async def unsettled_jobs(self) -> list[JobRow]:
         """Jobs recorded already ended (adopted finished, or found so after a crash) that no

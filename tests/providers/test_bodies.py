@@ -1,0 +1,124 @@
+"""No answer's body can cost ftd more than its bound, however the server sends it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from ftd.config import load_settings
+from ftd.errors import RemoteError
+from ftd.providers import JobEvent, Provider
+from ftd.providers.bodies import TOO_LARGE
+from ftd.providers.registry import open_provider
+
+pytestmark = pytest.mark.anyio
+EVENT = {"object": "fine_tuning.job.event", "created_at": 1, "level": "info", "message": "m"}
+
+
+class Server:
+    """A loopback server whose event lists are as long as the test says; it counts requests."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.sent = 0
+        self.events = 10
+        self.declared = True
+
+    async def events_page(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        if not self.declared:
+            # A body with no length that never ends: only the client's bound stops it.
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(b'{"object": "list", "has_more": false, "data": [')
+            chunk = b",".join(
+                json.dumps({**EVENT, "id": f"ftevent-{i}"}).encode() for i in range(1000)
+            )
+            try:
+                while True:
+                    await response.write(chunk + b",")
+                    self.sent += len(chunk) + 1
+            except (ConnectionResetError, RuntimeError):
+                return response
+        one = json.dumps({**EVENT, "id": "ftevent-{}"}).encode()
+        data = b",".join(one.replace(b"{}", str(i).encode()) for i in range(self.events))
+        body = b'{"object": "list", "has_more": false, "data": [' + data + b"]}"
+        return web.Response(body=body, content_type="application/json")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[Server, str]]:
+    state = Server()
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job}/events", state.events_page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield state, f"http://127.0.0.1:{port}/v1"
+    await runner.cleanup()
+
+
+def provider_at(base_url: str, home: Path) -> Provider:
+    settings = load_settings(
+        env={"HOME": str(home), "OPENAI_API_KEY": "sk-test"},
+        overrides={
+            "provider": {"kind": "compatible", "compatible": {"base_url": base_url}},
+        },
+    )
+    return open_provider("default", settings.provider)
+
+
+async def test_a_page_with_more_items_than_asked_is_cut_to_the_limit(
+    server: tuple[Server, str], tmp_path: Path
+) -> None:
+    state, url = server
+    state.events = 1000  # about 80 KiB: under the byte bound, far over the page's limit
+    provider = provider_at(url, tmp_path)
+    page, more = await provider.events_page("ftjob-1", limit=100)
+    assert len(page) == 100
+    assert all(isinstance(e, JobEvent) for e in page)
+    assert more  # the rest is read from the last kept cursor, if ever
+    await provider.close()
+
+
+async def test_a_million_events_are_refused_at_the_byte_bound(
+    server: tuple[Server, str], tmp_path: Path
+) -> None:
+    state, url = server
+    state.events = 1_000_000  # about 80 MiB, declared up front
+    provider = provider_at(url, tmp_path)
+    with pytest.raises(RemoteError) as caught:
+        await provider.events_page("ftjob-1")
+    assert caught.value.code == TOO_LARGE
+    assert not caught.value.retryable
+    assert state.requests == 1  # refused, not asked again
+    await provider.close()
+
+
+async def test_a_body_without_end_is_cut_at_the_byte_bound(
+    server: tuple[Server, str], tmp_path: Path
+) -> None:
+    state, url = server
+    state.declared = False
+    provider = provider_at(url, tmp_path)
+    with pytest.raises(RemoteError) as caught:
+        await provider.events_page("ftjob-1")
+    assert caught.value.code == TOO_LARGE
+    assert state.requests == 1
+    assert state.sent < 64 * 1024 * 1024  # the server was stopped long before it gave up
+    await provider.close()
+
+
+async def test_a_normal_page_passes(server: tuple[Server, str], tmp_path: Path) -> None:
+    _, url = server
+    provider = provider_at(url, tmp_path)
+    page, more = await provider.events_page("ftjob-1")
+    assert [e.id for e in page] == [f"ftevent-{i}" for i in range(10)]
+    assert not more
+    await provider.close()
