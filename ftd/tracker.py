@@ -35,8 +35,9 @@ from ftd.errors import FtdError, RemoteError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.providers import Providers
+from ftd.providers.bodies import TOO_LARGE
 from ftd.providers.kinds import NOT_FOUND
-from ftd.results import ResultFileError, parse_result_file
+from ftd.results import ResultFileError, fetch_result_file
 from ftd.store import states
 from ftd.store.tracking import CheckpointRow, Cycle, EventRow, JobUpdate, MetricRow
 from ftd.tags import INSTANCE_KEY
@@ -448,10 +449,12 @@ class Tracker:
         for file_id in files:
             requests["other"] += 1
             try:
-                raw = await self._at(row.provider).file_content(file_id)
-                rows = parse_result_file(raw)
-            except RemoteError:
-                return  # asked again next cycle
+                rows = await fetch_result_file(self._at(row.provider), file_id)
+            except RemoteError as exc:
+                if exc.code != TOO_LARGE:
+                    return  # asked again next cycle
+                log.warning("result_file_too_large", job_id=job_id, file_id=file_id)
+                continue  # a file does not shrink: not fetched again
             except ResultFileError as exc:
                 log.warning(
                     "result_file_unreadable", job_id=job_id, file_id=file_id, error=str(exc)

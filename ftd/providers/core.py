@@ -264,6 +264,14 @@ class Provider:
     async def file_content(self, file_id: str) -> bytes:
         return await self._read("file_content", lambda: self._op_file_content(file_id))
 
+    async def download(self, file_id: str, into: Path, max_bytes: int) -> int:
+        """A file's content written to ``into`` as it arrives, never held whole; its size.
+
+        Over ``max_bytes`` the download stops and fails with ``answer_too_large``
+        (not retried: a file does not shrink).
+        """
+        return await self._read("file_content", lambda: self._op_download(file_id, into, max_bytes))
+
     # ------------------------------------------------------------------ jobs
 
     async def create_job(self, request: JobRequest) -> RemoteJob:
@@ -468,6 +476,9 @@ class Provider:
         raise NotImplementedError
 
     async def _op_delete_model(self, name: str) -> bool:
+        raise NotImplementedError
+
+    async def _op_download(self, file_id: str, into: Path, max_bytes: int) -> int:
         raise NotImplementedError
 
     async def _op_retirements(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ import anyio
 import openai
 
 from ftd.errors import RemoteError
+from ftd.providers.bodies import too_large
 from ftd.providers.core import Provider
 from ftd.providers.kinds import (
     AUTH,
@@ -248,6 +249,17 @@ class OpenAIProvider(Provider):
     async def _op_file_content(self, file_id: str) -> bytes:
         response = await self._client.files.content(file_id)
         return response.content
+
+    async def _op_download(self, file_id: str, into: Path, max_bytes: int) -> int:
+        written = 0
+        streamed = self._client.files.with_streaming_response.content(file_id)
+        async with streamed as response, await anyio.open_file(into, "wb") as out:
+            async for chunk in response.iter_bytes():
+                written += len(chunk)
+                if written > max_bytes:
+                    raise too_large(f"file_content {file_id}", max_bytes)
+                await out.write(chunk)
+        return written
 
     # ------------------------------------------------------------------ jobs
 

@@ -49,12 +49,30 @@ class Server:
         body = b'{"object": "list", "has_more": false, "data": [' + data + b"]}"
         return web.Response(body=body, content_type="application/json")
 
+    async def content(self, request: web.Request) -> web.StreamResponse:
+        """A result file that claims no length and never ends (as a 2 GB one would seem)."""
+        self.requests += 1
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        await response.write(b"step,train_loss\n")
+        line = b"".join(b"%d,0.5\n" % i for i in range(1, 10_001))
+        if request.match_info["file"] == "file-small":
+            await response.write(line)
+            return response
+        try:
+            while True:
+                await response.write(line)
+                self.sent += len(line)
+        except (ConnectionResetError, RuntimeError):
+            return response
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[Server, str]]:
     state = Server()
     app = web.Application()
     app.router.add_get("/v1/fine_tuning/jobs/{job}/events", state.events_page)
+    app.router.add_get("/v1/files/{file}/content", state.content)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -121,4 +139,32 @@ async def test_a_normal_page_passes(server: tuple[Server, str], tmp_path: Path) 
     page, more = await provider.events_page("ftjob-1")
     assert [e.id for e in page] == [f"ftevent-{i}" for i in range(10)]
     assert not more
+    await provider.close()
+
+
+async def test_a_download_over_its_bound_stops_there_and_is_not_repeated(
+    server: tuple[Server, str], tmp_path: Path
+) -> None:
+    state, url = server
+    provider = provider_at(url, tmp_path)
+    target = tmp_path / "result.csv"
+    with pytest.raises(RemoteError) as caught:
+        await provider.download("file-huge", target, max_bytes=1 << 20)
+    assert caught.value.code == TOO_LARGE
+    assert state.requests == 1
+    assert target.stat().st_size <= 1 << 20  # on disk, and no more than the bound
+    await provider.close()
+
+
+async def test_a_download_within_its_bound_is_written_whole(
+    server: tuple[Server, str], tmp_path: Path
+) -> None:
+    _, url = server
+    provider = provider_at(url, tmp_path)
+    target = tmp_path / "result.csv"
+    size = await provider.download("file-small", target, max_bytes=1 << 20)
+    body = target.read_bytes()
+    assert size == len(body)
+    assert body.startswith(b"step,train_loss\n1,0.5\n")
+    assert body.endswith(b"\n10000,0.5\n")
     await provider.close()
