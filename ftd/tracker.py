@@ -258,6 +258,7 @@ class Tracker:
                 after = page[-1].id
                 if after in cursors:
                     log.warning("remote_cursor_stuck", provider=profile, operation="list_jobs")
+                    provider.health.note("remote_cursor_stuck", "list_jobs")
                     break
                 cursors.add(after)
         except RemoteError:
@@ -265,6 +266,8 @@ class Tracker:
         missing = [j for j in jobs if j.job_id not in seen]
 
         async def retrieve(job_id: str) -> None:
+            if not provider.health.due("retrieve_job", job_id):
+                return  # a lasting error backs off
             requests["retrieve"] += 1
             try:
                 seen[job_id] = await provider.job(job_id)
@@ -303,6 +306,8 @@ class Tracker:
         requests: dict[str, int],
     ) -> None:
         """A page of new events (and metrics in them); checkpoints when announced or at the end."""
+        if not self._at(row.provider).health.due("list_events", row.job_id):
+            return  # a lasting error backs off
         try:
             fresh, cursor = await self._new_events(row, 1, requests)
         except RemoteError:
@@ -414,9 +419,13 @@ class Tracker:
             after = page[-1].id
             if after in cursors:
                 log.warning("remote_cursor_stuck", provider=profile, operation="list_checkpoints")
+                self._at(profile).health.note("remote_cursor_stuck", "list_checkpoints")
                 return rows
             cursors.add(after)
         log.warning("remote_pages_capped", provider=profile, operation="list_checkpoints")
+        self._at(profile).health.note(
+            "remote_pages_capped", "list_checkpoints", f"{MAX_CHECKPOINT_PAGES} pages"
+        )
         return rows
 
     # ------------------------------------------------------------------ after success
@@ -447,6 +456,8 @@ class Tracker:
         if job_id in cycle.results_parsed:
             return
         for file_id in files:
+            if not self._at(row.provider).health.due("file_content", file_id):
+                return  # a lasting error backs off; asked again when it is due
             requests["other"] += 1
             try:
                 rows = await fetch_result_file(self._at(row.provider), file_id)

@@ -22,6 +22,8 @@ import anyio
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.pace import Pace
+from ftd.providers.bodies import TOO_LARGE
+from ftd.providers.health import Health
 from ftd.providers.kinds import RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
 from ftd.providers.types import Capabilities
 
@@ -96,6 +98,7 @@ class Provider:
         self._policy = policy or CallPolicy()
         self._pace = pace if pace is not None else Pace(concurrency=16, per_minute=None)
         self._sleep = sleep
+        self.health = Health(profile)
 
     # ------------------------------------------------------------------ discipline
 
@@ -107,14 +110,21 @@ class Provider:
             return exc
         return self.classify(operation, exc)
 
-    async def _read(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        """A call that is safe to repeat: retried a bounded number of times, within a deadline."""
+    async def _read(
+        self, operation: str, call: Callable[[], Awaitable[T]], subject: str | None = None
+    ) -> T:
+        """A call that is safe to repeat: retried a bounded number of times, within a deadline.
+
+        ``subject`` (a job's or file's id) keys its lasting errors in ``health``.
+        """
         attempt = 0
         give_up = time.monotonic() + self._policy.deadline
         while True:
             try:
                 with anyio.fail_after(max(0.001, give_up - time.monotonic())):
-                    return await self._paced(call)
+                    answer = await self._paced(call)
+                self.health.succeeded(operation, subject)
+                return answer
             except TimeoutError as exc:
                 error = RemoteError(
                     operation,
@@ -122,7 +132,7 @@ class Provider:
                     kind=TRANSIENT,
                     retryable=True,
                 )
-                raise self._failed(error, attempts=attempt + 1) from exc
+                raise self._failed(error, attempts=attempt + 1, subject=subject) from exc
             except Exception as exc:
                 if not self._is_remote_failure(exc):
                     raise
@@ -133,7 +143,7 @@ class Provider:
                     delay = backoff(attempt, self._policy.base_delay, self._policy.max_delay)
                 late = time.monotonic() + delay >= give_up
                 if not error.retryable or attempt >= self._policy.retries or late:
-                    raise self._failed(error, attempts=attempt + 1) from exc
+                    raise self._failed(error, attempts=attempt + 1, subject=subject) from exc
                 attempt += 1
                 log.info(
                     "remote_retry",
@@ -182,8 +192,13 @@ class Provider:
         if error.kind == RATE_LIMITED:
             self._pace.hold(error.retry_after or 1.0, "429 from the provider")
 
-    def _failed(self, error: RemoteError, *, attempts: int) -> RemoteError:
-        """Log the final failure of a call once, whatever path gave up on it."""
+    def _failed(
+        self, error: RemoteError, *, attempts: int, subject: str | None = None
+    ) -> RemoteError:
+        """Log the final failure of a call once, whatever path gave up on it; keep it in health."""
+        self.health.failed(error.operation, subject, error)
+        if error.code == TOO_LARGE:
+            self.health.note("remote_answer_too_large", error.operation, str(error), subject)
         log.warning(
             "remote_failed",
             provider=self.profile,
@@ -221,11 +236,13 @@ class Provider:
             after = cursor_of(page[-1])
             if after in seen_cursors:
                 log.warning("remote_cursor_stuck", provider=self.profile, operation=operation)
+                self.health.note("remote_cursor_stuck", operation)
                 return found
             seen_cursors.add(after)
         log.warning(
             "remote_pages_capped", provider=self.profile, operation=operation, pages=max_pages
         )
+        self.health.note("remote_pages_capped", operation, f"{max_pages} pages")
         return found
 
     def _capped(
@@ -243,6 +260,7 @@ class Provider:
             items=len(items),
             limit=limit,
         )
+        self.health.note("remote_page_oversized", operation, f"{len(items)} for {limit}")
         return items[:limit], True
 
     # ------------------------------------------------------------------ files
@@ -262,7 +280,9 @@ class Provider:
         return await self._read("retrieve_file", lambda: self._op_file(file_id))
 
     async def file_content(self, file_id: str) -> bytes:
-        return await self._read("file_content", lambda: self._op_file_content(file_id))
+        return await self._read(
+            "file_content", lambda: self._op_file_content(file_id), subject=file_id
+        )
 
     async def download(self, file_id: str, into: Path, max_bytes: int) -> int:
         """A file's content written to ``into`` as it arrives, never held whole; its size.
@@ -270,7 +290,9 @@ class Provider:
         Over ``max_bytes`` the download stops and fails with ``answer_too_large``
         (not retried: a file does not shrink).
         """
-        return await self._read("file_content", lambda: self._op_download(file_id, into, max_bytes))
+        return await self._read(
+            "file_content", lambda: self._op_download(file_id, into, max_bytes), subject=file_id
+        )
 
     # ------------------------------------------------------------------ jobs
 
@@ -306,7 +328,7 @@ class Provider:
         return self._capped("list_jobs", page, limit)
 
     async def job(self, job_id: str) -> RemoteJob:
-        return await self._read("retrieve_job", lambda: self._op_job(job_id))
+        return await self._read("retrieve_job", lambda: self._op_job(job_id), subject=job_id)
 
     async def cancel_job(self, job_id: str) -> RemoteJob:
         # Asking twice is harmless: a second cancel of a cancelled job is refused, not doubled.
@@ -326,7 +348,9 @@ class Provider:
         self, job_id: str, after: str | None = None, limit: int = 100
     ) -> tuple[list[JobEvent], bool]:
         """One page of a job's events, newest first; ``after`` pages toward older ones."""
-        page = await self._read("list_events", lambda: self._op_events_page(job_id, after, limit))
+        page = await self._read(
+            "list_events", lambda: self._op_events_page(job_id, after, limit), subject=job_id
+        )
         return self._capped("list_events", page, limit)
 
     async def checkpoints_page(
@@ -335,7 +359,9 @@ class Provider:
         if not self.capabilities.checkpoints:
             return [], False
         page = await self._read(
-            "list_checkpoints", lambda: self._op_checkpoints_page(job_id, after, limit)
+            "list_checkpoints",
+            lambda: self._op_checkpoints_page(job_id, after, limit),
+            subject=job_id,
         )
         return self._capped("list_checkpoints", page, limit)
 

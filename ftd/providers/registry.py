@@ -198,6 +198,10 @@ class Providers:
     def __iter__(self) -> Iterator[Provider]:
         return iter([self.get(name) for name in self.names()])
 
+    def opened(self) -> list[Provider]:
+        """The adapters opened so far (the ones that can have had trouble)."""
+        return list(self._open.values())
+
     def add(self, provider: Provider) -> None:
         """Use an adapter built elsewhere (tests, the evaluation's own client)."""
         self._open[provider.profile] = provider

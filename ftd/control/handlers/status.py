@@ -114,6 +114,8 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         for row in await deployment_rows.live(parts.store)
         if row.error and row.state == deployment_rows.DELETING
     )
+    for provider in parts.providers.opened():
+        warnings.extend(provider.health.warnings())
     settings = parts.settings
     warnings.extend(
         _disk_warnings({"state_dir": settings.paths.state_dir, "drop_dir": settings.paths.drop_dir})
