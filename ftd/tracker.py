@@ -32,6 +32,7 @@ import anyio
 
 from ftd import catalog
 from ftd.errors import FtdError, RemoteError
+from ftd.figures import believable_job
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.providers import Providers
@@ -164,6 +165,7 @@ class Tracker:
             job = remote.get(row.job_id)
             if job is None:
                 continue
+            job = await believable_job(self._store, self._at(row.provider), row, job)
             update = self._update(row, job)
             if _differs(row, update) or (is_final(row.status) and row.finished_at is None):
                 status.updates.append(update)

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from ftd.errors import RemoteError
+from ftd.figures import usage_problem
 from ftd.logs import get_logger
 from ftd.pace import Pace
 from ftd.providers.bodies import TOO_LARGE
 from ftd.providers.health import Health
-from ftd.providers.kinds import RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
+from ftd.providers.kinds import INVALID, RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
 from ftd.providers.types import Capabilities
 
 if TYPE_CHECKING:
@@ -404,7 +405,7 @@ class Provider:
         await self._pace.wait_clear()
         try:
             with anyio.fail_after(request_timeout + 5.0):
-                return await self._op_chat(model, messages, params, request_timeout)
+                answer = await self._op_chat(model, messages, params, request_timeout)
         except TimeoutError as exc:
             raise RemoteError(
                 "chat_completion",
@@ -425,6 +426,12 @@ class Provider:
                 retry_after=error.retry_after,
             )
             raise error from exc
+        problem = usage_problem(answer.prompt_tokens, answer.completion_tokens, params)
+        if problem is not None:
+            log.warning("figure_refused", provider=self.profile, model=model, problem=problem)
+            self.health.note("figure_refused", "chat_completion usage", problem)
+            raise RemoteError("chat_completion", f"usage refused: {problem}", kind=INVALID)
+        return answer
 
     # ------------------------------------------------------------------ deployments
 
