@@ -186,7 +186,9 @@ class Tracker:
         for row in await self._store.jobs_with_event_gap():
             if row.job_id not in changed_ids:
                 candidates.setdefault(row.job_id, row)
-        steady = sorted(candidates.values(), key=lambda r: r.details_at or 0.0)[: max(budget, 1)]
+        # A job whose events back off from a lasting error must not take the others' turn.
+        due = [r for r in candidates.values() if self._events_due(r)]
+        steady = sorted(due, key=lambda r: r.details_at or 0.0)[: max(budget, 1)]
         work = [*changed, *steady]
         stored = 0
         for first in range(0, len(work), DETAIL_BATCH):
@@ -213,6 +215,9 @@ class Tracker:
                 final = next(u.status for u in status.updates if u.job_id == job_id)
                 log.info("job_finished", job_id=job_id, status=final)
             await self._on_finished()
+
+    def _events_due(self, row: JobRow) -> bool:
+        return self._at(row.provider).health.due("list_events", row.job_id)
 
     async def _remote_views(
         self, jobs: list[JobRow], requests: dict[str, int]
@@ -308,7 +313,7 @@ class Tracker:
         requests: dict[str, int],
     ) -> None:
         """A page of new events (and metrics in them); checkpoints when announced or at the end."""
-        if not self._at(row.provider).health.due("list_events", row.job_id):
+        if not self._events_due(row):
             return  # a lasting error backs off
         try:
             fresh, cursor = await self._new_events(row, 1, requests)

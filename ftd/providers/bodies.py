@@ -35,8 +35,8 @@ TOO_LARGE = "answer_too_large"
 
 def too_large(what: str, limit: int) -> RemoteError:
     return RemoteError(
-        what,
-        f"the answer is over the {limit:,} bytes ftd reads from a provider",
+        "http_answer",
+        f"{what}: over the {limit:,} bytes ftd reads from a provider",
         code=TOO_LARGE,
         kind=INVALID,
         retryable=False,

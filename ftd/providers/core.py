@@ -133,7 +133,9 @@ class Provider:
                     kind=TRANSIENT,
                     retryable=True,
                 )
-                raise self._failed(error, attempts=attempt + 1, subject=subject) from exc
+                raise self._failed(
+                    error, attempts=attempt + 1, subject=subject, during=operation
+                ) from exc
             except Exception as exc:
                 if not self._is_remote_failure(exc):
                     raise
@@ -144,7 +146,9 @@ class Provider:
                     delay = backoff(attempt, self._policy.base_delay, self._policy.max_delay)
                 late = time.monotonic() + delay >= give_up
                 if not error.retryable or attempt >= self._policy.retries or late:
-                    raise self._failed(error, attempts=attempt + 1, subject=subject) from exc
+                    raise self._failed(
+                        error, attempts=attempt + 1, subject=subject, during=operation
+                    ) from exc
                 attempt += 1
                 log.info(
                     "remote_retry",
@@ -173,13 +177,13 @@ class Provider:
                 kind=TRANSIENT,
                 retryable=True,
             )
-            raise self._failed(error, attempts=1) from exc
+            raise self._failed(error, attempts=1, during=operation) from exc
         except Exception as exc:
             if not self._is_remote_failure(exc):
                 raise
             error = self._error_of(operation, exc)
             self._slow_down(error)
-            raise self._failed(error, attempts=1) from exc
+            raise self._failed(error, attempts=1, during=operation) from exc
 
     def _is_remote_failure(self, exc: Exception) -> bool:
         """Whether an exception came from talking to the provider (not a bug of ours)."""
@@ -194,12 +198,21 @@ class Provider:
             self._pace.hold(error.retry_after or 1.0, "429 from the provider")
 
     def _failed(
-        self, error: RemoteError, *, attempts: int, subject: str | None = None
+        self,
+        error: RemoteError,
+        *,
+        attempts: int,
+        subject: str | None = None,
+        during: str | None = None,
     ) -> RemoteError:
-        """Log the final failure of a call once, whatever path gave up on it; keep it in health."""
-        self.health.failed(error.operation, subject, error)
+        """Log the final failure of a call once, whatever path gave up on it; keep it in health
+        under the call's own name (``during``: the error may name an HTTP route instead)."""
+        operation = during or error.operation
+        self.health.failed(operation, subject, error)
         if error.code == TOO_LARGE:
-            self.health.note("remote_answer_too_large", error.operation, str(error), subject)
+            self.health.note("remote_answer_too_large", operation, str(error), subject)
+        elif error.kind == TRANSIENT and "deadline" in str(error):
+            self.health.note("remote_deadline", operation, str(error), subject)
         log.warning(
             "remote_failed",
             provider=self.profile,
@@ -314,7 +327,15 @@ class Provider:
             return await self.jobs_page(metadata, after)
 
         jobs = await self._walk("find_jobs", page_of, lambda job: job.id)
-        return [job for job in jobs if job.metadata.get(key) == value]
+        ours = [job for job in jobs if job.metadata.get(key) == value]
+        if metadata and len(ours) < len(jobs):
+            log.warning(
+                "remote_filter_ignored", provider=self.profile, others=len(jobs) - len(ours)
+            )
+            self.health.note(
+                "remote_filter_ignored", "find_jobs", f"{len(jobs) - len(ours)} not ours"
+            )
+        return ours
 
     async def jobs_page(
         self, metadata: Mapping[str, str], after: str | None = None, limit: int = 100

@@ -36,7 +36,11 @@ _SAYS = {
     "remote_cursor_stuck": "the cursor of {operation} did not advance; the walk was stopped",
     "remote_pages_capped": "{operation} said there was more after {detail}; the walk was stopped",
     "remote_page_oversized": "{operation} sent more items than asked ({detail}); cut to the limit",
-    "remote_answer_too_large": "an answer to {operation} was over the size bound ({detail})",
+    "remote_answer_too_large": "an answer to {operation}{subject} was over the size bound "
+    "({detail})",
+    "remote_deadline": "{operation}{subject} got no whole answer in time ({detail})",
+    "remote_filter_ignored": "{operation}: the server ignored the metadata filter ({detail} "
+    "were left aside)",
     "figure_refused": "{operation}: {detail}; not counted",
     "remote_failing": "{operation} keeps failing{subject}: {detail}; retried less often",
 }

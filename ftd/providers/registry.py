@@ -30,7 +30,7 @@ def policy_for(settings: ProviderSettings) -> CallPolicy:
         retries=settings.max_retries,
         # Each attempt has the SDK's per-request timeout; the whole call, waits
         # included, must end within this, however slowly a server trickles bytes.
-        deadline=2 * settings.timeout_seconds + 30.0,
+        deadline=settings.call_deadline_seconds or 2 * settings.timeout_seconds + 30.0,
         upload_timeout=settings.upload_timeout_seconds,
     )
 
