@@ -75,6 +75,8 @@ class CallPolicy:
     max_delay: float = 30.0
     deadline: float = 120.0  # seconds for one call, all its attempts and waits included
     upload_timeout: float = 600.0
+    files_api_max_bytes: int = 512 * 1024 * 1024
+    upload_part_bytes: int = 64 * 1024 * 1024
 
 
 class Provider:
@@ -280,10 +282,35 @@ class Provider:
     # ------------------------------------------------------------------ files
 
     async def upload(self, path: Path, filename: str) -> RemoteFile:
+        """One file sent: in one request up to the Files API's limit, else in parts.
+
+        Parts go through the Uploads API (create, parts, complete with the
+        whole file's MD5, which the provider checks); the upload is cancelled
+        if any step fails or it would expire first. Either way the caller
+        looks the file up by its name after any doubt, before sending again.
+        """
+        size = (await anyio.Path(path).stat()).st_size
+        if size <= self._policy.files_api_max_bytes:
+            return await self._create(
+                "upload_file",
+                lambda: self._op_upload(path, filename),
+                deadline=self._policy.upload_timeout,
+            )
+        if not self.capabilities.uploads:
+            raise RemoteError(
+                "upload_file",
+                f"{filename} is {size:,} bytes, over the {self._policy.files_api_max_bytes:,} "
+                f"bytes the {self.kind} provider takes in one file, and ftd sends files in parts "
+                "only through OpenAI's Uploads API",
+                kind=INVALID,
+            )
+        parts = -(-size // self._policy.upload_part_bytes)
+        log.info("upload_in_parts", provider=self.profile, bytes=size, parts=parts)
         return await self._create(
-            "upload_file",
-            lambda: self._op_upload(path, filename),
-            deadline=self._policy.upload_timeout,
+            "upload_file_parts",
+            lambda: self._op_upload_parts(path, filename, size, self._policy.upload_part_bytes),
+            # Each part has its own request; the whole is given the time of one upload a part.
+            deadline=self._policy.upload_timeout * max(1, parts),
         )
 
     async def find_file(self, filename: str) -> RemoteFile | None:
@@ -533,6 +560,11 @@ class Provider:
         raise NotImplementedError
 
     async def _op_download(self, file_id: str, into: Path, max_bytes: int) -> int:
+        raise NotImplementedError
+
+    async def _op_upload_parts(
+        self, path: Path, filename: str, size: int, part_bytes: int
+    ) -> RemoteFile:
         raise NotImplementedError
 
     async def _op_retirements(self) -> dict[str, str]:

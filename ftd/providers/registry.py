@@ -32,6 +32,8 @@ def policy_for(settings: ProviderSettings) -> CallPolicy:
         # included, must end within this, however slowly a server trickles bytes.
         deadline=settings.call_deadline_seconds or 2 * settings.timeout_seconds + 30.0,
         upload_timeout=settings.upload_timeout_seconds,
+        files_api_max_bytes=settings.files_api_max_bytes,
+        upload_part_bytes=settings.upload_part_bytes,
     )
 
 
