@@ -8,7 +8,7 @@ received by route, the tracker cycles, the daemon's peak RSS (VmHWM), the
 bytes the server sent, whether any job not ours was adopted, and the
 warnings ``ftd status`` showed.
 
-    python bench/hostile_server.py [--case NAME ...] [--keep]
+    python bench/hostile_server.py [--case NAME ...] [--keep] [--without-deadline]
 """
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", action="append", choices=("none", *hostile.CASES))
     parser.add_argument("--keep", action="store_true", help="keep the folders for a look")
+    parser.add_argument(
+        "--without-deadline",
+        action="store_true",
+        help="leave provider.call_deadline_seconds out (for a build that predates it)",
+    )
+    parser.add_argument("--timeout", type=float, default=150.0, help="seconds per case at most")
     args = parser.parse_args()
     if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED_TIKTOKEN.is_dir():
         os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED_TIKTOKEN)
@@ -38,7 +44,12 @@ def main() -> int:
     for case in cases:
         root = Path(tempfile.mkdtemp(prefix=f"ftd-hostile-{case}-"))
         try:
-            outcome = hostile.run(root, set() if case == "none" else {case})
+            outcome = hostile.run(
+                root,
+                set() if case == "none" else {case},
+                timeout=args.timeout,
+                deadline=None if args.without_deadline else 6.0,
+            )
         finally:
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
