@@ -61,7 +61,8 @@ def main() -> int:
             f"peak RSS {outcome.peak_rss_kib / 1024:.1f} MiB; "
             f"server sent {outcome.sent_bytes / 2**20:.1f} MiB; "
             f"settled {'yes' if outcome.settled else 'NO'}; "
-            f"jobs not ours adopted: {foreign or 'none'}"
+            f"jobs not ours adopted: {foreign or 'none'}; "
+            f"spend ${(outcome.status.get('spend') or {}).get('total', {}).get('all_time', 0):,.2f}"
         )
         for route, count in sorted(outcome.requests.items()):
             after = count - outcome.settled_requests.get(route, 0)
