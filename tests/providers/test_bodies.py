@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,6 +50,21 @@ class Server:
         body = b'{"object": "list", "has_more": false, "data": [' + data + b"]}"
         return web.Response(body=body, content_type="application/json")
 
+    async def compressed(self, request: web.Request) -> web.Response:
+        """A gzip body: a small page, or a bomb that inflates to 100 MiB of spaces."""
+        self.requests += 1
+        if request.match_info["job"] == "ftjob-bomb":
+            raw = b'{"object": "list", "has_more": false, "data": [' + b" " * (100 << 20)
+        else:
+            data = [{**EVENT, "id": f"ftevent-{i}"} for i in range(3)]
+            raw = json.dumps({"object": "list", "has_more": False, "data": data}).encode()
+        body = gzip.compress(raw, compresslevel=9)
+        self.sent += len(body)
+        return web.Response(
+            body=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+
     async def content(self, request: web.Request) -> web.StreamResponse:
         """A result file that claims no length and never ends (as a 2 GB one would seem)."""
         self.requests += 1
@@ -73,6 +89,7 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
     app = web.Application()
     app.router.add_get("/v1/fine_tuning/jobs/{job}/events", state.events_page)
     app.router.add_get("/v1/files/{file}/content", state.content)
+    app.router.add_get("/v1/gzip/fine_tuning/jobs/{job}/events", state.compressed)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -167,4 +184,18 @@ async def test_a_download_within_its_bound_is_written_whole(
     assert size == len(body)
     assert body.startswith(b"step,train_loss\n1,0.5\n")
     assert body.endswith(b"\n10000,0.5\n")
+    await provider.close()
+
+
+async def test_a_compressed_body_is_bounded_by_what_it_inflates_to(
+    server: tuple[Server, str], tmp_path: Path
+) -> None:
+    state, url = server
+    provider = provider_at(url + "/gzip", tmp_path)
+    page, _ = await provider.events_page("ftjob-small")
+    assert [e.id for e in page] == ["ftevent-0", "ftevent-1", "ftevent-2"]  # decoded once
+    with pytest.raises(RemoteError) as caught:
+        await provider.events_page("ftjob-bomb")
+    assert caught.value.code == TOO_LARGE
+    assert state.sent < 1 << 20  # a small body on the wire: only inflating it is bounded
     await provider.close()
