@@ -14,6 +14,10 @@ import pytest
 from ftd.tracker import MAX_CHECKPOINT_PAGES, MAX_EXTRA_PAGES
 from tests.daemon import hostile
 
+# One run shared by every test here, however loaded the machine: the jobs end within the run's
+# own bound (150 s), under pytest's.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
 # Far above what the daemon needs (about 180 MiB here) and far below what reading the
 # hostile answers whole would take (the event pages and result files never end).
 MAX_PEAK_RSS_KIB = 320 * 1024

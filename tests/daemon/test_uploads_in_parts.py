@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import write_dataset
 
+pytestmark = pytest.mark.slow
 CAP = 4096
 PART = 1024
 
