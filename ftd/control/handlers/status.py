@@ -97,6 +97,8 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
                 "`ftd datasets --state awaiting_approval`, then `ftd approve ID`",
             }
         )
+    for provider in parts.providers.opened():
+        warnings.extend(provider.health.warnings())  # what each profile's provider did wrong
     held = parts.pace.state()["held_for_seconds"]
     if held:
         warnings.append(
@@ -114,8 +116,6 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         for row in await deployment_rows.live(parts.store)
         if row.error and row.state == deployment_rows.DELETING
     )
-    for provider in parts.providers.opened():
-        warnings.extend(provider.health.warnings())
     settings = parts.settings
     warnings.extend(
         _disk_warnings({"state_dir": settings.paths.state_dir, "drop_dir": settings.paths.drop_dir})
