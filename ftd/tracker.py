@@ -32,11 +32,13 @@ import anyio
 
 from ftd import catalog
 from ftd.errors import FtdError, RemoteError
+from ftd.figures import believable_job
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.providers import Providers
+from ftd.providers.bodies import TOO_LARGE
 from ftd.providers.kinds import NOT_FOUND
-from ftd.results import ResultFileError, parse_result_file
+from ftd.results import ResultFileError, fetch_result_file
 from ftd.store import states
 from ftd.store.tracking import CheckpointRow, Cycle, EventRow, JobUpdate, MetricRow
 from ftd.tags import INSTANCE_KEY
@@ -156,6 +158,7 @@ class Tracker:
         jobs, which bounds the memory a cycle holds whatever the backlog.
         """
         jobs = await self._store.active_jobs() if active is None else active
+        jobs = [*jobs, *await self._store.unsettled_jobs()]
         started, cpu = time.perf_counter(), time.process_time()
         requests = {"list": 0, "retrieve": 0, "events": 0, "checkpoints": 0, "other": 0}
         remote = await self._remote_views(jobs, requests) if jobs else {}
@@ -165,8 +168,9 @@ class Tracker:
             job = remote.get(row.job_id)
             if job is None:
                 continue
+            job = await believable_job(self._store, self._at(row.provider), row, job)
             update = self._update(row, job)
-            if _differs(row, update):
+            if _differs(row, update) or (is_final(row.status) and row.finished_at is None):
                 status.updates.append(update)
                 changed.append(row)
         finished = await self._store.record_cycle(status)
@@ -185,7 +189,9 @@ class Tracker:
         for row in await self._store.jobs_with_event_gap():
             if row.job_id not in changed_ids:
                 candidates.setdefault(row.job_id, row)
-        steady = sorted(candidates.values(), key=lambda r: r.details_at or 0.0)[: max(budget, 1)]
+        # A job whose events back off from a lasting error must not take the others' turn.
+        due = [r for r in candidates.values() if self._events_due(r)]
+        steady = sorted(due, key=lambda r: r.details_at or 0.0)[: max(budget, 1)]
         work = [*changed, *steady]
         stored = 0
         for first in range(0, len(work), DETAIL_BATCH):
@@ -212,6 +218,9 @@ class Tracker:
                 final = next(u.status for u in status.updates if u.job_id == job_id)
                 log.info("job_finished", job_id=job_id, status=final)
             await self._on_finished()
+
+    def _events_due(self, row: JobRow) -> bool:
+        return self._at(row.provider).health.due("list_events", row.job_id)
 
     async def _remote_views(
         self, jobs: list[JobRow], requests: dict[str, int]
@@ -259,6 +268,7 @@ class Tracker:
                 after = page[-1].id
                 if after in cursors:
                     log.warning("remote_cursor_stuck", provider=profile, operation="list_jobs")
+                    provider.health.note("remote_cursor_stuck", "list_jobs")
                     break
                 cursors.add(after)
         except RemoteError:
@@ -266,6 +276,8 @@ class Tracker:
         missing = [j for j in jobs if j.job_id not in seen]
 
         async def retrieve(job_id: str) -> None:
+            if not provider.health.due("retrieve_job", job_id):
+                return  # a lasting error backs off
             requests["retrieve"] += 1
             try:
                 seen[job_id] = await provider.job(job_id)
@@ -304,6 +316,8 @@ class Tracker:
         requests: dict[str, int],
     ) -> None:
         """A page of new events (and metrics in them); checkpoints when announced or at the end."""
+        if not self._events_due(row):
+            return  # a lasting error backs off
         try:
             fresh, cursor = await self._new_events(row, 1, requests)
         except RemoteError:
@@ -415,9 +429,13 @@ class Tracker:
             after = page[-1].id
             if after in cursors:
                 log.warning("remote_cursor_stuck", provider=profile, operation="list_checkpoints")
+                self._at(profile).health.note("remote_cursor_stuck", "list_checkpoints")
                 return rows
             cursors.add(after)
         log.warning("remote_pages_capped", provider=profile, operation="list_checkpoints")
+        self._at(profile).health.note(
+            "remote_pages_capped", "list_checkpoints", f"{MAX_CHECKPOINT_PAGES} pages"
+        )
         return rows
 
     # ------------------------------------------------------------------ after success
@@ -448,12 +466,16 @@ class Tracker:
         if job_id in cycle.results_parsed:
             return
         for file_id in files:
+            if not self._at(row.provider).health.due("file_content", file_id):
+                return  # a lasting error backs off; asked again when it is due
             requests["other"] += 1
             try:
-                raw = await self._at(row.provider).file_content(file_id)
-                rows = parse_result_file(raw)
-            except RemoteError:
-                return  # asked again next cycle
+                rows = await fetch_result_file(self._at(row.provider), file_id)
+            except RemoteError as exc:
+                if exc.code != TOO_LARGE:
+                    return  # asked again next cycle
+                log.warning("result_file_too_large", job_id=job_id, file_id=file_id)
+                continue  # a file does not shrink: not fetched again
             except ResultFileError as exc:
                 log.warning(
                     "result_file_unreadable", job_id=job_id, file_id=file_id, error=str(exc)

@@ -145,7 +145,12 @@ class ProviderSettings(_Section):
     credential_name: CredentialName = DEFAULT_CREDENTIAL
     timeout_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     upload_timeout_seconds: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    # One call's whole budget, retries and waits included; None: 2 x timeout_seconds + 30.
+    call_deadline_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_retries: int = Field(default=3, ge=0, le=20)
+    # A split over this goes through the Uploads API in parts (OpenAI's Files API takes 512 MB).
+    files_api_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    upload_part_bytes: int = Field(default=64 * 1024 * 1024, ge=1, le=64 * 1024 * 1024)
     max_concurrent_requests: int = Field(default=8, ge=1, le=256)
     requests_per_minute: int | None = Field(default=None, ge=1)
     openai: OpenAIProfile = Field(default_factory=OpenAIProfile)

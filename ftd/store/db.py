@@ -488,13 +488,27 @@ class Store:
 
     async def known_events(self, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
-        if not wanted:
-            return set()
+        known: set[str] = set()
+        # In slices: SQLite refuses a statement with more variables than its limit.
+        for first in range(0, len(wanted), 500):
+            part = wanted[first : first + 500]
+            rows = await self._all(
+                f"SELECT event_id FROM job_events WHERE event_id IN {_marks(part)}",  # noqa: S608
+                part,
+            )
+            known.update(r[0] for r in rows)
+        return known
+
+    async def unsettled_jobs(self) -> list[JobRow]:
+        """Jobs recorded already ended (adopted finished, or found so after a crash) that no
+        cycle has settled: their model, figures and result file are still to be read."""
+        final = sorted(states.JOB_FINAL)
         rows = await self._all(
-            f"SELECT event_id FROM job_events WHERE event_id IN {_marks(wanted)}",  # noqa: S608
-            wanted,
+            f"SELECT * FROM jobs WHERE status IN {_marks(final)} AND finished_at IS NULL "  # noqa: S608
+            "ORDER BY id",
+            final,
         )
-        return {r[0] for r in rows}
+        return [JobRow.from_row(r) for r in rows]
 
     async def jobs_awaiting_results(self) -> list[JobRow]:
         rows = await self._all(

@@ -102,6 +102,8 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
                 "`ftd datasets --state awaiting_approval`, then `ftd approve ID`",
             }
         )
+    for provider in parts.providers.opened():
+        warnings.extend(provider.health.warnings())  # what each profile's provider did wrong
     held = parts.pace.state()["held_for_seconds"]
     if held:
         warnings.append(
