@@ -66,6 +66,10 @@ _RULES: dict[str, _Rule] = {
     "deployment_not_ready_seconds": _Rule(float, 0, 86_400),
     "developer_tier_pause_seconds": _Rule(float, 0, 30 * 86_400),
     "arm_page_size": _Rule(int, 1, 1000),
+    # Batches: emulated seconds in_progress, share of requests failing, chance a batch expires.
+    "batch_seconds": _Rule(float, 0, 86_400),
+    "batch_request_failure_rate": _Rule(float, 0, 1),
+    "batch_expire_rate": _Rule(float, 0, 1),
 }
 
 
@@ -127,6 +131,9 @@ class RuntimeConfig:
     # trained step and resumed by it this many seconds later.
     developer_tier_pause_seconds: float = 0.0
     arm_page_size: int = 100
+    batch_seconds: float = 120.0
+    batch_request_failure_rate: float = 0.0
+    batch_expire_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for key in _RULES:
