@@ -22,6 +22,7 @@ import anyio
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.pace import Pace
+from ftd.providers.batches import BatchOperations
 from ftd.providers.kinds import RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
 from ftd.providers.types import Capabilities
 
@@ -74,7 +75,7 @@ class CallPolicy:
     upload_timeout: float = 600.0
 
 
-class Provider:
+class Provider(BatchOperations):
     """One provider profile's session; cheap to share between tasks.
 
     Subclasses set ``kind`` and ``capabilities`` and implement the ``_op_*``

@@ -26,6 +26,7 @@ from ftd.providers.kinds import (
     TRANSIENT,
     retry_after_seconds,
 )
+from ftd.providers.openai_batches import OpenAIBatches
 from ftd.providers.types import (
     Capabilities,
     ChatAnswer,
@@ -203,9 +204,9 @@ def job_body(request: JobRequest) -> dict[str, Any]:
     return body
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(OpenAIBatches, Provider):
     kind = "openai"
-    capabilities = Capabilities(pause=True, metadata_filter=True)
+    capabilities = Capabilities(pause=True, metadata_filter=True, batch=True)
 
     def __init__(self, profile: str, client: openai.AsyncOpenAI, **options: Any) -> None:
         super().__init__(profile, **options)
