@@ -28,6 +28,7 @@ from ftd.store import evaluations as rows_of
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ftd.evaluation.batch.engine import BatchEngine
     from ftd.evaluation.budget import Pricing
     from ftd.evaluation.items import Item
     from ftd.evaluation.pool import Requester
@@ -46,7 +47,9 @@ class Runner:
         pricing: Callable[[str], Pricing],
         *,
         in_flight_for: Callable[[str], int],
+        batch: BatchEngine | None = None,
     ) -> None:
+        self._batch = batch
         self._store = store
         self._requester = requester
         self._pricing = pricing
@@ -66,19 +69,19 @@ class Runner:
         todo = [item for item in items if item.index not in done]
         if done:
             log.info("evaluation_resumed", evaluation_id=row.id, done=len(done), left=len(todo))
-        work = ItemWork(
-            self._store,
-            self._requester,
-            self._pricing,
-            row,
-            settings,
-            repeat_sample(len(items), settings.judge_repeat_sample),
-        )
-        budget = Budget(
-            settings.max_cost_usd,
-            row.cost_usd,
-            first_estimate=work.estimate(todo[0]) if todo else 0.0,
-        )
+        repeat = repeat_sample(len(items), settings.judge_repeat_sample)
+        work = ItemWork(self._store, self._requester, self._pricing, row, settings, repeat)
+        batched = None
+        if self._batch is not None and todo:
+            # The batch engine answers into the cache; the items then commit as below.
+            batched = await self._batch.prefill(row, settings, todo, repeat, work.estimate)
+            if batched is not None:
+                todo = batched.admitted
+        spent, first = row.cost_usd, work.estimate(todo[0]) if todo else 0.0
+        if batched is not None:
+            # What the batches cost is spent already; their answers now cost nothing.
+            spent, first = (await rows_of.get(self._store, row.id) or row).cost_usd, 0.0
+        budget = Budget(settings.max_cost_usd, spent, first_estimate=first)
         models = [row.model, row.base_model, settings.judge_model]
         in_flight = max(
             MIN_ITEMS_IN_FLIGHT, 2 * max(self._in_flight_for(m) for m in models if m is not None)
@@ -96,6 +99,8 @@ class Runner:
         except EvaluationAborted as exc:
             await self._finish(row, rows_of.FAILED, settings, error=str(exc), total=len(items))
             return
+        if batched is not None and batched.stopped_reason and not budget.stopped_reason:
+            budget.stopped_reason = batched.stopped_reason
         status = rows_of.STOPPED if budget.stopped_reason else rows_of.SUCCEEDED
         await self._finish(row, status, settings, error=budget.stopped_reason, total=len(items))
 
@@ -121,6 +126,8 @@ class Runner:
                 error = "every item failed: " + str(answers[0]["error"])
             summary["status"] = status
             summary["stopped_reason"] = error if status == rows_of.STOPPED else None
+            if self._batch is not None:
+                await self._batch.annotate(fresh, summary)
         promoted: bool | None = None
         if summary is not None and status == rows_of.SUCCEEDED and row.kind != "checkpoint":
             summary["gates"], promoted = check_gates(settings, summary)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ftd.providers.core import CallPolicy
-    from ftd.providers.types import Capabilities, RemoteFile
+    from ftd.providers.types import Capabilities, ChatAnswer, RemoteFile
 
 T = TypeVar("T")
 
@@ -210,6 +210,11 @@ class BatchOperations:
         raise NotImplementedError
 
     def _op_file_stream(self, file_id: str) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    def batch_answer(self, body: dict[str, Any]) -> ChatAnswer:
+        """One output line's response body read as the live chat call reads its answer,
+        so the same completion gives the same text whichever way it came."""
         raise NotImplementedError
 
 

@@ -6,7 +6,7 @@ stays as it was; any server speaking OpenAI's batch routes gets these too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import openai
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from ftd.providers.batches import RemoteBatch
     from ftd.providers.core import CallPolicy
-    from ftd.providers.types import RemoteFile
+    from ftd.providers.types import ChatAnswer, RemoteFile
 
 _CHUNK = 1 << 16
 # How far back a lost upload is looked for: the newest batch files, one page.
@@ -72,6 +72,13 @@ class OpenAIBatches(BatchOperations):
 
     async def _op_batch_cancel(self, batch_id: str) -> RemoteBatch:
         return batch_of(await self._client.batches.cancel(batch_id))
+
+    def batch_answer(self, body: dict[str, Any]) -> ChatAnswer:
+        from openai.types.chat import ChatCompletion
+
+        from ftd.providers.openai_api import answer_of
+
+        return answer_of(ChatCompletion.model_validate(body))
 
     async def _op_file_stream(self, file_id: str) -> AsyncIterator[bytes]:
         async with self._client.files.with_streaming_response.content(file_id) as response:

@@ -89,9 +89,10 @@ async def evaluate(parts: Parts, call: Call) -> dict[str, Any]:
         raise CommandError(INVALID_ARGUMENT, "test_items: must be the test file's text")
     base = arg.text(call.args, "base_model", required=False)
     graders = arg.texts(call.args, "graders")
+    mode = arg.text(call.args, "mode", required=False)
     try:
         evaluation_id = await parts.evaluations.request(
-            model=model, test_items=items, base_model=base, graders=graders
+            model=model, test_items=items, base_model=base, graders=graders, mode=mode
         )
     except FtdError as exc:
         raise CommandError(INVALID_ARGUMENT, str(exc)) from None

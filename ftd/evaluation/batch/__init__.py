@@ -1,0 +1,1 @@
+"""Evaluations through the providers' batch engines: half the price, answers within a window."""
