@@ -142,8 +142,8 @@ def batches_at_emulator(emulator: Emulator, daemon: Daemon, ident: str) -> dict[
         return {}
     prefix = f"ftd-e{number}-{token[0]['token']}-"
     counts: dict[str, int] = {}
-    for batch in emulator.client.batches.list(limit=100):
-        tag = (batch.metadata or {}).get("ftd_batch", "")
+    for metadata in emulator._control("/_emulator/state")["batch_metadata"]:
+        tag = metadata.get("ftd_batch", "")
         if tag.startswith(prefix):
             counts[tag] = counts.get(tag, 0) + 1
     return counts
