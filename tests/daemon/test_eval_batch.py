@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.conftest import MakeDaemon
+from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import Daemon, Emulator
 from tests.daemon.test_evaluation import drop, support_records
 from tests.emulator.helpers import chat_example, support_examples
@@ -263,3 +263,22 @@ def test_expired_and_partly_failed_batches_are_retried_to_completion(
     assert batch["summary"]["cost_comparison"]["live_usd"] == pytest.approx(
         live["cost_usd"], abs=2e-6
     )
+
+
+def test_a_provider_without_a_batch_engine_runs_live_and_says_why(
+    start_emulator: StartEmulator, make_daemon: MakeDaemon, test_file: Path
+) -> None:
+    azure = start_emulator("--flavor", "azure")
+    daemon = make_daemon(azure, evaluation={**EVALUATION, "graders": ["exact"]})
+    daemon.start()
+    queued = daemon.ftd("eval", "gpt-4.1-mini", "--test-file", str(test_file), "--batch")
+    assert queued.returncode == 0, queued.stderr
+    ident = queued.stdout.split()[0]
+    chosen = daemon.wait_for("evaluation_mode")
+    assert chosen["mode"] == "live"
+    assert "azure provider has no batch engine" in chosen["reason"]
+    finished(daemon, ident)  # no deployment answers here: the items fail, live, with reasons
+    assert azure.requests("POST /openai/v1/chat/completions") >= ITEMS
+    assert not daemon.query("SELECT * FROM eval_batches")
+    shown = daemon.ftd("show", ident)
+    assert "no batch engine" in shown.stdout
