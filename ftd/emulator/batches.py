@@ -15,6 +15,7 @@ OpenAI); this module knows nothing of how a flavour renders a batch.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
@@ -222,6 +223,7 @@ class BatchService:
         self._endpoints = endpoints
         self._id_prefix = id_prefix
         self._rng = random.Random(config.seed)
+        self._settling: set[str] = set()
         self.batches: dict[str, BatchRecord] = {}
         for row in state.journal.load(JOURNAL_KIND):
             record = BatchRecord.from_json(row)
@@ -391,6 +393,13 @@ class BatchService:
     ) -> BatchView:
         if record.settled:
             return BatchView(record, status, times, record.completed, record.failed)
+        if record.id in self._settling:
+            # Its files are still being written: the phase before, as the real service
+            # shows while it prepares results.
+            before = {COMPLETED: FINALIZING, CANCELLED: CANCELLING, EXPIRED: IN_PROGRESS}[status]
+            final = {COMPLETED: "completed_at", CANCELLED: "cancelled_at", EXPIRED: "expired_at"}
+            times = {k: v for k, v in times.items() if k != final[status]}
+            return BatchView(record, before, times, completed, failed)
         return BatchView(record, status, times, completed, failed)
 
     def ends_at(self, record: BatchRecord) -> int:
@@ -402,6 +411,13 @@ class BatchService:
         view = self.view(record)
         if record.settled or view.status not in (COMPLETED, EXPIRED, CANCELLED):
             return view
+        self._settling.add(record.id)
+        try:
+            return await self._answer_all(record, view)
+        finally:
+            self._settling.discard(record.id)
+
+    async def _answer_all(self, record: BatchRecord, view: BatchView) -> BatchView:
         answered = record.total
         if view.status == EXPIRED:
             answered = record.finished_before_expiry
@@ -454,6 +470,8 @@ class BatchService:
                     usage["output_tokens"] += int(counted.get("completion_tokens", 0))
                     outputs.append(orjson.dumps(_response_line(line_id, custom_id, 200, body)))
             index += 1
+            if index % 200 == 0:
+                await asyncio.sleep(0)  # let other requests in while a big batch settles
         now = int(self._clock())
         if outputs:
             record.output_file_id = self._write_file(record, "output", outputs, now)
