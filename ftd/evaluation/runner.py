@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config.evaluation import EvaluationSettings
+from ftd.evaluation.batch.prefetch import PrefetchedRequester, commit_items
 from ftd.evaluation.budget import Budget
 from ftd.evaluation.gates import check_gates, run_promote_command
 from ftd.evaluation.item_work import ItemWork, repeat_sample
@@ -95,7 +96,14 @@ class Runner:
                 budget.finished(cost)
 
         try:
-            await run_all(todo, one, in_flight=in_flight, admit=budget.admit)
+            if batched is not None:
+                prefetched = PrefetchedRequester(self._requester, self._store)
+                work = ItemWork(self._store, prefetched, self._pricing, row, settings, repeat)
+                await commit_items(
+                    batched.plan, prefetched, todo, one, in_flight=in_flight, admit=budget.admit
+                )
+            else:
+                await run_all(todo, one, in_flight=in_flight, admit=budget.admit)
         except EvaluationAborted as exc:
             await self._finish(row, rows_of.FAILED, settings, error=str(exc), total=len(items))
             return

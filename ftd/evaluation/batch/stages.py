@@ -69,6 +69,7 @@ class Prefilled:
 
     admitted: list[Item]
     stopped_reason: str | None
+    plan: Plan
 
 
 class _Writer:
@@ -130,7 +131,7 @@ class BatchStages:
         await self._stage(context, ANSWERS)
         if plan.judged or plan.paired:
             await self._stage(context, JUDGING)
-        return Prefilled(admitted, stopped)
+        return Prefilled(admitted, stopped, plan)
 
     # ------------------------------------------------------------------ one stage
 
