@@ -29,9 +29,9 @@ from typing import Any
 
 from ftd.emulator.process import EmulatorProcess
 from tests.daemon.harness import Daemon, Emulator
+from tests.daemon.test_evaluation import drop, support_records
 
-MODEL = "gpt-4.1-mini-2025-04-14"
-BASE = "gpt-4o-mini-2024-07-18"
+BASE = "gpt-4.1-mini-2025-04-14"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -61,8 +61,30 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def train(root: Path, emulator: Emulator) -> str:
+    """A fine-tuned candidate (its answers differ from its base's, as in real use)."""
+    daemon = Daemon(root / "trainer", emulator.base_url, {"evaluation": {"enabled": False}})
+    try:
+        daemon.start()
+        drop(daemon, "support.jsonl", support_records())
+        job = daemon.wait_job("support.jsonl", "succeeded", timeout=300)
+        deadline = time.monotonic() + 120
+        while not daemon.query("SELECT model_ready_at FROM jobs")[0][0]:
+            assert time.monotonic() < deadline, "the new model never answered"
+            time.sleep(0.2)
+        return str(job["fine_tuned_model"])
+    finally:
+        daemon.close()
+
+
 def run_once(
-    root: Path, emulator: Emulator, test_file: Path, items: int, mode: str, batch_requests: int
+    root: Path,
+    emulator: Emulator,
+    model: str,
+    test_file: Path,
+    items: int,
+    mode: str,
+    batch_requests: int,
 ) -> dict[str, Any]:
     evaluation = {
         "enabled": False,
@@ -88,7 +110,7 @@ def run_once(
         emulator._control("/_emulator/reset_stats", {})
         started = time.monotonic()
         queued = daemon.ftd(
-            "eval", MODEL, "--test-file", str(test_file), "--base", BASE, timeout=600
+            "eval", model, "--test-file", str(test_file), "--base", BASE, timeout=600
         )
         assert queued.returncode == 0, queued.stderr
         number = int(queued.stdout.split()[0].removeprefix("eval-"))
@@ -117,6 +139,7 @@ def run_once(
         "requests_by_route": stats["requests"],
         "wall_s": round(wall, 1),
         "cost_usd": round(row["cost_usd"], 6),
+        "tokens": {"prompt": row["prompt_tokens"], "completion": row["completion_tokens"]},
         "live_cost_usd": (summary.get("cost_comparison") or {}).get("live_usd"),
         "batches": summary.get("batches"),
     }
@@ -137,8 +160,11 @@ def main() -> None:
             emulator = Emulator(process.base_url)
             big = write_items(root / "items.jsonl", args.items)
             small = write_items(root / "live-items.jsonl", args.live_items)
-            live = run_once(root, emulator, small, args.live_items, "live", args.batch_requests)
-            batch = run_once(root, emulator, big, args.items, "batch", args.batch_requests)
+            model = train(root, emulator)
+            live = run_once(
+                root, emulator, model, small, args.live_items, "live", args.batch_requests
+            )
+            batch = run_once(root, emulator, model, big, args.items, "batch", args.batch_requests)
         finally:
             process.stop()
     for result in (live, batch):

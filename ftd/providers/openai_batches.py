@@ -78,9 +78,40 @@ class OpenAIBatches(BatchOperations):
 
         from ftd.providers.openai_api import answer_of
 
+        quick = _plain_answer(body)
+        if quick is not None:
+            return quick
         return answer_of(ChatCompletion.model_validate(body))
 
     async def _op_file_stream(self, file_id: str) -> AsyncIterator[bytes]:
         async with self._client.files.with_streaming_response.content(file_id) as response:
             async for chunk in response.iter_bytes(_CHUNK):
                 yield chunk
+
+
+def _plain_answer(body: dict[str, Any]) -> ChatAnswer | None:
+    """The common case, a text answer with its usage, read without building the SDK's model
+    (what ``answer_of`` would make of it); anything else goes the SDK's way."""
+    from ftd.providers.types import ChatAnswer
+
+    choices = body.get("choices")
+    usage = body.get("usage")
+    if not isinstance(choices, list) or not choices or not isinstance(usage, dict):
+        return None
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(content, str) or not isinstance(prompt, int):
+        return None
+    if not isinstance(completion, int):
+        return None
+    model = body.get("model")
+    return ChatAnswer(
+        text=content,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        finish_reason=choice.get("finish_reason"),
+        model=model if isinstance(model, str) else None,
+        usage=usage,
+    )

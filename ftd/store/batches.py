@@ -49,6 +49,7 @@ class BatchRow(_Row):
     completed: int
     failed: int
     committed: int
+    committed_lines: int
     error: str | None
     created_at: float
     updated_at: float
@@ -184,30 +185,35 @@ async def failure_counts(
 async def commit_answers(
     store: Store,
     evaluation_id: int,
+    batch_row_id: int,
+    upto: int,
     answers: Iterable[tuple[str, str, str, int, int, float]],
-) -> int:
-    """Output lines as cache rows (key, model, text, tokens in, out, cost); how many were new.
+) -> None:
+    """A run of output lines (key, model, text, tokens in, out, cost) and the line they reach.
 
-    A line already committed (a replay after a crash) inserts nothing and is
-    neither counted nor paid for again.
+    Each line is paid for (the provider bills every request in the file, an
+    answer the cache holds already included), and the batch row records in
+    the same commit how many of its output lines are in: a replay after a
+    crash starts after them, so no line is counted or paid for twice.
     """
-    new = 0
     requests = prompt = completion = 0
     cost = 0.0
     async with store.transaction() as tx:
         for key, model, text, prompt_tokens, completion_tokens, price in answers:
-            cursor = await tx.execute(
+            await tx.execute(
                 "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "
                 "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (key, model, text, prompt_tokens, completion_tokens, tx.now),
             )
-            if cursor.rowcount:
-                new += 1
-                requests += 1
-                prompt += prompt_tokens
-                completion += completion_tokens
-                cost += price
-        if new:
+            requests += 1
+            prompt += prompt_tokens
+            completion += completion_tokens
+            cost += price
+        await tx.execute(
+            "UPDATE eval_batches SET committed_lines = ?, updated_at = ? WHERE id = ?",
+            (upto, tx.now, batch_row_id),
+        )
+        if requests:
             await tx.execute(
                 "UPDATE evaluations SET requests = requests + ?, prompt_tokens = prompt_tokens "
                 "+ ?, completion_tokens = completion_tokens + ?, cost_usd = cost_usd + ?, "
@@ -219,7 +225,6 @@ async def commit_answers(
                 "WHERE evaluation_id = ?",
                 (cost, evaluation_id),
             )
-    return new
 
 
 async def commit_failures(

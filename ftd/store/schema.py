@@ -320,6 +320,7 @@ MIGRATIONS: tuple[str, ...] = (
         completed INTEGER NOT NULL DEFAULT 0,
         failed INTEGER NOT NULL DEFAULT 0,
         committed INTEGER NOT NULL DEFAULT 0,
+        committed_lines INTEGER NOT NULL DEFAULT 0,
         error TEXT,
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL

@@ -24,17 +24,23 @@ async def test_an_output_replayed_after_a_crash_is_counted_and_paid_once(store: 
     run = await batch_rows.choose(store, evaluation_id, "batch", "asked for")
     again = await batch_rows.choose(store, evaluation_id, "live", "a later look")
     assert (again.mode, again.token) == ("batch", run.token)  # the first choice stands
-    lines = [("k1", "m", "one", 10, 2, 0.5), ("k2", "m", "two", 20, 4, 0.25)]
-    assert await batch_rows.commit_answers(store, evaluation_id, lines) == 2
-    assert await batch_rows.commit_answers(store, evaluation_id, lines) == 0
+    batch = await batch_rows.intend(store, evaluation_id, "answers", "t0", "/p", "m", 3, 10)
+    # Two lines of one key (both billed by the provider), then a third.
+    lines = [("k1", "m", "one", 10, 2, 0.5), ("k1", "m", "one", 10, 2, 0.5)]
+    await batch_rows.commit_answers(store, evaluation_id, batch.id, 2, lines)
+    await batch_rows.commit_answers(
+        store, evaluation_id, batch.id, 3, [("k2", "m", "two", 20, 4, 0.25)]
+    )
     row = await rows_of.get(store, evaluation_id)
     assert row is not None
-    assert (row.requests, row.prompt_tokens, row.completion_tokens) == (2, 30, 6)
-    assert row.cost_usd == pytest.approx(0.75)
+    assert (row.requests, row.prompt_tokens, row.completion_tokens) == (3, 40, 8)
+    assert row.cost_usd == pytest.approx(1.25)
     found = await batch_rows.run_of(store, evaluation_id)
     assert found is not None
-    assert found.batch_cost_usd == pytest.approx(0.75)
-    assert await batch_rows.cached_keys(store, ["k1", "k3"]) == {"k1"}
+    assert found.batch_cost_usd == pytest.approx(1.25)
+    assert await batch_rows.cached_keys(store, ["k1", "k2", "k3"]) == {"k1", "k2"}
+    (after,) = await batch_rows.open_batches(store, evaluation_id, "answers")
+    assert after.committed_lines == 3  # where a replay of the output file starts
 
 
 async def test_failures_count_once_per_batch_and_progress_adds_stages_up(store: Store) -> None:

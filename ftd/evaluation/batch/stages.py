@@ -198,9 +198,14 @@ class BatchStages:
             failures = await batch_rows.failure_counts(
                 self._store, context.row.id, [s.custom_id for s in specs]
             )
+            asked: set[str] = set()  # one item's identical requests (both pairwise orders of
+            # two identical answers) are sent once; the cache answers the other
             for spec, key in zip(specs, keys, strict=True):
                 if key in answered or failures.get(spec.custom_id, 0) >= rounds:
                     continue
+                if key in asked:
+                    continue
+                asked.add(key)
                 line = _request_line(spec)
                 writer = writers.get(spec.model)
                 if writer is not None and not writer.fits(line, max_requests, max_bytes):
@@ -342,25 +347,34 @@ class BatchStages:
             )
             answers: list[tuple[str, str, str, int, int, float]] = []
             failures: list[tuple[str, str]] = []
+            done_lines = batch.committed_lines  # a replay starts after what is in
+            number = 0
             async for line in _lines(out):
+                number += 1
                 custom_id, answer, reason = self._read_line(line)
                 if custom_id is None or custom_id not in ids or custom_id in seen:
                     continue  # not one of ours, or a line said twice: believed once
                 seen.add(custom_id)
-                key, model = ids[custom_id]
                 if answer is None:
                     failures.append((custom_id, reason or "no answer"))
                     continue
+                completed += 1
+                if number <= done_lines:
+                    continue
+                key, model = ids[custom_id]
                 text, prompt_tokens, completion_tokens = answer
                 price = self._pricing(model).cost(prompt_tokens, completion_tokens)
                 answers.append(
                     (key, model, text, prompt_tokens, completion_tokens, price * BATCH_PRICE_FACTOR)
                 )
-                completed += 1
                 if len(answers) >= COMMIT_CHUNK:
-                    await batch_rows.commit_answers(self._store, evaluation_id, answers)
+                    await batch_rows.commit_answers(
+                        self._store, evaluation_id, batch.id, number, answers
+                    )
                     answers = []
-            await batch_rows.commit_answers(self._store, evaluation_id, answers)
+            await batch_rows.commit_answers(
+                self._store, evaluation_id, batch.id, max(number, done_lines), answers
+            )
             await batch_rows.commit_failures(self._store, evaluation_id, batch.tag, failures)
             await anyio.Path(out).unlink(missing_ok=True)
         failures = []
