@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftd.evaluation.batch.stages import BATCH_PRICE_FACTOR, BatchStages, Prefilled
+from ftd.evaluation.batch import BATCH_PRICE_FACTOR
+from ftd.evaluation.batch.stages import BatchStages, Prefilled
 from ftd.logs import get_logger
 from ftd.store import batches as batch_rows
 

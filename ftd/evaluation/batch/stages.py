@@ -29,6 +29,7 @@ import anyio
 import orjson
 
 from ftd.errors import RemoteError
+from ftd.evaluation.batch import BATCH_PRICE_FACTOR
 from ftd.evaluation.batch.requests import ANSWERS, JUDGING, Plan, Spec
 from ftd.evaluation.cache import cache_key
 from ftd.logs import get_logger
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.evaluation.batch")
 
-# Batch prices are half the list price at every provider ftd speaks to.
-BATCH_PRICE_FACTOR = 0.5
 TAG_KEY = "ftd_batch"
 EVALUATION_KEY = "ftd_evaluation"
 ITEM_CHUNK = 1000
