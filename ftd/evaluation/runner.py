@@ -122,7 +122,9 @@ class Runner:
         total: int | None = None,
     ) -> None:
         fresh = await rows_of.get(self._store, row.id) or row
-        found = await rows_of.items(self._store, row.id)
+        found = await self._batch.summary_rows(fresh) if self._batch is not None else None
+        if found is None:
+            found = await rows_of.items(self._store, row.id)
         summary: dict[str, Any] | None = None
         if found:
             summary = await anyio.to_thread.run_sync(

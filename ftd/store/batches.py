@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ftd.store.rows import _Row
 
 if TYPE_CHECKING:
@@ -275,6 +277,27 @@ async def progress(store: Store, evaluation_id: int) -> dict[str, Any] | None:
         "stages": stages,
         "failed_requests": int(failures[0]["n"]),
     }
+
+
+async def summary_rows(store: Store, evaluation_id: int) -> list[dict[str, Any]]:
+    """The item rows as the summary reads them: grades without their explanations, no texts.
+
+    A large evaluation's rows are read whole for its summary; without the
+    questions, answers and judges' explanations they take a fraction of the
+    memory, and the summary reads nothing else.
+    """
+    rows = await store.read(
+        "SELECT item, role, model, error, scores FROM evaluation_items "
+        "WHERE evaluation_id = ? ORDER BY item, role",
+        (evaluation_id,),
+    )
+    for row in rows:
+        scores = orjson.loads(row["scores"]) if row["scores"] else {}
+        for entry in scores.values():
+            if isinstance(entry, dict):
+                entry.pop("explanation", None)
+        row["scores"] = scores
+    return rows
 
 
 async def _select(store: Store, where: str, params: Sequence[Any]) -> list[BatchRow]:

@@ -105,6 +105,13 @@ class BatchEngine:
         )
         return outcome
 
+    async def summary_rows(self, row: EvaluationRow) -> list[dict[str, Any]] | None:
+        """A batch evaluation's item rows in their lean form for its summary; None if live."""
+        run = await batch_rows.run_of(self._store, row.id)
+        if run is None or run.mode != BATCH:
+            return None
+        return await batch_rows.summary_rows(self._store, row.id)
+
     async def annotate(self, row: EvaluationRow, summary: dict[str, Any]) -> None:
         """The mode, each stage's batches, and what the evaluation cost against live prices."""
         progress = await batch_rows.progress(self._store, row.id)
