@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -11,6 +12,7 @@ import pytest
 from ftd.emulator import batches
 from ftd.emulator.control import EmulatorControl
 from tests.emulator import openapi_schemas
+from tests.emulator.conftest import StartEmulator
 from tests.emulator.helpers import FakeClock
 from tests.emulator.openapi_schemas import OpenApiSchemas
 
@@ -217,3 +219,19 @@ async def test_a_bad_input_file_fails_validation_with_line_errors(
     assert ("invalid_json_line", 4) in codes
     # the duplicate custom_id of the third line (req-0 again) is named too
     assert ("duplicate_custom_id", 3) in codes
+
+
+async def test_a_batch_survives_a_restart_of_a_persistent_emulator(
+    start_emulator: StartEmulator, clock: FakeClock, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.db"
+    async with start_emulator(clock=clock, state_path=state) as first:  # noqa: SIM117
+        async with openai.AsyncOpenAI(base_url=first.base_url, api_key="k", max_retries=0) as c:
+            created = await create(c, requests_file(3), metadata={"ftd_batch": "t"})
+    clock.advance(batches.VALIDATE_S + 120 + batches.FINALIZE_S + 1)
+    async with start_emulator(clock=clock, state_path=state) as second:  # noqa: SIM117
+        async with openai.AsyncOpenAI(base_url=second.base_url, api_key="k", max_retries=0) as c:
+            done = await retrieve(c, created["id"])
+            assert done["status"] == "completed"
+            assert done["metadata"] == {"ftd_batch": "t"}
+            assert len(await lines_of(c, done["output_file_id"])) == 3
