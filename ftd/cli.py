@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "reload": "ftd.ctl.steer",
     "delete-model": "ftd.ctl.steer",
     "keep": "ftd.ctl.steer",
+    "notify": "ftd.ctl.notify",
     "ask": "ftd.ctl.models",
     "eval": "ftd.ctl.models",
     "submit": "ftd.ctl.submit",

@@ -98,8 +98,11 @@ class Tracker:
         self._instance: str | None = None  # constant for a database; read once
         self._retirement_checked = -math.inf
         self.retiring: dict[str, str] = {}  # model -> shutdown date, for status displays
+        self.shutdown_dates: dict[str, str] = {}  # every announced date of a model in use
         self.not_served: list[str] = []  # base models in use that the provider no longer lists
         self.last_cycle: dict[str, int] = {}
+        # How much longer to wait between polls (provider webhooks arriving say when to look).
+        self.slowdown: Callable[[], float] = lambda: 1.0
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -141,7 +144,7 @@ class Tracker:
             ending = job.estimated_finish is not None and job.estimated_finish - now < self._poll
             if new or ending:
                 wait = min(wait, self._poll / 3)
-        return max(0.05, wait * random.uniform(0.9, 1.1))
+        return max(0.05, wait * self.slowdown() * random.uniform(0.9, 1.1))
 
     # ------------------------------------------------------------------ one cycle
 
@@ -507,6 +510,7 @@ class Tracker:
                 entry = catalog.lookup(model)
                 date = listed_dates.get(model) or (entry.shutdown_date if entry else None)
                 if date is not None:
+                    self.shutdown_dates[model] = date
                     left = (datetime.date.fromisoformat(date) - day).days
                     if left <= RETIREMENT_WARNING_DAYS:
                         retiring[model] = date

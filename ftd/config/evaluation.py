@@ -11,10 +11,12 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from ftd.config.reinforcement import Reinforcement
 from ftd.config.rules import ModelName, Usd, _KeyedError, _Section
 
-GraderName = Literal["exact", "normalized", "f1", "json", "judge", "pairwise"]
-GRADER_NAMES: tuple[str, ...] = ("exact", "normalized", "f1", "json", "judge", "pairwise")
+# "rft" is a reinforcement run's own grader (its method.reinforcement.grader).
+GraderName = Literal["exact", "normalized", "f1", "json", "judge", "pairwise", "rft"]
+GRADER_NAMES: tuple[str, ...] = ("exact", "normalized", "f1", "json", "judge", "pairwise", "rft")
 DEFAULT_GRADERS: tuple[GraderName, ...] = ("normalized", "f1", "judge", "pairwise")
 DEFAULT_JUDGE_MODEL = "gpt-4.1-2025-04-14"
 Concurrency = Annotated[int, Field(ge=1, le=1024)]
@@ -84,6 +86,10 @@ class EvaluationSettings(_Section):
     batch_max_requests: int | None = Field(default=None, ge=1, le=1_000_000)
     batch_poll_seconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
     batch_rounds: int = Field(default=3, ge=1, le=20)
+    # A reinforcement run's grader and response format, which the "rft" grader uses; set
+    # for each evaluation of such a run from its dataset's settings (see evaluation.rft).
+    # Not a configuration key: refused in [evaluation] (see Settings).
+    reinforcement: Reinforcement | None = Field(default=None, json_schema_extra={"internal": True})
 
     @field_validator("graders")
     @classmethod

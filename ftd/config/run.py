@@ -71,10 +71,6 @@ def _check_run(
             ("method",),
             f"{entry.name} supports {', '.join(entry.methods)}; not {method}",
         )
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    since = catalog.retired_since(entry, method, today) if entry is not None else None
-    if entry is not None and since is not None:
-        raise _KeyedError(("method",), catalog.retirement_note(entry, method, since))
     if (
         "beta" in hyperparameters.model_fields_set
         and hyperparameters.beta != "auto"
@@ -87,6 +83,17 @@ def _check_run(
             f"validation_fraction + test_fraction must stay below 0.9 so training keeps at "
             f"least 10%, got {validation_fraction:g} + {test_fraction:g}",
         )
+
+
+def retirement(model: str, method: str, provider_kind: str) -> str | None:
+    """Why ``model`` is no longer trained with ``method``; None when it still is. The dates
+    are OpenAI's; Azure OpenAI keeps its own (it still trains o4-mini with reinforcement)."""
+    entry = catalog.lookup(model)
+    if entry is None or provider_kind == "azure":
+        return None
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    since = catalog.retired_since(entry, method, today)
+    return catalog.retirement_note(entry, method, since) if since is not None else None
 
 
 def _check_reinforcement(method: str, reinforcement: Reinforcement | None) -> None:

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config import load_overrides
+from ftd.config.run import retirement
 from ftd.daemon import snapshot
 from ftd.daemon.files import free_name, settle_moves, write_json
 from ftd.daemon.workers import WorkerFailed, WorkerFull, Workers, environment
 from ftd.errors import ConfigError
+from ftd.evaluation import rft
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.forecast import forecast
 from ftd.evaluation.items import ItemsError
@@ -216,6 +218,14 @@ class Preparer:
         evaluation = settings.evaluation
         if run.evaluation is not None:
             evaluation = run.evaluation.applied_to(evaluation)
+        evaluation = rft.for_run(
+            evaluation,
+            {
+                "method": run.method,
+                "reinforcement": run.reinforcement and run.reinforcement.model_dump(),
+            },
+            graders_chosen=run.evaluation is not None and run.evaluation.graders is not None,
+        )
 
         def pricing(model: str) -> Pricing:
             return Pricing.of(settings.price_for(model))
@@ -236,6 +246,9 @@ class Preparer:
         settings = self._settings()
         run = settings.defaults.merged(overrides)
         profile = settings.profile(run.provider)  # an unknown profile rejects the dataset
+        refused = retirement(run.model, run.method, profile.kind)
+        if refused is not None:
+            raise ConfigError("method", refused)
         if run.training_type is not None and profile.kind != "azure":
             raise ConfigError(
                 "training_type",
@@ -509,6 +522,9 @@ def _first_unfit(taken: snapshot.Taken, files: dict[str, FileRow]) -> tuple[str,
     for role in ("dataset", "sidecar", "validation", "test"):
         if role in taken.unfit:
             return taken.unfit[role]
+        refused = files[role].refused if role in files else None
+        if refused is not None:
+            return ("bad_sidecar" if role == "sidecar" else f"bad_{role}_file"), refused
     for role in ("dataset", "sidecar", "validation", "test"):
         if role in files and role not in taken.copies:
             kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ftd.daemon.nofollow import write_new
+from ftd.daemon.readers import note_unshared
 from ftd.logs import get_logger
 from ftd.report.gather import report_view
 from ftd.report.page import render
@@ -41,9 +42,11 @@ def _write(path: Path, html: str, reader_uid: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        write_new(fd, path.name, html.encode("utf-8"), reader_uid=reader_uid)
+        shared = write_new(fd, path.name, html.encode("utf-8"), reader_uid=reader_uid)
     finally:
         os.close(fd)
+    if not shared:
+        note_unshared(path.parent)
 
 
 class Reports:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config.evaluation import EvaluationSettings
+from ftd.evaluation import rft
 from ftd.evaluation.batch.prefetch import PrefetchedRequester, commit_items
 from ftd.evaluation.budget import Budget
 from ftd.evaluation.gates import check_gates, run_promote_command
@@ -58,9 +59,18 @@ class Runner:
 
     async def run(self, row: EvaluationRow) -> None:
         settings = EvaluationSettings.model_validate(row.config)
+        refused = rft.problem(settings)
+        if refused is not None:
+            await self._finish(row, rows_of.FAILED, settings, error=refused)
+            return
         try:
             items = await anyio.to_thread.run_sync(
-                partial(read_items, Path(row.test_file), max_items=settings.max_items)
+                partial(
+                    read_items,
+                    Path(row.test_file),
+                    max_items=settings.max_items,
+                    reinforcement=rft.grader_of(settings) is not None,
+                )
             )
         except ItemsError as exc:
             await self._finish(row, rows_of.FAILED, settings, error=str(exc))
@@ -83,7 +93,7 @@ class Runner:
             # What the batches cost is spent already; their answers now cost nothing.
             spent, first = (await rows_of.get(self._store, row.id) or row).cost_usd, 0.0
         budget = Budget(settings.max_cost_usd, spent, first_estimate=first)
-        models = [row.model, row.base_model, settings.judge_model]
+        models = [row.model, row.base_model, settings.judge_model, *rft.models_asked(settings)]
         in_flight = max(
             MIN_ITEMS_IN_FLIGHT, 2 * max(self._in_flight_for(m) for m in models if m is not None)
         )

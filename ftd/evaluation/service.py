@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from ftd.config.evaluation import GRADER_NAMES, EvaluationOverrides, EvaluationSettings
 from ftd.datasets.split import origin_of
 from ftd.errors import FtdError
+from ftd.evaluation import rft
 from ftd.evaluation.batch.engine import BatchEngine
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.cache import ResponseCache
@@ -235,7 +236,8 @@ class EvaluationService:
         }
         config = EvaluationSettings.model_validate(row.config)
         judged = {"judge", "pairwise"} & set(config.graders)
-        for model in (row.model, row.base_model, config.judge_model if judged else None):
+        asked = (row.model, row.base_model, config.judge_model if judged else None)
+        for model in (*asked, *rft.models_asked(config)):
             if model is not None:
                 self._routes[model] = (profile, served.get(model, model))
 
@@ -312,10 +314,14 @@ class EvaluationService:
         if not stored:
             return self._config
         data = json.loads(stored)
-        overrides = data.get("evaluation") if isinstance(data, dict) else None
-        if not overrides:
+        if not isinstance(data, dict):
             return self._config
-        return EvaluationOverrides.model_validate(overrides).applied_to(self._config)
+        overrides = data.get("evaluation")
+        settings = self._config
+        if overrides:
+            settings = EvaluationOverrides.model_validate(overrides).applied_to(settings)
+        chosen = isinstance(overrides, dict) and overrides.get("graders") is not None
+        return rft.for_run(settings, data, graders_chosen=chosen)
 
     # ------------------------------------------------------------------ on request
 

@@ -22,7 +22,7 @@ import anyio
 from ftd.errors import FtdError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
-from ftd.store import states
+from ftd.store import outbox, states
 from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
 from ftd.store.tracking import EVENT_ORDER, Cycle, apply_cycle
@@ -362,6 +362,15 @@ class Store:
                 (path, dataset_id, role),
             )
 
+    async def refuse_move(self, dataset_id: int, role: str, reason: str) -> None:
+        """The move will not be made: the file stays where it was, and ``reason`` says why."""
+        async with self.transaction() as tx:
+            await tx.db.execute(
+                "UPDATE dataset_files SET path = coalesce(moving_from, path), "
+                "moving_from = NULL, refused = ? WHERE dataset_id = ? AND role = ?",
+                (reason, dataset_id, role),
+            )
+
     async def splits(self, dataset_id: int) -> dict[str, SplitRow]:
         rows = await self._all("SELECT * FROM splits WHERE dataset_id = ?", (dataset_id,))
         return {r["side"]: SplitRow.from_row(r) for r in rows}
@@ -612,6 +621,7 @@ class Tx:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (entity, entity_id, old, new, self.now, json.dumps(detail) if detail else None),
         )
+        await outbox.on_change(self, entity, entity_id, new)
         key = "dataset_id" if entity == "dataset" else "id"
         self.note(
             f"{entity}_state",

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ftd.store import states
+from ftd.store import outbox, states
 from ftd.store.rows import _Row
 
 if TYPE_CHECKING:
@@ -325,6 +325,7 @@ async def finish(
                 evaluation_id,
             ),
         )
+        await outbox.on_evaluation(tx, evaluation_id)
         tx.note(
             "evaluation_finished",
             evaluation_id=evaluation_id,

@@ -56,6 +56,7 @@ class FileRow(_Row):
     path: str
     moving_from: str | None
     identity: str | None = None
+    refused: str | None = None  # why ftd did not move this file (it stays where it was)
 
 
 @dataclass(frozen=True, slots=True)

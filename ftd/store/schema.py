@@ -291,7 +291,41 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE datasets ADD COLUMN owner_uid INTEGER;
     ALTER TABLE dataset_files ADD COLUMN identity TEXT;
     """,
-    # 9: evaluations through the providers' batch engines. A run row says which
+    # 9: notifications, written in the transaction of the change they tell of, and
+    # their deliveries, one per configured destination that wants the kind, made
+    # when the notifier first reads a notification; a delivery is done once sent
+    # (a 2xx answer) or given up after its destination's attempts.
+    """
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        dedupe TEXT UNIQUE,
+        created_at REAL NOT NULL,
+        routed_at REAL
+    ) STRICT;
+    CREATE INDEX notifications_unrouted ON notifications(id) WHERE routed_at IS NULL;
+    CREATE TABLE notification_deliveries (
+        notification_id INTEGER NOT NULL REFERENCES notifications(id),
+        destination TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        sent_at REAL,
+        given_up_at REAL,
+        PRIMARY KEY (destination, notification_id)
+    ) STRICT;
+    CREATE INDEX notification_deliveries_open ON notification_deliveries(destination,
+        notification_id) WHERE sent_at IS NULL AND given_up_at IS NULL;
+    """,
+    # 10: a recorded move ftd refused to make (the way to the file passes through a
+    # link, or the file is no longer the one taken): why, kept for the report.
+    """
+    ALTER TABLE dataset_files ADD COLUMN refused TEXT;
+    """,
+    # 11: evaluations through the providers' batch engines. A run row says which
     # mode was chosen and why, and holds the random part of its batches' tags; a
     # batch row is the intent, written before its file is uploaded or its batch
     # created; a failure row is one request's failure in one batch (its retries

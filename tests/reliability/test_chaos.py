@@ -34,9 +34,9 @@ def test_sigkills_at_random_moments_duplicate_and_lose_nothing(tmp_path: Path, f
     assert (found.remote_files, found.jobs, found.evaluations) == (8, 4, 4)
     assert found.integrity == "ok"
     # Lives last 0.3-6 s; on a loaded machine a start takes longer, so some lives end
-    # before the socket answers: a few must get that far, whatever the load.
-    assert len(report.recoveries) >= 3
-    assert max(report.recoveries) < 10.0
+    # before the socket answers; every third life is let get that far, whatever the
+    # load. How fast a start is, is measured by bench/, not here.
+    assert len(report.recoveries) >= 4
     # Items in flight at a kill are asked again; committed ones never are.
     assert report.chat_sent >= report.chat_recorded > 0
     if flavor == "azure":

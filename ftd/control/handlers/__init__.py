@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
 from ftd.control import protocol
-from ftd.control.handlers import follow, lists, models, report, show, status, steer
+from ftd.control.handlers import follow, lists, models, notify, report, show, status, steer
 from ftd.control.server import Command
 
 if TYPE_CHECKING:
@@ -52,4 +52,5 @@ def commands(parts: Parts) -> dict[str, Command]:
         "eval": change(models.evaluate),
         "delete_model": change(models.delete_model),
         "keep": change(steer.keep),
+        "notify_test": change(notify.notify_test),
     }

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
 from ftd.control.handlers.spend import spend
+from ftd.daemon import readers
 from ftd.store import deployments as deployment_rows
-from ftd.store import states
+from ftd.store import outbox, states
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -114,10 +115,12 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         for row in await deployment_rows.live(parts.store)
         if row.error and row.state == deployment_rows.DELETING
     )
+    warnings.extend(outbox.warnings(await outbox.health(parts.store)))
     settings = parts.settings
     warnings.extend(
         _disk_warnings({"state_dir": settings.paths.state_dir, "drop_dir": settings.paths.drop_dir})
     )
+    warnings.extend(readers.warnings())  # reports their producers cannot read
     return warnings
 
 
@@ -151,5 +154,6 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
     now = time.time()
     hosting = await deployment_rows.every(parts.store)
     answer["deployments"] = [row.brief(now) for row in hosting if row.state in deployment_rows.LIVE]
+    answer["notifications"] = await outbox.health(parts.store)
     answer["hosting_usd"] = round(sum(row.hosting_usd(now) for row in hosting), 4)
     return answer

@@ -6,6 +6,9 @@ same item, so its cache key is the same: an answer that came back through a
 batch is the answer the live path finds in the cache, and the item rows,
 grades and verdict come out the same whichever way the answers arrived.
 
+A reinforcement run's own model graders (``rft``) are not sent in batches:
+their requests are asked live when the items are committed.
+
 A request's ``custom_id`` names the evaluation, item, grader and order
 (``e12/37/judge/1``); it is unique within the evaluation.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ftd.evaluation import judging
+from ftd.evaluation import judging, rft
 from ftd.evaluation.cache import cache_key
 
 if TYPE_CHECKING:
@@ -62,6 +65,7 @@ class Plan:
         self._answer_params: dict[str, Any] = {
             "temperature": settings.temperature,
             "max_completion_tokens": settings.max_completion_tokens,
+            **rft.answer_params(settings),
         }
 
     def _id(self, item: Item, grader: str, order: int) -> str:
