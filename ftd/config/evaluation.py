@@ -23,6 +23,7 @@ DEFAULT_JUDGE_MODEL = "gpt-4.1-2025-04-14"
 Concurrency = Annotated[int, Field(ge=1, le=1024)]
 Margin = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 IsoDay = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+EvaluationMode = Literal["live", "batch", "auto"]
 
 
 def _distinct(graders: list[str]) -> list[str]:
@@ -80,6 +81,13 @@ class EvaluationSettings(_Section):
     max_items: int | None = Field(default=None, ge=1)
     checkpoints: bool = False
     parallel_evaluations: int = Field(default=2, ge=1, le=64)
+    # live: the worker pool; batch: the provider's batch engine (half price, answers
+    # within its window); auto: batch from batch_min_items items where it can.
+    mode: EvaluationMode = "live"
+    batch_min_items: int = Field(default=2000, ge=1)
+    batch_max_requests: int | None = Field(default=None, ge=1, le=1_000_000)
+    batch_poll_seconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
+    batch_rounds: int = Field(default=3, ge=1, le=20)
     # A reinforcement run's grader and response format, which the "rft" grader uses; set
     # for each evaluation of such a run from its dataset's settings (see evaluation.rft).
     # Not a configuration key: refused in [evaluation] (see Settings).
@@ -142,6 +150,7 @@ class EvaluationOverrides(_Section):
     judge_model: ModelName | None = None
     judge_prompt: str | None = Field(default=None, min_length=1)
     max_items: int | None = Field(default=None, ge=1)
+    mode: EvaluationMode | None = None
 
     @field_validator("graders")
     @classmethod

@@ -46,6 +46,13 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
             metavar="NAME",
             help="a grader to use (repeatable; default: the configured ones)",
         )
+        parser.add_argument(
+            "--batch",
+            action="store_const",
+            const="batch",
+            dest="mode",
+            help="through the provider's batch engine (half price; live if it has none)",
+        )
     common.add_client_options(parser)
     parser.set_defaults(timeout=120.0)
 
@@ -116,4 +123,6 @@ def run(args: argparse.Namespace) -> int:
         evaluation["base_model"] = args.base
     if args.grader:
         evaluation["graders"] = args.grader
+    if args.mode:
+        evaluation["mode"] = args.mode
     return common.call(args, "eval", evaluation, _queued)

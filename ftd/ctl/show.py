@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ftd.ctl import common, render
+from ftd.ctl import batch_view, common, render
 from ftd.datasets.report import human_size
 
 if TYPE_CHECKING:
@@ -243,6 +243,8 @@ def show_evaluation(answer: dict[str, Any]) -> None:
             f"{evaluation['model']} asked live; {base.get('model')} read from recording "
             f"{base.get('recording')} (recorded {base.get('recorded_at')})",
         )
+    for label, text in batch_view.stage_lines(answer.get("batches")):
+        _line(label, text)
     _line("verdict", render.verdict(evaluation.get("verdict") or summary.get("verdict")))
     primary = (summary.get("graders") or {}).get(summary.get("primary_grader") or "") or {}
     if primary.get("verdict_reason"):
@@ -262,6 +264,7 @@ def show_evaluation(answer: dict[str, Any]) -> None:
             f"{usage.get('cached_requests')} from the cache, {usage.get('prompt_tokens')} + "
             f"{usage.get('completion_tokens')} tokens)",
         )
+    _line("live vs batch", batch_view.cost_line(summary))
     for gate in summary.get("gates") or []:
         _line(
             f"gate {gate['name']}", f"{'passed' if gate['passed'] else 'failed'}: {gate['reason']}"

@@ -67,6 +67,8 @@ async def get_state(request: web.Request) -> web.Response:
             "jobs": dict(jobs),
             "uploads": dict(uploads),
             "fine_tuned_models": models,
+            # Read without the answer delay: a test sees a batch its client has not heard of.
+            "batch_metadata": [b.metadata or {} for b in core.batches.batches.values()],
             "persistent": core.settings.state_path is not None,
         }
     )

@@ -69,6 +69,10 @@ _RULES: dict[str, _Rule] = {
     # Azure flavour: every model's inference deprecation this many days from the
     # emulator's clock (a base about to retire), instead of the published dates.
     "shutdown_in_days": _Rule(float, 0, 36_500, nullable=True),
+    # Batches: emulated seconds in_progress, share of requests failing, chance a batch expires.
+    "batch_seconds": _Rule(float, 0, 86_400),
+    "batch_request_failure_rate": _Rule(float, 0, 1),
+    "batch_expire_rate": _Rule(float, 0, 1),
 }
 
 
@@ -131,6 +135,9 @@ class RuntimeConfig:
     developer_tier_pause_seconds: float = 0.0
     arm_page_size: int = 100
     shutdown_in_days: float | None = None
+    batch_seconds: float = 120.0
+    batch_request_failure_rate: float = 0.0
+    batch_expire_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for key in _RULES:

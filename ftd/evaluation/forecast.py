@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ftd.evaluation import rft
+from ftd.evaluation.batch import BATCH_PRICE_FACTOR
 from ftd.evaluation.budget import item_estimate
 from ftd.evaluation.items import read_items
 
@@ -76,6 +77,13 @@ def forecast(
         for model in graded_by
     )
     requests = len(items) * (requests_per_item(settings) + 2 * len(graded_by)) + repeats
+    live_cost = cost
+    # Through the batch engine (where the provider has one) every request costs half.
+    batched = settings.mode == "batch" or (
+        settings.mode == "auto" and len(items) >= settings.batch_min_items
+    )
+    if batched:
+        cost *= BATCH_PRICE_FACTOR
     cap = settings.max_cost_usd
     counted = cost if cap is None else min(cost, cap)
     priced = all(pricing(m).known for m in {base_model, settings.judge_model, *graded_by} if m)
@@ -83,6 +91,7 @@ def forecast(
         "items": len(items),
         "requests": requests,
         "cost_usd": round(cost, 4),
+        "live_cost_usd": round(live_cost, 4),
         "max_cost_usd": cap,
         "counted_usd": round(counted, 4),
         "priced": priced,
@@ -91,6 +100,7 @@ def forecast(
             f"{requests_per_item(settings) + 2 * len(graded_by)} requests"
             + (f" + {repeats} repeated judgements" if repeats else "")
             + f" = {requests:,} requests"
+            + (f"; at batch prices (live: ${live_cost:.4f})" if batched else "")
             + ("" if cap is None or cost <= cap else f"; stops at its cap ${cap:g}")
             + ("" if priced else "; some model has no known price (counted as free)")
         ),

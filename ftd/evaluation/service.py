@@ -29,6 +29,7 @@ from ftd.config.evaluation import GRADER_NAMES, EvaluationOverrides, EvaluationS
 from ftd.datasets.split import origin_of
 from ftd.errors import FtdError
 from ftd.evaluation import rft
+from ftd.evaluation.batch.engine import BatchEngine
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.cache import ResponseCache
 from ftd.evaluation.items import read_items
@@ -39,6 +40,7 @@ from ftd.evaluation.summary import build_summary, largest_differences
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.providers import Providers
+from ftd.store import batches as batch_rows
 from ftd.store import evaluations as rows_of
 from ftd.store import recordings as recording_rows
 
@@ -169,6 +171,12 @@ class EvaluationService:
             self._requester,
             self.pricing,
             in_flight_for=lambda model: self._config.concurrency_for(model),
+            batch=BatchEngine(
+                self._store,
+                self._provider_of,
+                self.pricing,
+                lambda: self._current().paths.state_dir / "batches",
+            ),
         )
         try:
             async with anyio.create_task_group() as tg:
@@ -203,6 +211,15 @@ class EvaluationService:
         return await provider.chat(
             model=served, messages=messages, params=params, request_timeout=request_timeout
         )
+
+    def _provider_of(self, row: EvaluationRow) -> Provider | None:
+        """The provider an evaluation's candidate is asked at (its batches go there too)."""
+        profile, _served = self._routes.get(row.model, (DEFAULT_PROFILE, row.model))
+        if self._provider is not None:
+            return self._provider
+        if self._providers is None:
+            return None
+        return self._providers.get(profile)
 
     async def route(self, row: EvaluationRow) -> None:
         """Where this evaluation's models are asked: the job's provider, its deployments."""
@@ -326,6 +343,7 @@ class EvaluationService:
         graders: Sequence[str] | None = None,
         test_items: str | None = None,
         recording: str | None = None,
+        mode: str | None = None,
     ) -> int:
         """Queue an evaluation of ``model`` on ``test_file`` or on ``test_items``; its id.
 
@@ -359,6 +377,10 @@ class EvaluationService:
                     "graders", f"{first['msg']} (known: {', '.join(GRADER_NAMES)})"
                 ) from None
             settings = overrides.applied_to(settings)
+        if mode is not None:
+            if mode not in ("live", "batch", "auto"):
+                raise EvaluationRequestError("mode", f"{mode!r} is not live, batch or auto")
+            settings = settings.model_copy(update={"mode": mode})
         if test_items is not None:
             if len(test_items.encode("utf-8", errors="replace")) > MAX_TEST_ITEMS_BYTES:
                 raise EvaluationRequestError(
@@ -433,6 +455,7 @@ class EvaluationService:
             "summary": await self.summary(evaluation_id),
             "promotion": row.promotion,
             "differences": await self.differences(evaluation_id, limit=differences),
+            "batches": await batch_rows.progress(self._store, evaluation_id),
         }
 
     async def summary(self, evaluation_id: int) -> dict[str, Any] | None:
@@ -481,7 +504,11 @@ class EvaluationService:
         views: list[dict[str, Any]] = []
         for row in await rows_of.running(self._store):
             done = await rows_of.progress(self._store, row.id)
-            views.append({**row.brief(), "progress": {**done, "total": row.total_items}})
+            view = {**row.brief(), "progress": {**done, "total": row.total_items}}
+            batches = await batch_rows.progress(self._store, row.id)
+            if batches is not None:
+                view["batches"] = batches
+            views.append(view)
         return views
 
     async def counts(self) -> dict[str, Any]:

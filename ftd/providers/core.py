@@ -23,6 +23,7 @@ from ftd.errors import RemoteError
 from ftd.figures import usage_problem
 from ftd.logs import get_logger
 from ftd.pace import Pace
+from ftd.providers.batches import BatchOperations
 from ftd.providers.bodies import TOO_LARGE
 from ftd.providers.health import Health
 from ftd.providers.kinds import INVALID, RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
@@ -79,7 +80,7 @@ class CallPolicy:
     upload_part_bytes: int = 64 * 1024 * 1024
 
 
-class Provider:
+class Provider(BatchOperations):
     """One provider profile's session; cheap to share between tasks.
 
     Subclasses set ``kind`` and ``capabilities`` and implement the ``_op_*``

@@ -30,6 +30,7 @@ from ftd.providers.kinds import (
     TRANSIENT,
     retry_after_seconds,
 )
+from ftd.providers.openai_batches import OpenAIBatches
 from ftd.providers.types import (
     Capabilities,
     ChatAnswer,
@@ -219,9 +220,9 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(OpenAIBatches, Provider):
     kind = "openai"
-    capabilities = Capabilities(pause=True, metadata_filter=True, uploads=True)
+    capabilities = Capabilities(pause=True, metadata_filter=True, uploads=True, batch=True)
 
     def __init__(self, profile: str, client: openai.AsyncOpenAI, **options: Any) -> None:
         super().__init__(profile, **options)

@@ -390,6 +390,49 @@ MIGRATIONS: tuple[str, ...] = (
         FROM datasets d LEFT JOIN jobs j ON j.dataset_id = d.id
         WHERE d.duplicate_of IS NULL;
     """,
+    # 13: evaluations through the providers' batch engines. A run row says which
+    # mode was chosen and why, and holds the random part of its batches' tags; a
+    # batch row is the intent, written before its file is uploaded or its batch
+    # created; a failure row is one request's failure in one batch (its retries
+    # are bounded by how many it has), written once whatever a replay does.
+    """
+    CREATE TABLE eval_batch_runs (
+        evaluation_id INTEGER PRIMARY KEY REFERENCES evaluations(id) ON DELETE CASCADE,
+        mode TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        token TEXT NOT NULL,
+        batch_cost_usd REAL NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    ) STRICT;
+    CREATE TABLE eval_batches (
+        id INTEGER PRIMARY KEY,
+        evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+        stage TEXT NOT NULL,
+        tag TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        model TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        file_id TEXT,
+        batch_id TEXT,
+        status TEXT NOT NULL DEFAULT 'written',
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        committed INTEGER NOT NULL DEFAULT 0,
+        committed_lines INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    ) STRICT;
+    CREATE INDEX eval_batches_by_evaluation ON eval_batches(evaluation_id, stage);
+    CREATE TABLE eval_batch_failures (
+        evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+        custom_id TEXT NOT NULL,
+        batch_tag TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (evaluation_id, custom_id, batch_tag)
+    ) STRICT, WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

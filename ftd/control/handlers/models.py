@@ -90,9 +90,15 @@ async def evaluate(parts: Parts, call: Call) -> dict[str, Any]:
         raise CommandError(INVALID_ARGUMENT, "test_items: must be the test file's text")
     base = arg.text(call.args, "base_model", required=False)
     graders = arg.texts(call.args, "graders")
+    mode = arg.text(call.args, "mode", required=False)
     try:
         evaluation_id = await parts.evaluations.request(
-            model=model, test_items=items, base_model=base, graders=graders, recording=recording
+            model=model,
+            test_items=items,
+            base_model=base,
+            graders=graders,
+            recording=recording,
+            mode=mode,
         )
     except FtdError as exc:
         raise CommandError(INVALID_ARGUMENT, str(exc)) from None
