@@ -523,14 +523,13 @@ class Tracker:
             except (RemoteError, FtdError):
                 served = None
             try:
-                # The provider's own dates first (Azure lists its own): the catalogue's
-                # are OpenAI's, and another provider may serve a model longer.
+                # Each provider's own dates (Azure lists its own; an OpenAI profile
+                # gives the ones OpenAI announced): another may serve a model longer.
                 listed_dates = await provider.retirements()
             except (RemoteError, FtdError):
                 listed_dates = {}
             for model in sorted(models):
-                entry = catalog.lookup(model)
-                date = listed_dates.get(model) or (entry.shutdown_date if entry else None)
+                date = listed_dates.get(model)
                 if date is not None:
                     self.shutdown_dates[model] = date
                     left = (datetime.date.fromisoformat(date) - day).days

@@ -239,7 +239,7 @@ class Dispatcher:
         if not by_days:
             return
         dates = dict(self._dates())
-        if not dates and not any(m.shutdown_date for m in catalog.BASE_MODELS):
+        if not dates:
             return  # no date known: nothing to read
         tuned: dict[str, list[str]] = {}
         for job in await self._store.read(
@@ -250,8 +250,7 @@ class Dispatcher:
             tuned.setdefault(catalog.base_name(job["model"]), []).append(job["fine_tuned_model"])
         today = time.strftime("%Y-%m-%d", time.gmtime(now))
         for base, models in sorted(tuned.items()):
-            entry = catalog.lookup(base)
-            shutdown = dates.get(base) or (entry.shutdown_date if entry else None)
+            shutdown = dates.get(base)
             if shutdown is None:
                 continue
             left = _days_between(today, shutdown)

@@ -8,8 +8,9 @@ unique). Then it runs the queued and interrupted recordings, one at a time,
 through the evaluation service's requester (its limits, retries and cache),
 so a recording never competes unbounded with evaluations for a model.
 
-A base's shutdown date comes, first to last, from ``evaluation.shutdown_dates``,
-the provider's own list, and ftd's catalogue. Models that retire within the
+A base's shutdown date comes from ``evaluation.shutdown_dates``, else from the
+provider's own list (an OpenAI profile's is the dates OpenAI announced, kept in
+ftd's catalogue). Models that retire within the
 warning horizon and have no finished recording are kept in ``unrecorded``
 for ``ftd status``.
 """
@@ -63,8 +64,8 @@ class Retiring:
 
 
 def shutdown_date(model: str, overrides: dict[str, str], listed: dict[str, str]) -> str | None:
-    """The day ``model``'s base stops serving, if anyone says: configuration, provider,
-    catalogue, in that order."""
+    """The day ``model``'s base stops serving, if anyone says: configuration, then the
+    provider (an OpenAI profile speaks with the catalogue's announced dates)."""
     base = catalog.base_name(model)
     entry = catalog.lookup(model)
     family = entry.family if entry is not None else None
@@ -72,7 +73,7 @@ def shutdown_date(model: str, overrides: dict[str, str], listed: dict[str, str])
         for name in (base, family):
             if name is not None and name in source:
                 return source[name]
-    return entry.shutdown_date if entry is not None else None
+    return None
 
 
 class Recorder:

@@ -224,12 +224,25 @@ class OpenAIProvider(OpenAIBatches, Provider):
     kind = "openai"
     capabilities = Capabilities(pause=True, metadata_filter=True, uploads=True, batch=True)
 
-    def __init__(self, profile: str, client: openai.AsyncOpenAI, **options: Any) -> None:
+    def __init__(
+        self,
+        profile: str,
+        client: openai.AsyncOpenAI,
+        *,
+        announced: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(profile, **options)
         self._client = client.with_options(max_retries=0)
+        # OpenAI announces shutdown dates on a web page, not through its API: an OpenAI
+        # profile is given the catalogue's; a compatible server has its own life.
+        self._announced = dict(announced or {})
 
     def classify(self, operation: str, exc: Exception) -> RemoteError:
         return classify(operation, exc)
+
+    async def _op_retirements(self) -> dict[str, str]:
+        return dict(self._announced)
 
     def _is_remote_failure(self, exc: Exception) -> bool:
         return isinstance(exc, RemoteError | openai.OpenAIError)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ftd import catalog
 from ftd.errors import ConfigError, RemoteError
 from ftd.places import first_dir
 from ftd.profiles import DEFAULT_PROFILE
@@ -71,7 +72,8 @@ def open_provider(name: str, settings: ProviderSettings, pace: Pace | None = Non
         )
     from ftd.providers.openai_api import OpenAIProvider
 
-    return OpenAIProvider(name, _openai_client(settings, pace), **options)
+    announced = catalog.shutdown_dates() if settings.kind == "openai" else None
+    return OpenAIProvider(name, _openai_client(settings, pace), announced=announced, **options)
 
 
 def _observer(pace: Pace | None) -> Any:

@@ -21,9 +21,9 @@ BASE = "gpt-4.1-mini-2025-04-14"
 TODAY = datetime.date(2026, 12, 2)
 
 
-def test_the_configured_date_wins_then_the_providers_then_the_catalogues() -> None:
+def test_the_configured_date_wins_then_the_providers() -> None:
     model = f"ft:{BASE}:org::abc"
-    assert shutdown_date(model, {}, {}) is None  # the catalogue announces none for it
+    assert shutdown_date(model, {}, {}) is None  # nobody says: the catalogue is the provider's
     assert shutdown_date(model, {}, {"gpt-4.1-mini": "2027-10-01"}) == "2027-10-01"
     listed = {BASE: "2027-10-01"}
     assert shutdown_date(model, {}, listed) == "2027-10-01"
