@@ -11,7 +11,8 @@ job followed to its end, every evaluation complete with each item once,
 ``PRAGMA integrity_check``, and every dropped file unchanged. Prints a table;
 exits 1 if anything was duplicated, lost or wrong.
 
-    python bench/chaos.py [--datasets 20] [--kills 50] [--seed 1] [--flavor azure] [--keep DIR]
+    python bench/chaos.py [--datasets 20] [--kills 50] [--seed 1]
+        [--flavor azure|together] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     parser.add_argument(
         "--flavor",
-        choices=("openai", "azure"),
+        choices=("openai", "azure", "together"),
         default="openai",
-        help="the emulator's API; azure adds a deployment before every evaluation",
+        help="the emulator's API; azure adds a deployment before every evaluation; "
+        "together keeps no metadata (jobs found by their training file's name)",
     )
     options = parser.parse_args()
     settings = ChaosSettings(

@@ -35,20 +35,24 @@ class BaseModel:
     retired_methods: tuple[tuple[str, str], ...] = ()
 
 
+# OpenAI retires these bases, and every fine-tune built on them, on this day (its
+# deprecations page, "Update to OpenAI's self-serve fine-tuning"); its API lists no dates.
+RETIRING = "2027-01-14"
+
 # fmt: off
 # name, family, encoding, context, methods, vision,
-#   training $/1M tokens, training $/hour, inference input $/1M, output $/1M
+#   training $/1M tokens, training $/hour, inference input $/1M, output $/1M[, shutdown]
 BASE_MODELS: tuple[BaseModel, ...] = tuple(BaseModel(*row) for row in (
     ("gpt-4.1-2025-04-14", "gpt-4.1", "o200k_base", 65_536, (SUPERVISED, DPO), True,
-     25.00, None, 3.00, 12.00),
+     25.00, None, 3.00, 12.00, RETIRING),
     ("gpt-4.1-mini-2025-04-14", "gpt-4.1-mini", "o200k_base", 65_536, (SUPERVISED, DPO), False,
-     5.00, None, 0.80, 3.20),
+     5.00, None, 0.80, 3.20, RETIRING),
     ("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano", "o200k_base", 65_536, (SUPERVISED, DPO), False,
      1.50, None, 0.20, 0.80),
     ("gpt-4o-2024-08-06", "gpt-4o", "o200k_base", 65_536, (SUPERVISED, DPO), True,
-     25.00, None, 3.75, 15.00),
+     25.00, None, 3.75, 15.00, RETIRING),
     ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "o200k_base", 65_536, (SUPERVISED, DPO), False,
-     3.00, None, 0.30, 1.20),
+     3.00, None, 0.30, 1.20, RETIRING),
     # OpenAI retired o4-mini fine-tuning (its only method, reinforcement) on 2026-10-23;
     # the method stays listed for what the API once took (the emulator plays it).
     ("o4-mini-2025-04-16", "o4-mini", "o200k_base", 65_536, (REINFORCEMENT,), False,
@@ -79,6 +83,13 @@ _ALIASES = {
 
 DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
 DEFAULT_RFT_MODEL = "o4-mini-2025-04-16"
+
+
+def shutdown_dates() -> dict[str, str]:
+    """Base model (snapshot and family alias) -> the day OpenAI stops serving it."""
+    dates = {m.name: m.shutdown_date for m in BASE_MODELS if m.shutdown_date is not None}
+    dates.update({alias: dates[name] for alias, name in _ALIASES.items() if name in dates})
+    return dates
 
 
 def retired_since(entry: BaseModel, method: str, today: str) -> str | None:

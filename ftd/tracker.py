@@ -33,11 +33,13 @@ import anyio
 
 from ftd import catalog
 from ftd.errors import FtdError, RemoteError
+from ftd.figures import believable_job
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.providers import Providers
+from ftd.providers.bodies import TOO_LARGE
 from ftd.providers.kinds import NOT_FOUND
-from ftd.results import ResultFileError, parse_result_file
+from ftd.results import ResultFileError, fetch_result_file
 from ftd.store import states
 from ftd.store.tracking import CheckpointRow, Cycle, EventRow, JobUpdate, MetricRow
 from ftd.tags import INSTANCE_KEY
@@ -105,9 +107,12 @@ class Tracker:
         self._instance: str | None = None  # constant for a database; read once
         self._retirement_checked = -math.inf
         self.retiring: dict[str, str] = {}  # model -> shutdown date, for status displays
+        self.shutdown_dates: dict[str, str] = {}  # every announced date of a model in use
         self.not_served: list[str] = []  # base models in use that the provider no longer lists
         self.last_cycle: dict[str, int] = {}
         self._retrieved_at: dict[str, float] = {}  # job -> when last asked for by id
+        # How much longer to wait between polls (provider webhooks arriving say when to look).
+        self.slowdown: Callable[[], float] = lambda: 1.0
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -154,7 +159,7 @@ class Tracker:
             ending = job.estimated_finish is not None and job.estimated_finish - now < self._poll
             if new or ending:
                 wait = min(wait, self._poll / 3)
-        return max(0.05, wait * random.uniform(0.9, 1.1))
+        return max(0.05, wait * self.slowdown() * random.uniform(0.9, 1.1))
 
     # ------------------------------------------------------------------ one cycle
 
@@ -166,6 +171,7 @@ class Tracker:
         jobs, which bounds the memory a cycle holds whatever the backlog.
         """
         jobs = await self._store.active_jobs() if active is None else active
+        jobs = [*jobs, *await self._store.unsettled_jobs()]
         started, cpu = time.perf_counter(), time.process_time()
         requests = {"list": 0, "retrieve": 0, "events": 0, "checkpoints": 0, "other": 0}
         remote = await self._remote_views(jobs, requests) if jobs else {}
@@ -175,8 +181,9 @@ class Tracker:
             job = remote.get(row.job_id)
             if job is None:
                 continue
+            job = await believable_job(self._store, self._at(row.provider), row, job)
             update = self._update(row, job)
-            if _differs(row, update):
+            if _differs(row, update) or (is_final(row.status) and row.finished_at is None):
                 status.updates.append(update)
                 changed.append(row)
         finished = await self._store.record_cycle(status)
@@ -195,7 +202,9 @@ class Tracker:
         for row in await self._store.jobs_with_event_gap():
             if row.job_id not in changed_ids:
                 candidates.setdefault(row.job_id, row)
-        steady = sorted(candidates.values(), key=_last_read)[: max(budget, 1)]
+        # A job whose events back off from a lasting error must not take the others' turn.
+        due = [r for r in candidates.values() if self._events_due(r)]
+        steady = sorted(due, key=_last_read)[: max(budget, 1)]
         # After a mass change the changed jobs' reads are capped, least recently read
         # first; the rest are owed their newest page (a cursor says so) and compete
         # for the budget in the next cycles, so one cycle never reads thousands.
@@ -233,6 +242,9 @@ class Tracker:
                 final = next(u.status for u in status.updates if u.job_id == job_id)
                 log.info("job_finished", job_id=job_id, status=final)
             await self._on_finished()
+
+    def _events_due(self, row: JobRow) -> bool:
+        return self._at(row.provider).health.due("list_events", row.job_id)
 
     async def _remote_views(
         self, jobs: list[JobRow], requests: dict[str, int]
@@ -283,6 +295,7 @@ class Tracker:
                 after = page[-1].id
                 if after in cursors:
                     log.warning("remote_cursor_stuck", provider=profile, operation="list_jobs")
+                    provider.health.note("remote_cursor_stuck", "list_jobs")
                     break
                 cursors.add(after)
         except RemoteError:
@@ -295,6 +308,8 @@ class Tracker:
         )[: math.ceil(len(jobs) / PAGE)]
 
         async def retrieve(job_id: str) -> None:
+            if not provider.health.due("retrieve_job", job_id):
+                return  # a lasting error backs off
             requests["retrieve"] += 1
             self._retrieved_at[job_id] = time.monotonic()
             try:
@@ -334,6 +349,8 @@ class Tracker:
         requests: dict[str, int],
     ) -> None:
         """A page of new events (and metrics in them); checkpoints when announced or at the end."""
+        if not self._events_due(row):
+            return  # a lasting error backs off
         try:
             fresh, cursor = await self._new_events(row, 1, requests)
         except RemoteError:
@@ -445,9 +462,13 @@ class Tracker:
             after = page[-1].id
             if after in cursors:
                 log.warning("remote_cursor_stuck", provider=profile, operation="list_checkpoints")
+                self._at(profile).health.note("remote_cursor_stuck", "list_checkpoints")
                 return rows
             cursors.add(after)
         log.warning("remote_pages_capped", provider=profile, operation="list_checkpoints")
+        self._at(profile).health.note(
+            "remote_pages_capped", "list_checkpoints", f"{MAX_CHECKPOINT_PAGES} pages"
+        )
         return rows
 
     # ------------------------------------------------------------------ after success
@@ -478,12 +499,16 @@ class Tracker:
         if job_id in cycle.results_parsed:
             return
         for file_id in files:
+            if not self._at(row.provider).health.due("file_content", file_id):
+                return  # a lasting error backs off; asked again when it is due
             requests["other"] += 1
             try:
-                raw = await self._at(row.provider).file_content(file_id)
-                rows = parse_result_file(raw)
-            except RemoteError:
-                return  # asked again next cycle
+                rows = await fetch_result_file(self._at(row.provider), file_id)
+            except RemoteError as exc:
+                if exc.code != TOO_LARGE:
+                    return  # asked again next cycle
+                log.warning("result_file_too_large", job_id=job_id, file_id=file_id)
+                continue  # a file does not shrink: not fetched again
             except ResultFileError as exc:
                 log.warning(
                     "result_file_unreadable", job_id=job_id, file_id=file_id, error=str(exc)
@@ -531,15 +556,15 @@ class Tracker:
             except (RemoteError, FtdError):
                 served = None
             try:
-                # The provider's own dates first (Azure lists its own): the catalogue's
-                # are OpenAI's, and another provider may serve a model longer.
+                # Each provider's own dates (Azure lists its own; an OpenAI profile
+                # gives the ones OpenAI announced): another may serve a model longer.
                 listed_dates = await provider.retirements()
             except (RemoteError, FtdError):
                 listed_dates = {}
             for model in sorted(models):
-                entry = catalog.lookup(model)
-                date = listed_dates.get(model) or (entry.shutdown_date if entry else None)
+                date = listed_dates.get(model)
                 if date is not None:
+                    self.shutdown_dates[model] = date
                     left = (datetime.date.fromisoformat(date) - day).days
                     if left <= RETIREMENT_WARNING_DAYS:
                         retiring[model] = date

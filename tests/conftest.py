@@ -23,6 +23,12 @@ os.environ.pop("OPENAI_API_KEY", None)
 os.environ.pop("FTD_CONFIG", None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: spread over the workers from the start, they do not
+    leave one worker running a long test alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -461,6 +461,24 @@ def test_reinforcement_of_a_model_whose_rft_was_retired_is_refused(
     assert "retired reinforcement fine-tuning of o4-mini-2025-04-16 on 2026-10-23" in str(error)
 
 
+def test_an_evaluations_reinforcement_grader_is_not_configurable(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    text = RFT_GRADER.replace("defaults.reinforcement.grader", "evaluation.reinforcement.grader")
+    error = fails(tmp_path, text, env)
+    assert error.key == "evaluation.reinforcement"
+    assert "takes the grader of its own [reinforcement] block" in str(error)
+
+
+def test_azure_still_trains_o4_mini_with_reinforcement(tmp_path: Path, env: dict[str, str]) -> None:
+    text = (
+        "[defaults]\nmodel = 'o4-mini'\nmethod = 'reinforcement'\n"
+        "[provider]\nkind = 'azure'\n[provider.azure]\nendpoint = 'https://x.openai.azure.com'\n"
+        "use_v1_path = true\n" + RFT_GRADER
+    )
+    assert load(tmp_path, text, env).defaults.method == "reinforcement"
+
+
 RFT_GRADER = """
 [defaults.reinforcement.grader]
 type = "string_check"
@@ -1056,6 +1074,9 @@ def _schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for name, field in model.model_fields.items():
         dotted = prefix + name
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and extra.get("internal"):
+            continue  # set by ftd itself, refused in the file
         if get_origin(field.annotation) is dict:
             inner = _model_of(get_args(field.annotation)[1])
             keys |= _schema_keys(inner, dotted + ".*.") if inner else {dotted}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
-from ftd.results import ResultFileError, parse_result_file
+from ftd import results
+from ftd.results import ResultFileError, parse_result_file, parse_result_path
 
 AZURE = (
     b"step,train_loss,train_mean_token_accuracy,valid_loss,valid_mean_token_accuracy,"
@@ -67,3 +69,30 @@ def test_a_real_openai_file_as_served_base64() -> None:
 def test_what_is_not_a_result_file_is_refused(raw: bytes) -> None:
     with pytest.raises(ResultFileError):
         parse_result_file(raw)
+
+
+@pytest.mark.parametrize("encode", [False, True])
+@pytest.mark.parametrize("raw", [AZURE, DOCUMENTED, OPENAI_REAL, b"\xef\xbb\xbf\n\n  " + AZURE])
+def test_a_file_on_disk_reads_as_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes, encode: bool
+) -> None:
+    monkeypatch.setattr(results, "_BLOCK", 7)  # quanta split across blocks, newlines among them
+    body = base64.encodebytes(raw) if encode else raw
+    path = tmp_path / "result.csv"
+    path.write_bytes(body)
+    assert parse_result_path(path) == parse_result_file(raw)
+
+
+def test_a_file_on_disk_with_more_rows_than_the_bound_keeps_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "result.csv"
+    path.write_bytes(b"step,train_loss\n" + b"".join(b"%d,0.5\n" % i for i in range(1, 51)))
+    rows = parse_result_path(path, max_rows=20)
+    assert [step for step, _ in rows] == list(range(1, 21))
+
+
+@pytest.mark.parametrize("raw", [b"not a result file at all", b"c3RlcA", b"\xff\xfe" * 50])
+def test_what_is_not_a_result_file_on_disk_is_refused(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "result.csv"
+    path.write_bytes(raw)
+    with pytest.raises(ResultFileError):
+        parse_result_path(path)

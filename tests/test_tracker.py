@@ -62,13 +62,21 @@ class Finished:
         self.calls += 1
 
 
-def make_tracker(store: Store, client: openai.AsyncOpenAI, clock: FakeClock) -> Tracker:
+def make_tracker(
+    store: Store,
+    client: openai.AsyncOpenAI,
+    clock: FakeClock,
+    announced: dict[str, str] | None = None,
+) -> Tracker:
     async def no_wait(_seconds: float) -> None:
         return None
 
+    provider = OpenAIProvider(
+        "default", client, announced=announced, policy=CallPolicy(retries=6), sleep=no_wait
+    )
     return Tracker(
         store,
-        OpenAIProvider("default", client, policy=CallPolicy(retries=6), sleep=no_wait),
+        provider,
         poll_seconds=1.0,
         on_finished=Finished(),
         price_per_mtok=lambda _model: PRICE,
@@ -335,13 +343,15 @@ async def test_retiring_base_models_are_warned_about(
     client: openai.AsyncOpenAI, store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await start_job(client, store)
-    entry = catalog.lookup(MODEL)
-    assert entry is not None
-    retiring = dataclasses.replace(entry, shutdown_date="2026-12-10")
-    monkeypatch.setattr(catalog, "lookup", lambda name: retiring if name == MODEL else None)
-    tracker = make_tracker(store, client, clock)
-    assert await tracker.check_retirements(datetime.date(2026, 11, 22)) == {MODEL: "2026-12-10"}
+    # An OpenAI profile is given the dates OpenAI announced (the catalogue's).
+    tracker = make_tracker(store, client, clock, announced=catalog.shutdown_dates())
+    shutdown = catalog.shutdown_dates()[MODEL]
+    assert shutdown == "2027-01-14"
+    assert await tracker.check_retirements(datetime.date(2027, 1, 1)) == {MODEL: shutdown}
     assert await tracker.check_retirements(datetime.date(2026, 10, 1)) == {}
+    # A compatible server announces nothing: its models are not OpenAI's to retire.
+    unannounced = make_tracker(store, client, clock)
+    assert await unannounced.check_retirements(datetime.date(2027, 1, 1)) == {}
 
 
 async def test_a_steady_job_is_read_a_page_a_cycle_without_losing_events(

@@ -7,18 +7,23 @@ a spend cap, and no promotion unless gates are configured.
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from ftd.config.reinforcement import Reinforcement
 from ftd.config.rules import ModelName, Usd, _KeyedError, _Section
 
-GraderName = Literal["exact", "normalized", "f1", "json", "judge", "pairwise"]
-GRADER_NAMES: tuple[str, ...] = ("exact", "normalized", "f1", "json", "judge", "pairwise")
+# "rft" is a reinforcement run's own grader (its method.reinforcement.grader).
+GraderName = Literal["exact", "normalized", "f1", "json", "judge", "pairwise", "rft"]
+GRADER_NAMES: tuple[str, ...] = ("exact", "normalized", "f1", "json", "judge", "pairwise", "rft")
 DEFAULT_GRADERS: tuple[GraderName, ...] = ("normalized", "f1", "judge", "pairwise")
 DEFAULT_JUDGE_MODEL = "gpt-4.1-2025-04-14"
 Concurrency = Annotated[int, Field(ge=1, le=1024)]
 Margin = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+IsoDay = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+EvaluationMode = Literal["live", "batch", "auto"]
 
 
 def _distinct(graders: list[str]) -> list[str]:
@@ -76,6 +81,33 @@ class EvaluationSettings(_Section):
     max_items: int | None = Field(default=None, ge=1)
     checkpoints: bool = False
     parallel_evaluations: int = Field(default=2, ge=1, le=64)
+    # live: the worker pool; batch: the provider's batch engine (half price, answers
+    # within its window); auto: batch from batch_min_items items where it can.
+    mode: EvaluationMode = "live"
+    batch_min_items: int = Field(default=2000, ge=1)
+    batch_max_requests: int | None = Field(default=None, ge=1, le=1_000_000)
+    batch_poll_seconds: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)
+    batch_rounds: int = Field(default=3, ge=1, le=20)
+    # A reinforcement run's grader and response format, which the "rft" grader uses; set
+    # for each evaluation of such a run from its dataset's settings (see evaluation.rft).
+    # Not a configuration key: refused in [evaluation] (see Settings).
+    reinforcement: Reinforcement | None = Field(default=None, json_schema_extra={"internal": True})
+    # How many days before its base's shutdown a fine-tuned model's answers to its
+    # test items are recorded (0: never on its own; `ftd record` still works).
+    record_days_before: int = Field(default=14, ge=0, le=3650)
+    # Shutdown dates learnt after this release (base model -> YYYY-MM-DD): they win
+    # over the provider's list and the catalogue.
+    shutdown_dates: dict[ModelName, IsoDay] = Field(default_factory=dict)
+
+    @field_validator("shutdown_dates")
+    @classmethod
+    def _real_days(cls, value: dict[str, str]) -> dict[str, str]:
+        for model, day in value.items():
+            try:
+                datetime.date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{model}: {day!r} is not a calendar date") from None
+        return value
 
     @field_validator("graders")
     @classmethod
@@ -118,6 +150,7 @@ class EvaluationOverrides(_Section):
     judge_model: ModelName | None = None
     judge_prompt: str | None = Field(default=None, min_length=1)
     max_items: int | None = Field(default=None, ge=1)
+    mode: EvaluationMode | None = None
 
     @field_validator("graders")
     @classmethod

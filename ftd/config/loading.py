@@ -93,6 +93,9 @@ class _Origins:
 def _has(data: Mapping[str, Any], loc: tuple[str, ...]) -> bool:
     node: Any = data
     for part in loc:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]  # an entry of an array of tables ([[notify]])
+            continue
         if not isinstance(node, dict) or part not in node:
             return False
         node = node[part]

@@ -123,6 +123,21 @@ class CompatibleProfile(_Section):
     base_url: Url | None = None
 
 
+class TogetherProfile(_Section):
+    """Together AI: where its API is, and how a fine-tune is served for its evaluation."""
+
+    base_url: Url = "https://api.together.ai/v1"
+    # The hardware of a dedicated endpoint (e.g. 1x_nvidia_h100_80gb_sxm), for fine-tunes
+    # that serverless LoRA does not serve; unset, ftd evaluates serverless ones only.
+    endpoint_hardware: str | None = Field(default=None, min_length=1, max_length=128)
+    # What one endpoint costs an hour while it exists (Together's /hardware answers cents a
+    # minute; this is the figure the spend guard counts).
+    endpoint_hourly_usd: float = Field(default=3.0, ge=0, allow_inf_nan=False)
+    # Keep the endpoints ftd made after their evaluation (they bill while they exist).
+    keep_endpoints: bool = False
+    endpoint_ready_timeout_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
+
+
 class ProviderSettings(_Section):
     kind: Kind = "openai"
     api_key_env: EnvName | None = None
@@ -130,12 +145,18 @@ class ProviderSettings(_Section):
     credential_name: CredentialName = DEFAULT_CREDENTIAL
     timeout_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     upload_timeout_seconds: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    # One call's whole budget, retries and waits included; None: 2 x timeout_seconds + 30.
+    call_deadline_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_retries: int = Field(default=3, ge=0, le=20)
+    # A split over this goes through the Uploads API in parts (OpenAI's Files API takes 512 MB).
+    files_api_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    upload_part_bytes: int = Field(default=64 * 1024 * 1024, ge=1, le=64 * 1024 * 1024)
     max_concurrent_requests: int = Field(default=8, ge=1, le=256)
     requests_per_minute: int | None = Field(default=None, ge=1)
     openai: OpenAIProfile = Field(default_factory=OpenAIProfile)
     azure: AzureProfile = Field(default_factory=AzureProfile)
     compatible: CompatibleProfile = Field(default_factory=CompatibleProfile)
+    together: TogetherProfile = Field(default_factory=TogetherProfile)
 
     _api_key: SecretStr | None = PrivateAttr(default=None)
     _api_key_source: str | None = PrivateAttr(default=None)
@@ -166,6 +187,8 @@ class ProviderSettings(_Section):
     def key_env_name(self) -> str:
         if self.api_key_env is not None:
             return self.api_key_env
+        if self.kind == "together":
+            return "TOGETHER_API_KEY"
         return "AZURE_OPENAI_API_KEY" if self.kind == "azure" else "OPENAI_API_KEY"
 
     @property
@@ -175,6 +198,8 @@ class ProviderSettings(_Section):
             return self.openai.base_url
         if self.kind == "compatible":
             return self.compatible.base_url
+        if self.kind == "together":
+            return self.together.base_url
         if self.azure.use_v1_path and self.azure.endpoint is not None:
             return f"{self.azure.endpoint}/openai/v1/"
         return None

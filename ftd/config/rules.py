@@ -29,7 +29,7 @@ MAX_SEED = 2_147_483_647
 DEFAULT_MAX_FILE_BYTES = 8_000_000_000
 _SECRET_NAMES = frozenset({"api_key", "apikey", "key", "secret", "token", "password"})
 
-Kind = Literal["openai", "azure", "compatible"]
+Kind = Literal["openai", "azure", "compatible", "together"]
 Method = Literal["supervised", "dpo", "reinforcement"]
 Auto = Literal["auto"]
 

@@ -37,6 +37,7 @@ from ftd.config.rules import (
     _lr,
     _Section,
 )
+from ftd.config.together import TogetherRun
 from ftd.errors import ConfigError
 from ftd.profiles import DEFAULT_PROFILE
 
@@ -71,10 +72,6 @@ def _check_run(
             ("method",),
             f"{entry.name} supports {', '.join(entry.methods)}; not {method}",
         )
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    since = catalog.retired_since(entry, method, today) if entry is not None else None
-    if entry is not None and since is not None:
-        raise _KeyedError(("method",), catalog.retirement_note(entry, method, since))
     if (
         "beta" in hyperparameters.model_fields_set
         and hyperparameters.beta != "auto"
@@ -87,6 +84,17 @@ def _check_run(
             f"validation_fraction + test_fraction must stay below 0.9 so training keeps at "
             f"least 10%, got {validation_fraction:g} + {test_fraction:g}",
         )
+
+
+def retirement(model: str, method: str, provider_kind: str) -> str | None:
+    """Why ``model`` is no longer trained with ``method``; None when it still is. The dates
+    are OpenAI's; Azure OpenAI keeps its own (it still trains o4-mini with reinforcement)."""
+    entry = catalog.lookup(model)
+    if entry is None or provider_kind == "azure":
+        return None
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    since = catalog.retired_since(entry, method, today)
+    return catalog.retirement_note(entry, method, since) if since is not None else None
 
 
 def _check_reinforcement(method: str, reinforcement: Reinforcement | None) -> None:
@@ -119,6 +127,7 @@ class RunDefaults(_Section):
     auto_approve: bool = True
     provider: ProfileName = DEFAULT_PROFILE
     training_type: TrainingType | None = None
+    together: TogetherRun = Field(default_factory=TogetherRun)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -182,6 +191,7 @@ class RunDefaults(_Section):
             "evaluation": overrides.evaluation,
             "provider": pick("provider"),
             "training_type": pick("training_type"),
+            "together": self.together.updated(overrides.together),
         }
         try:
             return RunSettings.model_validate(data)
@@ -213,6 +223,7 @@ class RunSettings(_Section):
     provider: ProfileName = DEFAULT_PROFILE
     # Azure's training tier; the profile's choice applies where this is None.
     training_type: TrainingType | None = None
+    together: TogetherRun | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -246,6 +257,7 @@ class DatasetOverrides(_Section):
     evaluation: EvaluationOverrides | None = None
     provider: ProfileName | None = None
     training_type: TrainingType | None = None
+    together: TogetherRun | None = None
 
     _source: Path | None = PrivateAttr(default=None)
 

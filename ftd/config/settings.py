@@ -8,6 +8,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -18,10 +19,11 @@ from pydantic_settings import (
 from ftd import catalog
 from ftd.config.control import ControlSettings
 from ftd.config.evaluation import EvaluationSettings
+from ftd.config.notify import Destinations, WebhooksSettings
 from ftd.config.paths import IntakeSettings, PathsSettings, TrackerSettings
 from ftd.config.provider import ProfileName, ProviderSettings
-from ftd.config.rules import ENV_PREFIX
-from ftd.config.run import LogSettings, Price, RunDefaults
+from ftd.config.rules import ENV_PREFIX, _KeyedError
+from ftd.config.run import LogSettings, Price, RunDefaults, retirement
 from ftd.errors import ConfigError
 from ftd.places import SOCKET_NAME
 from ftd.profiles import DEFAULT_PROFILE
@@ -58,6 +60,8 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    notify: Destinations = Field(default_factory=list)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -82,6 +86,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r} and another entry both mean {key}; keep one")
             normalised[key] = price
         return normalised
+
+    @model_validator(mode="after")
+    def _not_retired(self) -> Settings:
+        kind = self.profiles.get(self.defaults.provider, self.provider).kind
+        refused = retirement(self.defaults.model, self.defaults.method, kind)
+        if refused is not None:
+            raise _KeyedError(("defaults", "method"), refused)
+        if self.evaluation.reinforcement is not None:
+            raise _KeyedError(
+                ("evaluation", "reinforcement"),
+                "is not configurable: each reinforcement run's evaluation takes the grader "
+                "of its own [reinforcement] block",
+            )
+        return self
 
     @field_validator("providers")
     @classmethod

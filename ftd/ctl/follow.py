@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ftd.control.client import ClientError
-from ftd.ctl import common, render
+from ftd.ctl import batch_view, common, render
 
 if TYPE_CHECKING:
     import argparse
@@ -122,6 +122,9 @@ def snapshot_lines(view: dict[str, Any], now: float | None = None) -> list[str]:
                 )
             )
         lines.append(render.table(pool, ("EVALUATION", "MODEL", "STATUS", "ITEMS", "ERRORS")))
+        lines.extend(
+            f"  eval-{e['id']} {note}" for e in evaluations if (note := batch_view.watch_suffix(e))
+        )
     datasets = view.get("datasets") or []
     if datasets:
         lines.append(

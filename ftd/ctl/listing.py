@@ -117,12 +117,21 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--limit", type=int, default=200, metavar="N", help="at most N rows")
 
 
+def _run(d: dict[str, Any]) -> str | None:
+    """The row as a run: ``run-5 of 3`` for a later run of dataset 3; none for a copy."""
+    if d.get("duplicate_of") is not None:
+        return None
+    run_of = d.get("run_of")
+    return f"run-{d['id']}" + (f" of {run_of}" if run_of is not None else "")
+
+
 def _datasets(answer: dict[str, Any]) -> None:
     rows = [
         (
             d["id"],
             d["name"],
             d["state"],
+            _run(d),
             d["examples"],
             human_size(d["size_bytes"]),
             render.money(d["estimated_cost_usd"]),
@@ -134,7 +143,7 @@ def _datasets(answer: dict[str, Any]) -> None:
     if not rows:
         print("no datasets")
         return
-    headers = ("ID", "NAME", "STATE", "EXAMPLES", "SIZE", "EST. COST", "JOB", "UPDATED")
+    headers = ("ID", "NAME", "STATE", "RUN", "EXAMPLES", "SIZE", "EST. COST", "JOB", "UPDATED")
     print(render.table(rows, headers))
 
 
@@ -142,7 +151,9 @@ def _jobs(answer: dict[str, Any]) -> None:
     rows = [
         (
             j["job_id"],
+            j.get("run"),
             j["dataset"],
+            j.get("provider"),
             j["status"],
             j["fine_tuned_model"] or j["model"],
             render.progress(j["progress"]),
@@ -156,7 +167,19 @@ def _jobs(answer: dict[str, Any]) -> None:
     if not rows:
         print("no jobs")
         return
-    headers = ("JOB", "DATASET", "STATUS", "MODEL", "STEP", "LOSS", "ETA", "COST", "CREATED")
+    headers = (
+        "JOB",
+        "RUN",
+        "DATASET",
+        "PROVIDER",
+        "STATUS",
+        "MODEL",
+        "STEP",
+        "LOSS",
+        "ETA",
+        "COST",
+        "CREATED",
+    )
     print(render.table(rows, headers))
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 # As the daemon answers a bad argument: status 1.
 EXIT_BAD_FILE = 1
+EXIT_USAGE = 2
 HELP = {
     "ask": "send one prompt to a model through the daemon and print its answer",
     "eval": "evaluate a model on a test file (against a base model) in the daemon's pool",
@@ -28,14 +29,29 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("--system", metavar="TEXT", help="a system message first")
     else:
         parser.add_argument(
-            "--test-file", type=Path, required=True, metavar="PATH", help="JSONL test items"
+            "--test-file",
+            type=Path,
+            metavar="PATH",
+            help="JSONL test items (required unless --against-recording: its items by default)",
         )
         parser.add_argument("--base", metavar="MODEL", help="compare against this model")
+        parser.add_argument(
+            "--against-recording",
+            metavar="NAME",
+            help="compare against a recording's answers (`ftd recordings`), not a live model",
+        )
         parser.add_argument(
             "--grader",
             action="append",
             metavar="NAME",
             help="a grader to use (repeatable; default: the configured ones)",
+        )
+        parser.add_argument(
+            "--batch",
+            action="store_const",
+            const="batch",
+            dest="mode",
+            help="through the provider's batch engine (half price; live if it has none)",
         )
     common.add_client_options(parser)
     parser.set_defaults(timeout=120.0)
@@ -91,14 +107,22 @@ def run(args: argparse.Namespace) -> int:
         if args.system:
             request["system"] = args.system
         return common.call(args, "ask", request, _answered)
-    try:
-        items = read_test_file(args.test_file.expanduser())
-    except TestFileError as exc:
-        print(f"ftd eval: {exc}", file=sys.stderr)
-        return EXIT_BAD_FILE
-    evaluation: dict[str, Any] = {"model": args.model, "test_items": items}
+    evaluation: dict[str, Any] = {"model": args.model}
+    if args.test_file is None and not args.against_recording:
+        print("ftd eval: give --test-file (or --against-recording NAME)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.test_file is not None:
+        try:
+            evaluation["test_items"] = read_test_file(args.test_file.expanduser())
+        except TestFileError as exc:
+            print(f"ftd eval: {exc}", file=sys.stderr)
+            return EXIT_BAD_FILE
+    if args.against_recording:
+        evaluation["recording"] = args.against_recording
     if args.base:
         evaluation["base_model"] = args.base
     if args.grader:
         evaluation["graders"] = args.grader
+    if args.mode:
+        evaluation["mode"] = args.mode
     return common.call(args, "eval", evaluation, _queued)

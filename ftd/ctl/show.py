@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ftd.ctl import common, render
+from ftd.ctl import batch_view, common, render
 from ftd.datasets.report import human_size
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ def _history(rows: list[dict[str, Any]]) -> None:
 def show_dataset(answer: dict[str, Any]) -> None:
     d = answer["dataset"]
     print(f"dataset {d['id']}: {render.clean(d['name'])} ({d['state']})")
+    if answer.get("run"):
+        of = f" of dataset {d['run_of']}" if d.get("run_of") else " (the dataset's first run)"
+        _line("run", answer["run"] + of)
     _line("sha256", d["sha256"])
     _line("size", human_size(d["size_bytes"]))
     _line("created", render.stamp(d["created_at"]))
@@ -99,6 +102,12 @@ def show_dataset(answer: dict[str, Any]) -> None:
     for side, upload in (answer.get("uploads") or {}).items():
         _line(f"upload {side}", upload["file_id"] or f"{upload['filename']} (not yet)")
     _history(answer["history"])
+    runs = answer.get("runs") or []
+    if len(runs) > 1:
+        print(f"runs of this dataset ({len(runs)}; compare with `ftd compare RUN RUN`):")
+        for run in runs:
+            job = f"job {run['job_id']} {run['job_status']}" if run["job_id"] else "no job yet"
+            print(f"  {run['run']}: {run['model']} at {run['provider']}, {run['state']}, {job}")
     if answer.get("job"):
         print()
         show_job(answer["job"])
@@ -113,6 +122,9 @@ def show_job(answer: dict[str, Any]) -> None:
     dataset = answer.get("dataset")
     if dataset:
         _line("dataset", f"{dataset['id']}: {dataset['name']} ({dataset['state']})")
+        if dataset.get("run"):
+            of = dataset.get("run_of") or dataset["id"]
+            _line("run", f"{dataset['run']} of dataset {of}")
     _line("base model", job["model"])
     _line("fine-tuned model", job["fine_tuned_model"])
     _line("model answers", render.stamp(job["model_ready_at"]) if job["model_ready_at"] else None)
@@ -224,6 +236,15 @@ def show_evaluation(answer: dict[str, Any]) -> None:
             f"{progress.get('errors', 0)} errors",
         )
     _line("test file", evaluation.get("test_file"))
+    base = (summary.get("sides") or {}).get("base") or {}
+    if base.get("source") == "recorded":
+        _line(
+            "sides",
+            f"{evaluation['model']} asked live; {base.get('model')} read from recording "
+            f"{base.get('recording')} (recorded {base.get('recorded_at')})",
+        )
+    for label, text in batch_view.stage_lines(answer.get("batches")):
+        _line(label, text)
     _line("verdict", render.verdict(evaluation.get("verdict") or summary.get("verdict")))
     primary = (summary.get("graders") or {}).get(summary.get("primary_grader") or "") or {}
     if primary.get("verdict_reason"):
@@ -243,6 +264,7 @@ def show_evaluation(answer: dict[str, Any]) -> None:
             f"{usage.get('cached_requests')} from the cache, {usage.get('prompt_tokens')} + "
             f"{usage.get('completion_tokens')} tokens)",
         )
+    _line("live vs batch", batch_view.cost_line(summary))
     for gate in summary.get("gates") or []:
         _line(
             f"gate {gate['name']}", f"{'passed' if gate['passed'] else 'failed'}: {gate['reason']}"

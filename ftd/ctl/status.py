@@ -31,6 +31,9 @@ def show(answer: dict[str, Any]) -> None:
     print(f"  socket {paths['socket']}, state {paths['state_dir']}, drop {paths['drop_dir']}")
     print(f"datasets     {render.counts(answer['datasets'])}")
     print(f"jobs         {render.counts(answer['jobs'])}")
+    if answer.get("runs"):
+        runs = answer["runs"]
+        print(f"runs         {runs['runs']} runs of {runs['datasets']} datasets")
     if "evaluations" in answer:
         print(f"evaluations  {render.counts(answer['evaluations']['by_status'])}")
     pace = answer["rate_limit"]

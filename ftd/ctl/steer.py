@@ -19,7 +19,7 @@ HELP = {
     "cancel": "cancel a running or queued fine-tuning job",
     "pause": "pause a running fine-tuning job",
     "resume": "resume a paused fine-tuning job",
-    "retry": "try a rejected, failed or blocked dataset again (e.g. after fixing its sidecar)",
+    "retry": "try a rejected, failed or blocked dataset, or a cancelled or failed run, again",
     "approve": "approve a dataset held by the spend guard",
     "adopt": "follow a fine-tuning job created outside ftd",
     "reload": "re-read the configuration where that is safe while running",
@@ -42,7 +42,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     if subject == "job":
         parser.add_argument("job", help="job id (ftjob-...)")
     elif subject == "dataset":
-        parser.add_argument("dataset", help="dataset number or file name")
+        parser.add_argument("dataset", help="dataset number, file name or run (run-N)")
     elif subject == "model":
         parser.add_argument("model", help="fine-tuned model name (ft:...)")
         parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -64,6 +64,12 @@ def _job(answer: dict[str, Any]) -> None:
 
 
 def _dataset(answer: dict[str, Any]) -> None:
+    if "retry_of" in answer:
+        print(
+            f"{answer['retry_of']}: {answer['previous']}; trained again as {answer['run']} "
+            f"({answer['state']})"
+        )
+        return
     line = f"dataset {answer['dataset_id']}: {answer.get('previous', 'awaiting_approval')}"
     print(f"{line} -> {answer['state']}")
 

@@ -20,18 +20,29 @@ from ftd import __version__
 from ftd.control.access import Access
 from ftd.control.handlers import commands
 from ftd.control.server import ControlServer, bound_socket
+from ftd.daemon import snapshot
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
 from ftd.daemon.clockjump import follow_clock
-from ftd.daemon.database import identity_of, open_when_possible, watch_identity
+from ftd.daemon.database import (
+    StartStopped,
+    identity_of,
+    now,
+    open_when_possible,
+    watch_identity,
+    when_possible,
+)
 from ftd.daemon.deployments import Deployer
 from ftd.daemon.lock import hold_lock
+from ftd.daemon.notifier import Dispatcher
 from ftd.daemon.parts import Parts
 from ftd.daemon.prepare import Preparer
+from ftd.daemon.recorder import Recorder
 from ftd.daemon.reload import Reloader
 from ftd.daemon.reports import Reports
 from ftd.daemon.stages import Stage
 from ftd.daemon.submit import Submitter
+from ftd.daemon.webhooks_in import WebhookListener
 from ftd.evaluation.service import EvaluationService
 from ftd.logs import get_logger
 from ftd.pace import Pace
@@ -105,19 +116,36 @@ async def _on_signals(
 async def serve(settings: Settings, config_file: Path | None = None) -> None:
     """Run until SIGTERM or SIGINT."""
     paths = settings.paths
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     drop = paths.drop
-    drop.create()
     splits_dir = paths.state_dir / "splits"
-    splits_dir.mkdir(exist_ok=True, mode=0o700)
-    # ftd's own copies of what it took from the drop folder: never the producers'.
-    (paths.state_dir / SNAPSHOTS_NAME).mkdir(exist_ok=True, mode=0o700)
+    notifier = Notifier.from_env()  # removes systemd's variables before any child starts
+
+    def folders() -> None:
+        paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        drop.create()
+        splits_dir.mkdir(exist_ok=True, mode=0o700)
+        # ftd's own copies of what it took from the drop folder: never the producers'.
+        (paths.state_dir / SNAPSHOTS_NAME).mkdir(exist_ok=True, mode=0o700)
+
     control = settings.control
     access = Access(group=control.group, admin_group=control.admin_group)
     with contextlib.ExitStack() as held:
-        held.enter_context(hold_lock(paths.state_dir / "ftd.lock"))
-        listening = held.enter_context(bound_socket(settings.socket_path, access.gid))
-        notifier = Notifier.from_env()  # removes systemd's variables before any child starts
+        lock = paths.state_dir / "ftd.lock"
+        try:
+            # A full disk or a read-only file system waits here, said once, as the database does.
+            await when_possible("state folders", now(folders), notifier, where=paths.state_dir)
+            await when_possible(
+                "lock file", now(lambda: held.enter_context(hold_lock(lock))), notifier, where=lock
+            )
+            listening = await when_possible(
+                "control socket",
+                now(lambda: held.enter_context(bound_socket(settings.socket_path, access.gid))),
+                notifier,
+                where=settings.socket_path,
+            )
+        except StartStopped:
+            log.info("daemon_stopped")
+            return
         database = paths.state_dir / DATABASE_NAME
         opened = await open_when_possible(database, notifier)
         if opened is None:
@@ -172,6 +200,7 @@ async def _run(
     pace = paces[DEFAULT_PROFILE]
     await recover(store, drop)
     snapshots = settings.paths.state_dir / SNAPSHOTS_NAME
+    await snapshot.clean_leftovers(store, snapshots)  # a crash may have left copies behind
 
     async def job_finished() -> None:
         # A finished job frees a slot under the provider's concurrent-job cap:
@@ -233,6 +262,7 @@ async def _run(
         wake_prepare=prepare.wake,
         wake_submit=submit.wake,
         socket_path=settings.socket_path,
+        preparer=preparer,
     )
     deployer = Deployer(
         store,
@@ -256,6 +286,14 @@ async def _run(
     )
     reports = Reports(store, evaluations, settings.paths.state_dir)
     parts.evaluations = evaluations
+    recorder = Recorder(
+        store,
+        lambda: parts.settings,
+        evaluations,
+        providers,
+        scan_seconds=settings.tracker.poll_seconds,
+    )
+    parts.recorder = recorder
     parts.reports = reports
     parts.deployer = deployer
     await reports.catch_up()
@@ -292,7 +330,15 @@ async def _run(
             await tg.start(submit.run)
             await tg.start(tracker.run)
             await tg.start(evaluations.run)
+            await tg.start(recorder.run)
             await tg.start(deployer.run)
+            await tg.start(
+                Dispatcher(store, lambda: parts.settings, lambda: tracker.shutdown_dates).run
+            )
+            if settings.webhooks.listen is not None:
+                hooks = WebhookListener(settings.webhooks, lambda _job: tracker.wake())
+                tracker.slowdown = hooks.slowdown
+                await tg.start(hooks.run)
             tg.start_soon(reports.keep_up, max(5.0, 4 * settings.tracker.poll_seconds))
             await tg.start(watch_approvals, store, submit.wake, access.approves_by_file)
             await tg.start(

@@ -3,8 +3,9 @@
 At start a full disk or a database locked by another process is a state of
 the machine, not a fault of ftd: it says why once, tells systemd in its
 status line (and asks for more start-up time), and tries again, until it
-opens or the daemon is told to stop. A malformed database still fails the
-start at once: waiting cannot mend it.
+opens or the daemon is told to stop. The steps before (the state and drop
+folders, the lock file, the control socket) wait alike (``when_possible``).
+A malformed database still fails the start at once: waiting cannot mend it.
 
 While running, the file the daemon opened must stay the file at its path:
 one deleted or replaced behind its back would be found missing at the next
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -29,10 +30,12 @@ from ftd.store import Store
 from ftd.store.db import StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from ftd.systemd import Notifier
 
+T = TypeVar("T")
 log = get_logger("ftd.daemon.database")
 OPEN_RETRY_SECONDS = (1.0, 30.0)
 IDENTITY_CHECK_SECONDS = 2.0
@@ -52,35 +55,76 @@ def _waitable(exc: BaseException) -> bool:
     return False
 
 
-async def open_when_possible(path: Path, notifier: Notifier) -> Store | None:
-    """The store, once it can be opened; None if SIGTERM or SIGINT came first."""
+class StartStopped(FtdError):
+    """SIGTERM or SIGINT came while the start waited for the machine."""
+
+
+async def when_possible(
+    step: str,
+    attempt: Callable[[], Awaitable[T]],
+    notifier: Notifier,
+    *,
+    where: Path | None = None,
+    waiting: str = "startup_waiting",
+    resumed: str = "startup_resumed",
+) -> T:
+    """``attempt``'s result once the machine lets it succeed; StartStopped if told to stop.
+
+    Only a state of the machine is waited out (a full disk or quota, a read-only
+    file system, a locked database); any other error fails the start at once.
+    Each new reason is logged once, and systemd's status line says what waits.
+    """
     low, high = OPEN_RETRY_SECONDS
     wait = low
     said: str | None = None
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         while True:
             try:
-                store = await Store.open(path)
+                result = await attempt()
             except (StoreError, OSError) as exc:
                 if not _waitable(exc):
                     raise
                 error = str(exc)
                 if error != said:
-                    log.error("database_unavailable", path=str(path), error=error, retry_in=wait)
+                    log.error(waiting, step=step, path=str(where), error=error, retry_in=wait)
                     said = error
                 notifier.send(
-                    STATUS=f"waiting for the database: {error}"[:400],
+                    STATUS=f"waiting for the {step}: {error}"[:400],
                     EXTEND_TIMEOUT_USEC=int(START_EXTENSION_SECONDS * 1e6),
                 )
             else:
                 if said is not None:
-                    log.info("database_available", path=str(path))
-                return store
+                    log.info(resumed, step=step, path=str(where))
+                return result
             with anyio.move_on_after(wait):
                 async for number in signals:
                     log.info("daemon_stopping", signal=signal.Signals(number).name)
-                    return None
+                    raise StartStopped(f"stopped by {signal.Signals(number).name} while waiting")
             wait = min(high, wait * 2)
+
+
+def now(call: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    """A synchronous start-up step, as ``when_possible`` takes it."""
+
+    async def attempt() -> T:
+        return call()
+
+    return attempt
+
+
+async def open_when_possible(path: Path, notifier: Notifier) -> Store | None:
+    """The store, once it can be opened; None if SIGTERM or SIGINT came first."""
+    try:
+        return await when_possible(
+            "database",
+            lambda: Store.open(path),
+            notifier,
+            where=path,
+            waiting="database_unavailable",
+            resumed="database_available",
+        )
+    except StartStopped:
+        return None
 
 
 def identity_of(path: Path) -> tuple[int, int]:

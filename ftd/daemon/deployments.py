@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ftd.daemon.hosting import hosting_of
 from ftd.errors import FtdError, RemoteError
 from ftd.logs import get_logger
 from ftd.providers.kinds import NOT_READY
@@ -77,6 +78,8 @@ class Deployer:
         self._clock = clock
         self._wakeup = anyio.Event()
         self._unconfigured: set[str] = set()
+        # (profile, model) pairs the provider serves without a deployment (asked once a life).
+        self._serverless: set[tuple[str, str]] = set()
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -109,7 +112,7 @@ class Deployer:
             await self._intend_checkpoint(checkpoint)
         # A shared deployment torn down while a candidate still waits is made again.
         for profile, base in await rows_of.bases_still_wanted(self._store, profiles):
-            if self._settings().profile(profile).azure.can_deploy:
+            if hosting_of(self._settings().profile(profile)).can_deploy:
                 await self._intend_shared(profile, base)
         for row in await rows_of.live(self._store):
             if row.provider not in profiles:
@@ -131,9 +134,13 @@ class Deployer:
         if profile not in self._profiles():
             return True
         candidates = [r for r in await rows_of.of_job(self._store, job_id) if r.model == model]
-        if not candidates or any(r.state != rows_of.READY for r in candidates):
+        serverless = not candidates and (profile, model) in self._serverless
+        if not serverless and (not candidates or any(r.state != rows_of.READY for r in candidates)):
             return False
-        configured = self._settings().profile(profile).azure.deployments
+        hosting = hosting_of(self._settings().profile(profile))
+        if not hosting.shared:
+            return True
+        configured = hosting.configured
         for model in self._shared_models(base_model):
             if model in configured:
                 continue
@@ -154,7 +161,14 @@ class Deployer:
 
     async def _intend(self, job: dict[str, object]) -> None:
         profile = str(job["provider"])
-        settings = self._settings().profile(profile).azure
+        settings = hosting_of(self._settings().profile(profile))
+        if (profile, str(job["model"])) in self._serverless:
+            return
+        if await self._providers.get(profile).served_without_deployment(str(job["model"])):
+            self._serverless.add((profile, str(job["model"])))
+            log.info("deployment_not_needed", provider=profile, model=job["model"])
+            self._on_ready()
+            return
         if not settings.can_deploy:
             if profile not in self._unconfigured:
                 self._unconfigured.add(profile)
@@ -162,8 +176,9 @@ class Deployer:
                     "deployment_not_configured",
                     provider=profile,
                     job_id=job["job_id"],
-                    reason="set azure.subscription_id, resource_group and account so that ftd "
-                    "can deploy fine-tuned models for their evaluation",
+                    reason="set azure.subscription_id, resource_group and account (Azure) or "
+                    "together.endpoint_hardware (Together) so that ftd can serve fine-tuned "
+                    "models for their evaluation",
                 )
             return
         model, base = str(job["model"]), str(job["base_model"])
@@ -175,17 +190,19 @@ class Deployer:
             model=model,
             role=rows_of.CANDIDATE,
             job_id=str(job["job_id"]),
-            keep=settings.keep_deployments,
-            hourly_usd=settings.deployment_hourly_usd,
+            keep=settings.keep,
+            hourly_usd=settings.hourly_usd,
         )
         await self._intend_shared(profile, base)
         log.info("deployment_intended", provider=profile, name=name, model=model)
 
     async def _intend_shared(self, profile: str, base: str) -> None:
         """The base model's (and judge's) deployments, made again if they went meanwhile."""
-        settings = self._settings().profile(profile).azure
+        settings = hosting_of(self._settings().profile(profile))
+        if not settings.shared:
+            return
         for shared in self._shared_models(base):
-            if shared in settings.deployments:
+            if shared in settings.configured:
                 continue
             await rows_of.intend(
                 self._store,
@@ -194,14 +211,14 @@ class Deployer:
                 model=shared,
                 role=rows_of.BASE,
                 job_id=None,
-                keep=settings.keep_deployments,
-                hourly_usd=settings.deployment_hourly_usd,
+                keep=settings.keep,
+                hourly_usd=settings.hourly_usd,
             )
 
     async def _intend_checkpoint(self, checkpoint: dict[str, object]) -> None:
         """A checkpoint to be evaluated is deployed like the job's final model."""
         profile = str(checkpoint["provider"])
-        settings = self._settings().profile(profile).azure
+        settings = hosting_of(self._settings().profile(profile))
         if not settings.can_deploy:
             return
         name = candidate_name(str(checkpoint["sha256"]), str(checkpoint["tag"]))
@@ -213,8 +230,8 @@ class Deployer:
             model=str(checkpoint["model"]),
             role=rows_of.CANDIDATE,
             job_id=str(checkpoint["job_id"]),
-            keep=settings.keep_deployments,
-            hourly_usd=settings.deployment_hourly_usd,
+            keep=settings.keep,
+            hourly_usd=settings.hourly_usd,
         )
         log.info("deployment_intended", provider=profile, name=name, model=checkpoint["model"])
 
@@ -246,7 +263,7 @@ class Deployer:
                 log.info("deployment_deleted", provider=row.provider, name=row.name)
 
     async def _creating(self, provider: Provider, row: DeploymentRow) -> None:
-        timeout = self._settings().profile(row.provider).azure.deployment_ready_timeout_seconds
+        timeout = hosting_of(self._settings().profile(row.provider)).ready_timeout
         if self._clock() - row.created_at > timeout:
             message = f"not answering after {timeout:g} s"
             log.warning("deployment_timed_out", provider=row.provider, name=row.name)

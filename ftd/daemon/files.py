@@ -29,6 +29,7 @@ from ftd.daemon.nofollow import (
     parent_of,
     write_new,
 )
+from ftd.daemon.readers import note_unshared
 from ftd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -92,8 +93,19 @@ def _look(root: Path, path: Path) -> os.stat_result | None:
         raise
 
 
+def _through_link(root: Path, path: Path) -> bool:
+    """Whether the way from ``root`` to ``path``'s folder passes through a link (or a file
+    where a folder should be): such a path is never followed."""
+    try:
+        with parent_of(root, path):
+            return False
+    except OSError as exc:
+        return exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK)
+
+
 def settle_move(row: FileRow, *, root: Path | None = None) -> str:
-    """Finish a recorded move; says how it ended: moved, done, or missing.
+    """Finish a recorded move; says how it ended: moved, done, missing, or refused (the
+    way to the file passes through a link, which is never followed).
 
     With the file's identity on record, a file at either end counts only if it
     is that file: another one under the target name is not this move done,
@@ -124,16 +136,31 @@ def settle_move(row: FileRow, *, root: Path | None = None) -> str:
             move_file(source, target, root=top)
         except MoveError as exc:
             if exc.errno in WALK_FAILURES:
-                return "missing"  # gone, or the way there became a link, since the look
+                # gone, or the way there became a link, since the look
+                return "refused" if _through_link(top, source) else "missing"
             raise
         return "moved"
-    return "missing"
+    return "refused" if _through_link(top, source) else "missing"
+
+
+def _refusal(row: FileRow, outcome: str) -> str:
+    source = row.moving_from or row.path
+    if outcome == "refused":
+        return (
+            f"{source} was not moved with its dataset: the way to it passes through a "
+            "symbolic link, which ftd never follows; it was left where it is, untouched"
+        )
+    return (
+        f"{source} was not moved with its dataset: it is no longer the file ftd took "
+        "(removed, or replaced by another file or a link); whatever is there was left alone"
+    )
 
 
 async def settle_moves(
     store: Store, dataset_id: int | None = None, *, root: Path | None = None
 ) -> list[FileRow]:
-    """Carry out recorded moves (all, or one dataset's); returns those whose file is gone.
+    """Carry out recorded moves (all, or one dataset's); returns the datasets' moves whose
+    file is gone. A sidecar's or companion's move that cannot be made is refused instead.
 
     ``root`` is the drop folder: every end of every move lies under it.
     """
@@ -142,6 +169,17 @@ async def settle_moves(
         if dataset_id is not None and row.dataset_id != dataset_id:
             continue
         outcome = await anyio.to_thread.run_sync(partial(settle_move, row, root=root))
+        if row.role != "dataset" and outcome in ("missing", "refused"):
+            # A sidecar's or companion's move that cannot be made is settled, not retried
+            # for ever: the file stays where it is, and the dataset's report says why.
+            reason = _refusal(row, outcome)
+            log.warning(
+                "file_move_refused", dataset_id=row.dataset_id, role=row.role, reason=reason
+            )
+            await store.refuse_move(row.dataset_id, row.role, reason)
+            continue
+        if outcome == "refused":
+            outcome = "missing"  # the dataset itself: nothing ftd may take
         if outcome == "missing":
             log.warning(
                 "file_missing",
@@ -175,4 +213,6 @@ def write_json(
     """
     body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     with parent_of(root or path.parent.parent, path) as (fd, name):
-        write_new(fd, name, body, reader_uid=reader_uid)
+        shared = write_new(fd, name, body, reader_uid=reader_uid)
+    if not shared:
+        note_unshared(path.parent)

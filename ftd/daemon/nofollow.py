@@ -150,14 +150,33 @@ def grant_read(fd: int, uid: int) -> None:
     os.setxattr(fd, "system.posix_acl_access", value)
 
 
+def share(fd: int, reader_uid: int) -> bool:
+    """Let ``reader_uid`` read the 0600 file ftd just made; whether that could be done.
+
+    By an ACL entry where the file system has ACLs; else, for a daemon running
+    as root, by handing the file to the reader (theirs now, still 0600: no one
+    else reads it). Never by the group's mode: the group is every producer.
+    """
+    try:
+        grant_read(fd, reader_uid)
+        return True
+    except OSError:
+        pass  # no ACLs on this file system (EOPNOTSUPP), or none for ftd to set
+    if os.geteuid() == 0:
+        os.fchown(fd, reader_uid, -1)
+        return True
+    return False
+
+
 def write_new(
     dir_fd: int,
     name: str,
     data: bytes,
     *,
     reader_uid: int | None = None,
-) -> None:
-    """Write ``name`` in the folder whole, readable by ftd and ``reader_uid`` only.
+) -> bool:
+    """Write ``name`` in the folder whole, readable by ftd and ``reader_uid`` only; False
+    when ``reader_uid`` could not be let read it (no ACLs here, see readers.py).
 
     The bytes go to a fresh temporary name made with ``O_EXCL`` (a link put
     there beforehand makes it fail, never leads elsewhere), then take the
@@ -170,12 +189,14 @@ def write_new(
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            if reader_uid is not None and reader_uid != os.geteuid():
-                with contextlib.suppress(OSError):  # no ACLs here: ftd alone reads it
-                    grant_read(handle.fileno(), reader_uid)
+            shared = reader_uid is None or reader_uid == os.geteuid()
+            if reader_uid is not None and not shared:
+                shared = share(handle.fileno(), reader_uid)
             os.fsync(handle.fileno())
         existing = lstat_at(dir_fd, name)
-        if existing is not None and existing.st_uid != os.geteuid():
+        # ftd's own earlier report, or one it handed to its producer (no ACLs there).
+        ours = {os.geteuid(), reader_uid} if reader_uid is not None else {os.geteuid()}
+        if existing is not None and existing.st_uid not in ours:
             raise FileExistsError(errno.EEXIST, "a file ftd did not write is there", name)
         if existing is not None and stat.S_ISREG(existing.st_mode):
             os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
@@ -187,3 +208,4 @@ def write_new(
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=dir_fd)
         raise
+    return shared

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ftd.config import Settings
     from ftd.daemon.deployments import Deployer
+    from ftd.daemon.prepare import Preparer
     from ftd.daemon.reports import Reports
     from ftd.pace import Pace
     from ftd.providers import Providers
@@ -39,7 +40,12 @@ class Parts:
     # The evaluation service once it runs: queue (``request``) and progress.
     evaluations: Any = None
     reports: Reports | None = None
+    # The recorder (ftd.daemon.recorder) once it runs: recordings on request, and
+    # the models that retire unrecorded.
+    recorder: Any = None
     deployer: Deployer | None = None
+    # Starts runs by hand (``ftd train``, a run's retry) through the spend guard.
+    preparer: Preparer | None = None
     connections: Callable[[], int] = lambda: 0
     pid: int = field(default_factory=os.getpid)
     started_at: float = field(default_factory=time.time)

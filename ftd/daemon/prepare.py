@@ -16,23 +16,29 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ftd.config import load_overrides
+from ftd.config.run import retirement
+from ftd.config.sweep import load_sweep
 from ftd.daemon import snapshot
 from ftd.daemon.files import free_name, settle_moves, write_json
 from ftd.daemon.workers import WorkerFailed, WorkerFull, Workers, environment
+from ftd.datasets.estimate import estimate as training_estimate
 from ftd.errors import ConfigError
+from ftd.evaluation import rft
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.forecast import forecast
 from ftd.evaluation.items import ItemsError
 from ftd.logs import get_logger
+from ftd.runs import run_key, run_name
 from ftd.store import SplitRow, states
+from ftd.store.rows import DatasetRow
+from ftd.store.runs import insert_run, runs_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
-    from ftd.config import RunSettings, Settings
+    from ftd.config import DatasetOverrides, RunSettings, Settings
     from ftd.config.paths import DropFolder
-    from ftd.store import DatasetRow, FileRow, Store
+    from ftd.store import FileRow, Store
 
 log = get_logger("ftd.daemon.prepare")
 WORKER_ATTEMPTS = 3
@@ -96,22 +102,19 @@ class Preparer:
         ):
             return
         files = await self._store.files(row.id)
-        if row.sha256:
-            original = await self._store.original_of(row)
-            if original is not None and original.state in UNDECIDED:
-                # Dropped with its original: whether this is a copy depends on the
-                # original's verdict (a rejected one makes it none), so wait for it.
-                log.info("dataset_waits_for_original", dataset_id=row.id, original=original.id)
-                await self._store.transition(
-                    row.id,
-                    states.VALIDATING,
-                    states.DETECTED,
-                    next_attempt_at=time.time() + ORIGINAL_WAIT_SECONDS,
-                )
-                return
-            if original is not None:
-                await self._duplicate(row, files, original)
-                return
+        original = await self._store.original_of(row) if row.sha256 else None
+        waits_for = await self._earlier_undecided(row) if row.sha256 else None
+        if waits_for is not None:
+            # Dropped with its original (or another copy): whether this is a copy or a
+            # new run depends on the earlier one's verdict, so wait for it.
+            log.info("dataset_waits_for_original", dataset_id=row.id, original=waits_for)
+            await self._store.transition(
+                row.id,
+                states.VALIDATING,
+                states.DETECTED,
+                next_attempt_at=time.time() + ORIGINAL_WAIT_SECONDS,
+            )
+            return
         if row.size_bytes > self._settings().intake.max_file_bytes:
             await self._reject(
                 row,
@@ -130,7 +133,7 @@ class Preparer:
             await self._reject(row, files, _file_errors(row, *unfit))
             return
         try:
-            run = self._run_settings(taken)
+            runs = _distinct(self._run_settings(taken))
         except ConfigError as exc:
             # The sidecar is named as the user knows it, not by ftd's own copy.
             copy = taken.copies.get("sidecar")
@@ -138,6 +141,21 @@ class Preparer:
             message = str(exc).replace(folder, "") if folder else str(exc)
             await self._reject(row, files, _file_errors(row, "bad_sidecar", message))
             return
+        if original is not None:
+            # Same content: a run already made with these settings makes this a copy;
+            # other settings are new runs of the dataset, on its split.
+            known = {
+                run_key(r.settings): r
+                for r in await runs_of(self._store, original.root_id)
+                if r.settings
+            }
+            fresh = [r for r in runs if run_key(r.model_dump(mode="json")) not in known]
+            if not fresh:
+                same = known[run_key(runs[0].model_dump(mode="json"))]
+                await self._duplicate(row, files, same)
+                return
+            runs = fresh
+        run = runs[0]
         try:
             result = await self._validate(row, taken, run)
         except WorkerBlocked as exc:
@@ -149,7 +167,17 @@ class Preparer:
         if not result["accepted"]:
             await self._reject(row, files, _validation_errors(row, result["reports"]))
             return
-        await self._accept(row, files, run, result)
+        await self._accept(row, files, runs, result, original)
+
+    async def _earlier_undecided(self, row: DatasetRow) -> int | None:
+        """An earlier row of the same content still being decided: this one waits for it."""
+        undecided = sorted(UNDECIDED)
+        found = await self._store.read(
+            "SELECT id FROM datasets WHERE sha256 = ? AND id < ? AND duplicate_of IS NULL "
+            "AND state IN (?, ?) ORDER BY id LIMIT 1",
+            (row.sha256, row.id, *undecided),
+        )
+        return int(found[0]["id"]) if found else None
 
     async def _taken(self, row: DatasetRow, files: dict[str, FileRow]) -> snapshot.Taken:
         """The copy made at the claim; made now from the recorded files if there is none."""
@@ -216,6 +244,14 @@ class Preparer:
         evaluation = settings.evaluation
         if run.evaluation is not None:
             evaluation = run.evaluation.applied_to(evaluation)
+        evaluation = rft.for_run(
+            evaluation,
+            {
+                "method": run.method,
+                "reinforcement": run.reinforcement and run.reinforcement.model_dump(),
+            },
+            graders_chosen=run.evaluation is not None and run.evaluation.graders is not None,
+        )
 
         def pricing(model: str) -> Pricing:
             return Pricing.of(settings.price_for(model))
@@ -230,12 +266,24 @@ class Preparer:
             log.warning("evaluation_forecast_failed", error=str(exc))
             return None
 
-    def _run_settings(self, taken: snapshot.Taken) -> RunSettings:
+    def _run_settings(self, taken: snapshot.Taken) -> list[RunSettings]:
+        """The runs the sidecar asks for (several under ``[[runs]]``), else the defaults."""
         sidecar = taken.copies.get("sidecar")
-        overrides = load_overrides(Path(sidecar)) if sidecar is not None else None
-        settings = self._settings()
-        run = settings.defaults.merged(overrides)
-        profile = settings.profile(run.provider)  # an unknown profile rejects the dataset
+        listed: Sequence[DatasetOverrides | None] = (
+            load_sweep(Path(sidecar)) if sidecar is not None else [None]
+        )
+        return [self.run_settings(overrides) for overrides in listed]
+
+    def run_settings(self, overrides: DatasetOverrides | None) -> RunSettings:
+        """The defaults with ``overrides`` over them, checked against the provider profiles."""
+        return self.checked(self._settings().defaults.merged(overrides))
+
+    def checked(self, run: RunSettings) -> RunSettings:
+        """``run`` if its provider profile exists and takes its settings; else ConfigError."""
+        profile = self._settings().profile(run.provider)  # an unknown profile rejects it
+        refused = retirement(run.model, run.method, profile.kind)
+        if refused is not None:
+            raise ConfigError("method", refused)
         if run.training_type is not None and profile.kind != "azure":
             raise ConfigError(
                 "training_type",
@@ -336,6 +384,9 @@ class Preparer:
         directory: Path,
         new_state: str,
         note: tuple[str, dict[str, Any]] | None,
+        *,
+        more_runs: Sequence[dict[str, Any]] = (),
+        held: list[int] | None = None,
         **fields: Any,
     ) -> Path:
         """Write the note, change the state with the moves, make the moves; the dataset's path.
@@ -353,9 +404,20 @@ class Preparer:
                     )
                 )
             moves = {role: (files[role].path, str(path)) for role, path in targets.items()}
-            if await self._store.transition(
-                row.id, states.VALIDATING, new_state, moves=moves, **fields
-            ):
+            held = held if held is not None else []
+            async with self._store.transaction() as tx:
+                # A sweep's other runs are made with the first: a crash keeps all or none.
+                done = await tx.transition(
+                    row.id, states.VALIDATING, new_state, moves=moves, **fields
+                )
+                if done:
+                    accepted = await tx.one("SELECT * FROM datasets WHERE id = ?", (row.id,))
+                    assert accepted is not None
+                    for extra in more_runs:
+                        made = await insert_run(tx, DatasetRow.from_row(accepted), **extra)
+                        if extra["state"] == states.AWAITING_APPROVAL:
+                            held.append(made)
+            if done:
                 await settle_moves(self._store, row.id, root=self._drop.root)
                 work = Path(files["dataset"].path).parent
                 if work.parent == self._drop.processing:
@@ -371,9 +433,12 @@ class Preparer:
             "original_name": original.name,
             "original_state": original.state,
             "sha256": row.sha256,
+            "dataset": original.root_id,
+            "run": run_name(original.id),
             "message": (
-                f"same content as dataset {original.id} ({original.name}); "
-                "not uploaded or trained again"
+                f"same content and settings as {run_name(original.id)} of dataset "
+                f"{original.root_id} ({original.name}); not uploaded or trained again "
+                "(other settings in a sidecar, or `ftd train`, make a new run)"
             ),
         }
         await self._finish(
@@ -405,49 +470,44 @@ class Preparer:
         self,
         row: DatasetRow,
         files: dict[str, FileRow],
-        run: RunSettings,
+        runs: Sequence[RunSettings],
         result: dict[str, Any],
+        original: DatasetRow | None,
     ) -> None:
+        """Accept the dataset as its first run (or, same content, as a new run of the
+        earlier dataset on that dataset's split); a sweep's other runs come with it."""
+        run = runs[0]
         report = result["reports"]["dataset"]
+        if original is not None:
+            splits = [
+                SplitRow(row.id, side, part.path, part.examples, part.sha256)
+                for side, part in (await self._store.splits(original.id)).items()
+            ]
+        else:
+            splits = [
+                SplitRow(row.id, side, part["path"], part["examples"], part["sha256"])
+                for side, part in result["parts"].items()
+            ]
         estimate = report.get("estimate") or {}
         cost = estimate.get("cost_usd")
-        evaluation = await self._evaluation_forecast(run, result["parts"].get("test"))
-        if evaluation is not None:
-            report["evaluation_estimate"] = evaluation
-        evaluation_cost = float(evaluation["counted_usd"]) if evaluation else 0.0
-        tested = any(
-            side == "test" and part["examples"] > 0 for side, part in result["parts"].items()
-        )
-        hosting = self._hosting_estimate(run, tested)
-        if hosting:
-            # Serving the models for their evaluation (Azure's deployments) is part of
-            # what the evaluation costs.
-            report["hosting_estimate_usd"] = hosting
-            evaluation_cost = round(evaluation_cost + hosting, 4)
-        total = None if cost is None else cost + evaluation_cost
-        within = total is not None and total <= run.max_cost_usd
-        new_state = states.READY if within and run.auto_approve else states.AWAITING_APPROVAL
-        reason = None
-        if new_state == states.AWAITING_APPROVAL:
-            reason = _approval_reason(cost, evaluation_cost, run, within=within)
-            report["approval"] = {
-                "reason": reason,
-                "training_usd": cost,
-                "evaluation_usd": evaluation_cost,
-                "limit_usd": run.max_cost_usd,
-            }
-        splits = [
-            SplitRow(row.id, side, part["path"], part["examples"], part["sha256"])
-            for side, part in result["parts"].items()
-        ]
+        new_state, reason = await self._guard(run, cost, splits, report)
         companions = {k: v for k, v in result["reports"].items() if k != "dataset"}
         stored = {**report, "companions": companions, "notes": result.get("notes", [])}
+        if original is not None:
+            stored["run_of"] = original.root_id
+        more_runs = [await self.planned_run(stored, splits, other) for other in runs[1:]]
+        fields: dict[str, Any] = {}
+        if original is not None:
+            fields["run_of"] = original.root_id
+        held: list[int] = []  # the sweep's other runs the spend guard holds
         path = await self._finish(
             row,
             files,
             self._drop.processed,
             new_state,
             None,
+            more_runs=more_runs,
+            held=held,
             report=stored,
             settings=run.model_dump(mode="json"),
             estimated_cost_usd=cost,
@@ -456,7 +516,10 @@ class Preparer:
             detail={
                 "examples": {s.side: s.examples for s in splits},
                 "estimated_cost_usd": cost,
+                **({"run_of": original.root_id} if original is not None else {}),
+                **({"runs": 1 + len(more_runs)} if more_runs else {}),
             },
+            **fields,
         )
         for note in result.get("notes", []):
             log.info("split_note", dataset_id=row.id, note=note)
@@ -467,8 +530,102 @@ class Preparer:
                 reason=reason,
                 approve_by=f"ftd approve {row.id}, or touch {approve_marker(path)}",
             )
+        for run_id in held:
+            log.warning(
+                "approval_needed",
+                dataset_id=run_id,
+                run_of=row.id,
+                approve_by=f"ftd approve {run_name(run_id)}",
+            )
+        if new_state == states.READY or len(held) < len(more_runs):
+            self._on_ready()
+
+    async def _guard(
+        self,
+        run: RunSettings,
+        cost: float | None,
+        splits: Sequence[SplitRow],
+        report: dict[str, Any],
+    ) -> tuple[str, str | None]:
+        """The spend guard for one run: its state (ready or held) and why it is held.
+
+        The run's evaluation forecast, hosting and approval figures go into ``report``.
+        """
+        test = next((s for s in splits if s.side == "test" and s.examples > 0), None)
+        evaluation = await self._evaluation_forecast(
+            run, {"path": test.path, "examples": test.examples} if test is not None else None
+        )
+        if evaluation is not None:
+            report["evaluation_estimate"] = evaluation
+        else:
+            report.pop("evaluation_estimate", None)
+        evaluation_cost = float(evaluation["counted_usd"]) if evaluation else 0.0
+        hosting = self._hosting_estimate(run, test is not None)
+        report.pop("hosting_estimate_usd", None)
+        if hosting:
+            # Serving the models for their evaluation (Azure's deployments) is part of
+            # what the evaluation costs.
+            report["hosting_estimate_usd"] = hosting
+            evaluation_cost = round(evaluation_cost + hosting, 4)
+        total = None if cost is None else cost + evaluation_cost
+        within = total is not None and total <= run.max_cost_usd
+        new_state = states.READY if within and run.auto_approve else states.AWAITING_APPROVAL
+        report.pop("approval", None)
+        if new_state == states.READY:
+            return new_state, None
+        reason = _approval_reason(cost, evaluation_cost, run, within=within)
+        report["approval"] = {
+            "reason": reason,
+            "training_usd": cost,
+            "evaluation_usd": evaluation_cost,
+            "limit_usd": run.max_cost_usd,
+        }
+        return new_state, reason
+
+    async def planned_run(
+        self, report: Mapping[str, Any] | None, splits: Sequence[SplitRow], run: RunSettings
+    ) -> dict[str, Any]:
+        """A new run of a dataset whose validation ``report`` and ``splits`` are given:
+        its estimate (the dataset's training tokens at this run's model and epochs) and
+        the spend guard's decision, as ``insert_run`` takes them."""
+        own = {
+            key: value
+            for key, value in (report or {}).items()
+            if key not in ("estimate", "approval", "evaluation_estimate", "hosting_estimate_usd")
+        }
+        figures = _run_estimate(self._settings(), report, splits, run)
+        if figures is not None:
+            own["estimate"] = figures
+        cost = figures.get("cost_usd") if figures is not None else None
+        state, _reason = await self._guard(run, cost, splits, own)
+        return {
+            "splits": splits,
+            "settings": run.model_dump(mode="json"),
+            "state": state,
+            "report": own,
+            "estimated_cost_usd": cost,
+        }
+
+    async def start_run(
+        self, dataset: DatasetRow, run: RunSettings, detail: Mapping[str, Any]
+    ) -> DatasetRow:
+        """A run of ``dataset`` started by hand (``ftd train``, ``ftd retry``), on its split."""
+        splits = list((await self._store.splits(dataset.id)).values())
+        planned = await self.planned_run(dataset.report, splits, run)
+        async with self._store.transaction() as tx:
+            run_id = await insert_run(tx, dataset, detail=detail, **planned)
+        made = await self._store.dataset(run_id)
+        assert made is not None
+        if made.state == states.AWAITING_APPROVAL:
+            log.warning(
+                "approval_needed",
+                dataset_id=run_id,
+                reason=(made.report or {}).get("approval", {}).get("reason"),
+                approve_by=f"ftd approve {run_id}",
+            )
         else:
             self._on_ready()
+        return made
 
     def _hosting_estimate(self, run: RunSettings, tested: bool) -> float:
         """What serving the models for the evaluation will cost, where the provider bills it.
@@ -479,7 +636,15 @@ class Preparer:
         """
         settings = self._settings()
         profile = settings.profile(run.provider)
-        if profile.kind != "azure" or not profile.azure.can_deploy or not tested:
+        if not tested:
+            return 0.0
+        if profile.kind == "together":
+            # A full fine-tune is served on a dedicated endpoint (an hour); a LoRA one is
+            # served serverless where its base allows, which only Together can say later.
+            full = run.together is not None and run.together.training_type == "full"
+            hardware = profile.together.endpoint_hardware is not None
+            return profile.together.endpoint_hourly_usd if full and hardware else 0.0
+        if profile.kind != "azure" or not profile.azure.can_deploy:
             return 0.0
         if run.evaluation is not None and run.evaluation.enabled is False:
             return 0.0
@@ -487,6 +652,40 @@ class Preparer:
             return 0.0
         count = 1 if run.model in profile.azure.deployments else 2
         return round(count * profile.azure.deployment_hourly_usd, 4)
+
+
+def _run_estimate(
+    settings: Settings,
+    report: Mapping[str, Any] | None,
+    splits: Sequence[SplitRow],
+    run: RunSettings,
+) -> dict[str, Any] | None:
+    """The dataset's training tokens per epoch at this run's model price and epochs."""
+    counted = (report or {}).get("estimate") or {}
+    per_epoch = counted.get("billed_tokens_per_epoch")
+    train = next((s for s in splits if s.side == "train"), None)
+    if not isinstance(per_epoch, int) or train is None:
+        return None
+    price = settings.price_for(run.model)
+    epochs = run.hyperparameters.n_epochs
+    figures = training_estimate(
+        n_examples=train.examples,
+        billed_tokens_per_epoch=per_epoch,
+        n_epochs=epochs if isinstance(epochs, int) else None,
+        price_per_mtok=price.training_per_mtok,
+        price_per_hour=price.training_per_hour,
+    ).to_json()
+    if counted.get("covers"):
+        figures["covers"] = counted["covers"]
+    return figures
+
+
+def _distinct(runs: Sequence[RunSettings]) -> list[RunSettings]:
+    """A sweep's runs with any run listed twice kept once, in the sidecar's order."""
+    seen: dict[str, RunSettings] = {}
+    for run in runs:
+        seen.setdefault(run_key(run.model_dump(mode="json")), run)
+    return list(seen.values())
 
 
 def _approval_reason(
@@ -509,6 +708,9 @@ def _first_unfit(taken: snapshot.Taken, files: dict[str, FileRow]) -> tuple[str,
     for role in ("dataset", "sidecar", "validation", "test"):
         if role in taken.unfit:
             return taken.unfit[role]
+        refused = files[role].refused if role in files else None
+        if refused is not None:
+            return ("bad_sidecar" if role == "sidecar" else f"bad_{role}_file"), refused
     for role in ("dataset", "sidecar", "validation", "test"):
         if role in files and role not in taken.copies:
             kind = "bad_sidecar" if role == "sidecar" else f"bad_{role}_file"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = get_logger("ftd.daemon.reload")
 # Dotted prefixes of the keys a reload applies.
-RELOADABLE = ("defaults", "prices", "log.level", "tracker.poll_seconds", "evaluation")
+RELOADABLE = ("defaults", "prices", "log.level", "tracker.poll_seconds", "evaluation", "notify")
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -58,6 +58,7 @@ def merge(old: Settings, new: Settings) -> Settings:
         "log": old.log.model_copy(update={"level": new.log.level}),
         "tracker": old.tracker.model_copy(update={"poll_seconds": new.tracker.poll_seconds}),
         "evaluation": new.evaluation,
+        "notify": new.notify,
     }
     return old.model_copy(update=update)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ftd.daemon.nofollow import write_new
+from ftd.daemon.readers import note_unshared
 from ftd.logs import get_logger
 from ftd.report.gather import report_view
 from ftd.report.page import render
@@ -41,9 +42,11 @@ def _write(path: Path, html: str, reader_uid: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        write_new(fd, path.name, html.encode("utf-8"), reader_uid=reader_uid)
+        shared = write_new(fd, path.name, html.encode("utf-8"), reader_uid=reader_uid)
     finally:
         os.close(fd)
+    if not shared:
+        note_unshared(path.parent)
 
 
 class Reports:
@@ -86,6 +89,14 @@ class Reports:
             if dataset is not None and dataset.moving_from is None:
                 source = Path(dataset.path)
                 return source.with_name(source.stem + REPORT_SUFFIX)
+            run = await self._store.dataset(row.dataset_id)
+            if run is not None and run.run_of is not None:
+                # A run started by hand or by a sweep has no file of its own: its
+                # report goes beside its dataset's, named by the run.
+                first = (await self._store.files(run.run_of)).get("dataset")
+                if first is not None and first.moving_from is None:
+                    source = Path(first.path)
+                    return source.with_name(f"{source.stem}.run-{run.id}{REPORT_SUFFIX}")
         return self._fallback / f"{row.job_id or f'eval-{row.id}'}{REPORT_SUFFIX}"
 
     async def write_for(self, evaluation_id: int) -> Path | None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ftd.daemon.nofollow import (
     NEW_FILE_FLAGS,
     READ_FLAGS,
@@ -41,7 +43,7 @@ from ftd.logs import get_logger
 if TYPE_CHECKING:
     from ftd.config.paths import DropFolder
     from ftd.intake import Seen
-    from ftd.store import FileRow
+    from ftd.store import FileRow, Store
 
 log = get_logger("ftd.daemon.snapshot")
 MANIFEST = "taken.json"
@@ -319,3 +321,36 @@ def retake(
 def discard(folder: Path) -> None:
     """The copy is no longer needed: the splits (or the verdict) hold what counts."""
     shutil.rmtree(folder, ignore_errors=True)
+
+
+# The states whose datasets still read their copy; past them the splits hold what counts.
+READ_IN = frozenset({"detected", "validating"})
+
+
+def leftovers(snapshots: Path, tags: dict[str, str]) -> dict[str, str]:
+    """Copies nothing will read again, tag -> why: those of no dataset (a crash came
+    between the copy and its row) and those of datasets past validation (between the
+    verdict and the discard). ``tags`` maps each dataset's tag to its state."""
+    try:
+        found = [entry for entry in os.scandir(snapshots) if entry.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return {}
+    unread: dict[str, str] = {}
+    for entry in found:
+        state = tags.get(entry.name)
+        if state is None:
+            unread[entry.name] = "no dataset holds it (taken just before a crash)"
+        elif state not in READ_IN:
+            unread[entry.name] = f"its dataset is {state}, past validation"
+    return unread
+
+
+async def clean_leftovers(store: Store, snapshots: Path) -> int:
+    """Remove the copies nothing will read again; at start, before anything is taken."""
+    rows = await store.read("SELECT tag, state FROM datasets")
+    tags = {str(r["tag"]): str(r["state"]) for r in rows}
+    unread = await anyio.to_thread.run_sync(leftovers, snapshots, tags)
+    for tag, why in unread.items():
+        await anyio.to_thread.run_sync(discard, snapshots / tag)
+        log.info("snapshot_removed", tag=tag, reason=why)
+    return len(unread)

@@ -28,6 +28,8 @@ import anyio
 from ftd import catalog
 from ftd.config.integrations import Integration
 from ftd.config.reinforcement import Reinforcement
+from ftd.config.together import TogetherRun
+from ftd.daemon import preflight
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
@@ -64,6 +66,10 @@ FILE_READY_POLL_SECONDS = 2.0
 UPLOAD_SIDES = ("train", "validation")
 
 
+class _Held(Exception):
+    """The provider's price sent the dataset back for approval; nothing was created."""
+
+
 def _wait(attempt: int, base: float, ceiling: float, hint: float | None) -> float:
     """The back-off, never shorter than what the provider asked for."""
     return max(backoff(attempt, base, ceiling, jitter=0.2), hint or 0.0)
@@ -92,6 +98,7 @@ class Submitter:
             row = await self._reload(row)
         try:
             if row.state == states.UPLOADING:
+                await preflight.check_model(self._at(row), str((row.settings or {})["model"]))
                 file_ids = await self._upload(row)
                 # The job's creation gets its own attempts: the back-off measures how long
                 # one step has been failing, not what the uploads went through before it.
@@ -102,6 +109,8 @@ class Submitter:
                 row = await self._reload(row)
             if row.state == states.CREATING_JOB:
                 await self._create_job(row)
+        except _Held as held:
+            log.info("job_create_held", dataset_id=row.id, reason=str(held))
         except RemoteError as error:
             await self._refused(row, error)
 
@@ -233,10 +242,32 @@ class Submitter:
             log.info("job_found", dataset_id=row.id, job_id=job.id, matches=len(existing))
             return job
         request = await self._job_request(row)
+        estimate = await preflight.priced(provider, request, row)
+        if estimate is not None:
+            held = await self._price_recorded(row, estimate)
+            if held:
+                raise _Held(estimate.hold or "")
         log.info(
             "job_create_sent", dataset_id=row.id, model=request.model, provider=provider.profile
         )
         return await provider.create_job(request)
+
+    async def _price_recorded(self, row: DatasetRow, estimate: preflight.Priced) -> bool:
+        """Keep the provider's figure; True if the dataset now waits for approval with it."""
+        state = states.AWAITING_APPROVAL if estimate.hold else states.CREATING_JOB
+        moved = await self._store.transition(
+            row.id,
+            states.CREATING_JOB,
+            state,
+            report=estimate.report,
+            estimated_cost_usd=estimate.usd,
+            detail={"provider_estimate_usd": estimate.usd},
+        )
+        if moved and estimate.hold:
+            log.warning(
+                "approval_needed", dataset_id=row.id, reason=estimate.hold, approve_by="ftd approve"
+            )
+        return moved and estimate.hold is not None
 
     async def _job_request(self, row: DatasetRow) -> JobRequest:
         settings = row.settings or {}
@@ -265,9 +296,11 @@ class Submitter:
             TAG_KEY: dataset_tag(row),
         }
         validation = uploads.get("validation")
-        extra = (
+        extra: dict[str, Any] = (
             {"training_type": settings["training_type"]} if settings.get("training_type") else {}
         )
+        if settings.get("together"):
+            extra["together"] = TogetherRun.model_validate(settings["together"]).request()
         return JobRequest(
             model=settings["model"],
             training_file=train,

@@ -67,9 +67,24 @@ async def get_state(request: web.Request) -> web.Response:
             "jobs": dict(jobs),
             "uploads": dict(uploads),
             "fine_tuned_models": models,
+            # Read without the answer delay: a test sees a batch its client has not heard of.
+            "batch_metadata": [b.metadata or {} for b in core.batches.batches.values()],
             "persistent": core.settings.state_path is not None,
         }
     )
+
+
+async def retire_model(request: web.Request) -> web.Response:
+    """Shut a model down now, as a provider does on a base's shutdown date: every
+    request naming it answers 404 ``model_not_found`` from then on."""
+    core = request.app[CORE]
+    body = await json_body(request)
+    name = body.get("model")
+    if not isinstance(name, str) or not name:
+        raise bad_request("model: the name of the model to retire", param="model")
+    core.models.retire(name)
+    log.info("model_retired", model=name)
+    return json_response({"retired": sorted(core.models.retired)})
 
 
 def add_admin_routes(app: web.Application) -> None:
@@ -79,3 +94,4 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_get("/_emulator/stats", get_stats)
     r.add_post("/_emulator/reset_stats", reset_stats)
     r.add_get("/_emulator/state", get_state)
+    r.add_post("/_emulator/retire", retire_model)

@@ -48,7 +48,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     net.add_argument(
         "--flavor",
         default="openai",
-        choices=("openai", "azure"),
+        choices=("openai", "azure", "together"),
         help="which API to speak (default %(default)s)",
     )
     sim = parser.add_argument_group("simulation")
@@ -73,7 +73,7 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="a new deployment stays Creating this long",
+        help="a new deployment (Azure) or endpoint (Together) stays starting this long",
     )
     azure.add_argument(
         "--deployment-not-ready-seconds",
@@ -88,6 +88,26 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         default=0.0,
         metavar="SECONDS",
         help="pause developerTier jobs after a step and resume them this much later (0: off)",
+    )
+    batch = parser.add_argument_group("batches")
+    batch.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="emulated seconds a batch is in_progress (divided by --speed)",
+    )
+    batch.add_argument(
+        "--batch-request-failure-rate",
+        type=_fraction,
+        default=0.0,
+        help="fraction of a batch's requests answered 500 in its error file",
+    )
+    batch.add_argument(
+        "--batch-expire-rate",
+        type=_fraction,
+        default=0.0,
+        help="fraction of batches that expire with half their requests done",
     )
     sim.add_argument("--max-file-bytes", type=int, default=512 * 1024 * 1024)
     sim.add_argument("--max-part-bytes", type=int, default=64 * 1024 * 1024)
@@ -171,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
             deployment_provisioning_seconds=args.deployment_provisioning_seconds,
             deployment_not_ready_seconds=args.deployment_not_ready_seconds,
             developer_tier_pause_seconds=args.developer_tier_pause_seconds,
+            batch_seconds=args.batch_seconds,
+            batch_request_failure_rate=args.batch_request_failure_rate,
+            batch_expire_rate=args.batch_expire_rate,
         )
         settings = EmulatorSettings(
             host=args.host,

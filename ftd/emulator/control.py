@@ -55,6 +55,10 @@ class EmulatorControl:
     async def state(self) -> dict[str, Any]:
         return await self._call("GET", "/_emulator/state")
 
+    async def retire(self, model: str) -> dict[str, Any]:
+        """Shut ``model`` down: it answers 404 model_not_found from then on."""
+        return await self._call("POST", "/_emulator/retire", {"model": model})
+
     async def deployments(self) -> dict[str, Any]:
         """Azure flavour only: live deployments and the PUT and DELETE counts."""
         return await self._call("GET", "/_emulator/deployments")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ftd.emulator.batches import BatchService
 from ftd.emulator.chat import ChatEngine
 from ftd.emulator.files import FileService
 from ftd.emulator.jobs import JobService
@@ -50,6 +51,7 @@ class EmulatorCore:
         self.uploads = UploadService(self.state, self.config, clock=clock)
         self.models = ModelDirectory(self.jobs, clock=clock)
         self.chat = ChatEngine(self.jobs, self.models, clock=clock)
+        self.batches = BatchService(self.state, self.config, self.chat.complete, clock=clock)
 
     def referenced_by_job(self, file_id: str) -> bool:
         return any(

@@ -43,4 +43,8 @@ def flavor_named(name: str) -> Flavor:
         )  # loaded on demand: openai needs none of it
 
         return AzureFlavor()
+    if name == "together":
+        from ftd.emulator.together.flavor import TogetherFlavor
+
+        return TogetherFlavor()
     return Flavor()

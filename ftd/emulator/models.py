@@ -59,6 +59,12 @@ class ModelDirectory:
         self._jobs = jobs
         self._clock = clock
         self._bases = _base_names()
+        # Models retired on a test's demand: from then on they answer 404 model_not_found
+        # everywhere, as a fine-tune does once its base is shut down.
+        self.retired: set[str] = set()
+
+    def retire(self, name: str) -> None:
+        self.retired.add(name)
 
     def _fine_tuned_objects(self) -> list[dict[str, Any]]:
         now = self._clock()
@@ -81,9 +87,11 @@ class ModelDirectory:
             }
             for name, snapshot in self._bases.items()
         ]
-        return bases + self._fine_tuned_objects()
+        return [m for m in bases + self._fine_tuned_objects() if m["id"] not in self.retired]
 
     def retrieve(self, name: str) -> dict[str, Any]:
+        if name in self.retired:
+            raise model_not_found(name)
         if name in self._bases:
             snapshot = self._bases[name]
             return {
@@ -115,6 +123,8 @@ class ModelDirectory:
 
     def served(self, name: str) -> ServedModel:
         """The model behind a chat request; 404 ``model_not_found`` like the real API."""
+        if name in self.retired:
+            raise model_not_found(name)
         if name in self._bases:
             return ServedModel(name, self._bases[name], None)
         found = self._jobs.find_model(name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ftd.emulator.batch_routes import add_batch_routes
 from ftd.emulator.core import CORE, EmulatorCore
 from ftd.emulator.files import file_object
 from ftd.emulator.params import json_body, metadata_filter, query_choice, query_int
@@ -187,3 +188,4 @@ def add_api_routes(app: web.Application) -> None:
     r.add_get("/v1/models/{id}", retrieve_model)
     r.add_delete("/v1/models/{id}", delete_model)
     r.add_post("/v1/chat/completions", chat_completion)
+    add_batch_routes(app)

@@ -22,7 +22,7 @@ DEFAULT_MAX_FILE_BYTES = 512 * MIB
 DEFAULT_MAX_PART_BYTES = 64 * MIB
 MAX_UPLOAD_BYTES = 8 * 1024 * MIB
 DEFAULT_UPLOAD_TTL_SECONDS = 3600.0
-FLAVORS = ("openai", "azure")
+FLAVORS = ("openai", "azure", "together")
 
 
 class SettingError(FtdError):
@@ -66,6 +66,13 @@ _RULES: dict[str, _Rule] = {
     "deployment_not_ready_seconds": _Rule(float, 0, 86_400),
     "developer_tier_pause_seconds": _Rule(float, 0, 30 * 86_400),
     "arm_page_size": _Rule(int, 1, 1000),
+    # Azure flavour: every model's inference deprecation this many days from the
+    # emulator's clock (a base about to retire), instead of the published dates.
+    "shutdown_in_days": _Rule(float, 0, 36_500, nullable=True),
+    # Batches: emulated seconds in_progress, share of requests failing, chance a batch expires.
+    "batch_seconds": _Rule(float, 0, 86_400),
+    "batch_request_failure_rate": _Rule(float, 0, 1),
+    "batch_expire_rate": _Rule(float, 0, 1),
 }
 
 
@@ -127,6 +134,10 @@ class RuntimeConfig:
     # trained step and resumed by it this many seconds later.
     developer_tier_pause_seconds: float = 0.0
     arm_page_size: int = 100
+    shutdown_in_days: float | None = None
+    batch_seconds: float = 120.0
+    batch_request_failure_rate: float = 0.0
+    batch_expire_rate: float = 0.0
 
     def __post_init__(self) -> None:
         for key in _RULES:
@@ -155,7 +166,7 @@ class EmulatorSettings:
     state_path: Path | None = None
     organization: str = "ftd-emulator"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    flavor: str = "openai"  # which API the emulator speaks: "openai" or "azure"
+    flavor: str = "openai"  # which API the emulator speaks: one of FLAVORS
 
     def __post_init__(self) -> None:
         if self.flavor not in FLAVORS:

@@ -4,11 +4,11 @@ Each gives a score in [0, 1] with an explanation a person can check; the
 pass/fail ones also say ``passed``, which the paired McNemar test needs.
 The judge and pairwise graders ask a model and live in ``judging``.
 
-A reinforcement run's own grader scores its evaluation too where that needs
-no model: ``string_check`` and ``text_similarity`` (but for ``cosine`` and
-``meteor``), with the grader's templates filled from the test line and the
-answer. Model graders (``score_model``, ``label_model``), ``python`` and
-``multi`` are not computed here (``rft_grade`` answers None for them).
+A reinforcement run's own grader is computed here where that needs no
+model: ``string_check`` and ``text_similarity`` (but for ``cosine``), with
+the grader's templates filled from the test line and the answer; the rest
+(``score_model``, ``label_model``, ``multi``, and the refusals) is in
+``rft``, and ``rft_grade`` answers None for them.
 """
 
 from __future__ import annotations

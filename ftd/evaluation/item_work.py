@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ftd.evaluation import judging
+from ftd.evaluation import judging, rft
 from ftd.evaluation.budget import item_estimate
 from ftd.evaluation.graders import grade_locally
 from ftd.evaluation.pool import RequestFailed
+from ftd.evaluation.recorded import answer_params
 from ftd.store import evaluations as rows_of
 from ftd.store.evaluations import ItemResult, Spend
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ftd.evaluation.budget import Pricing
     from ftd.evaluation.items import Item
     from ftd.evaluation.pool import Completion, Requester
+    from ftd.evaluation.recorded import RecordedSide
     from ftd.store import Store
     from ftd.store.evaluations import EvaluationRow
 
@@ -114,18 +116,21 @@ class ItemWork:
         row: EvaluationRow,
         settings: EvaluationSettings,
         repeat: frozenset[int],
+        recorded: RecordedSide | None = None,
     ) -> None:
         self._store = store
+        # The base side read from a recording instead of asked (a successor's verdict).
+        self._recorded = recorded
         self._requester = requester
         self._pricing = pricing
         self._row = row
         self._settings = settings
         self._repeat = repeat
         self._graders: list[str] = list(settings.graders)
-        self._answer_params: dict[str, Any] = {
-            "temperature": settings.temperature,
-            "max_completion_tokens": settings.max_completion_tokens,
-        }
+        # The same function gives a recording its parameters: a recorded answer
+        # stands where a live one would.
+        self._answer_params: dict[str, Any] = answer_params(settings)
+        self._rft = rft.grader_of(settings)
 
     @property
     def _judged(self) -> bool:
@@ -139,13 +144,24 @@ class ItemWork:
         calls = (2.0 if self._row.base_model else 1.0) if self._judged else 0.0
         calls += 2.0 if self._paired else 0.0
         models = [m for m in (self._row.model, self._row.base_model) if m is not None]
-        return item_estimate(
+        if self._recorded is not None:
+            models = models[:1]
+        total = item_estimate(
             item,
             answer_models=models,
             judge_model=self._settings.judge_model,
             judge_calls=calls,
             pricing=self._pricing,
         )
+        for grader_model in rft.models_asked(self._settings):
+            total += item_estimate(
+                item,
+                answer_models=[],
+                judge_model=grader_model,
+                judge_calls=float(len(models)),
+                pricing=self._pricing,
+            )
+        return total
 
     async def run(self, item: Item) -> float:
         """Ask, grade and record one item; what it cost."""
@@ -155,17 +171,18 @@ class ItemWork:
         if self._row.base_model is not None:
             models.append(self._row.base_model)
         bank = self._judged or self._paired  # the judge's calls follow: keep the answers
-        answers = await gather(
-            *(
-                partial(
-                    self._asked,
-                    tab,
-                    partial(self._requester.complete, m, prompt, self._answer_params),
-                    bank=bank,
-                )
-                for m in models
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            partial(
+                self._asked,
+                tab,
+                partial(self._requester.complete, m, prompt, self._answer_params),
+                bank=bank,
             )
-        )
+            for m in models
+        ]
+        if self._recorded is not None and len(calls) > 1:
+            calls[1] = partial(self._recorded.complete, item)
+        answers = await gather(*calls)
         _count_failures(tab, answers)
         scores: list[dict[str, Any]] = []
         for answer in answers:
@@ -173,6 +190,7 @@ class ItemWork:
             if not isinstance(answer, RequestFailed):
                 graded = grade_locally(self._graders, answer.text, item.reference)
             scores.append({name: score.as_dict() for name, score in graded.items()})
+        await self._grade_rft(item, answers, scores, tab)
         await self._judge(item, answers, scores, tab)
         results = [
             _result(item, "candidate" if i == 0 else "base", models[i], answers[i], scores[i])
@@ -181,6 +199,34 @@ class ItemWork:
         rows, spend = tab.settle()
         await rows_of.record_item(self._store, self._row.id, results, rows, spend)
         return tab.total
+
+    async def _grade_rft(
+        self, item: Item, answers: list[Any], scores: list[dict[str, Any]], tab: Tab
+    ) -> None:
+        """The run's own grader on each answer; its model graders' calls are banked."""
+        grader = self._rft
+        if grader is None:
+            return
+        fields = item.fields or {}
+
+        async def ask(
+            model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+        ) -> Completion:
+            try:
+                return await self._asked(
+                    tab, partial(self._requester.complete, model, messages, params)
+                )
+            except RequestFailed as exc:
+                tab.add(exc)  # its attempts count, as the judge's do
+                raise
+
+        async def one(side: int, text: str) -> None:
+            scores[side][rft.RFT] = await rft.score_entry(grader, fields, text, ask)
+
+        async with anyio.create_task_group() as tg:
+            for side, answer in enumerate(answers):
+                if not isinstance(answer, RequestFailed):
+                    tg.start_soon(one, side, answer.text)
 
     async def _asked(
         self, tab: Tab, call: Callable[[], Awaitable[Completion]], *, bank: bool = True

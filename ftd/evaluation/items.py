@@ -2,10 +2,13 @@
 
 A supervised line's prompt is every message before its final assistant turn,
 and that turn's content is the reference; a DPO line's prompt is
-``input.messages`` and its reference the preferred output. Anything else
-cannot be graded against a reference, so it is refused with the file and
-line named rather than skipped: a silently shorter test set would make the
-verdict look surer than it is.
+``input.messages`` and its reference the preferred output. A reinforcement
+line (read so only when the evaluation grades with the run's own grader) is
+its messages, which end with the user's turn, and its other fields, which
+the grader's ``{{item.*}}`` templates read; it has no reference answer, so
+its fields stand in for one in reports. Anything else cannot be graded, so
+it is refused with the file and line named rather than skipped: a silently
+shorter test set would make the verdict look surer than it is.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Item:
     line: int
     prompt: tuple[dict[str, Any], ...]
     reference: str
+    # The whole line, for a reinforcement grader's {{item.*}} templates; None otherwise.
+    fields: dict[str, Any] | None = None
 
     @property
     def prompt_sha256(self) -> str:
@@ -105,7 +110,10 @@ def parse_line(data: object) -> tuple[tuple[dict[str, Any], ...], str]:
             raise ValueError("messages must be a non-empty list")
         last = messages[-1]
         if not isinstance(last, dict) or last.get("role") != "assistant":
-            raise ValueError("the last message must be the assistant's answer (the reference)")
+            raise ValueError(
+                "the last message must be the assistant's answer (the reference); a "
+                "reinforcement line is graded only by its run's own grader (grader rft)"
+            )
         reference = _reference_of(last)
         if reference is None:
             raise ValueError("the last assistant message has no content to compare with")
@@ -132,8 +140,33 @@ def parse_line(data: object) -> tuple[tuple[dict[str, Any], ...], str]:
     )
 
 
-def read_items(path: Path, *, max_items: int | None = None) -> list[Item]:
-    """Every item of a test file, in order; the first bad line raises ItemsError."""
+RFT_LAST_ROLES = frozenset({"user", "developer"})
+
+
+def parse_rft_line(data: object) -> tuple[tuple[dict[str, Any], ...], str]:
+    """(prompt, fields as text) of a reinforcement line; ValueError says what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    messages = data.get("messages")
+    prompt = _prompt_of(messages, "messages")
+    last = prompt[-1].get("role")
+    if last not in RFT_LAST_ROLES:
+        raise ValueError(
+            f"messages[{len(prompt) - 1}]: a reinforcement prompt must end with a user or "
+            f"developer turn, not {last}"
+        )
+    rest = {k: v for k, v in data.items() if k not in ("messages", "tools")}
+    return prompt, orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def read_items(
+    path: Path, *, max_items: int | None = None, reinforcement: bool = False
+) -> list[Item]:
+    """Every item of a test file, in order; the first bad line raises ItemsError.
+
+    ``reinforcement`` reads reinforcement lines (messages and the fields
+    the run's grader reads) instead of lines with a reference answer.
+    """
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -151,10 +184,14 @@ def read_items(path: Path, *, max_items: int | None = None) -> list[Item]:
         except orjson.JSONDecodeError as exc:
             raise ItemsError(name, number, f"not JSON: {exc}") from None
         try:
-            prompt, reference = parse_line(data)
+            if reinforcement:
+                prompt, reference = parse_rft_line(data)
+            else:
+                prompt, reference = parse_line(data)
         except ValueError as exc:
             raise ItemsError(name, number, str(exc)) from None
-        items.append(Item(len(items), number, prompt, reference))
+        fields = data if reinforcement else None
+        items.append(Item(len(items), number, prompt, reference, fields))
         if max_items is not None and len(items) >= max_items:
             break
     if not items:

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.config.evaluation import EvaluationSettings
+from ftd.evaluation import rft
+from ftd.evaluation.batch.prefetch import PrefetchedRequester, commit_items
 from ftd.evaluation.budget import Budget
 from ftd.evaluation.gates import check_gates, run_promote_command
 from ftd.evaluation.item_work import ItemWork, repeat_sample
 from ftd.evaluation.items import ItemsError, read_items
 from ftd.evaluation.pool import EvaluationAborted, run_all
+from ftd.evaluation.recorded import side_of, sides
 from ftd.evaluation.summary import build_summary
 from ftd.logs import get_logger
 from ftd.store import evaluations as rows_of
@@ -28,6 +31,7 @@ from ftd.store import evaluations as rows_of
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ftd.evaluation.batch.engine import BatchEngine
     from ftd.evaluation.budget import Pricing
     from ftd.evaluation.items import Item
     from ftd.evaluation.pool import Requester
@@ -46,7 +50,9 @@ class Runner:
         pricing: Callable[[str], Pricing],
         *,
         in_flight_for: Callable[[str], int],
+        batch: BatchEngine | None = None,
     ) -> None:
+        self._batch = batch
         self._store = store
         self._requester = requester
         self._pricing = pricing
@@ -54,9 +60,18 @@ class Runner:
 
     async def run(self, row: EvaluationRow) -> None:
         settings = EvaluationSettings.model_validate(row.config)
+        refused = rft.problem(settings)
+        if refused is not None:
+            await self._finish(row, rows_of.FAILED, settings, error=refused)
+            return
         try:
             items = await anyio.to_thread.run_sync(
-                partial(read_items, Path(row.test_file), max_items=settings.max_items)
+                partial(
+                    read_items,
+                    Path(row.test_file),
+                    max_items=settings.max_items,
+                    reinforcement=rft.grader_of(settings) is not None,
+                )
             )
         except ItemsError as exc:
             await self._finish(row, rows_of.FAILED, settings, error=str(exc))
@@ -66,20 +81,28 @@ class Runner:
         todo = [item for item in items if item.index not in done]
         if done:
             log.info("evaluation_resumed", evaluation_id=row.id, done=len(done), left=len(todo))
+        repeat = repeat_sample(len(items), settings.judge_repeat_sample)
         work = ItemWork(
             self._store,
             self._requester,
             self._pricing,
             row,
             settings,
-            repeat_sample(len(items), settings.judge_repeat_sample),
+            repeat,
+            recorded=await side_of(self._store, row),
         )
-        budget = Budget(
-            settings.max_cost_usd,
-            row.cost_usd,
-            first_estimate=work.estimate(todo[0]) if todo else 0.0,
-        )
-        models = [row.model, row.base_model, settings.judge_model]
+        batched = None
+        if self._batch is not None and todo:
+            # The batch engine answers into the cache; the items then commit as below.
+            batched = await self._batch.prefill(row, settings, todo, repeat, work.estimate)
+            if batched is not None:
+                todo = batched.admitted
+        spent, first = row.cost_usd, work.estimate(todo[0]) if todo else 0.0
+        if batched is not None:
+            # What the batches cost is spent already; their answers now cost nothing.
+            spent, first = (await rows_of.get(self._store, row.id) or row).cost_usd, 0.0
+        budget = Budget(settings.max_cost_usd, spent, first_estimate=first)
+        models = [row.model, row.base_model, settings.judge_model, *rft.models_asked(settings)]
         in_flight = max(
             MIN_ITEMS_IN_FLIGHT, 2 * max(self._in_flight_for(m) for m in models if m is not None)
         )
@@ -92,10 +115,19 @@ class Runner:
                 budget.finished(cost)
 
         try:
-            await run_all(todo, one, in_flight=in_flight, admit=budget.admit)
+            if batched is not None:
+                prefetched = PrefetchedRequester(self._requester, self._store)
+                work = ItemWork(self._store, prefetched, self._pricing, row, settings, repeat)
+                await commit_items(
+                    batched.plan, prefetched, todo, one, in_flight=in_flight, admit=budget.admit
+                )
+            else:
+                await run_all(todo, one, in_flight=in_flight, admit=budget.admit)
         except EvaluationAborted as exc:
             await self._finish(row, rows_of.FAILED, settings, error=str(exc), total=len(items))
             return
+        if batched is not None and batched.stopped_reason and not budget.stopped_reason:
+            budget.stopped_reason = batched.stopped_reason
         status = rows_of.STOPPED if budget.stopped_reason else rows_of.SUCCEEDED
         await self._finish(row, status, settings, error=budget.stopped_reason, total=len(items))
 
@@ -109,7 +141,9 @@ class Runner:
         total: int | None = None,
     ) -> None:
         fresh = await rows_of.get(self._store, row.id) or row
-        found = await rows_of.items(self._store, row.id)
+        found = await self._batch.summary_rows(fresh) if self._batch is not None else None
+        if found is None:
+            found = await rows_of.items(self._store, row.id)
         summary: dict[str, Any] | None = None
         if found:
             summary = await anyio.to_thread.run_sync(
@@ -121,6 +155,10 @@ class Runner:
                 error = "every item failed: " + str(answers[0]["error"])
             summary["status"] = status
             summary["stopped_reason"] = error if status == rows_of.STOPPED else None
+            recorded = await side_of(self._store, row)
+            summary["sides"] = sides(row, recorded.recording if recorded else None)
+            if self._batch is not None:
+                await self._batch.annotate(fresh, summary)
         promoted: bool | None = None
         if summary is not None and status == rows_of.SUCCEEDED and row.kind != "checkpoint":
             summary["gates"], promoted = check_gates(settings, summary)

@@ -28,6 +28,8 @@ from pydantic import ValidationError
 from ftd.config.evaluation import GRADER_NAMES, EvaluationOverrides, EvaluationSettings
 from ftd.datasets.split import origin_of
 from ftd.errors import FtdError
+from ftd.evaluation import rft
+from ftd.evaluation.batch.engine import BatchEngine
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.cache import ResponseCache
 from ftd.evaluation.items import read_items
@@ -38,7 +40,9 @@ from ftd.evaluation.summary import build_summary, largest_differences
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.providers import Providers
+from ftd.store import batches as batch_rows
 from ftd.store import evaluations as rows_of
+from ftd.store import recordings as recording_rows
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
     from ftd.providers import ChatAnswer, Provider
     from ftd.store import Store
     from ftd.store.evaluations import EvaluationRow
+    from ftd.store.recordings import RecordingRow
 
 log = get_logger("ftd.evaluation.service")
 BUG_RETRY_SECONDS = 300.0
@@ -166,6 +171,12 @@ class EvaluationService:
             self._requester,
             self.pricing,
             in_flight_for=lambda model: self._config.concurrency_for(model),
+            batch=BatchEngine(
+                self._store,
+                self._provider_of,
+                self.pricing,
+                lambda: self._current().paths.state_dir / "batches",
+            ),
         )
         try:
             async with anyio.create_task_group() as tg:
@@ -201,11 +212,27 @@ class EvaluationService:
             model=served, messages=messages, params=params, request_timeout=request_timeout
         )
 
+    def _provider_of(self, row: EvaluationRow) -> Provider | None:
+        """The provider an evaluation's candidate is asked at (its batches go there too)."""
+        profile, _served = self._routes.get(row.model, (DEFAULT_PROFILE, row.model))
+        if self._provider is not None:
+            return self._provider
+        if self._providers is None:
+            return None
+        return self._providers.get(profile)
+
     async def route(self, row: EvaluationRow) -> None:
         """Where this evaluation's models are asked: the job's provider, its deployments."""
         if row.job_id is None:
-            return
-        found = await self._store.read("SELECT provider FROM jobs WHERE job_id = ?", (row.job_id,))
+            # Asked for by hand: a model ftd made is asked where its job lives.
+            found = await self._store.read(
+                "SELECT provider FROM jobs WHERE fine_tuned_model = ? ORDER BY id DESC LIMIT 1",
+                (row.model,),
+            )
+        else:
+            found = await self._store.read(
+                "SELECT provider FROM jobs WHERE job_id = ?", (row.job_id,)
+            )
         if not found:
             return
         profile = str(found[0]["provider"])
@@ -218,7 +245,8 @@ class EvaluationService:
         }
         config = EvaluationSettings.model_validate(row.config)
         judged = {"judge", "pairwise"} & set(config.graders)
-        for model in (row.model, row.base_model, config.judge_model if judged else None):
+        asked = (row.model, row.base_model, config.judge_model if judged else None)
+        for model in (*asked, *rft.models_asked(config)):
             if model is not None:
                 self._routes[model] = (profile, served.get(model, model))
 
@@ -295,10 +323,14 @@ class EvaluationService:
         if not stored:
             return self._config
         data = json.loads(stored)
-        overrides = data.get("evaluation") if isinstance(data, dict) else None
-        if not overrides:
+        if not isinstance(data, dict):
             return self._config
-        return EvaluationOverrides.model_validate(overrides).applied_to(self._config)
+        overrides = data.get("evaluation")
+        settings = self._config
+        if overrides:
+            settings = EvaluationOverrides.model_validate(overrides).applied_to(settings)
+        chosen = isinstance(overrides, dict) and overrides.get("graders") is not None
+        return rft.for_run(settings, data, graders_chosen=chosen)
 
     # ------------------------------------------------------------------ on request
 
@@ -310,6 +342,8 @@ class EvaluationService:
         base_model: str | None = None,
         graders: Sequence[str] | None = None,
         test_items: str | None = None,
+        recording: str | None = None,
+        mode: str | None = None,
     ) -> int:
         """Queue an evaluation of ``model`` on ``test_file`` or on ``test_items``; its id.
 
@@ -328,6 +362,11 @@ class EvaluationService:
             raise EvaluationRequestError(
                 "base_model", f"{base_model!r} must be another model's name"
             )
+        recorded = await self._recording(recording, base_model, name)
+        if recorded is not None:
+            base_model = recorded.model
+            if test_items is None and test_file is None:
+                test_file = Path(recorded.test_file)  # the items the recording asked
         settings = self._config
         if graders is not None:
             try:
@@ -338,6 +377,10 @@ class EvaluationService:
                     "graders", f"{first['msg']} (known: {', '.join(GRADER_NAMES)})"
                 ) from None
             settings = overrides.applied_to(settings)
+        if mode is not None:
+            if mode not in ("live", "batch", "auto"):
+                raise EvaluationRequestError("mode", f"{mode!r} is not live, batch or auto")
+            settings = settings.model_copy(update={"mode": mode})
         if test_items is not None:
             if len(test_items.encode("utf-8", errors="replace")) > MAX_TEST_ITEMS_BYTES:
                 raise EvaluationRequestError(
@@ -363,11 +406,42 @@ class EvaluationService:
             base_model=base_model.strip() if base_model else None,
             test_file=str(path),
             config=settings.model_dump(mode="json"),
+            recording_id=recorded.id if recorded is not None else None,
         )
         assert new_id is not None  # only job evaluations can meet the unique index
         log.info("evaluation_requested", evaluation_id=new_id, model=name, items=len(items))
         self.wake()
         return new_id
+
+    async def _recording(
+        self, name: str | None, base_model: str | None, model: str
+    ) -> RecordingRow | None:
+        """The finished recording an evaluation takes as its base side, checked."""
+        if name is None:
+            return None
+        found = await recording_rows.named(self._store, name)
+        if found is None:
+            raise EvaluationRequestError("recording", f"no recording named {name!r}")
+        if found.status != recording_rows.SUCCEEDED:
+            raise EvaluationRequestError(
+                "recording", f"recording {name!r} is {found.status}, not finished"
+            )
+        if base_model is not None and base_model.strip() != found.model:
+            raise EvaluationRequestError(
+                "base_model",
+                f"recording {name!r} holds {found.model}'s answers, not {base_model}'s",
+            )
+        if found.model == model:
+            raise EvaluationRequestError("recording", f"{name!r} recorded {model} itself")
+        return found
+
+    async def route_model(self, model: str, profile: str) -> None:
+        """Ask ``model`` at ``profile``, under its deployment there if one is ready."""
+        found = await self._store.read(
+            "SELECT name FROM deployments WHERE provider = ? AND model = ? AND state = 'ready'",
+            (profile, model),
+        )
+        self._routes[model] = (profile, str(found[0]["name"]) if found else model)
 
     # ------------------------------------------------------------------ reads for the socket
 
@@ -381,6 +455,7 @@ class EvaluationService:
             "summary": await self.summary(evaluation_id),
             "promotion": row.promotion,
             "differences": await self.differences(evaluation_id, limit=differences),
+            "batches": await batch_rows.progress(self._store, evaluation_id),
         }
 
     async def summary(self, evaluation_id: int) -> dict[str, Any] | None:
@@ -429,7 +504,11 @@ class EvaluationService:
         views: list[dict[str, Any]] = []
         for row in await rows_of.running(self._store):
             done = await rows_of.progress(self._store, row.id)
-            views.append({**row.brief(), "progress": {**done, "total": row.total_items}})
+            view = {**row.brief(), "progress": {**done, "total": row.total_items}}
+            batches = await batch_rows.progress(self._store, row.id)
+            if batches is not None:
+                view["batches"] = batches
+            views.append(view)
         return views
 
     async def counts(self) -> dict[str, Any]:

@@ -5,13 +5,20 @@ sentence BLEU over 1-4-grams with add-one smoothing and the brevity penalty,
 GLEU as the smaller of n-gram precision and recall, fuzzy match as a
 character-level matching ratio). The provider's own implementation is not
 published, so its figures may differ in the details; within one evaluation
-both models are scored alike, which is what the comparison needs. ``cosine``
-needs embeddings and ``meteor`` WordNet: neither is computed here.
+both models are scored alike, which is what the comparison needs.
+
+METEOR is computed with its exact-match stage only (Banerjee and Lavie's
+F-mean with recall weighted 9 to 1 and the fragmentation penalty
+0.5 * (chunks / matches) ^ 3): the stem and WordNet-synonym stages need
+linguistic data ftd does not ship, so a paraphrase scores lower than the
+full metric would give it. ``cosine`` needs embeddings, which this module
+does not compute (see ``ftd.evaluation.rft``).
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 from collections import Counter
 
@@ -19,6 +26,7 @@ LOCAL_METRICS = (
     "fuzzy_match",
     "bleu",
     "gleu",
+    "meteor",
     "rouge_1",
     "rouge_2",
     "rouge_3",
@@ -88,6 +96,36 @@ def gleu(candidate: list[str], reference: list[str]) -> float:
     return min(overlap / sum(got.values()), overlap / sum(want.values()))
 
 
+def _aligned(candidate: list[str], reference: list[str]) -> list[tuple[int, int]]:
+    """Exact word matches, each reference word used once, in the candidate's order."""
+    used: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    for i, word in enumerate(candidate):
+        for j, other in enumerate(reference):
+            if j not in used and other == word:
+                used.add(j)
+                pairs.append((i, j))
+                break
+    return pairs
+
+
+def meteor(candidate: list[str], reference: list[str]) -> float:
+    got = [w.casefold() for w in candidate]
+    want = [w.casefold() for w in reference]
+    pairs = _aligned(got, want)
+    matches = len(pairs)
+    if matches == 0:
+        return 0.0
+    precision, recall = matches / len(got), matches / len(want)
+    f_mean = 10 * precision * recall / (recall + 9 * precision)
+    # A chunk is a run of matches adjacent in both texts.
+    chunks = 1 + sum(
+        1 for (i, j), (k, m) in itertools.pairwise(pairs) if not (k == i + 1 and m == j + 1)
+    )
+    penalty = 0.5 * (chunks / matches) ** 3
+    return f_mean * (1 - penalty)
+
+
 def fuzzy_match(candidate: str, reference: str) -> float:
     return difflib.SequenceMatcher(None, candidate, reference, autojunk=False).ratio()
 
@@ -101,8 +139,10 @@ def similarity(metric: str, candidate: str, reference: str) -> float:
         return bleu(got, want)
     if metric == "gleu":
         return gleu(got, want)
+    if metric == "meteor":
+        return meteor(got, want)
     if metric == "rouge_l":
         return rouge_l(got, want)
     if metric.startswith("rouge_") and metric[6:].isdigit():
         return rouge_n(got, want, int(metric[6:]))
-    raise ValueError(f"{metric} is not computed locally (it needs a model or WordNet)")
+    raise ValueError(f"{metric} is not computed locally (cosine needs embeddings)")

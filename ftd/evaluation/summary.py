@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftd.evaluation import stats
+from ftd.evaluation import rft, stats
 from ftd.evaluation.graders import PASS_FAIL
 
 if TYPE_CHECKING:
@@ -60,10 +60,15 @@ if TYPE_CHECKING:
 PREFERENCE = "pairwise"
 
 
-def _kind(grader: str) -> str:
+def _pass_fail(grader: str, settings: EvaluationSettings) -> bool:
+    # The run's own grader passes or fails when it is a string check or a label model.
+    return grader in PASS_FAIL or (grader == rft.RFT and rft.is_pass_fail(settings))
+
+
+def _kind(grader: str, settings: EvaluationSettings) -> str:
     if grader == PREFERENCE:
         return "preference"
-    return "pass_fail" if grader in PASS_FAIL else "score"
+    return "pass_fail" if _pass_fail(grader, settings) else "score"
 
 
 def _by_item(rows: Sequence[dict[str, Any]]) -> dict[int, dict[str, dict[str, Any]]]:
@@ -111,7 +116,7 @@ def grader_summary(
     margin = settings.margin_for(grader)
     candidate = _scores(items, "candidate", grader)
     out: dict[str, Any] = {
-        "kind": _kind(grader),
+        "kind": _kind(grader, settings),
         "candidate": mean(candidate) if candidate else None,
         "base": None,
         "difference": None,
@@ -149,7 +154,7 @@ def grader_summary(
     second = [b for _, b in paired]
     counts = stats.tally(first, second)
     out["tally"] = {"wins": counts.wins, "ties": counts.ties, "losses": counts.losses}
-    if grader in PASS_FAIL:
+    if _pass_fail(grader, settings):
         passes = [
             (a, b)
             for sides in items.values()

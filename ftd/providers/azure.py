@@ -103,6 +103,9 @@ class AzureProvider(OpenAIProvider):
             checkpoints=True,
             needs_deployment=True,
             delete_model=False,
+            # Global batch serves listed base models on GlobalBatch deployments; a
+            # fine-tuned deployment is not among them, so evaluations here stay live.
+            batch=False,
         )
 
     def _is_remote_failure(self, exc: Exception) -> bool:

@@ -20,9 +20,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from ftd.errors import RemoteError
+from ftd.figures import usage_problem
 from ftd.logs import get_logger
 from ftd.pace import Pace
-from ftd.providers.kinds import RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
+from ftd.providers.batches import BatchOperations
+from ftd.providers.bodies import TOO_LARGE
+from ftd.providers.health import Health
+from ftd.providers.kinds import INVALID, RATE_LIMITED, TRANSIENT, UNSUPPORTED, backoff
 from ftd.providers.types import Capabilities
 
 if TYPE_CHECKING:
@@ -72,9 +76,11 @@ class CallPolicy:
     max_delay: float = 30.0
     deadline: float = 120.0  # seconds for one call, all its attempts and waits included
     upload_timeout: float = 600.0
+    files_api_max_bytes: int = 512 * 1024 * 1024
+    upload_part_bytes: int = 64 * 1024 * 1024
 
 
-class Provider:
+class Provider(BatchOperations):
     """One provider profile's session; cheap to share between tasks.
 
     Subclasses set ``kind`` and ``capabilities`` and implement the ``_op_*``
@@ -96,6 +102,7 @@ class Provider:
         self._policy = policy or CallPolicy()
         self._pace = pace if pace is not None else Pace(concurrency=16, per_minute=None)
         self._sleep = sleep
+        self.health = Health(profile)
 
     # ------------------------------------------------------------------ discipline
 
@@ -107,14 +114,21 @@ class Provider:
             return exc
         return self.classify(operation, exc)
 
-    async def _read(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        """A call that is safe to repeat: retried a bounded number of times, within a deadline."""
+    async def _read(
+        self, operation: str, call: Callable[[], Awaitable[T]], subject: str | None = None
+    ) -> T:
+        """A call that is safe to repeat: retried a bounded number of times, within a deadline.
+
+        ``subject`` (a job's or file's id) keys its lasting errors in ``health``.
+        """
         attempt = 0
         give_up = time.monotonic() + self._policy.deadline
         while True:
             try:
                 with anyio.fail_after(max(0.001, give_up - time.monotonic())):
-                    return await self._paced(call)
+                    answer = await self._paced(call)
+                self.health.succeeded(operation, subject)
+                return answer
             except TimeoutError as exc:
                 error = RemoteError(
                     operation,
@@ -122,7 +136,9 @@ class Provider:
                     kind=TRANSIENT,
                     retryable=True,
                 )
-                raise self._failed(error, attempts=attempt + 1) from exc
+                raise self._failed(
+                    error, attempts=attempt + 1, subject=subject, during=operation
+                ) from exc
             except Exception as exc:
                 if not self._is_remote_failure(exc):
                     raise
@@ -133,7 +149,9 @@ class Provider:
                     delay = backoff(attempt, self._policy.base_delay, self._policy.max_delay)
                 late = time.monotonic() + delay >= give_up
                 if not error.retryable or attempt >= self._policy.retries or late:
-                    raise self._failed(error, attempts=attempt + 1) from exc
+                    raise self._failed(
+                        error, attempts=attempt + 1, subject=subject, during=operation
+                    ) from exc
                 attempt += 1
                 log.info(
                     "remote_retry",
@@ -162,13 +180,13 @@ class Provider:
                 kind=TRANSIENT,
                 retryable=True,
             )
-            raise self._failed(error, attempts=1) from exc
+            raise self._failed(error, attempts=1, during=operation) from exc
         except Exception as exc:
             if not self._is_remote_failure(exc):
                 raise
             error = self._error_of(operation, exc)
             self._slow_down(error)
-            raise self._failed(error, attempts=1) from exc
+            raise self._failed(error, attempts=1, during=operation) from exc
 
     def _is_remote_failure(self, exc: Exception) -> bool:
         """Whether an exception came from talking to the provider (not a bug of ours)."""
@@ -182,8 +200,22 @@ class Provider:
         if error.kind == RATE_LIMITED:
             self._pace.hold(error.retry_after or 1.0, "429 from the provider")
 
-    def _failed(self, error: RemoteError, *, attempts: int) -> RemoteError:
-        """Log the final failure of a call once, whatever path gave up on it."""
+    def _failed(
+        self,
+        error: RemoteError,
+        *,
+        attempts: int,
+        subject: str | None = None,
+        during: str | None = None,
+    ) -> RemoteError:
+        """Log the final failure of a call once, whatever path gave up on it; keep it in health
+        under the call's own name (``during``: the error may name an HTTP route instead)."""
+        operation = during or error.operation
+        self.health.failed(operation, subject, error)
+        if error.code == TOO_LARGE:
+            self.health.note("remote_answer_too_large", operation, str(error), subject)
+        elif error.kind == TRANSIENT and "deadline" in str(error):
+            self.health.note("remote_deadline", operation, str(error), subject)
         log.warning(
             "remote_failed",
             provider=self.profile,
@@ -221,20 +253,65 @@ class Provider:
             after = cursor_of(page[-1])
             if after in seen_cursors:
                 log.warning("remote_cursor_stuck", provider=self.profile, operation=operation)
+                self.health.note("remote_cursor_stuck", operation)
                 return found
             seen_cursors.add(after)
         log.warning(
             "remote_pages_capped", provider=self.profile, operation=operation, pages=max_pages
         )
+        self.health.note("remote_pages_capped", operation, f"{max_pages} pages")
         return found
+
+    def _capped(
+        self, operation: str, page: tuple[list[T], bool], limit: int
+    ) -> tuple[list[T], bool]:
+        """A page of at most ``limit`` items, whatever the server sent; the rest is read
+        from the cursor of the last kept one, as if the server had paged properly."""
+        items, more = page
+        if len(items) <= limit:
+            return items, more
+        log.warning(
+            "remote_page_oversized",
+            provider=self.profile,
+            operation=operation,
+            items=len(items),
+            limit=limit,
+        )
+        self.health.note("remote_page_oversized", operation, f"{len(items)} for {limit}")
+        return items[:limit], True
 
     # ------------------------------------------------------------------ files
 
     async def upload(self, path: Path, filename: str) -> RemoteFile:
+        """One file sent: in one request up to the Files API's limit, else in parts.
+
+        Parts go through the Uploads API (create, parts, complete with the
+        whole file's MD5, which the provider checks); the upload is cancelled
+        if any step fails or it would expire first. Either way the caller
+        looks the file up by its name after any doubt, before sending again.
+        """
+        size = (await anyio.Path(path).stat()).st_size
+        if size <= self._policy.files_api_max_bytes:
+            return await self._create(
+                "upload_file",
+                lambda: self._op_upload(path, filename),
+                deadline=self._policy.upload_timeout,
+            )
+        if not self.capabilities.uploads:
+            raise RemoteError(
+                "upload_file",
+                f"{filename} is {size:,} bytes, over the {self._policy.files_api_max_bytes:,} "
+                f"bytes the {self.kind} provider takes in one file, and ftd sends files in parts "
+                "only through OpenAI's Uploads API",
+                kind=INVALID,
+            )
+        parts = -(-size // self._policy.upload_part_bytes)
+        log.info("upload_in_parts", provider=self.profile, bytes=size, parts=parts)
         return await self._create(
-            "upload_file",
-            lambda: self._op_upload(path, filename),
-            deadline=self._policy.upload_timeout,
+            "upload_file_parts",
+            lambda: self._op_upload_parts(path, filename, size, self._policy.upload_part_bytes),
+            # Each part has its own request; the whole is given the time of one upload a part.
+            deadline=self._policy.upload_timeout * max(1, parts),
         )
 
     async def find_file(self, filename: str) -> RemoteFile | None:
@@ -245,7 +322,19 @@ class Provider:
         return await self._read("retrieve_file", lambda: self._op_file(file_id))
 
     async def file_content(self, file_id: str) -> bytes:
-        return await self._read("file_content", lambda: self._op_file_content(file_id))
+        return await self._read(
+            "file_content", lambda: self._op_file_content(file_id), subject=file_id
+        )
+
+    async def download(self, file_id: str, into: Path, max_bytes: int) -> int:
+        """A file's content written to ``into`` as it arrives, never held whole; its size.
+
+        Over ``max_bytes`` the download stops and fails with ``answer_too_large``
+        (not retried: a file does not shrink).
+        """
+        return await self._read(
+            "file_content", lambda: self._op_download(file_id, into, max_bytes), subject=file_id
+        )
 
     # ------------------------------------------------------------------ jobs
 
@@ -266,7 +355,15 @@ class Provider:
             return await self.jobs_page(metadata, after)
 
         jobs = await self._walk("find_jobs", page_of, lambda job: job.id)
-        return [job for job in jobs if job.metadata.get(key) == value]
+        ours = [job for job in jobs if job.metadata.get(key) == value]
+        if metadata and len(ours) < len(jobs):
+            log.warning(
+                "remote_filter_ignored", provider=self.profile, others=len(jobs) - len(ours)
+            )
+            self.health.note(
+                "remote_filter_ignored", "find_jobs", f"{len(jobs) - len(ours)} not ours"
+            )
+        return ours
 
     async def jobs_page(
         self, metadata: Mapping[str, str], after: str | None = None, limit: int = 100
@@ -277,10 +374,11 @@ class Provider:
         the caller checks what it gets.
         """
         sent = dict(metadata) if self.capabilities.metadata_filter else {}
-        return await self._read("list_jobs", lambda: self._op_jobs_page(sent, after, limit))
+        page = await self._read("list_jobs", lambda: self._op_jobs_page(sent, after, limit))
+        return self._capped("list_jobs", page, limit)
 
     async def job(self, job_id: str) -> RemoteJob:
-        return await self._read("retrieve_job", lambda: self._op_job(job_id))
+        return await self._read("retrieve_job", lambda: self._op_job(job_id), subject=job_id)
 
     async def cancel_job(self, job_id: str) -> RemoteJob:
         # Asking twice is harmless: a second cancel of a cancelled job is refused, not doubled.
@@ -300,16 +398,22 @@ class Provider:
         self, job_id: str, after: str | None = None, limit: int = 100
     ) -> tuple[list[JobEvent], bool]:
         """One page of a job's events, newest first; ``after`` pages toward older ones."""
-        return await self._read("list_events", lambda: self._op_events_page(job_id, after, limit))
+        page = await self._read(
+            "list_events", lambda: self._op_events_page(job_id, after, limit), subject=job_id
+        )
+        return self._capped("list_events", page, limit)
 
     async def checkpoints_page(
         self, job_id: str, after: str | None = None, limit: int = 100
     ) -> tuple[list[Checkpoint], bool]:
         if not self.capabilities.checkpoints:
             return [], False
-        return await self._read(
-            "list_checkpoints", lambda: self._op_checkpoints_page(job_id, after, limit)
+        page = await self._read(
+            "list_checkpoints",
+            lambda: self._op_checkpoints_page(job_id, after, limit),
+            subject=job_id,
         )
+        return self._capped("list_checkpoints", page, limit)
 
     # ------------------------------------------------------------------ models
 
@@ -350,7 +454,7 @@ class Provider:
         await self._pace.wait_clear()
         try:
             with anyio.fail_after(request_timeout + 5.0):
-                return await self._op_chat(model, messages, params, request_timeout)
+                answer = await self._op_chat(model, messages, params, request_timeout)
         except TimeoutError as exc:
             raise RemoteError(
                 "chat_completion",
@@ -371,6 +475,12 @@ class Provider:
                 retry_after=error.retry_after,
             )
             raise error from exc
+        problem = usage_problem(answer.prompt_tokens, answer.completion_tokens, params)
+        if problem is not None:
+            log.warning("figure_refused", provider=self.profile, model=model, problem=problem)
+            self.health.note("figure_refused", "chat_completion usage", problem)
+            raise RemoteError("chat_completion", f"usage refused: {problem}", kind=INVALID)
+        return answer
 
     # ------------------------------------------------------------------ deployments
 
@@ -395,6 +505,11 @@ class Provider:
         if not self.capabilities.needs_deployment:
             return
         await self._read("delete_deployment", lambda: self._op_undeploy(name))
+
+    async def served_without_deployment(self, model: str) -> bool:
+        """Whether ``model`` answers as it is, where deployments exist (Together's
+        serverless LoRA); False means a deployment is needed."""
+        return False
 
     def serving_name(self, model: str) -> str:
         """The name chat calls take for ``model`` (a deployment's name where one is needed)."""
@@ -448,6 +563,14 @@ class Provider:
         raise NotImplementedError
 
     async def _op_delete_model(self, name: str) -> bool:
+        raise NotImplementedError
+
+    async def _op_download(self, file_id: str, into: Path, max_bytes: int) -> int:
+        raise NotImplementedError
+
+    async def _op_upload_parts(
+        self, path: Path, filename: str, size: int, part_bytes: int
+    ) -> RemoteFile:
         raise NotImplementedError
 
     async def _op_retirements(self) -> dict[str, str]:

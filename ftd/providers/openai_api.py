@@ -8,13 +8,17 @@ SDK type leaves this module.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import openai
 
 from ftd.errors import RemoteError
+from ftd.logs import get_logger
 from ftd.providers import rawanswer, rawpages
+from ftd.providers.bodies import too_large
 from ftd.providers.core import Provider
 from ftd.providers.kinds import (
     AUTH,
@@ -27,6 +31,7 @@ from ftd.providers.kinds import (
     TRANSIENT,
     retry_after_seconds,
 )
+from ftd.providers.openai_batches import OpenAIBatches
 from ftd.providers.types import (
     Capabilities,
     ChatAnswer,
@@ -42,12 +47,16 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from openai.types import FileObject
+    from openai.types.chat import ChatCompletion
     from openai.types.fine_tuning import FineTuningJob
     from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
     from ftd.providers.core import JobRequest
     from ftd.providers.fastchat import ChatSession
 
+log = get_logger("ftd.providers")
+# An upload whose parts would still be going this close to its expiry is given up on.
+UPLOAD_EXPIRY_MARGIN = 60.0
 _QUOTA_CODES = frozenset(
     {
         "insufficient_quota",
@@ -152,6 +161,28 @@ def checkpoint_of(item: FineTuningJobCheckpoint) -> Checkpoint:
     )
 
 
+def answer_of(answer: ChatCompletion) -> ChatAnswer:
+    choice = answer.choices[0] if answer.choices else None
+    message = choice.message if choice is not None else None
+    text = ""
+    if message is not None:
+        if message.content is not None:
+            text = message.content
+        elif message.tool_calls:
+            text = "[" + ",".join(call.model_dump_json() for call in message.tool_calls) + "]"
+        elif message.refusal:
+            text = message.refusal
+    usage = answer.usage
+    return ChatAnswer(
+        text=text,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        finish_reason=choice.finish_reason if choice is not None else None,
+        model=answer.model,
+        usage=usage.model_dump() if usage else None,
+    )
+
+
 def job_body(request: JobRequest) -> dict[str, Any]:
     """The create body OpenAI's API takes; providers that speak it alike reuse it."""
     body: dict[str, Any] = {
@@ -171,18 +202,40 @@ def job_body(request: JobRequest) -> dict[str, Any]:
     return body
 
 
-class OpenAIProvider(Provider):
+def md5_of(path: Path) -> str:
+    """The hex MD5 of a file, read a block at a time (the Uploads API checks it)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as source:
+        while block := source.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class OpenAIProvider(OpenAIBatches, Provider):
     kind = "openai"
-    capabilities = Capabilities(pause=True, metadata_filter=True)
+    capabilities = Capabilities(pause=True, metadata_filter=True, uploads=True, batch=True)
     plain_chat = True  # completions over aiohttp (fastchat), where the headers say it all
 
-    def __init__(self, profile: str, client: openai.AsyncOpenAI, **options: Any) -> None:
+    def __init__(
+        self,
+        profile: str,
+        client: openai.AsyncOpenAI,
+        *,
+        announced: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(profile, **options)
         self._client = client.with_options(max_retries=0)
         self._chats: ChatSession | None = None
+        # OpenAI announces shutdown dates on a web page, not through its API: an OpenAI
+        # profile is given the catalogue's; a compatible server has its own life.
+        self._announced = dict(announced or {})
 
     def classify(self, operation: str, exc: Exception) -> RemoteError:
         return classify(operation, exc)
+
+    async def _op_retirements(self) -> dict[str, str]:
+        return dict(self._announced)
 
     def _is_remote_failure(self, exc: Exception) -> bool:
         return isinstance(exc, RemoteError | openai.OpenAIError)
@@ -228,6 +281,68 @@ class OpenAIProvider(Provider):
         )
         return file_of(item)
 
+    async def _op_upload_parts(
+        self, path: Path, filename: str, size: int, part_bytes: int
+    ) -> RemoteFile:
+        digest = await anyio.to_thread.run_sync(md5_of, path)
+        timeout = self._policy.upload_timeout
+        upload = await self._client.uploads.create(
+            bytes=size,
+            filename=filename,
+            mime_type="text/jsonl",
+            purpose="fine-tune",
+            timeout=timeout,
+            **self._upload_options(),
+        )
+        # The server's lifetime for the upload, on ftd's own clock (the two clocks may differ).
+        lifetime = float(upload.expires_at) - float(upload.created_at)
+        expires = time.monotonic() + lifetime - UPLOAD_EXPIRY_MARGIN
+        part_ids: list[str] = []
+        try:
+            if upload.status != "pending":
+                raise RemoteError(
+                    "upload_file_parts", f"upload {upload.id} is {upload.status}, not pending"
+                )
+            async with await anyio.open_file(path, "rb") as source:
+                while chunk := await source.read(part_bytes):
+                    if time.monotonic() >= expires:
+                        raise RemoteError(
+                            "upload_file_parts",
+                            f"upload {upload.id} would expire before its last part is sent "
+                            f"({len(part_ids)} of {-(-size // part_bytes)} sent)",
+                            kind=TRANSIENT,
+                            retryable=True,
+                        )
+                    part = await self._client.uploads.parts.create(
+                        upload.id, data=chunk, timeout=timeout
+                    )
+                    part_ids.append(part.id)
+            done = await self._client.uploads.complete(
+                upload.id, part_ids=part_ids, md5=digest, timeout=timeout
+            )
+        except BaseException:
+            await self._cancel_upload(upload.id)
+            raise
+        if done.status != "completed" or done.file is None:
+            raise RemoteError(
+                "upload_file_parts", f"upload {upload.id} is {done.status}, with no file"
+            )
+        if done.file.bytes != size:
+            raise RemoteError(
+                "upload_file_parts",
+                f"upload {upload.id} made a file of {done.file.bytes} bytes, not {size}",
+            )
+        log.info("upload_completed", upload_id=upload.id, file_id=done.file.id, parts=len(part_ids))
+        return file_of(done.file)
+
+    async def _cancel_upload(self, upload_id: str) -> None:
+        """Best effort: an upload left pending expires by itself within the hour."""
+        with anyio.move_on_after(30, shield=True):
+            try:
+                await self._client.uploads.cancel(upload_id)
+            except openai.OpenAIError as exc:
+                log.info("upload_cancel_failed", upload_id=upload_id, error=type(exc).__name__)
+
     async def _op_find_file(self, filename: str) -> RemoteFile | None:
         page = await self._client.files.list(purpose="fine-tune", order="desc")
         for item in page.data:
@@ -241,6 +356,17 @@ class OpenAIProvider(Provider):
     async def _op_file_content(self, file_id: str) -> bytes:
         response = await self._client.files.content(file_id)
         return response.content
+
+    async def _op_download(self, file_id: str, into: Path, max_bytes: int) -> int:
+        written = 0
+        streamed = self._client.files.with_streaming_response.content(file_id)
+        async with streamed as response, await anyio.open_file(into, "wb") as out:
+            async for chunk in response.iter_bytes():
+                written += len(chunk)
+                if written > max_bytes:
+                    raise too_large(f"file_content {file_id}", max_bytes)
+                await out.write(chunk)
+        return written
 
     # ------------------------------------------------------------------ jobs
 

@@ -19,6 +19,7 @@ import orjson
 
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
+from ftd.providers.bodies import too_large
 from ftd.providers.kinds import TRANSIENT
 from ftd.providers.types import JobError, JobEvent, RemoteJob
 
@@ -38,18 +39,14 @@ MAX_TIMESTAMP = 2**53
 
 
 async def bounded_body(chunks: AsyncIterator[bytes], operation: str) -> bytes:
-    """The whole body, or a RemoteError once it passes ``MAX_PAGE_BYTES``."""
+    """The whole body, or the bound's RemoteError once it passes ``MAX_PAGE_BYTES``."""
     parts: list[bytes] = []
     size = 0
     async for chunk in chunks:
         size += len(chunk)
         if size > MAX_PAGE_BYTES:
-            raise RemoteError(
-                operation,
-                f"answer larger than {MAX_PAGE_BYTES} bytes, the bound of one answer",
-                kind=TRANSIENT,
-                retryable=True,
-            )
+            # The same refusal as the bounded transport's: the same request brings the same.
+            raise too_large(operation, MAX_PAGE_BYTES)
         parts.append(chunk)
     return b"".join(parts)
 

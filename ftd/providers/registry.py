@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ftd import catalog
 from ftd.errors import ConfigError, RemoteError
 from ftd.places import first_dir
 from ftd.profiles import DEFAULT_PROFILE
@@ -30,8 +31,10 @@ def policy_for(settings: ProviderSettings) -> CallPolicy:
         retries=settings.max_retries,
         # Each attempt has the SDK's per-request timeout; the whole call, waits
         # included, must end within this, however slowly a server trickles bytes.
-        deadline=2 * settings.timeout_seconds + 30.0,
+        deadline=settings.call_deadline_seconds or 2 * settings.timeout_seconds + 30.0,
         upload_timeout=settings.upload_timeout_seconds,
+        files_api_max_bytes=settings.files_api_max_bytes,
+        upload_part_bytes=settings.upload_part_bytes,
     )
 
 
@@ -56,21 +59,37 @@ def open_provider(name: str, settings: ProviderSettings, pace: Pace | None = Non
             else _management_token(settings)
         )
         return AzureProvider(name, client, settings.azure, management_token=arm_token, **options)
+    if settings.kind == "together":
+        from ftd.providers.together import TogetherProvider
+
+        return TogetherProvider(
+            name,
+            api_key=settings.require_api_key().get_secret_value(),
+            base_url=settings.together.base_url,
+            timeout=settings.timeout_seconds,
+            hardware=settings.together.endpoint_hardware,
+            **options,
+        )
     from ftd.providers.openai_api import OpenAIProvider
 
-    return OpenAIProvider(name, _openai_client(settings, pace), **options)
+    announced = catalog.shutdown_dates() if settings.kind == "openai" else None
+    return OpenAIProvider(name, _openai_client(settings, pace), announced=announced, **options)
 
 
 def _observer(pace: Pace | None) -> Any:
-    """An httpx client that shows every answer's rate-limit headers to the pace."""
-    if pace is None:
-        return None
+    """The SDK's HTTP client: every answer's body bounded (see ``bodies``), and its
+    rate-limit headers shown to the pace."""
+    import httpx2
     import openai
 
-    async def observe(response: Any) -> None:
-        pace.observe(response.headers)
+    from ftd.providers.bodies import BoundedTransport
 
-    return openai.DefaultAsyncHttpxClient(event_hooks={"response": [observe]})
+    async def observe(response: Any) -> None:
+        if pace is not None:
+            pace.observe(response.headers)
+
+    transport = BoundedTransport(httpx2.AsyncHTTPTransport(limits=openai.DEFAULT_CONNECTION_LIMITS))
+    return openai.DefaultAsyncHttpxClient(transport=transport, event_hooks={"response": [observe]})
 
 
 def _openai_client(settings: ProviderSettings, pace: Pace | None) -> openai.AsyncOpenAI:
@@ -193,6 +212,10 @@ class Providers:
 
     def __iter__(self) -> Iterator[Provider]:
         return iter([self.get(name) for name in self.names()])
+
+    def opened(self) -> list[Provider]:
+        """The adapters opened so far (the ones that can have had trouble)."""
+        return list(self._open.values())
 
     def add(self, provider: Provider) -> None:
         """Use an adapter built elsewhere (tests, the evaluation's own client)."""

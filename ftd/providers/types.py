@@ -29,6 +29,7 @@ class Capabilities:
     batch: bool = False
     price_estimate: bool = False
     delete_model: bool = True
+    uploads: bool = False  # the Uploads API (a file in parts, for files over the Files API's limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ def section(ev: EvaluationView) -> str:
     facts = [
         ("fine-tuned model", ev.model),
         ("base model", ev.base_model),
+        ("answers", ev.sides),
         ("status", ev.status),
         ("test items scored", done),
         ("judge model", ev.judge_model),

@@ -301,6 +301,8 @@ class EvaluationView:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    # Where each side's answers came from: asked live, or read from a recording.
+    sides: str | None = None
 
     @classmethod
     def from_summary(
@@ -338,7 +340,19 @@ class EvaluationView:
             prompt_tokens=usage.integer("prompt_tokens") if usage else None,
             completion_tokens=usage.integer("completion_tokens") if usage else None,
             cost_usd=s.number("cost_usd"),
+            sides=_sides(s.child("sides")),
         )
+
+
+def _sides(sides: Fields | None) -> str | None:
+    """Which side was asked live and which read from a recording (and when it was made)."""
+    base = sides.child("base") if sides else None
+    if base is None or base.string("source") != "recorded":
+        return None
+    return (
+        f"fine-tuned model asked live; {base.string('model')} read from recording "
+        f"{base.string('recording')}, recorded {base.string('recorded_at')} (not asked live)"
+    )
 
 
 def _interval(f: Fields | None) -> Interval | None:

@@ -22,7 +22,7 @@ import anyio
 from ftd.errors import FtdError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
-from ftd.store import states
+from ftd.store import outbox, states
 from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
 from ftd.store.tracking import EVENT_ORDER, Cycle, apply_cycle
@@ -56,6 +56,7 @@ _DATASET_COLUMNS = frozenset(
         "error",
         "attempts",
         "next_attempt_at",
+        "run_of",
     }
 )
 
@@ -362,6 +363,15 @@ class Store:
                 (path, dataset_id, role),
             )
 
+    async def refuse_move(self, dataset_id: int, role: str, reason: str) -> None:
+        """The move will not be made: the file stays where it was, and ``reason`` says why."""
+        async with self.transaction() as tx:
+            await tx.db.execute(
+                "UPDATE dataset_files SET path = coalesce(moving_from, path), "
+                "moving_from = NULL, refused = ? WHERE dataset_id = ? AND role = ?",
+                (reason, dataset_id, role),
+            )
+
     async def splits(self, dataset_id: int) -> dict[str, SplitRow]:
         rows = await self._all("SELECT * FROM splits WHERE dataset_id = ?", (dataset_id,))
         return {r["side"]: SplitRow.from_row(r) for r in rows}
@@ -478,13 +488,27 @@ class Store:
 
     async def known_events(self, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
-        if not wanted:
-            return set()
+        known: set[str] = set()
+        # In slices: SQLite refuses a statement with more variables than its limit.
+        for first in range(0, len(wanted), 500):
+            part = wanted[first : first + 500]
+            rows = await self._all(
+                f"SELECT event_id FROM job_events WHERE event_id IN {_marks(part)}",  # noqa: S608
+                part,
+            )
+            known.update(r[0] for r in rows)
+        return known
+
+    async def unsettled_jobs(self) -> list[JobRow]:
+        """Jobs recorded already ended (adopted finished, or found so after a crash) that no
+        cycle has settled: their model, figures and result file are still to be read."""
+        final = sorted(states.JOB_FINAL)
         rows = await self._all(
-            f"SELECT event_id FROM job_events WHERE event_id IN {_marks(wanted)}",  # noqa: S608
-            wanted,
+            f"SELECT * FROM jobs WHERE status IN {_marks(final)} AND finished_at IS NULL "  # noqa: S608
+            "ORDER BY id",
+            final,
         )
-        return {r[0] for r in rows}
+        return [JobRow.from_row(r) for r in rows]
 
     async def jobs_awaiting_results(self) -> list[JobRow]:
         rows = await self._all(
@@ -612,6 +636,7 @@ class Tx:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (entity, entity_id, old, new, self.now, json.dumps(detail) if detail else None),
         )
+        await outbox.on_change(self, entity, entity_id, new)
         key = "dataset_id" if entity == "dataset" else "id"
         self.note(
             f"{entity}_state",

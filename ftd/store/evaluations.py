@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ftd.store import states
+from ftd.store import outbox, states
 from ftd.store.rows import _Row
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class EvaluationRow(_Row):
     finished_at: float | None
     updated_at: float
     report_path: str | None
+    recording_id: int | None = None  # the base side is read from this recording
 
     _json: ClassVar[tuple[str, ...]] = ("config", "summary", "promotion")
 
@@ -86,6 +87,7 @@ class EvaluationRow(_Row):
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "report_path": self.report_path,
+            "recording_id": self.recording_id,
         }
 
 
@@ -132,13 +134,14 @@ async def queue(
     job_id: str | None = None,
     dataset_id: int | None = None,
     parent_id: int | None = None,
+    recording_id: int | None = None,
 ) -> int | None:
     """A new queued evaluation's id; None when this job's model has one already."""
     async with store.transaction() as tx:
         cursor = await tx.execute(
             "INSERT INTO evaluations (kind, job_id, dataset_id, parent_id, model, base_model, "
-            "test_file, config, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "test_file, config, status, created_at, updated_at, recording_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (job_id, model) WHERE job_id IS NOT NULL DO NOTHING",
             (
                 kind,
@@ -152,6 +155,7 @@ async def queue(
                 QUEUED,
                 tx.now,
                 tx.now,
+                recording_id,
             ),
         )
         if cursor.rowcount == 0:
@@ -325,6 +329,7 @@ async def finish(
                 evaluation_id,
             ),
         )
+        await outbox.on_evaluation(tx, evaluation_id)
         tx.note(
             "evaluation_finished",
             evaluation_id=evaluation_id,
@@ -383,6 +388,10 @@ async def of_job(store: Store, job_id: str) -> list[EvaluationRow]:
 
 async def of_dataset(store: Store, dataset_id: int) -> list[EvaluationRow]:
     return await _select(store, "WHERE dataset_id = ? ORDER BY id", (dataset_id,))
+
+
+async def of_model(store: Store, model: str) -> list[EvaluationRow]:
+    return await _select(store, "WHERE model = ? ORDER BY id", (model,))
 
 
 async def children(store: Store, parent_id: int) -> list[EvaluationRow]:

@@ -45,8 +45,15 @@ class DatasetRow(_Row):
     updated_at: float
     tag: str
     owner_uid: int | None = None
+    # The dataset (its first run's row) whose content and split this run trains.
+    run_of: int | None = None
 
     _json: ClassVar[tuple[str, ...]] = ("report", "settings")
+
+    @property
+    def root_id(self) -> int:
+        """The dataset this run belongs to: its first run's row."""
+        return self.run_of if self.run_of is not None else self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,7 @@ class FileRow(_Row):
     path: str
     moving_from: str | None
     identity: str | None = None
+    refused: str | None = None  # why ftd did not move this file (it stays where it was)
 
 
 @dataclass(frozen=True, slots=True)

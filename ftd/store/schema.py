@@ -291,6 +291,148 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE datasets ADD COLUMN owner_uid INTEGER;
     ALTER TABLE dataset_files ADD COLUMN identity TEXT;
     """,
+    # 9: notifications, written in the transaction of the change they tell of, and
+    # their deliveries, one per configured destination that wants the kind, made
+    # when the notifier first reads a notification; a delivery is done once sent
+    # (a 2xx answer) or given up after its destination's attempts.
+    """
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        dedupe TEXT UNIQUE,
+        created_at REAL NOT NULL,
+        routed_at REAL
+    ) STRICT;
+    CREATE INDEX notifications_unrouted ON notifications(id) WHERE routed_at IS NULL;
+    CREATE TABLE notification_deliveries (
+        notification_id INTEGER NOT NULL REFERENCES notifications(id),
+        destination TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        sent_at REAL,
+        given_up_at REAL,
+        PRIMARY KEY (destination, notification_id)
+    ) STRICT;
+    CREATE INDEX notification_deliveries_open ON notification_deliveries(destination,
+        notification_id) WHERE sent_at IS NULL AND given_up_at IS NULL;
+    """,
+    # 10: a recorded move ftd refused to make (the way to the file passes through a
+    # link, or the file is no longer the one taken): why, kept for the report.
+    """
+    ALTER TABLE dataset_files ADD COLUMN refused TEXT;
+    """,
+    # 11: recorded answers: a model's answers to a set of test items, kept under a
+    # name as the reference its successor is judged against once it is gone. An
+    # answer's row is written ('asking') before its request is sent, so a restart
+    # never asks an item twice; an evaluation may take a recording as its base.
+    """
+    CREATE TABLE recordings (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL DEFAULT 'default',
+        dataset_id INTEGER REFERENCES datasets(id),
+        job_id TEXT,
+        test_file TEXT NOT NULL,
+        params TEXT NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('request', 'retirement')),
+        shutdown_date TEXT,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+        total_items INTEGER,
+        requests INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        updated_at REAL NOT NULL
+    ) STRICT;
+    CREATE INDEX recordings_by_status ON recordings(status);
+    CREATE INDEX recordings_by_model ON recordings(model);
+    CREATE TABLE recorded_answers (
+        recording_id INTEGER NOT NULL REFERENCES recordings(id),
+        item INTEGER NOT NULL,
+        line INTEGER NOT NULL,
+        prompt_sha256 TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('asking', 'answered', 'failed', 'lost')),
+        response TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        latency_ms REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        asked_at REAL NOT NULL,
+        answered_at REAL,
+        PRIMARY KEY (recording_id, item)
+    ) STRICT;
+    ALTER TABLE evaluations ADD COLUMN recording_id INTEGER REFERENCES recordings(id);
+    """,
+    # 12: runs. A dataset (its content and its fixed split) is trained by one or more
+    # runs, each with its own settings, provider profile, tag, job, evaluation and
+    # report. The pipeline's row is the run: a dataset's first run is its own row
+    # (run_of NULL); a later run is a row of its own pointing at that first one,
+    # with the same split. Existing rows are each their dataset's first run.
+    """
+    ALTER TABLE datasets ADD COLUMN run_of INTEGER REFERENCES datasets(id);
+    CREATE INDEX datasets_by_run_of ON datasets(run_of) WHERE run_of IS NOT NULL;
+    CREATE VIEW runs AS
+        SELECT d.id AS run_id, coalesce(d.run_of, d.id) AS dataset_id, d.state, d.tag,
+               d.settings, d.estimated_cost_usd, j.job_id, j.provider, j.status AS job_status,
+               j.cost_usd, j.fine_tuned_model
+        FROM datasets d LEFT JOIN jobs j ON j.dataset_id = d.id
+        WHERE d.duplicate_of IS NULL;
+    """,
+    # 13: evaluations through the providers' batch engines. A run row says which
+    # mode was chosen and why, and holds the random part of its batches' tags; a
+    # batch row is the intent, written before its file is uploaded or its batch
+    # created; a failure row is one request's failure in one batch (its retries
+    # are bounded by how many it has), written once whatever a replay does.
+    """
+    CREATE TABLE eval_batch_runs (
+        evaluation_id INTEGER PRIMARY KEY REFERENCES evaluations(id) ON DELETE CASCADE,
+        mode TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        token TEXT NOT NULL,
+        batch_cost_usd REAL NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    ) STRICT;
+    CREATE TABLE eval_batches (
+        id INTEGER PRIMARY KEY,
+        evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+        stage TEXT NOT NULL,
+        tag TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        model TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        file_id TEXT,
+        batch_id TEXT,
+        status TEXT NOT NULL DEFAULT 'written',
+        completed INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        committed INTEGER NOT NULL DEFAULT 0,
+        committed_lines INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    ) STRICT;
+    CREATE INDEX eval_batches_by_evaluation ON eval_batches(evaluation_id, stage);
+    CREATE TABLE eval_batch_failures (
+        evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+        custom_id TEXT NOT NULL,
+        batch_tag TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (evaluation_id, custom_id, batch_tag)
+    ) STRICT, WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

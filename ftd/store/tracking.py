@@ -139,7 +139,8 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
     finished: list[str] = []
     for update in cycle.updates:
         row = await tx.one(
-            "SELECT id, dataset_id, status FROM jobs WHERE job_id = ?", (update.job_id,)
+            "SELECT id, dataset_id, status, finished_at FROM jobs WHERE job_id = ?",
+            (update.job_id,),
         )
         if row is None:
             continue
@@ -160,7 +161,11 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
             update.cost_usd,
             tx.now,
         ]
-        final_now = update.status in states.JOB_FINAL and row["status"] not in states.JOB_FINAL
+        # A job first recorded already ended (adopted so) ends here, as a followed one would.
+        unsettled = row["status"] in states.JOB_FINAL and row["finished_at"] is None
+        final_now = update.status in states.JOB_FINAL and (
+            row["status"] not in states.JOB_FINAL or unsettled
+        )
         if final_now:
             sets += ", finished_at = ?"
             params.append(tx.now)

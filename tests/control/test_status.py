@@ -15,7 +15,9 @@ from ftd.control.access import Peer
 from ftd.control.handlers import status as status_handler
 from ftd.control.server import Call
 from ftd.daemon.parts import Parts
+from ftd.errors import RemoteError
 from ftd.pace import Pace
+from ftd.providers import Provider, Providers
 from ftd.store import Store, states
 
 pytestmark = pytest.mark.anyio
@@ -42,7 +44,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     yield Parts(
         settings=settings,
         store=store,
-        providers=None,  # type: ignore[arg-type]  # status never calls the provider
+        providers=Providers(settings, lambda _name: None),  # status never calls a provider
         tracker=Tracker(),  # type: ignore[arg-type]
         pace=pace,
         wake_prepare=lambda: None,
@@ -97,3 +99,19 @@ async def test_warnings_name_what_to_look_at(parts: Parts, monkeypatch: pytest.M
     assert "training_not_available" in warnings["provider_blocked"]
     assert "ftd approve ID" in warnings["awaiting_approval"]
     assert "0.20 GiB free" in warnings["disk_low"]
+
+
+async def test_a_providers_troubles_are_warned_about_per_profile(parts: Parts) -> None:
+    parts.tracker.retiring = {}
+    parts.tracker.not_served = []
+    eu = Provider("eu")
+    eu.health.note("remote_cursor_stuck", "list_checkpoints")
+    for _ in range(3):
+        eu.health.failed(
+            "file_content", "file-9", RemoteError("file_content", "500 boom", status=500)
+        )
+    parts.providers.add(eu)
+    warnings = (await _status(parts))["warnings"]
+    mine = [w for w in warnings if w.get("profile") == "eu"]
+    assert sorted(w["kind"] for w in mine) == ["remote_cursor_stuck", "remote_failing"]
+    assert all(w["message"].startswith("provider eu:") for w in mine)

@@ -172,7 +172,9 @@ def test_sigterm_exits_cleanly_and_the_next_start_resumes(
     daemon.wait_for("validation_started")
     started = time.monotonic()
     assert daemon.stop() == 0
-    assert time.monotonic() - started < 5
+    # It does not wait for the validation to end (bench/stop_time.py measures how soon
+    # it stops; this bound only catches a stop that hangs, on a loaded machine too).
+    assert time.monotonic() - started < 30
     assert daemon.events("daemon_stopped")
     assert daemon.dataset("calm.jsonl")["state"] == "validating"
 

@@ -8,6 +8,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from ftd.emulator.control import EmulatorControl
 from tests.emulator.azure_support import (
     ACCOUNT,
     ARM_VERSION,
@@ -308,3 +309,50 @@ async def test_model_lists_carry_retirement_dates() -> None:
         assert set(data_plane[BASE]["deprecation"]) == {"fine_tune", "inference"}
         assert data_plane[model]["fine_tune"].startswith("ftjob-")
         assert set(data_plane[model]["deprecation"]) == {"inference"}
+
+
+async def test_a_knob_brings_every_shutdown_date_within_days_of_the_clock() -> None:
+    clock = FakeClock(start=1_796_169_600.0)  # 2026-12-02T00:00:00Z
+    async with (
+        azure_emulator(clock=clock) as emulator,
+        v1_client(emulator) as client,
+        versioned_client(emulator) as versioned,
+        arm_client() as arm,
+    ):
+        model = await _fine_tuned(client, clock)
+        emulator.core.config.update({"shutdown_in_days": 10})
+        listed = await arm.call("GET", f"{account_url(emulator)}/models?api-version={ARM_VERSION}")
+        by_name = {(m["name"], m["version"]): m for m in listed.body["value"]}
+        soon = by_name[("gpt-4.1", "2025-04-14")]["deprecation"]
+        assert soon["inference"] == "2026-12-12T00:00:00Z"
+        assert soon["fineTune"] == "2027-04-14T00:00:00Z"  # training's date is not the knob's
+        assert by_name[(model, "1")]["deprecation"]["inference"] == "2026-12-12T00:00:00Z"
+        data_plane = {m.id: m.model_extra or {} for m in (await versioned.models.list()).data}
+        assert data_plane[model]["deprecation"]["inference"] == 1_797_033_600  # 2026-12-12
+        emulator.core.config.update({"shutdown_in_days": None})
+        listed = await arm.call("GET", f"{account_url(emulator)}/models?api-version={ARM_VERSION}")
+        again = {(m["name"], m["version"]): m for m in listed.body["value"]}
+        assert again[("gpt-4.1", "2025-04-14")]["deprecation"]["inference"] == (
+            "2027-10-01T00:00:00Z"
+        )
+
+
+async def test_a_retired_model_no_longer_answers_through_its_deployment() -> None:
+    clock = FakeClock()
+    async with (
+        azure_emulator(clock=clock) as emulator,
+        v1_client(emulator) as client,
+        arm_client() as arm,
+        EmulatorControl(emulator.root_url) as control,
+    ):
+        model = await _fine_tuned(client, clock)
+        put = await arm.call("PUT", deployment_url(emulator, "kept"), deployment_body(model, "1"))
+        assert put.status == 201
+        clock.advance(PROVISIONING_S + NOT_READY_S)
+        answered = await client.chat.completions.create(model="kept", messages=QUESTION)
+        assert answered.model == model
+        await control.retire(model)
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.chat.completions.create(model="kept", messages=QUESTION)
+        assert caught.value.status_code == 404
+        assert f"The model '{model}' does not exist." in caught.value.message

@@ -293,3 +293,20 @@ async def test_training_continues_from_a_fine_tuned_model(
     with pytest.raises(openai.BadRequestError) as caught:
         await client.fine_tuning.jobs.create(model="ft:gpt-4o:nobody::abc", training_file=training)
     assert caught.value.param in ("model", "training_file")
+
+
+async def test_a_retired_model_answers_404_model_not_found_from_then_on(
+    client: openai.AsyncOpenAI, control: EmulatorControl
+) -> None:
+    assert await ask(client, "gpt-4o", "Is the router on?")
+    await control.retire("gpt-4o")
+    with pytest.raises(openai.NotFoundError) as caught:
+        await ask(client, "gpt-4o", "Is the router on?")
+    assert caught.value.code == "model_not_found"
+    assert caught.value.status_code == 404
+    assert "`gpt-4o` does not exist" in caught.value.message
+    with pytest.raises(openai.NotFoundError):
+        await client.models.retrieve("gpt-4o")
+    listed = {m.id async for m in client.models.list()}
+    assert "gpt-4o" not in listed
+    assert "gpt-4o-mini" in listed

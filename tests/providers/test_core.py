@@ -123,3 +123,18 @@ async def test_what_a_provider_cannot_do_is_said_not_tried() -> None:
     assert "pausing a job is not supported by the scripted provider" in str(refused.value)
     assert await provider.deployment("anything") is None
     assert provider.asked == []
+
+
+async def test_an_events_page_of_a_million_is_cut_to_the_limit() -> None:
+    from ftd.providers import JobEvent
+
+    class Flood(Scripted):
+        async def _op_events_page(
+            self, job_id: str, after: str | None, limit: int
+        ) -> tuple[list[JobEvent], bool]:
+            head = [JobEvent(f"ftevent-{i}", 1, "info", "message", "m") for i in range(limit)]
+            return head + [JobEvent("ftevent-x", 1, "info", "message", "m")] * 999_900, False
+
+    page, more = await Flood([]).events_page("ftjob-1", limit=100)
+    assert [e.id for e in page] == [f"ftevent-{i}" for i in range(100)]
+    assert more  # what was cut off is read from the last kept cursor

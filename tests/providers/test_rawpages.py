@@ -184,5 +184,6 @@ async def test_a_body_past_its_bound_is_refused_while_it_streams(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(rawpages, "MAX_PAGE_BYTES", 25)
-    with pytest.raises(RemoteError, match="larger than 25 bytes"):
+    with pytest.raises(RemoteError, match="over the 25 bytes") as caught:
         await rawpages.bounded_body(chunks([10, 10, 10, 10]), "list_events")
+    assert not caught.value.retryable  # the same request would bring the same answer

@@ -27,6 +27,7 @@ from typing import Any
 
 from ftd.store import states
 from tests.daemon.harness import Daemon, Emulator, good_lines
+from tests.reliability.remote import Remote
 
 SUBMITTED = states.SUBMITTED
 REJECTED = states.REJECTED
@@ -189,6 +190,7 @@ def audit(
     *,
     max_sends: int,
     earlier_sends: Counter[str] | None = None,
+    flavor: str = "openai",
 ) -> Audit:
     """Everything the run left, against exactly once.
 
@@ -204,8 +206,9 @@ def audit(
     rows = _datasets(daemon, drops, found)
     submitted = [r for r in rows.values() if r["state"] == SUBMITTED]
     _drop_folder(daemon, drops, rows, found)
-    _remote_files(daemon, emulator, submitted, found)
-    jobs = _jobs(daemon, emulator, submitted, found)
+    remote = Remote(emulator, flavor)
+    _remote_files(daemon, remote, submitted, found)
+    jobs = _jobs(daemon, remote, submitted, found)
     _evaluations(daemon, jobs, found)
     _deployments(daemon, emulator, found)
     sends = chat_sends(emulator) + (earlier_sends or Counter())
@@ -327,12 +330,10 @@ def _elsewhere(daemon: Daemon, drop: Drop) -> str:
 
 
 def _remote_files(
-    daemon: Daemon, emulator: Emulator, submitted: list[sqlite3.Row], found: Audit
+    daemon: Daemon, remote: Remote, submitted: list[sqlite3.Row], found: Audit
 ) -> None:
     """Per submitted dataset, ``ftd-<sha16>-<tag>-{train,validation}.jsonl`` once each; no more."""
-    names = Counter(
-        f.filename for f in emulator.client.files.list() if UPLOAD_NAME.match(f.filename)
-    )
+    names = Counter(name for name in remote.filenames() if UPLOAD_NAME.match(name))
     found.remote_files = sum(names.values())
     wanted: set[str] = set()
     for row in submitted:
@@ -356,14 +357,14 @@ def _remote_files(
 
 
 def _jobs(
-    daemon: Daemon, emulator: Emulator, submitted: list[sqlite3.Row], found: Audit
+    daemon: Daemon, remote: Remote, submitted: list[sqlite3.Row], found: Audit
 ) -> list[sqlite3.Row]:
     """At most one job per dataset tag, each followed by ftd to the status the provider gives."""
-    remote = list(emulator.client.fine_tuning.jobs.list(limit=100))
-    found.jobs = len(remote)
+    held = remote.jobs()
+    found.jobs = len(held)
     by_tag: dict[str, list[Any]] = {}
-    for job in remote:
-        by_tag.setdefault(str((job.metadata or {}).get("ftd_tag")), []).append(job)
+    for job in held:
+        by_tag.setdefault(str(job.tag), []).append(job)
     tags = {f"{r['sha256'][:16]}-{r['tag']}": r for r in submitted}
     for tag, jobs in by_tag.items():
         if len(jobs) > 1:
@@ -380,13 +381,13 @@ def _jobs(
                 f"{row['name']}: provider jobs {[j.id for j in jobs]}, "
                 f"ftd's {[r['job_id'] for r in mine]}"
             )
-    for job in remote:
+    for job in held:
         if job.id in local:
-            _tracked(daemon, emulator, job, local[job.id], found)
+            _tracked(daemon, remote, job, local[job.id], found)
     return rows
 
 
-def _tracked(daemon: Daemon, emulator: Emulator, job: Any, row: sqlite3.Row, found: Audit) -> None:
+def _tracked(daemon: Daemon, remote: Remote, job: Any, row: sqlite3.Row, found: Audit) -> None:
     """Followed to its end: final status, model, tokens, results, every event stored once."""
     if row["status"] != job.status or row["status"] not in states.JOB_FINAL:
         found.problems.append(f"{job.id}: ftd says {row['status']}, the provider {job.status}")
@@ -401,7 +402,7 @@ def _tracked(daemon: Daemon, emulator: Emulator, job: Any, row: sqlite3.Row, fou
             found.problems.append(f"{job.id}: result file or model probe not done")
         if row["events_cursor"] is not None:
             found.problems.append(f"{job.id}: events left unread")
-    checkpoints = {c.id for c in emulator.client.fine_tuning.jobs.checkpoints.list(job.id)}
+    checkpoints = remote.checkpoint_ids(job.id)
     kept = {
         r[0]
         for r in daemon.query(
@@ -412,7 +413,7 @@ def _tracked(daemon: Daemon, emulator: Emulator, job: Any, row: sqlite3.Row, fou
         found.problems.append(
             f"{job.id}: checkpoints {sorted(kept)}, the provider's {sorted(checkpoints)}"
         )
-    events = {e.id for e in emulator.client.fine_tuning.jobs.list_events(job.id, limit=100)}
+    events = remote.event_ids(job.id)
     stored = [
         r[0] for r in daemon.query("SELECT event_id FROM job_events WHERE job_id = ?", (job.id,))
     ]

@@ -117,11 +117,16 @@ def free_port() -> int:
 
 
 def daemon_config(
-    attempts: int, timeout: float = 20.0, examples: int = EXAMPLES, azure_root: str | None = None
+    attempts: int,
+    timeout: float = 20.0,
+    examples: int = EXAMPLES,
+    azure_root: str | None = None,
+    together_url: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``attempts`` per evaluation request; ``timeout`` for every provider call but uploads;
     a test split held out of datasets of ``examples`` lines (a tenth of them); the Azure
-    flavour at ``azure_root`` as the provider when given."""
+    flavour at ``azure_root``, or the Together flavour at ``together_url``, as the provider
+    when given."""
     sections: dict[str, dict[str, Any]] = {
         "defaults": {"min_test_examples": min(10, examples // 10)},
         "log": {"format": "json", "level": "info"},
@@ -129,12 +134,33 @@ def daemon_config(
     }
     if azure_root is not None:
         sections.update(azure_profile(azure_root)[0])
+    if together_url is not None:
+        sections.update(together_profile(together_url))
+        sections["defaults"]["model"] = TOGETHER_MODEL
     sections.setdefault("provider", {}).update({"max_retries": 2, "timeout_seconds": timeout})
     return sections
 
 
+TOGETHER_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+
+def together_profile(base_url: str) -> dict[str, dict[str, Any]]:
+    """The Together flavour as the default profile; a LoRA of this base is served serverless,
+    and ftd's price table gets a figure for it (Together's estimate is asked as well)."""
+    return {
+        "provider": {"kind": "together", "api_key_env": "OPENAI_API_KEY"},
+        "provider.together": {"base_url": base_url},
+        f'prices."{TOGETHER_MODEL}"': {
+            "training_per_mtok": 0.48,
+            "input_per_mtok": 0.18,
+            "output_per_mtok": 0.18,
+        },
+    }
+
+
 FLAVOR_ARGS = {
     "openai": (),
+    "together": ("--flavor", "together"),
     # Deployments provisioned in a couple of seconds at the crash run's speed.
     "azure": (
         "--flavor",
@@ -228,7 +254,9 @@ class ChaosSettings:
     # This share of the kills waits for a line that opens a risky window (see
     # TRIGGERS), then strikes 0-300 ms after it; the rest strike blind.
     armed: float = 0.6
-    flavor: str = "openai"  # or "azure": deployments before every evaluation
+    # or "azure": deployments before every evaluation; or "together": no metadata, jobs
+    # found by their training file's name, fine-tunes served serverless
+    flavor: str = "openai"
 
 
 @dataclass(slots=True)
@@ -331,7 +359,8 @@ def run_chaos(root: Path, settings: ChaosSettings) -> ChaosReport:
     try:
         azure = emulator.root_url if settings.flavor == "azure" else None
         env = azure_profile(emulator.root_url)[1] if azure else None
-        config = daemon_config(settings.attempts, azure_root=azure)
+        together = emulator.base_url if settings.flavor == "together" else None
+        config = daemon_config(settings.attempts, azure_root=azure, together_url=together)
         daemon = Daemon(root / "ftd", emulator.base_url, config, env)
         report = ChaosReport(settings, Audit())
         triggers = TRIGGERS + (DEPLOYMENT_TRIGGERS if azure else ())
@@ -341,7 +370,12 @@ def run_chaos(root: Path, settings: ChaosSettings) -> ChaosReport:
             alive = rng.uniform(*settings.alive)
             trigger = rng.choice(triggers) if rng.random() < settings.armed else None
             delay = rng.uniform(0.0, 0.3)
-            up = _start_and_wait(daemon, alive, trigger, delay, report, arriving)
+            # Every third life is let reach its start, however long a loaded machine
+            # takes, so that lives measured from the socket answering exist; the
+            # others may end during the start-up itself.
+            up = _start_and_wait(
+                daemon, alive, trigger, delay, report, arriving, until_up=number % 3 == 0
+            )
             under_way = phases_now(daemon) if up else ["start-up"]
             report.phases.update(under_way or ["nothing under way"])
             daemon.kill()
@@ -368,6 +402,7 @@ def run_chaos(root: Path, settings: ChaosSettings) -> ChaosReport:
             drops,
             max_sends=settings.attempts * (1 + evaluation_kills),
             earlier_sends=earlier_sends,
+            flavor=settings.flavor,
         )
         report.chat_sent = report.audit.chat_requests
         daemon.stop()
@@ -381,6 +416,9 @@ def run_chaos(root: Path, settings: ChaosSettings) -> ChaosReport:
             process.stop()
 
 
+START_PATIENCE = 90.0  # seconds a life let reach its start may take to get there
+
+
 def _start_and_wait(
     daemon: Daemon,
     alive: float,
@@ -388,14 +426,17 @@ def _start_and_wait(
     delay: float,
     report: ChaosReport,
     arriving: list[Drop],
+    *,
+    until_up: bool = False,
 ) -> bool:
     """Start the daemon and let it live ``alive`` seconds, or ``delay`` past the first
     ``trigger`` line; the ``arriving`` files are dropped once it has started. Whether it
-    got as far as ``daemon_started``."""
+    got as far as ``daemon_started``. With ``until_up`` the life's seconds count from
+    ``daemon_started`` (up to START_PATIENCE seconds are waited for it)."""
     tail = LogTail(daemon.log_path)
     spawned = time.time()
     daemon.start(wait=False)
-    deadline = time.monotonic() + alive
+    deadline = time.monotonic() + (START_PATIENCE if until_up else alive)
     up = False
     while time.monotonic() < deadline:
         for event in tail.events():
@@ -403,6 +444,8 @@ def _start_and_wait(
             if name == "daemon_started" and not up:
                 report.recoveries.append(_seconds(event["timestamp"]) - spawned)
                 up = True
+                if until_up:
+                    deadline = time.monotonic() + alive
                 for drop in arriving:
                     place(daemon, drop)
             if trigger is not None and name == trigger:

@@ -109,3 +109,13 @@ async def test_events_stored_before_the_ordering_key_are_given_one(tmp_path: Pat
         "The job has successfully completed",
     ]
     await store.close()
+
+
+async def test_asking_which_of_a_huge_page_is_known_fits_sqlites_variable_limit(
+    tmp_path: Path,
+) -> None:
+    store = await _store_with_job(tmp_path / "ftd.db")
+    await store.record_cycle(Cycle(events=[message("stored", 1, "ftevent-7")]))
+    ids = [f"ftevent-{i}" for i in range(300_000)]  # over any build's default limit
+    assert await store.known_events(ids) == {"ftevent-7"}
+    await store.close()

@@ -7,7 +7,20 @@ from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
 from ftd.control import protocol
-from ftd.control.handlers import follow, lists, models, report, show, status, steer
+from ftd.control.handlers import (
+    compare,
+    export,
+    follow,
+    lists,
+    models,
+    notify,
+    recordings,
+    report,
+    runs,
+    show,
+    status,
+    steer,
+)
 from ftd.control.server import Command
 
 if TYPE_CHECKING:
@@ -39,6 +52,7 @@ def commands(parts: Parts) -> dict[str, Command]:
         "show": read(show.show),
         "events": read(show.events),
         "report": read(report.report),
+        "compare": read(compare.compare),
         "follow": stream(follow.follow_events),
         "watch": stream(follow.watch),
         "cancel": change(steer.cancel),
@@ -52,4 +66,11 @@ def commands(parts: Parts) -> dict[str, Command]:
         "eval": change(models.evaluate),
         "delete_model": change(models.delete_model),
         "keep": change(steer.keep),
+        "notify_test": change(notify.notify_test),
+        "record": change(recordings.record),
+        "recordings": read(recordings.recordings),
+        "recording": read(recordings.recording),
+        "export": read(export.export),
+        "export_split": read(export.export_split),
+        "train": change(runs.train),
     }

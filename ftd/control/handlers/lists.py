@@ -72,6 +72,7 @@ async def datasets(parts: Parts, call: Call) -> dict[str, Any]:
     rows = await parts.store.read(
         "SELECT d.id, d.name, d.state, d.size_bytes, d.created_at, d.updated_at, "  # noqa: S608
         "d.estimated_cost_usd, d.error, d.attempts, d.next_attempt_at, d.duplicate_of, "
+        "d.run_of, coalesce(d.run_of, d.id) AS dataset_id, "
         "json_extract(d.report, '$.examples') AS examples, "
         "json_extract(d.settings, '$.model') AS model, "
         "j.job_id, j.status AS job_status "
@@ -103,8 +104,9 @@ async def jobs(parts: Parts, call: Call) -> dict[str, Any]:
         )
     rows = await parts.store.read(
         "SELECT j.job_id, j.dataset_id, d.name AS dataset, j.status, j.model, "  # noqa: S608
+        "CASE WHEN d.id IS NULL THEN NULL ELSE 'run-' || d.id END AS run, j.provider, "
         "j.fine_tuned_model, j.created_at, j.finished_at, j.estimated_finish, "
-        "j.trained_tokens, j.cost_usd, j.error_code, j.error_message, j.adopted, "
+        "j.trained_tokens, j.cost_usd, j.error_code, j.error_message, j.adopted, j.provider, "
         f"{LATEST_METRICS} AS latest, {TOTAL_STEPS} AS total_steps "
         f"FROM jobs j LEFT JOIN datasets d ON d.id = j.dataset_id {where.sql()} "
         "ORDER BY j.id DESC LIMIT ?",

@@ -76,7 +76,8 @@ async def evaluate(parts: Parts, call: Call) -> dict[str, Any]:
     if parts.evaluations is None:
         raise CommandError(UNAVAILABLE, "evaluation is not running in this daemon")
     model = arg.required_text(call.args, "model")
-    if "test_items" not in call.args:
+    recording = arg.text(call.args, "recording", required=False)
+    if "test_items" not in call.args and recording is None:
         # The daemon opens no path for a caller: it could read what they may not,
         # or wait for ever on a FIFO. The client sends what it read itself.
         raise CommandError(
@@ -84,14 +85,20 @@ async def evaluate(parts: Parts, call: Call) -> dict[str, Any]:
             "test_items: send the test file's content (ftd eval reads it with your rights); "
             "the daemon does not open paths for its callers",
         )
-    items = call.args["test_items"]
-    if not isinstance(items, str):
+    items = call.args.get("test_items")
+    if items is not None and not isinstance(items, str):
         raise CommandError(INVALID_ARGUMENT, "test_items: must be the test file's text")
     base = arg.text(call.args, "base_model", required=False)
     graders = arg.texts(call.args, "graders")
+    mode = arg.text(call.args, "mode", required=False)
     try:
         evaluation_id = await parts.evaluations.request(
-            model=model, test_items=items, base_model=base, graders=graders
+            model=model,
+            test_items=items,
+            base_model=base,
+            graders=graders,
+            recording=recording,
+            mode=mode,
         )
     except FtdError as exc:
         raise CommandError(INVALID_ARGUMENT, str(exc)) from None

@@ -14,6 +14,8 @@ from ftd.control.handlers import args as arg
 from ftd.control.handlers.lists import LATEST_METRICS, TOTAL_STEPS, progress
 from ftd.control.protocol import NOT_FOUND
 from ftd.control.server import CommandError
+from ftd.runs import parse_run, run_name
+from ftd.store import runs as run_rows
 from ftd.store.tracking import EVENT_COLUMNS, EVENT_ORDER_DESC
 
 if TYPE_CHECKING:
@@ -77,6 +79,9 @@ def _first(issue: dict[str, Any]) -> str | None:
 
 
 async def find_dataset(store: Store, key: str) -> dict[str, Any] | None:
+    """By number, by run (``run-N``: a run is a dataset row) or by file name, the newest."""
+    if parse_run(key) is not None:
+        key = str(parse_run(key))
     if key.isdigit():
         rows = await store.read("SELECT * FROM datasets WHERE id = ?", (int(key),))
     else:
@@ -119,6 +124,8 @@ async def dataset_detail(parts: Parts, row: dict[str, Any]) -> dict[str, Any]:
             u["side"]: {"filename": u["filename"], "file_id": u["file_id"]} for u in uploads
         },
         "history": await _history(store, "dataset", row["id"]),
+        "run": run_name(row["id"]) if row.get("duplicate_of") is None else None,
+        "runs": await run_rows.listing(store, row.get("run_of") or row["id"]),
         "job": await job_detail(parts, (await find_job(store, jobs[0]["job_id"])) or {})
         if jobs
         else None,
@@ -182,9 +189,11 @@ async def job_detail(parts: Parts, row: dict[str, Any]) -> dict[str, Any]:
     dataset = None
     if row.get("dataset_id") is not None:
         found = await store.read(
-            "SELECT id, name, state FROM datasets WHERE id = ?", (row["dataset_id"],)
+            "SELECT id, name, state, run_of FROM datasets WHERE id = ?", (row["dataset_id"],)
         )
         dataset = found[0] if found else None
+        if dataset is not None:
+            dataset["run"] = run_name(dataset["id"])
     events = await store.read(
         "SELECT created_at, level, type, message FROM job_events WHERE job_id = ? "  # noqa: S608
         f"ORDER BY {EVENT_ORDER_DESC} LIMIT ?",

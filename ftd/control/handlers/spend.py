@@ -2,7 +2,7 @@
 
 Training is each job's charge as recorded when it finished (billed tokens at
 the model's price), counted in the month it finished; evaluation is each
-evaluation's recorded usage cost, in the month it started. Today there is one
+evaluation's (and each recording's) usage cost, in the month it started. Today there is one
 provider profile, named by ``provider.kind``. Hosting (deployed fine-tuned
 models billed by the hour) is a slot left at None until a provider reports it.
 """
@@ -39,7 +39,8 @@ async def spend(store: Store, profile: str, now: float) -> dict[str, Any]:
     evaluation = await _sums(
         store,
         "SELECT SUM(CASE WHEN created_at >= ? THEN cost_usd END) AS month, "
-        "SUM(cost_usd) AS total FROM evaluations",
+        "SUM(cost_usd) AS total FROM (SELECT created_at, cost_usd FROM evaluations "
+        "UNION ALL SELECT created_at, cost_usd FROM recordings)",  # recordings are asked too
         since,
     )
     figures = {

@@ -8,9 +8,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
+from ftd.control.handlers.recordings import unrecorded_warnings
 from ftd.control.handlers.spend import spend
+from ftd.daemon import readers
 from ftd.store import deployments as deployment_rows
-from ftd.store import states
+from ftd.store import outbox, states
+from ftd.store import runs as run_rows
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -75,6 +78,8 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         }
         for model in parts.tracker.not_served
     )
+    if parts.recorder is not None:
+        warnings.extend(unrecorded_warnings(parts.recorder.unrecorded))
     blocked = tally["datasets"].get(states.BLOCKED, 0)
     if blocked:
         rows = await parts.store.read(
@@ -97,6 +102,8 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
                 "`ftd datasets --state awaiting_approval`, then `ftd approve ID`",
             }
         )
+    for provider in parts.providers.opened():
+        warnings.extend(provider.health.warnings())  # what each profile's provider did wrong
     held = parts.pace.state()["held_for_seconds"]
     if held:
         warnings.append(
@@ -114,10 +121,12 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         for row in await deployment_rows.live(parts.store)
         if row.error and row.state == deployment_rows.DELETING
     )
+    warnings.extend(outbox.warnings(await outbox.health(parts.store)))
     settings = parts.settings
     warnings.extend(
         _disk_warnings({"state_dir": settings.paths.state_dir, "drop_dir": settings.paths.drop_dir})
     )
+    warnings.extend(readers.warnings())  # reports their producers cannot read
     return warnings
 
 
@@ -136,6 +145,7 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
             "socket": str(parts.socket_path),
         },
         **tally,
+        "runs": await run_rows.tally(parts.store),
         "rate_limit": parts.pace.state(),
         "tracker": dict(parts.tracker.last_cycle),
         "connections": parts.connections(),
@@ -151,5 +161,6 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
     now = time.time()
     hosting = await deployment_rows.every(parts.store)
     answer["deployments"] = [row.brief(now) for row in hosting if row.state in deployment_rows.LIVE]
+    answer["notifications"] = await outbox.health(parts.store)
     answer["hosting_usd"] = round(sum(row.hosting_usd(now) for row in hosting), 4)
     return answer

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ftd.control.handlers import args as arg
+from ftd.control.handlers import runs
 from ftd.control.handlers.show import find_dataset, find_job
 from ftd.control.protocol import (
     CONFLICT,
@@ -98,6 +99,8 @@ async def retry(parts: Parts, call: Call) -> dict[str, Any]:
     goes back to where it stopped: validation if it never passed, else upload and job."""
     row = await _dataset(parts, call)
     state = row["state"]
+    if state == states.SUBMITTED:
+        return await runs.retry_run(parts, call, row)  # its job was cancelled or failed
     if state not in RETRYABLE:
         raise CommandError(
             CONFLICT,

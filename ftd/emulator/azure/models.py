@@ -78,9 +78,20 @@ class AzureModels(ModelDirectory):
         super().__init__(core.jobs, clock=core.clock)
         self._core = core
         self._azure_jobs = jobs
+        self.retired = core.models.retired  # one set: /_emulator/retire reaches both flavours
+
+    def _shutdown(self, published: dt.date) -> dt.date:
+        """The inference deprecation date shown: the published one, unless the
+        ``shutdown_in_days`` knob brings it within that many days of the clock."""
+        days = self._core.config.shutdown_in_days
+        if days is None:
+            return published
+        now = dt.datetime.fromtimestamp(self._core.clock(), dt.UTC)
+        return (now + dt.timedelta(days=days)).date()
 
     def _base_object(self, entry: catalog.BaseModel, shape: str) -> dict[str, Any]:
-        fine_tune, inference = RETIREMENT[entry.family]
+        fine_tune, published = RETIREMENT[entry.family]
+        inference = self._shutdown(published)
         body: dict[str, Any] = {
             "id": entry.name,
             "object": "model",
@@ -103,7 +114,7 @@ class AzureModels(ModelDirectory):
 
     def _made_object(self, name: str, job: JobRecord, created: float, shape: str) -> dict[str, Any]:
         entry = bases().get(job.base_model)
-        inference = RETIREMENT[entry.family][1] if entry is not None else _41[1]
+        inference = self._shutdown(RETIREMENT[entry.family][1] if entry is not None else _41[1])
         body: dict[str, Any] = {
             "id": name,
             "object": "model",
@@ -148,7 +159,8 @@ class AzureModels(ModelDirectory):
         """Accounts_ListModels entries (cognitiveservices.json /definitions/AccountModel)."""
         objects: list[dict[str, Any]] = []
         for entry in bases().values():
-            fine_tune, inference = RETIREMENT[entry.family]
+            fine_tune, published = RETIREMENT[entry.family]
+            inference = self._shutdown(published)
             objects.append(
                 {
                     "format": "OpenAI",
@@ -166,7 +178,7 @@ class AzureModels(ModelDirectory):
             )
         for name, job, _created in self._azure_jobs.made_models():
             base = bases().get(job.base_model)
-            inference = RETIREMENT[base.family][1] if base is not None else _41[1]
+            inference = self._shutdown(RETIREMENT[base.family][1] if base is not None else _41[1])
             objects.append(
                 {
                     "format": "OpenAI",
@@ -181,6 +193,8 @@ class AzureModels(ModelDirectory):
 
     def served(self, name: str) -> ServedModel:
         """The model behind a ready deployment (its model name, resolved at PUT)."""
+        if name in self.retired:
+            raise not_found(f"The model '{name}' does not exist.", param="model")
         if name in bases():
             return ServedModel(name, name, None)
         found = self._azure_jobs.find_model(name)

@@ -1,0 +1,532 @@
+"""An evaluation's requests through the provider's batch engine, stage by stage.
+
+Stage one asks for the answers (candidate and base), stage two for the
+judge's and the pairwise judge's verdicts on those answers. Each stage
+writes its pending requests into files cut under the provider's request and
+byte limits (one model per file), and for each file: records the intent,
+uploads the file (found again by name after a crash), creates the batch with
+ftd's tag in its metadata (found again by the tag), follows it, downloads
+the output and error files to disk and commits each answer as a completion
+cache row, once by its key. Requests that failed or expired are sent again
+in a later batch, a bounded number of times, their reasons kept; what is
+still missing after that is asked live when the items are committed.
+
+The batch engine only fills the cache: the items are then committed by the
+live path's own item work, which finds every answer there. So the rows, the
+grades and the verdict are those of a live evaluation of the same answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import orjson
+
+from ftd.errors import RemoteError
+from ftd.evaluation.batch import BATCH_PRICE_FACTOR
+from ftd.evaluation.batch.requests import ANSWERS, JUDGING, Plan, Spec
+from ftd.evaluation.cache import cache_key
+from ftd.logs import get_logger
+from ftd.providers.batches import COMPLETED
+from ftd.store import batches as batch_rows
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from ftd.config.evaluation import EvaluationSettings
+    from ftd.evaluation.budget import Pricing
+    from ftd.evaluation.items import Item
+    from ftd.providers import Provider
+    from ftd.providers.batches import RemoteBatch
+    from ftd.store import Store
+    from ftd.store.batches import BatchRow
+    from ftd.store.evaluations import EvaluationRow
+
+log = get_logger("ftd.evaluation.batch")
+
+TAG_KEY = "ftd_batch"
+EVALUATION_KEY = "ftd_evaluation"
+ITEM_CHUNK = 1000
+COMMIT_CHUNK = 1000
+# Output files are capped well above what 50,000 answers of 1,024 tokens take.
+MAX_OUTPUT_BYTES = 2 * 1024 * 1024 * 1024
+# A batch has 24 hours; one followed longer than this is cancelled and its requests retried.
+MAX_FOLLOW_SECONDS = 26 * 3600
+SEND_ATTEMPTS = 3
+PARALLEL_BATCHES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Prefilled:
+    """The items whose requests were sent (all, unless the spend cap stopped some)."""
+
+    admitted: list[Item]
+    stopped_reason: str | None
+    plan: Plan
+
+
+class _Writer:
+    """One request file being written; closed when the next line would not fit."""
+
+    def __init__(self, path: Path, tag: str, model: str) -> None:
+        self.path = path
+        self.tag = tag
+        self.model = model
+        self.handle = path.open("wb")
+        self.requests = 0
+        self.bytes = 0
+
+    def fits(self, line: bytes, max_requests: int, max_bytes: int) -> bool:
+        return self.requests < max_requests and self.bytes + len(line) <= max_bytes
+
+    def add(self, line: bytes) -> None:
+        self.handle.write(line)
+        self.requests += 1
+        self.bytes += len(line)
+
+    def close(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+
+
+class BatchStages:
+    def __init__(
+        self,
+        store: Store,
+        provider: Provider,
+        pricing: Callable[[str], Pricing],
+        folder: Path,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self._store = store
+        self._provider = provider
+        self._pricing = pricing
+        self._folder = folder
+        self._sleep = sleep
+
+    async def prefill(
+        self,
+        row: EvaluationRow,
+        settings: EvaluationSettings,
+        todo: list[Item],
+        repeat: frozenset[int],
+        estimate: Callable[[Item], float],
+    ) -> Prefilled:
+        run = await batch_rows.run_of(self._store, row.id)
+        assert run is not None, "the mode is chosen before the stages run"
+        admitted, stopped = _within_cap(row, settings, todo, estimate)
+        folder = self._folder / f"eval-{row.id}"
+        await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
+        plan = Plan(row, settings, repeat)
+        context = _Context(row, settings, plan, admitted, folder, run.token)
+        await self._stage(context, ANSWERS)
+        if plan.judged or plan.paired:
+            await self._stage(context, JUDGING)
+        return Prefilled(admitted, stopped, plan)
+
+    # ------------------------------------------------------------------ one stage
+
+    async def _stage(self, context: _Context, stage: str) -> None:
+        while True:
+            # Batches intended before a crash are finished first, never made again.
+            opened = await batch_rows.open_batches(self._store, context.row.id, stage)
+            if not opened:
+                opened = await self._write(context, stage)
+                if not opened:
+                    break
+            await self._drive_all(context, opened)
+        log.info("eval_batch_stage_done", evaluation_id=context.row.id, stage=stage)
+
+    async def _specs_of(self, context: _Context, stage: str, chunk: list[Item]) -> list[Spec]:
+        plan = context.plan
+        if stage == ANSWERS:
+            return [spec for item in chunk for spec in plan.answers(item)]
+        answer_specs = {item.index: plan.answers(item) for item in chunk}
+        texts = await batch_rows.cached_texts(
+            self._store, [s.key for specs in answer_specs.values() for s in specs]
+        )
+        specs: list[Spec] = []
+        for item in chunk:
+            known = {
+                side: texts[spec.key]
+                for side, spec in enumerate(answer_specs[item.index])
+                if spec.key in texts
+            }
+            specs.extend(plan.judging(item, known))
+        return specs
+
+    async def _write(self, context: _Context, stage: str) -> list[BatchRow]:
+        """The stage's requests that are neither answered nor given up, in request files."""
+        limits = self._provider.batch_limits
+        max_requests = limits.max_requests
+        if context.settings.batch_max_requests is not None:
+            max_requests = min(max_requests, context.settings.batch_max_requests)
+        max_bytes = limits.max_bytes
+        writers: dict[str, _Writer] = {}
+        written: list[BatchRow] = []
+        seq = await batch_rows.next_seq(self._store, context.row.id)
+        rounds = context.settings.batch_rounds
+
+        async def close(writer: _Writer) -> None:
+            await anyio.to_thread.run_sync(writer.close)
+            written.append(
+                await batch_rows.intend(
+                    self._store,
+                    context.row.id,
+                    stage,
+                    writer.tag,
+                    str(writer.path),
+                    writer.model,
+                    writer.requests,
+                    writer.bytes,
+                )
+            )
+
+        for start in range(0, len(context.items), ITEM_CHUNK):
+            specs = await self._specs_of(context, stage, context.items[start : start + ITEM_CHUNK])
+            keys = [s.key for s in specs]
+            answered = await batch_rows.cached_keys(self._store, keys)
+            failures = await batch_rows.failure_counts(
+                self._store, context.row.id, [s.custom_id for s in specs]
+            )
+            asked: set[str] = set()  # one item's identical requests (both pairwise orders of
+            # two identical answers) are sent once; the cache answers the other
+            for spec, key in zip(specs, keys, strict=True):
+                if key in answered or failures.get(spec.custom_id, 0) >= rounds:
+                    continue
+                if key in asked:
+                    continue
+                asked.add(key)
+                line = _request_line(spec)
+                writer = writers.get(spec.model)
+                if writer is not None and not writer.fits(line, max_requests, max_bytes):
+                    await close(writer)
+                    writer = None
+                if writer is None:
+                    tag = f"ftd-e{context.row.id}-{context.token}-{seq}"
+                    seq += 1
+                    writer = writers[spec.model] = _Writer(
+                        context.folder / f"{tag}.jsonl", tag, spec.model
+                    )
+                writer.add(line)
+        for writer in writers.values():
+            await close(writer)
+        return written
+
+    # ------------------------------------------------------------------ one batch
+
+    async def _drive_all(self, context: _Context, opened: list[BatchRow]) -> None:
+        slots = anyio.Semaphore(PARALLEL_BATCHES)
+
+        async def one(batch: BatchRow) -> None:
+            async with slots:
+                await self._drive(context, batch)
+
+        async with anyio.create_task_group() as tg:
+            for batch in opened:
+                tg.start_soon(one, batch)
+
+    async def _drive(self, context: _Context, batch: BatchRow) -> None:
+        evaluation_id = context.row.id
+        path = Path(batch.path)
+        if not await anyio.Path(path).exists():
+            # Written but never recorded as sent: nothing of it reached the provider.
+            await batch_rows.update(self._store, batch.id, committed=1, status="lost")
+            return
+        try:
+            batch_id = batch.batch_id or await self._create(batch)
+        except RemoteError as exc:
+            log.warning(
+                "eval_batch_not_created", evaluation_id=evaluation_id, tag=batch.tag, error=str(exc)
+            )
+            await self._fail_all(batch, f"the batch could not be created: {exc}")
+            return
+        remote = await self._follow(batch, batch_id, context.settings.batch_poll_seconds)
+        await self._commit(context, batch, remote)
+
+    async def _create(self, batch: BatchRow) -> str:
+        provider = self._provider
+        file_id = batch.file_id
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                if file_id is None:
+                    found = await provider.find_batch_file(f"{batch.tag}.jsonl")
+                    if found is None:
+                        found = await provider.upload_batch_file(
+                            Path(batch.path), f"{batch.tag}.jsonl"
+                        )
+                    file_id = found.id
+                    await batch_rows.update(
+                        self._store, batch.id, file_id=file_id, status="uploaded"
+                    )
+                existing = await provider.find_batches(TAG_KEY, batch.tag)
+                if existing:
+                    remote = existing[-1]  # the oldest of any, should a second ever exist
+                    log.info("eval_batch_found", tag=batch.tag, batch_id=remote.id)
+                else:
+                    remote = await provider.create_batch(
+                        file_id,
+                        {TAG_KEY: batch.tag, EVALUATION_KEY: str(batch.evaluation_id)},
+                    )
+                    log.info(
+                        "eval_batch_created",
+                        evaluation_id=batch.evaluation_id,
+                        tag=batch.tag,
+                        batch_id=remote.id,
+                        requests=batch.requests,
+                    )
+                await batch_rows.update(
+                    self._store, batch.id, batch_id=remote.id, status=remote.status
+                )
+                return remote.id
+            except RemoteError as exc:
+                if not exc.retryable or attempt == SEND_ATTEMPTS:
+                    raise
+                log.info("eval_batch_send_retry", tag=batch.tag, attempt=attempt, error=str(exc))
+                await self._sleep(min(60.0, 2.0**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _follow(self, batch: BatchRow, batch_id: str, poll: float) -> RemoteBatch | None:
+        """The batch once it ended; None if it could not be read for the whole window."""
+        give_up = anyio.current_time() + MAX_FOLLOW_SECONDS
+        seen: tuple[str, int, int] | None = None
+        while True:
+            try:
+                remote = await self._provider.batch(batch_id)
+            except RemoteError as exc:
+                log.warning("eval_batch_unread", tag=batch.tag, batch_id=batch_id, error=str(exc))
+                remote = None
+            if remote is not None:
+                now = (remote.status, remote.completed, remote.failed)
+                if now != seen:
+                    seen = now
+                    await batch_rows.update(
+                        self._store,
+                        batch.id,
+                        status=remote.status,
+                        completed=remote.completed,
+                        failed=remote.failed,
+                    )
+                    log.info(
+                        "eval_batch_progress",
+                        tag=batch.tag,
+                        batch_id=batch_id,
+                        status=remote.status,
+                        completed=remote.completed,
+                        failed=remote.failed,
+                        total=remote.total,
+                    )
+                if remote.terminal:
+                    return remote
+            if anyio.current_time() > give_up:
+                log.warning("eval_batch_abandoned", tag=batch.tag, batch_id=batch_id)
+                with contextlib.suppress(RemoteError):
+                    await self._provider.cancel_batch(batch_id)
+                return None
+            await self._sleep(poll)
+
+    async def _commit(self, context: _Context, batch: BatchRow, remote: RemoteBatch | None) -> None:
+        """Every line of the output and error files, once; the rest of the file as failed."""
+        evaluation_id = context.row.id
+        ids = await anyio.to_thread.run_sync(_request_keys, Path(batch.path))
+        seen: set[str] = set()
+        completed = 0
+        if remote is not None and remote.output_file_id:
+            out = Path(batch.path).with_suffix(".out.jsonl")
+            await self._provider.download_file(
+                remote.output_file_id, out, max_bytes=MAX_OUTPUT_BYTES
+            )
+            answers: list[tuple[str, str, str, int, int, float]] = []
+            failures: list[tuple[str, str]] = []
+            done_lines = batch.committed_lines  # a replay starts after what is in
+            number = 0
+            async for line in _lines(out):
+                number += 1
+                custom_id, answer, reason = self._read_line(line)
+                if custom_id is None or custom_id not in ids or custom_id in seen:
+                    continue  # not one of ours, or a line said twice: believed once
+                seen.add(custom_id)
+                if answer is None:
+                    failures.append((custom_id, reason or "no answer"))
+                    continue
+                completed += 1
+                if number <= done_lines:
+                    continue
+                key, model = ids[custom_id]
+                text, prompt_tokens, completion_tokens = answer
+                price = self._pricing(model).cost(prompt_tokens, completion_tokens)
+                answers.append(
+                    (key, model, text, prompt_tokens, completion_tokens, price * BATCH_PRICE_FACTOR)
+                )
+                if len(answers) >= COMMIT_CHUNK:
+                    await batch_rows.commit_answers(
+                        self._store, evaluation_id, batch.id, number, answers
+                    )
+                    answers = []
+            await batch_rows.commit_answers(
+                self._store, evaluation_id, batch.id, max(number, done_lines), answers
+            )
+            await batch_rows.commit_failures(self._store, evaluation_id, batch.tag, failures)
+            await anyio.Path(out).unlink(missing_ok=True)
+        failures = []
+        if remote is not None and remote.error_file_id:
+            err = Path(batch.path).with_suffix(".err.jsonl")
+            await self._provider.download_file(
+                remote.error_file_id, err, max_bytes=MAX_OUTPUT_BYTES
+            )
+            async for line in _lines(err):
+                custom_id, _answer, reason = self._read_line(line)
+                if custom_id is None or custom_id not in ids or custom_id in seen:
+                    continue
+                seen.add(custom_id)
+                failures.append((custom_id, reason or "failed in the batch"))
+            await anyio.Path(err).unlink(missing_ok=True)
+        if remote is None:
+            why = "the batch could not be followed to its end"
+        else:
+            why = f"the batch ended {remote.status}" + (
+                f": {'; '.join(remote.errors[:3])}" if remote.errors else ""
+            )
+        failures.extend((custom_id, why) for custom_id in ids if custom_id not in seen)
+        for start in range(0, len(failures), COMMIT_CHUNK):
+            await batch_rows.commit_failures(
+                self._store, evaluation_id, batch.tag, failures[start : start + COMMIT_CHUNK]
+            )
+        failed = len(ids) - completed
+        await batch_rows.update(
+            self._store,
+            batch.id,
+            committed=1,
+            status=remote.status if remote is not None else "abandoned",
+            completed=completed,
+            failed=failed,
+        )
+        log.info(
+            "eval_batch_committed",
+            evaluation_id=evaluation_id,
+            tag=batch.tag,
+            status=remote.status if remote is not None else "abandoned",
+            completed=completed,
+            failed=failed,
+        )
+        if remote is not None and remote.status != COMPLETED and failed:
+            log.info("eval_batch_retry_later", tag=batch.tag, requests=failed)
+        await anyio.Path(batch.path).unlink(missing_ok=True)
+
+    def _read_line(self, line: bytes) -> tuple[str | None, tuple[str, int, int] | None, str | None]:
+        """(custom_id, (text, tokens in, tokens out) or None, the reason when None)."""
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None, None, None
+        if not isinstance(data, dict) or not isinstance(data.get("custom_id"), str):
+            return None, None, None
+        custom_id = data["custom_id"]
+        error = data.get("error")
+        response = data.get("response")
+        if isinstance(error, dict):
+            return custom_id, None, f"{error.get('code')}: {error.get('message')}"
+        if not isinstance(response, dict):
+            return custom_id, None, "no response in the output line"
+        status = response.get("status_code")
+        body = response.get("body")
+        if status != 200 or not isinstance(body, dict):
+            message = None
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                message = body["error"].get("message")
+            return custom_id, None, f"status {status}: {message or 'failed'}"
+        try:
+            answer = self._provider.batch_answer(body)
+        except ValueError as exc:
+            return custom_id, None, f"an answer ftd cannot read: {str(exc)[:200]}"
+        return custom_id, (answer.text, answer.prompt_tokens, answer.completion_tokens), None
+
+    async def _fail_all(self, batch: BatchRow, reason: str) -> None:
+        ids = await anyio.to_thread.run_sync(_request_keys, Path(batch.path))
+        failures = [(custom_id, reason) for custom_id in ids]
+        for start in range(0, len(failures), COMMIT_CHUNK):
+            await batch_rows.commit_failures(
+                self._store, batch.evaluation_id, batch.tag, failures[start : start + COMMIT_CHUNK]
+            )
+        await batch_rows.update(
+            self._store, batch.id, committed=1, status="not_created", error=reason[:500]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    row: EvaluationRow
+    settings: EvaluationSettings
+    plan: Plan
+    items: list[Item]
+    folder: Path
+    token: str
+
+
+def _within_cap(
+    row: EvaluationRow,
+    settings: EvaluationSettings,
+    todo: list[Item],
+    estimate: Callable[[Item], float],
+) -> tuple[list[Item], str | None]:
+    """The items that fit the spend cap at batch prices, in order; why the rest do not."""
+    cap = settings.max_cost_usd
+    if cap is None:
+        return todo, None
+    projected = row.cost_usd
+    for count, item in enumerate(todo):
+        cost = estimate(item) * BATCH_PRICE_FACTOR
+        if projected + cost > cap:
+            return todo[:count], (
+                f"cost cap ${cap:g} reached: ${row.cost_usd:.4f} spent, the next item "
+                f"would bring it to about ${projected + cost:.4f} at batch prices"
+            )
+        projected += cost
+    return todo, None
+
+
+def _request_line(spec: Spec) -> bytes:
+    return (
+        orjson.dumps(
+            {
+                "custom_id": spec.custom_id,
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": spec.body(),
+            }
+        )
+        + b"\n"
+    )
+
+
+def _request_keys(path: Path) -> dict[str, tuple[str, str]]:
+    """custom_id -> (cache key, model) of every request in one of ftd's request files."""
+    found: dict[str, tuple[str, str]] = {}
+    with path.open("rb") as handle:
+        for raw in handle:
+            line = orjson.loads(raw)
+            body: dict[str, Any] = dict(line["body"])
+            model = body.pop("model")
+            messages = body.pop("messages")
+            repeat = 1 if "/judge_repeat/" in line["custom_id"] else 0
+            found[line["custom_id"]] = (cache_key(model, messages, body, repeat=repeat), model)
+    return found
+
+
+async def _lines(path: Path) -> AsyncIterator[bytes]:
+    """A downloaded file's lines, read from disk a chunk at a time, never whole."""
+    with path.open("rb") as handle:
+        while chunk := await anyio.to_thread.run_sync(
+            lambda: list(itertools.islice(handle, COMMIT_CHUNK))
+        ):
+            for line in chunk:
+                if line.strip():
+                    yield line

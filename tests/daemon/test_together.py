@@ -1,0 +1,281 @@
+"""Datasets at Together AI beside an OpenAI-shaped profile, in one daemon.
+
+Real ``ftd run``, ``ftd emulator --flavor together`` and ``ftd emulator``
+processes, shared by the module: every dataset is dropped at the start and
+each test waits for its own, so the module costs one daemon's life.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftd.emulator.process import EmulatorProcess
+from tests.daemon.harness import Daemon, Emulator, write_dataset
+
+LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+OPENAI_MODEL = "gpt-4.1-mini-2025-04-14"
+EVALUATION = {"graders": ["exact", "f1"], "primary_grader": "f1", "judge_repeat_sample": 0}
+PRICE = {"training_per_mtok": 0.48, "input_per_mtok": 0.18, "output_per_mtok": 0.18}
+
+
+def admin(root: str, path: str, body: object | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        root + path,
+        data=data,
+        method="GET" if body is None else "POST",
+        headers={"content-type": "application/json", "authorization": "Bearer k"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        return json.loads(answer.read())
+
+
+def write_preferences(path: Path, count: int) -> None:
+    lines = [
+        json.dumps(
+            {
+                "input": {"messages": [{"role": "user", "content": f"Greet person {i}"}]},
+                "preferred_output": [{"role": "assistant", "content": f"Hello, person {i}!"}],
+                "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+            }
+        )
+        for i in range(count)
+    ]
+    temporary = path.with_name("." + path.name + ".part")
+    temporary.write_text("\n".join(lines) + "\n")
+    os.replace(temporary, path)
+
+
+@dataclass
+class World:
+    daemon: Daemon
+    together: EmulatorProcess
+    openai: Emulator
+
+
+def _sidecar(daemon: Daemon, name: str, text: str) -> None:
+    (daemon.incoming / f"{name}.toml").write_text(text)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("together")
+    together = EmulatorProcess(
+        "--flavor", "together", "--speed", "20", log_path=root / "together.log"
+    )
+    together.start()
+    openai_process = EmulatorProcess("--speed", "20", log_path=root / "openai.log")
+    openai_process.start()
+    openai = Emulator(openai_process.base_url)
+    sections: dict[str, dict[str, Any]] = {
+        "provider": {"kind": "together", "api_key_env": "OPENAI_API_KEY"},
+        "provider.together": {"base_url": together.base_url},
+        "providers.dedicated": {"kind": "together", "api_key_env": "OPENAI_API_KEY"},
+        "providers.dedicated.together": {
+            "base_url": together.base_url,
+            "endpoint_hardware": "1x_nvidia_h100_80gb_sxm",
+            "endpoint_hourly_usd": 3.0,
+        },
+        "providers.openai": {"kind": "compatible", "max_retries": 1, "timeout_seconds": 10.0},
+        "providers.openai.compatible": {"base_url": openai_process.base_url},
+        "defaults": {"model": LLAMA},
+        f'prices."{LLAMA}"': PRICE,
+        "evaluation": EVALUATION,
+    }
+    daemon = Daemon(root / "ftd", together.base_url, sections)
+    _sidecar(daemon, "dpo", 'method = "dpo"\n[evaluation]\nenabled = false\n')
+    _sidecar(
+        daemon,
+        "full",
+        '[together]\ntraining_type = "full"\nn_checkpoints = 2\n[evaluation]\nenabled = false\n',
+    )
+    _sidecar(daemon, "unsupported", f'model = "{OPENAI_MODEL}"\n')
+    _sidecar(
+        daemon,
+        "storm",
+        f'provider = "openai"\nmodel = "{OPENAI_MODEL}"\n[evaluation]\nenabled = false\n',
+    )
+    _sidecar(daemon, "lora", "[together]\nlora_r = 8\nn_checkpoints = 3\n")
+    _sidecar(daemon, "hosted", 'provider = "dedicated"\n[together]\ntraining_type = "full"\n')
+    # The OpenAI-shaped provider fails every call (a 5xx storm) from the start.
+    openai.configure(error_rate=1.0)
+    daemon.start()
+    write_dataset(daemon.incoming / "storm.jsonl", 60, seed="storm ")
+    write_dataset(daemon.incoming / "lora.jsonl", 120, seed="lora ")
+    write_preferences(daemon.incoming / "dpo.jsonl", 60)
+    write_dataset(daemon.incoming / "full.jsonl", 60, seed="full ")
+    write_dataset(daemon.incoming / "unsupported.jsonl", 60, seed="nope ")
+    write_dataset(daemon.incoming / "hosted.jsonl", 120, seed="hosted ")
+    try:
+        yield World(daemon, together, openai)
+    finally:
+        daemon.close()
+        together.stop()
+        openai_process.stop()
+
+
+def _query(daemon: Daemon, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    return daemon.query(sql, params)
+
+
+def wait_until(what: str, check: Any, timeout: float = 180.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def _uploads_named(world: World, tag: str) -> list[str]:
+    files = admin(world.together.base_url, "/files")["data"]
+    return [f["filename"] for f in files if tag in f["filename"]]
+
+
+def test_a_lora_run_is_trained_checkpointed_and_evaluated_against_its_base(world: World) -> None:
+    daemon = world.daemon
+    job = daemon.wait_job("lora.jsonl", "succeeded", timeout=180)
+    assert job["provider"] == "default"
+    assert job["fine_tuned_model"].startswith("ftd-emulator/" + LLAMA)
+    remote = admin(world.together.base_url, f"/fine-tunes/{job['job_id']}")
+    assert remote["training_type"]["lora_r"] == 8
+    assert remote["n_checkpoints"] == 3
+    evaluation = wait_until(
+        "the evaluation",
+        lambda: [
+            e
+            for e in _query(daemon, "SELECT * FROM evaluations WHERE job_id = ?", (job["job_id"],))
+            if e["status"] == "succeeded"
+        ],
+    )[0]
+    assert evaluation["status"] == "succeeded"
+    failed = _query(
+        daemon,
+        "SELECT count(*) AS n FROM evaluation_items WHERE evaluation_id = ? AND error IS NOT NULL",
+        (evaluation["id"],),
+    )
+    assert failed[0]["n"] == 0
+    steps = [
+        r["step"]
+        for r in _query(
+            daemon,
+            "SELECT step FROM job_checkpoints WHERE job_id = ? ORDER BY step",
+            (job["job_id"],),
+        )
+    ]
+    assert len(steps) == 3
+    metrics = _query(
+        daemon, "SELECT count(*) AS n FROM job_metrics WHERE job_id = ?", (job["job_id"],)
+    )
+    assert metrics[0]["n"] > 0
+    # The spend guard holds Together's own estimate beside the one from ftd's price table.
+    report = json.loads(daemon.dataset("lora.jsonl")["report"])
+    assert report["provider_estimate"]["usd"] > 0
+    assert report["provider_estimate"]["table_usd"] is not None
+
+
+def test_dpo_and_full_runs_complete_with_checkpoints(world: World) -> None:
+    daemon = world.daemon
+    dpo = daemon.wait_job("dpo.jsonl", "succeeded", timeout=180)
+    full = daemon.wait_job("full.jsonl", "succeeded", timeout=180)
+    remote_dpo = admin(world.together.base_url, f"/fine-tunes/{dpo['job_id']}")
+    remote_full = admin(world.together.base_url, f"/fine-tunes/{full['job_id']}")
+    assert remote_dpo["training_method"]["method"] == "dpo"
+    assert remote_full["training_type"] == {"type": "Full"}
+    for job in (dpo, full):
+        rows = wait_until(
+            "checkpoints",
+            lambda job=job: _query(
+                daemon, "SELECT * FROM job_checkpoints WHERE job_id = ?", (job["job_id"],)
+            ),
+        )
+        assert rows
+
+
+def test_a_model_together_does_not_train_is_refused_before_any_upload(world: World) -> None:
+    daemon = world.daemon
+    row = daemon.wait_dataset("unsupported.jsonl", "failed", timeout=120)
+    assert OPENAI_MODEL in (row["error"] or "")
+    tag = f"{row['sha256'][:16]}-{row['tag']}"
+    assert _uploads_named(world, tag) == []
+
+
+def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_deleted(
+    world: World,
+) -> None:
+    daemon = world.daemon
+    job = daemon.wait_job("hosted.jsonl", "succeeded", timeout=180)
+    assert job["provider"] == "dedicated"
+    report = json.loads(daemon.dataset("hosted.jsonl")["report"])
+    assert report["hosting_estimate_usd"] == pytest.approx(3.0)  # one endpoint hour
+    evaluation = wait_until(
+        "the evaluation",
+        lambda: [
+            e
+            for e in _query(daemon, "SELECT * FROM evaluations WHERE job_id = ?", (job["job_id"],))
+            if e["status"] == "succeeded"
+        ],
+    )[0]
+    failed = _query(
+        daemon,
+        "SELECT count(*) AS n FROM evaluation_items WHERE evaluation_id = ? AND error IS NOT NULL",
+        (evaluation["id"],),
+    )
+    assert failed[0]["n"] == 0
+    wait_until(
+        "the endpoint deleted",
+        lambda: (
+            [r["state"] for r in _query(daemon, "SELECT state FROM deployments")] == ["deleted"]
+        ),
+    )
+    rows = _query(daemon, "SELECT * FROM deployments")
+    assert [(r["role"], r["model"], r["hourly_usd"]) for r in rows] == [
+        ("candidate", job["fine_tuned_model"], 3.0)
+    ]
+    endpoints = world_endpoints(world)
+    assert (endpoints["creates"], endpoints["deletes"], endpoints["live"]) == (1, 1, [])
+    # The LoRA fine-tune at the serverless profile needed none.
+    lora = daemon.dataset("lora.jsonl")
+    assert not _query(
+        daemon,
+        "SELECT 1 FROM deployments d JOIN jobs j USING (job_id) WHERE j.dataset_id = ?",
+        (lora["id"],),
+    )
+
+
+def world_endpoints(world: World) -> dict[str, Any]:
+    answer: dict[str, Any] = admin(world.together.root_url, "/_emulator/endpoints")
+    return answer
+
+
+def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider(
+    world: World,
+) -> None:
+    daemon = world.daemon
+    daemon.wait_job("lora.jsonl", "succeeded", timeout=180)
+    storm = daemon.dataset("storm.jsonl")
+    # Still trying at the failing provider (postponed, not failed) while Together's ran.
+    assert storm["state"] in ("ready", "uploading")
+    assert world.openai.requests("POST /v1/files") > 0
+    world.openai.configure(error_rate=0.0)
+    job = daemon.wait_job("storm.jsonl", "succeeded", timeout=240)
+    assert job["provider"] == "openai"
+    listed = json.loads(daemon.ftd("jobs", "--json").stdout)
+    providers = {j["provider"] for j in listed["jobs"]}
+    assert {"default", "openai"} <= providers
+    table = daemon.ftd("jobs").stdout
+    assert "PROVIDER" in table
+    assert "openai" in table
+    assert daemon.stop() == 0
