@@ -93,6 +93,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         control = EmulatorControl(emulator.base_url)
         client = openai.AsyncOpenAI(base_url=emulator.base_url, api_key="bench", max_retries=0)
         store = await Store.open(root / "ftd.db")
+        remote: OpenAIProvider | None = None
         try:
             settings = load_settings(None, {"HOME": str(root)}).model_copy(
                 update={
@@ -122,7 +123,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             limit = service.limits(MODEL).state()
         finally:
             await store.close()
-            await client.close()
+            if remote is not None:
+                await remote.close()  # its own connections, and the SDK client's
+            else:
+                await client.close()
             await control.close()
             emulator.stop()
     return {
