@@ -269,6 +269,7 @@ class Preparer:
             },
             "model": run.model,
             "method": run.method,
+            "provider": self._settings().profile(run.provider).kind,
             "n_epochs": epochs if isinstance(epochs, int) else None,
             "price_per_mtok": price.training_per_mtok,
             "price_per_hour": price.training_per_hour,

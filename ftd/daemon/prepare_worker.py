@@ -41,6 +41,7 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     options = Options(
         model=spec["model"],
         method=spec["method"],
+        provider=spec.get("provider", "openai"),
         n_epochs=spec.get("n_epochs"),
         prices=_prices(spec),
     )

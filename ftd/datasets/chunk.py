@@ -45,6 +45,8 @@ class Job:
     max_samples: int
     # Whether results list the lines rejected (for `ftd validate --fix`); 8 bytes a line.
     list_rejected: bool = False
+    # The kind of provider the file is for ("openai", "azure", "together"): decides the rules.
+    provider: str = "openai"
 
 
 @dataclass(slots=True)
@@ -168,7 +170,8 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     line_no = first_line - 1
     findings: list[Finding] = []
     rejected = array("Q") if job.list_rejected else None
-    supervised = job.method == SUPERVISED
+    # The fast path checks OpenAI's rules; Together's lines take the full checker.
+    supervised = job.method == SUPERVISED and job.provider != "together"
     loads, dumps, blake2b = orjson.loads, orjson.dumps, hashlib.blake2b
     tokens_hist, trained_hist = result.tokens_hist, result.trained_hist
     messages_hist, prompts = result.messages_hist, result.system_prompts
@@ -272,7 +275,7 @@ def _full_check(
 ) -> Counted | None:
     """The full checker's findings, recorded; the line's figures when it has no error."""
     findings.clear()
-    example = check_line(obj, job.method, findings, job.method_line)
+    example = check_line(obj, job.method, findings, job.method_line, job.provider)
     for f in findings:
         result.add(f.severity, f.kind, line_no, f.message, f.column, job.max_samples)
     if example is None:

@@ -27,6 +27,8 @@ from ftd.datasets.estimate import estimate
 from ftd.datasets.formats import detect_method
 from ftd.datasets.report import Distribution, Issue, Report, Sample, histogram_bins
 from ftd.datasets.scan import Chunk, LongLine, Planner, head_lines
+from ftd.datasets.together_format import DEFAULT_MODEL as TOGETHER_DEFAULT_MODEL
+from ftd.datasets.together_format import TOGETHER
 from ftd.datasets.tokens import load_encoding
 from ftd.errors import InputFileError
 
@@ -53,6 +55,8 @@ class Options:
     max_samples: int = DEFAULT_MAX_SAMPLES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    # The kind of provider the file is for: Together's formats and models are its own.
+    provider: str = "openai"
 
 
 def validate_file(path: str | os.PathLike[str], options: Options | None = None) -> Report:
@@ -80,12 +84,12 @@ def _validate(
         method, source, method_line = opts.method or catalog.SUPERVISED, "default", 0
     else:
         method, source, method_line = _decide_method(name, opts)
-    model = opts.model or (
-        catalog.DEFAULT_RFT_MODEL if method == catalog.REINFORCEMENT else catalog.DEFAULT_MODEL
-    )
+    model = opts.model or _default_model(method, opts.provider)
     entry = catalog.lookup(model)
     context = entry.context_tokens if entry else 65_536
-    job = Job(name, method, method_line, model, context, opts.max_samples, list_rejected)
+    job = Job(
+        name, method, method_line, model, context, opts.max_samples, list_rejected, opts.provider
+    )
     merger = _Merger(opts.max_samples)
     planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
     workers = _worker_count(opts, name)
@@ -132,6 +136,12 @@ def compression_of(name: str) -> str | None:
     except OSError:
         return None  # the planner reports why it cannot be read
     return next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None)
+
+
+def _default_model(method: str, provider: str) -> str:
+    if provider == TOGETHER:
+        return TOGETHER_DEFAULT_MODEL
+    return catalog.DEFAULT_RFT_MODEL if method == catalog.REINFORCEMENT else catalog.DEFAULT_MODEL
 
 
 def _check_readable(name: str) -> None:
@@ -346,7 +356,9 @@ class _Merger:
                     f"{t.valid} examples; results usually improve from 50-100 upwards",
                 )
             )
-        if entry is None:
+        if job.provider == TOGETHER:
+            file_errors.extend(_together_file_errors(job))
+        elif entry is None:
             file_warnings.append(
                 _file_issue(
                     "unknown_model",
@@ -430,6 +442,18 @@ class _Merger:
             elapsed_seconds=round(elapsed, 3),
             workers=workers,
         )
+
+
+def _together_file_errors(job: Job) -> list[Issue]:
+    """What Together refuses of the file as a whole (its models are not in the catalogue)."""
+    if job.method in (catalog.SUPERVISED, catalog.DPO):
+        return []
+    return [
+        _file_issue(
+            "method_unsupported",
+            f"Together fine-tunes with supervised or dpo, not {job.method}",
+        )
+    ]
 
 
 def _file_issue(kind: str, message: str, *, count: int = 1) -> Issue:

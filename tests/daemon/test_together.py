@@ -56,6 +56,23 @@ def write_preferences(path: Path, count: int) -> None:
     os.replace(temporary, path)
 
 
+def write_unalternating(path: Path, count: int) -> None:
+    """Conversations OpenAI takes but Together refuses: line 7 has two user turns in a row."""
+    lines = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Count to {i}"},
+                {"role": "assistant", "content": " ".join(str(n) for n in range(1, i + 2))},
+            ]
+        }
+        for i in range(count)
+    ]
+    lines[6]["messages"].insert(0, {"role": "user", "content": "Please."})
+    temporary = path.with_name("." + path.name + ".part")
+    temporary.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    os.replace(temporary, path)
+
+
 @dataclass
 class World:
     daemon: Daemon
@@ -116,6 +133,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     write_dataset(daemon.incoming / "full.jsonl", 60, seed="full ")
     write_dataset(daemon.incoming / "unsupported.jsonl", 60, seed="nope ")
     write_dataset(daemon.incoming / "hosted.jsonl", 120, seed="hosted ")
+    write_unalternating(daemon.incoming / "unalternating.jsonl", 30)
     try:
         yield World(daemon, together, openai)
     finally:
@@ -210,6 +228,15 @@ def test_a_model_together_does_not_train_is_refused_before_any_upload(world: Wor
     assert OPENAI_MODEL in (row["error"] or "")
     tag = f"{row['sha256'][:16]}-{row['tag']}"
     assert _uploads_named(world, tag) == []
+
+
+def test_a_together_profile_validates_by_together_s_rules(world: World) -> None:
+    row = world.daemon.wait_dataset("unalternating.jsonl", "rejected", timeout=120)
+    errors = json.loads(row["report"])["errors"]
+    found = {issue["kind"]: issue["samples"][0] for issue in errors}
+    assert found["role_order"]["line"] == 7
+    assert "messages[1].role" in found["role_order"]["message"]
+    assert _uploads_named(world, row["sha256"][:16]) == []
 
 
 def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_deleted(
