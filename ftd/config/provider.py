@@ -136,6 +136,15 @@ class TogetherProfile(_Section):
     # Keep the endpoints ftd made after their evaluation (they bill while they exist).
     keep_endpoints: bool = False
     endpoint_ready_timeout_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
+    # model -> its tokenizer.json (or a folder holding one), for exact text counts; a model
+    # without one is counted with o200k_base and its report says by how much that is off.
+    tokenizers: dict[str, AbsolutePath] = Field(default_factory=dict)
+
+    def tokenizer_for(self, model: str) -> str | None:
+        from ftd.datasets.open_weight import tokenizer_file
+
+        path = self.tokenizers.get(model)
+        return None if path is None else str(tokenizer_file(path))
 
 
 class ProviderSettings(_Section):

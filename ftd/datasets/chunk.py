@@ -47,6 +47,8 @@ class Job:
     list_rejected: bool = False
     # The kind of provider the file is for ("openai", "azure", "together"): decides the rules.
     provider: str = "openai"
+    # An open-weight model's own tokenizer.json; None counts with tiktoken.
+    tokenizer_file: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,13 +128,18 @@ class ChunkResult:
                 self.system_prompts[key] = [count, first, preview]
 
 
-_counters: dict[str, TokenCounter] = {}
+_counters: dict[tuple[str, str | None], TokenCounter] = {}
 
 
-def _counter(model: str) -> TokenCounter:
-    found = _counters.get(model)
+def _counter(model: str, tokenizer_file: str | None = None) -> TokenCounter:
+    found = _counters.get((model, tokenizer_file))
     if found is None:
-        found = _counters[model] = TokenCounter(model)
+        found = TokenCounter(model)
+        if tokenizer_file is not None:
+            from ftd.datasets.open_weight import use_own_tokenizer
+
+            found = use_own_tokenizer(found, tokenizer_file)
+        _counters[(model, tokenizer_file)] = found
     return found
 
 
@@ -159,7 +166,7 @@ def validate_range(job: Job, offset: int, length: int, first_line: int) -> Chunk
 def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     """Validate ``data`` (whole lines, the first numbered ``first_line``)."""
     result = ChunkResult(first_line=first_line)
-    counter = _counter(job.model)
+    counter = _counter(job.model, job.tokenizer_file)
     lines = data.split(b"\n") if data else []
     if data.endswith(b"\n"):
         lines.pop()

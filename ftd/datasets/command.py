@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print("ftd validate: --samples must be 0 or more", file=sys.stderr)
         return 2
     try:
-        model, prices, provider = _configured(args)
+        model, prices, provider, tokenizer = _configured(args)
     except ConfigError as exc:
         print(f"ftd validate: {exc}", file=sys.stderr)
         return 2
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         model=model,
         prices=prices,
         provider=provider,
+        tokenizer_file=tokenizer,
         method=args.method,
         n_epochs=args.epochs,
         workers=args.workers,
@@ -185,8 +186,8 @@ KINDS = ("openai", "azure", "compatible", "together")
 
 def _configured(
     args: argparse.Namespace,
-) -> tuple[str | None, Callable[[str], tuple[float | None, float | None]] | None, str]:
-    """The model, price table and provider kind of the configuration, when there is one."""
+) -> tuple[str | None, Callable[[str], tuple[float | None, float | None]] | None, str, str | None]:
+    """The model, price table, provider kind and tokenizer.json of the configuration."""
     named: str | None = getattr(args, "provider", None)
     if not config_file_exists(args.config, os.environ):
         if named is not None and named not in KINDS:
@@ -197,14 +198,16 @@ def _configured(
                 f"{named!r} is no provider kind ({', '.join(KINDS)}), and no configuration "
                 "names profiles",
             )
-        return args.model, None, named or "openai"
+        return args.model, None, named or "openai", None
     from ftd.config import load_settings
 
     settings = load_settings(args.config)
     if named is not None and named not in settings.profiles and named in KINDS:
         kind = named
+        profile = None
     else:
-        kind = settings.profile(named or settings.defaults.provider).kind
+        profile = settings.profile(named or settings.defaults.provider)
+        kind = profile.kind
 
     def prices(model: str) -> tuple[float | None, float | None]:
         price = settings.price_for(model)
@@ -216,4 +219,9 @@ def _configured(
     # train an OpenAI model.
     if model is None and args.method != "reinforcement" and kind == default_kind:
         model = settings.defaults.model
-    return model, prices, kind
+    tokenizer = None
+    if profile is not None and kind == "together":
+        from ftd.datasets.together_format import DEFAULT_MODEL
+
+        tokenizer = profile.together.tokenizer_for(model or DEFAULT_MODEL)
+    return model, prices, kind, tokenizer

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ftd import catalog
-from ftd.datasets.chunk import ChunkResult, Job, Tally, line_body, validate_range
+from ftd.datasets.chunk import ChunkResult, Job, Tally, _counter, line_body, validate_range
 from ftd.datasets.estimate import estimate
 from ftd.datasets.formats import detect_method
+from ftd.datasets.open_weight import counting
 from ftd.datasets.report import Distribution, Issue, Report, Sample, histogram_bins
 from ftd.datasets.scan import Chunk, LongLine, Planner, head_lines
 from ftd.datasets.together_format import DEFAULT_MODEL as TOGETHER_DEFAULT_MODEL
@@ -57,6 +58,8 @@ class Options:
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     # The kind of provider the file is for: Together's formats and models are its own.
     provider: str = "openai"
+    # The model's own tokenizer.json (Together's models); None: tiktoken's counts.
+    tokenizer_file: str | None = None
 
 
 def validate_file(path: str | os.PathLike[str], options: Options | None = None) -> Report:
@@ -88,8 +91,18 @@ def _validate(
     entry = catalog.lookup(model)
     context = entry.context_tokens if entry else 65_536
     job = Job(
-        name, method, method_line, model, context, opts.max_samples, list_rejected, opts.provider
+        name,
+        method,
+        method_line,
+        model,
+        context,
+        opts.max_samples,
+        list_rejected,
+        opts.provider,
+        opts.tokenizer_file,
     )
+    if job.tokenizer_file is not None:
+        _counter(model, job.tokenizer_file)  # a missing package or bad file stops here
     merger = _Merger(opts.max_samples)
     planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
     workers = _worker_count(opts, name)
@@ -215,6 +228,7 @@ def _run_pool(planner: Planner, job: Job, merger: _Merger, workers: int) -> None
 
     # Load the tokenizer before forking so that the workers share its tables.
     load_encoding(catalog.encoding_name(job.model))
+    _counter(job.model, job.tokenizer_file)
     method = "fork" if threading.active_count() == 1 else "forkserver"
     ctx = multiprocessing.get_context(method)
     window: deque[Future[ChunkResult] | ChunkResult] = deque()
@@ -410,6 +424,9 @@ class _Merger:
             training_price = (entry.training_price_per_mtok, entry.training_price_per_hour)
         else:
             training_price = (None, None)
+        counted = counting(job.tokenizer_file) if job.provider == TOGETHER else None
+        if counted is not None:
+            file_warnings.append(_file_issue("approximate_tokens", counted.basis))
         est = estimate(
             n_examples=t.valid,
             billed_tokens_per_epoch=t.billed_tokens,
@@ -426,7 +443,7 @@ class _Merger:
             method=job.method,
             method_source=source,
             method_line=job.method_line,
-            encoding=catalog.encoding_name(job.model),
+            encoding=counted.tokenizer if counted else catalog.encoding_name(job.model),
             context_tokens=job.context_tokens,
             lines=planner.lines,
             examples=t.valid,
@@ -441,6 +458,7 @@ class _Merger:
             estimate=est,
             elapsed_seconds=round(elapsed, 3),
             workers=workers,
+            counting=counted,
         )
 
 

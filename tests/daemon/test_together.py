@@ -237,6 +237,10 @@ def test_a_together_profile_validates_by_together_s_rules(world: World) -> None:
     assert found["role_order"]["line"] == 7
     assert "messages[1].role" in found["role_order"]["message"]
     assert _uploads_named(world, row["sha256"][:16]) == []
+    # No tokenizer.json is configured for the model: the counts say they are approximate.
+    shown = world.daemon.ftd("show", "unalternating.jsonl").stdout
+    assert "token counts" in shown
+    assert "approximate: o200k_base counts" in shown
 
 
 def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_deleted(
