@@ -78,6 +78,7 @@ class World:
     daemon: Daemon
     together: EmulatorProcess
     openai: Emulator
+    revoked: Emulator
 
 
 def _sidecar(daemon: Daemon, name: str, text: str) -> None:
@@ -94,6 +95,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     openai_process = EmulatorProcess("--speed", "20", log_path=root / "openai.log")
     openai_process.start()
     openai = Emulator(openai_process.base_url)
+    # An OpenAI-shaped provider that refuses the key on every call (revoked or mistyped).
+    revoked_process = EmulatorProcess("--refuse-keys", log_path=root / "revoked.log")
+    revoked_process.start()
     sections: dict[str, dict[str, Any]] = {
         "provider": {"kind": "together", "api_key_env": "OPENAI_API_KEY"},
         "provider.together": {"base_url": together.base_url},
@@ -105,6 +109,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         },
         "providers.openai": {"kind": "compatible", "max_retries": 1, "timeout_seconds": 10.0},
         "providers.openai.compatible": {"base_url": openai_process.base_url},
+        "providers.revoked": {"kind": "compatible", "max_retries": 1, "timeout_seconds": 10.0},
+        "providers.revoked.compatible": {"base_url": revoked_process.base_url},
         "defaults": {"model": LLAMA},
         f'prices."{LLAMA}"': PRICE,
         "evaluation": EVALUATION,
@@ -122,6 +128,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "storm",
         f'provider = "openai"\nmodel = "{OPENAI_MODEL}"\n[evaluation]\nenabled = false\n',
     )
+    _sidecar(
+        daemon,
+        "revoked",
+        f'provider = "revoked"\nmodel = "{OPENAI_MODEL}"\n[evaluation]\nenabled = false\n',
+    )
     _sidecar(daemon, "lora", "[together]\nlora_r = 8\nn_checkpoints = 3\n")
     _sidecar(daemon, "hosted", 'provider = "dedicated"\n[together]\ntraining_type = "full"\n')
     # The OpenAI-shaped provider fails every call (a 5xx storm) from the start.
@@ -134,12 +145,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     write_dataset(daemon.incoming / "unsupported.jsonl", 60, seed="nope ")
     write_dataset(daemon.incoming / "hosted.jsonl", 120, seed="hosted ")
     write_unalternating(daemon.incoming / "unalternating.jsonl", 30)
+    write_dataset(daemon.incoming / "revoked.jsonl", 60, seed="revoked ")
     try:
-        yield World(daemon, together, openai)
+        yield World(daemon, together, openai, Emulator(revoked_process.base_url))
     finally:
         daemon.close()
         together.stop()
         openai_process.stop()
+        revoked_process.stop()
 
 
 def _query(daemon: Daemon, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -289,6 +302,32 @@ def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_delet
 def world_endpoints(world: World) -> dict[str, Any]:
     answer: dict[str, Any] = admin(world.together.root_url, "/_emulator/endpoints")
     return answer
+
+
+def test_a_refused_key_fails_its_profile_alone_and_status_shows_it(world: World) -> None:
+    daemon = world.daemon
+    row = daemon.wait_dataset("revoked.jsonl", "failed", timeout=120)
+    assert "invalid_api_key" in (row["error"] or "") or "Incorrect API key" in (row["error"] or "")
+    # Asked once (max_retries 1 does not retry an auth refusal) and refused.
+    assert world.revoked.requests("POST /v1/files") == 1
+    # Together's datasets went on to the end, untouched by the refusal.
+    job = daemon.wait_job("lora.jsonl", "succeeded", timeout=180)
+    assert job["provider"] == "default"
+    answer = json.loads(daemon.ftd("status", "--json").stdout)
+    profiles = answer["profiles"]
+    assert profiles["revoked"]["jobs"] == {}
+    assert profiles["revoked"]["last_error"]["dataset"] == "revoked.jsonl"
+    assert profiles["default"]["jobs"].get("succeeded", 0) >= 1
+    assert profiles["default"]["last_error"] is None or (
+        profiles["default"]["last_error"]["dataset"] != "revoked.jsonl"
+    )
+    shown = daemon.ftd("status").stdout
+    revoked_line = next(line for line in shown.splitlines() if line.startswith("  revoked "))
+    assert "jobs none" in revoked_line
+    assert "Incorrect API key" in revoked_line
+    default_line = next(line for line in shown.splitlines() if line.startswith("  default "))
+    assert "(together)" in default_line
+    assert "succeeded" in default_line
 
 
 def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider(
