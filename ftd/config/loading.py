@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from ftd.config.paths import _is_root
-from ftd.config.provider import _resolve_api_key
+from ftd.config.provider import _resolve_api_key, _resolve_wandb_key
 from ftd.config.rules import (
     _SECRET_NAMES,
     CONFIG_ENV,
@@ -327,6 +327,8 @@ def load_settings(
         raise ConfigError("environment", str(exc)) from None
     for profile in settings.profiles.values():
         _resolve_api_key(profile, environ)
+        if profile.kind == "together":
+            _resolve_wandb_key(profile.together, environ)
     return settings
 
 

@@ -136,6 +136,39 @@ class TogetherProfile(_Section):
     # Keep the endpoints ftd made after their evaluation (they bill while they exist).
     keep_endpoints: bool = False
     endpoint_ready_timeout_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
+    # model -> its tokenizer.json (or a folder holding one), for exact text counts; a model
+    # without one is counted with o200k_base and its report says by how much that is off.
+    tokenizers: dict[str, AbsolutePath] = Field(default_factory=dict)
+    # Where a Weights & Biases key comes from, if runs here report to W&B: an environment
+    # variable (named here) or a systemd credential. Never a key in this file.
+    wandb_api_key_env: EnvName | None = None
+    wandb_credential_name: CredentialName = "wandb_api_key"
+    # A dedicated W&B instance; unset, Together's default (wandb.ai).
+    wandb_base_url: Url | None = None
+
+    _wandb_key: SecretStr | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_wandb_key_here(cls, value: object) -> object:
+        if isinstance(value, dict) and "wandb_api_key" in value:
+            raise _KeyedError(
+                ("wandb_api_key",),
+                "a W&B key is never written in the configuration: name an environment "
+                "variable (wandb_api_key_env) or give it as the systemd credential "
+                "wandb_credential_name (default wandb_api_key)",
+            )
+        return value
+
+    @property
+    def wandb_key(self) -> SecretStr | None:
+        return self._wandb_key
+
+    def tokenizer_for(self, model: str) -> str | None:
+        from ftd.datasets.open_weight import tokenizer_file
+
+        path = self.tokenizers.get(model)
+        return None if path is None else str(tokenizer_file(path))
 
 
 class ProviderSettings(_Section):
@@ -270,6 +303,22 @@ def _key_candidates(
         yield None, f"{credential} (CREDENTIALS_DIRECTORY not set)", False
     else:
         yield _read_key_file(directory / provider.credential_name, f"{credential} in {directory}")
+
+
+def _resolve_wandb_key(together: TogetherProfile, env: Mapping[str, str]) -> None:
+    """The W&B key of a Together profile: its environment variable, else its credential.
+
+    Looked for only when the profile names a variable or a credentials directory is
+    given (systemd); nothing found means the runs report to no W&B project.
+    """
+    name = together.wandb_api_key_env
+    if name is not None and env.get(name, "").strip():
+        together._wandb_key, _ = _read_key(env[name], f"environment variable {name}")
+        return
+    directory = _first_dir(env, "CREDENTIALS_DIRECTORY")
+    if directory is not None:
+        key, _, _ = _read_key_file(directory / together.wandb_credential_name, "credential")
+        together._wandb_key = key
 
 
 def _resolve_api_key(provider: ProviderSettings, env: Mapping[str, str]) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ftd.config.rules import _Section
+from ftd.config.rules import _KeyedError, _Section
 
 LoraModule = Literal[
     "all-linear", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
@@ -31,6 +31,21 @@ class TogetherRun(_Section):
     lr_scheduler: Literal["linear", "cosine"] | None = None
     warmup_ratio: float | None = Field(default=None, ge=0, le=1)
     train_on_inputs: bool | Literal["auto"] | None = None
+    # Weights & Biases, used only where the profile has a W&B key (by credential).
+    wandb_project_name: str | None = Field(default=None, min_length=1, max_length=128)
+    wandb_name: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_wandb_key_here(cls, value: object) -> object:
+        if isinstance(value, dict) and "wandb_api_key" in value:
+            raise _KeyedError(
+                ("wandb_api_key",),
+                "a W&B key is never written in a configuration or sidecar: give it to "
+                "the Together profile by environment variable (wandb_api_key_env) or "
+                "systemd credential",
+            )
+        return value
 
     def updated(self, other: TogetherRun | None) -> TogetherRun:
         if other is None:
@@ -42,7 +57,14 @@ class TogetherRun(_Section):
     def request(self) -> dict[str, Any]:
         """The choices as the adapter reads them from ``JobRequest.extra["together"]``."""
         chosen: dict[str, Any] = {}
-        for name in ("n_checkpoints", "n_evals", "learning_rate", "warmup_ratio"):
+        for name in (
+            "n_checkpoints",
+            "n_evals",
+            "learning_rate",
+            "warmup_ratio",
+            "wandb_project_name",
+            "wandb_name",
+        ):
             value = getattr(self, name)
             if value is not None:
                 chosen[name] = value

@@ -73,6 +73,9 @@ def show_dataset(answer: dict[str, Any]) -> None:
                 f"(training split x {estimate.get('n_epochs')} epochs)",
             )
             _line("  covers", estimate.get("covers"))
+        counts = validation.get("token_counts") or {}
+        if counts and not counts.get("exact", True):
+            _line("token counts", f"approximate: {counts.get('basis')}")
         whole = validation.get("file_estimate") or {}
         if whole:
             _line(

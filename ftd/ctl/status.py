@@ -47,6 +47,8 @@ def show(answer: dict[str, Any]) -> None:
     if len(profiles) > 1:
         named = ", ".join(f"{render.clean(n)} ({p['kind']})" for n, p in profiles.items())
         print(f"profiles     {named}")
+        for name, profile in profiles.items():
+            _profile_line(name, profile)
     deployments = answer.get("deployments") or []
     if deployments:
         hourly = sum(d.get("hourly_usd") or 0.0 for d in deployments)
@@ -70,6 +72,20 @@ def show(answer: dict[str, Any]) -> None:
             print(f"  ! {render.clean(warning['message'])}")
     else:
         print("warnings     none")
+
+
+def _profile_line(name: str, profile: dict[str, Any]) -> None:
+    """One profile's jobs and, if any, the refusal still standing there."""
+    jobs = profile.get("jobs") or {}
+    line = f"  {render.clean(name)} ({profile['kind']}): jobs {render.counts(jobs)}"
+    failed = profile.get("last_error")
+    if failed:
+        line += (
+            f"; last error {render.duration(failed['age_seconds'])} ago, "
+            f"{render.clean(failed['dataset'])} {failed['state']}: "
+            f"{render.clean(failed['error'])}"
+        )
+    print(line)
 
 
 def _spend(figures: dict[str, Any] | None) -> None:

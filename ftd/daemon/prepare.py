@@ -295,6 +295,7 @@ class Preparer:
         self, row: DatasetRow, taken: snapshot.Taken, run: RunSettings
     ) -> dict[str, Any]:
         price = self._settings().price_for(run.model)
+        profile = self._settings().profile(run.provider)
         epochs = run.hyperparameters.n_epochs
         stem = Path(row.name).stem
         spec = {
@@ -304,6 +305,8 @@ class Preparer:
             },
             "model": run.model,
             "method": run.method,
+            "provider": profile.kind,
+            "tokenizer_file": profile.together.tokenizer_for(run.model),
             "n_epochs": epochs if isinstance(epochs, int) else None,
             "price_per_mtok": price.training_per_mtok,
             "price_per_hour": price.training_per_hour,

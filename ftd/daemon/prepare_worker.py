@@ -41,6 +41,8 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     options = Options(
         model=spec["model"],
         method=spec["method"],
+        provider=spec.get("provider", "openai"),
+        tokenizer_file=spec.get("tokenizer_file"),
         n_epochs=spec.get("n_epochs"),
         prices=_prices(spec),
     )

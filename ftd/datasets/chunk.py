@@ -45,6 +45,10 @@ class Job:
     max_samples: int
     # Whether results list the lines rejected (for `ftd validate --fix`); 8 bytes a line.
     list_rejected: bool = False
+    # The kind of provider the file is for ("openai", "azure", "together"): decides the rules.
+    provider: str = "openai"
+    # An open-weight model's own tokenizer.json; None counts with tiktoken.
+    tokenizer_file: str | None = None
 
 
 @dataclass(slots=True)
@@ -124,13 +128,18 @@ class ChunkResult:
                 self.system_prompts[key] = [count, first, preview]
 
 
-_counters: dict[str, TokenCounter] = {}
+_counters: dict[tuple[str, str | None], TokenCounter] = {}
 
 
-def _counter(model: str) -> TokenCounter:
-    found = _counters.get(model)
+def _counter(model: str, tokenizer_file: str | None = None) -> TokenCounter:
+    found = _counters.get((model, tokenizer_file))
     if found is None:
-        found = _counters[model] = TokenCounter(model)
+        found = TokenCounter(model)
+        if tokenizer_file is not None:
+            from ftd.datasets.open_weight import use_own_tokenizer
+
+            found = use_own_tokenizer(found, tokenizer_file)
+        _counters[(model, tokenizer_file)] = found
     return found
 
 
@@ -157,7 +166,7 @@ def validate_range(job: Job, offset: int, length: int, first_line: int) -> Chunk
 def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     """Validate ``data`` (whole lines, the first numbered ``first_line``)."""
     result = ChunkResult(first_line=first_line)
-    counter = _counter(job.model)
+    counter = _counter(job.model, job.tokenizer_file)
     lines = data.split(b"\n") if data else []
     if data.endswith(b"\n"):
         lines.pop()
@@ -168,7 +177,8 @@ def validate_lines(job: Job, data: bytes, first_line: int) -> ChunkResult:
     line_no = first_line - 1
     findings: list[Finding] = []
     rejected = array("Q") if job.list_rejected else None
-    supervised = job.method == SUPERVISED
+    # The fast path checks OpenAI's rules; Together's lines take the full checker.
+    supervised = job.method == SUPERVISED and job.provider != "together"
     loads, dumps, blake2b = orjson.loads, orjson.dumps, hashlib.blake2b
     tokens_hist, trained_hist = result.tokens_hist, result.trained_hist
     messages_hist, prompts = result.messages_hist, result.system_prompts
@@ -272,7 +282,7 @@ def _full_check(
 ) -> Counted | None:
     """The full checker's findings, recorded; the line's figures when it has no error."""
     findings.clear()
-    example = check_line(obj, job.method, findings, job.method_line)
+    example = check_line(obj, job.method, findings, job.method_line, job.provider)
     for f in findings:
         result.add(f.severity, f.kind, line_no, f.message, f.column, job.max_samples)
     if example is None:

@@ -38,6 +38,12 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         choices=("supervised", "dpo", "reinforcement"),
         help="training method; detected from the first valid line when omitted",
     )
+    parser.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="check what this provider accepts: a profile of the configuration, or a kind "
+        "(openai, azure, together); default the configuration's defaults.provider, else openai",
+    )
     parser.add_argument("--epochs", type=int, help="epochs for the estimate (default: as 'auto')")
     parser.add_argument("--json", action="store_true", help="print one machine-readable report")
     parser.add_argument(
@@ -77,13 +83,15 @@ def run(args: argparse.Namespace) -> int:
         print("ftd validate: --samples must be 0 or more", file=sys.stderr)
         return 2
     try:
-        model, prices = _configured(args)
+        model, prices, provider, tokenizer = _configured(args)
     except ConfigError as exc:
         print(f"ftd validate: {exc}", file=sys.stderr)
         return 2
     options = Options(
         model=model,
         prices=prices,
+        provider=provider,
+        tokenizer_file=tokenizer,
         method=args.method,
         n_epochs=args.epochs,
         workers=args.workers,
@@ -173,21 +181,47 @@ def config_file_exists(path: Path | None, env: Mapping[str, str]) -> bool:
     return directory is not None and (directory / CONFIG_FILE_NAME).is_file()
 
 
+KINDS = ("openai", "azure", "compatible", "together")
+
+
 def _configured(
     args: argparse.Namespace,
-) -> tuple[str | None, Callable[[str], tuple[float | None, float | None]] | None]:
-    """The model and price table of the configuration, when there is one."""
+) -> tuple[str | None, Callable[[str], tuple[float | None, float | None]] | None, str, str | None]:
+    """The model, price table, provider kind and tokenizer.json of the configuration."""
+    named: str | None = getattr(args, "provider", None)
     if not config_file_exists(args.config, os.environ):
-        return args.model, None
+        if named is not None and named not in KINDS:
+            from ftd.errors import ConfigError
+
+            raise ConfigError(
+                "--provider",
+                f"{named!r} is no provider kind ({', '.join(KINDS)}), and no configuration "
+                "names profiles",
+            )
+        return args.model, None, named or "openai", None
     from ftd.config import load_settings
 
     settings = load_settings(args.config)
+    if named is not None and named not in settings.profiles and named in KINDS:
+        kind = named
+        profile = None
+    else:
+        profile = settings.profile(named or settings.defaults.provider)
+        kind = profile.kind
 
     def prices(model: str) -> tuple[float | None, float | None]:
         price = settings.price_for(model)
         return price.training_per_mtok, price.training_per_hour
 
     model = args.model
-    if model is None and args.method != "reinforcement":
+    default_kind = settings.profile(settings.defaults.provider).kind
+    # The defaults' model belongs to the defaults' provider: a Together profile does not
+    # train an OpenAI model.
+    if model is None and args.method != "reinforcement" and kind == default_kind:
         model = settings.defaults.model
-    return model, prices
+    tokenizer = None
+    if profile is not None and kind == "together":
+        from ftd.datasets.together_format import DEFAULT_MODEL
+
+        tokenizer = profile.together.tokenizer_for(model or DEFAULT_MODEL)
+    return model, prices, kind, tokenizer

@@ -357,9 +357,17 @@ class _Walk:
 
 
 def check_line(
-    obj: Any, method: str, findings: list[Finding], file_method_line: int
+    obj: Any,
+    method: str,
+    findings: list[Finding],
+    file_method_line: int,
+    provider: str = "openai",
 ) -> Example | None:
-    """Check one parsed line against the file's method; an Example when it has no error."""
+    """Check one parsed line against the file's method; an Example when it has no error.
+
+    ``provider`` is the kind of provider the file is for: Together's formats
+    differ from OpenAI's (see together_format).
+    """
     if not isinstance(obj, dict):
         findings.append(
             Finding(ERROR, "not_object", f"a line must be a JSON object, not {_type(obj)}")
@@ -367,7 +375,11 @@ def check_line(
         return None
     walk = _Walk(findings)
     before = len(findings)
-    if method == DPO:
+    if provider == "together":
+        from ftd.datasets.together_format import check_together
+
+        example = check_together(walk, obj, method)
+    elif method == DPO:
         example = _check_dpo(walk, obj)
     elif method == REINFORCEMENT:
         example = _check_rft(walk, obj)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ftd.datasets.estimate import Estimate
+    from ftd.datasets.open_weight import Counting
 
 REPORT_VERSION = 1
 
@@ -124,6 +125,8 @@ class Report:
     estimate: Estimate | None
     elapsed_seconds: float
     workers: int
+    # How the counts were made when they are not OpenAI's exact ones (open-weight models).
+    counting: Counting | None = None
 
     @property
     def accepted(self) -> bool:
@@ -158,10 +161,24 @@ class Report:
                 "token_histogram": [list(b) for b in self.token_histogram],
                 "images": self.images,
             },
-            "estimate": self.estimate.to_json() if self.estimate else None,
+            "estimate": self._estimate_json(),
             "elapsed_seconds": self.elapsed_seconds,
             "workers": self.workers,
+            "token_counts": (
+                self.counting.to_json()
+                if self.counting
+                else {"exact": True, "tokenizer": self.encoding, "basis": "OpenAI's billing"}
+            ),
         }
+
+    def _estimate_json(self) -> dict[str, Any] | None:
+        if self.estimate is None:
+            return None
+        out = self.estimate.to_json()
+        if self.counting is not None:
+            out["exact"] = False
+            out["approximate"] = self.counting.basis
+        return out
 
     def render(self) -> str:
         verdict = "accepted" if self.accepted else "REJECTED"
@@ -201,6 +218,8 @@ class Report:
             e = self.estimate
             cost = f"${e.cost_usd:,.2f}" if e.cost_usd is not None else "cost unknown"
             out.append(f"estimate: {e.n_epochs} epochs ({e.epochs_source}), {cost}: {e.note}")
+            if self.counting is not None:
+                out.append("  approximate: tokens and cost are not exact; see approximate_tokens")
         return "\n".join(out)
 
 

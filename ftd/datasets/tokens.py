@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -194,7 +194,8 @@ class TokenCounter:
     def __init__(self, model: str) -> None:
         self.encoding_name = encoding_name(model)
         encoding = load_encoding(self.encoding_name)
-        self._encode = encoding.encode_ordinary
+        # Replaced by an open-weight model's own tokenizer where one is configured.
+        self._encode: Callable[[str], list[int]] = encoding.encode_ordinary
         # tiktoken's encoder without its Python wrapper, which only retries a text
         # holding lone surrogates (see text()); a tenth of the counting time.
         core = getattr(encoding, "_core_bpe", None)

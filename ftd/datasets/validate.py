@@ -22,11 +22,14 @@ from typing import TYPE_CHECKING
 import orjson
 
 from ftd import catalog
-from ftd.datasets.chunk import ChunkResult, Job, Tally, line_body, validate_range
+from ftd.datasets.chunk import ChunkResult, Job, Tally, _counter, line_body, validate_range
 from ftd.datasets.estimate import estimate
 from ftd.datasets.formats import detect_method
+from ftd.datasets.open_weight import counting
 from ftd.datasets.report import Distribution, Issue, Report, Sample, histogram_bins
 from ftd.datasets.scan import Chunk, LongLine, Planner, head_lines
+from ftd.datasets.together_format import DEFAULT_MODEL as TOGETHER_DEFAULT_MODEL
+from ftd.datasets.together_format import TOGETHER
 from ftd.datasets.tokens import load_encoding
 from ftd.errors import InputFileError
 
@@ -53,6 +56,10 @@ class Options:
     max_samples: int = DEFAULT_MAX_SAMPLES
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    # The kind of provider the file is for: Together's formats and models are its own.
+    provider: str = "openai"
+    # The model's own tokenizer.json (Together's models); None: tiktoken's counts.
+    tokenizer_file: str | None = None
 
 
 def validate_file(path: str | os.PathLike[str], options: Options | None = None) -> Report:
@@ -80,12 +87,22 @@ def _validate(
         method, source, method_line = opts.method or catalog.SUPERVISED, "default", 0
     else:
         method, source, method_line = _decide_method(name, opts)
-    model = opts.model or (
-        catalog.DEFAULT_RFT_MODEL if method == catalog.REINFORCEMENT else catalog.DEFAULT_MODEL
-    )
+    model = opts.model or _default_model(method, opts.provider)
     entry = catalog.lookup(model)
     context = entry.context_tokens if entry else 65_536
-    job = Job(name, method, method_line, model, context, opts.max_samples, list_rejected)
+    job = Job(
+        name,
+        method,
+        method_line,
+        model,
+        context,
+        opts.max_samples,
+        list_rejected,
+        opts.provider,
+        opts.tokenizer_file,
+    )
+    if job.tokenizer_file is not None:
+        _counter(model, job.tokenizer_file)  # a missing package or bad file stops here
     merger = _Merger(opts.max_samples)
     planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
     workers = _worker_count(opts, name)
@@ -132,6 +149,12 @@ def compression_of(name: str) -> str | None:
     except OSError:
         return None  # the planner reports why it cannot be read
     return next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None)
+
+
+def _default_model(method: str, provider: str) -> str:
+    if provider == TOGETHER:
+        return TOGETHER_DEFAULT_MODEL
+    return catalog.DEFAULT_RFT_MODEL if method == catalog.REINFORCEMENT else catalog.DEFAULT_MODEL
 
 
 def _check_readable(name: str) -> None:
@@ -205,6 +228,7 @@ def _run_pool(planner: Planner, job: Job, merger: _Merger, workers: int) -> None
 
     # Load the tokenizer before forking so that the workers share its tables.
     load_encoding(catalog.encoding_name(job.model))
+    _counter(job.model, job.tokenizer_file)
     method = "fork" if threading.active_count() == 1 else "forkserver"
     ctx = multiprocessing.get_context(method)
     window: deque[Future[ChunkResult] | ChunkResult] = deque()
@@ -346,7 +370,9 @@ class _Merger:
                     f"{t.valid} examples; results usually improve from 50-100 upwards",
                 )
             )
-        if entry is None:
+        if job.provider == TOGETHER:
+            file_errors.extend(_together_file_errors(job))
+        elif entry is None:
             file_warnings.append(
                 _file_issue(
                     "unknown_model",
@@ -398,6 +424,9 @@ class _Merger:
             training_price = (entry.training_price_per_mtok, entry.training_price_per_hour)
         else:
             training_price = (None, None)
+        counted = counting(job.tokenizer_file) if job.provider == TOGETHER else None
+        if counted is not None:
+            file_warnings.append(_file_issue("approximate_tokens", counted.basis))
         est = estimate(
             n_examples=t.valid,
             billed_tokens_per_epoch=t.billed_tokens,
@@ -414,7 +443,7 @@ class _Merger:
             method=job.method,
             method_source=source,
             method_line=job.method_line,
-            encoding=catalog.encoding_name(job.model),
+            encoding=counted.tokenizer if counted else catalog.encoding_name(job.model),
             context_tokens=job.context_tokens,
             lines=planner.lines,
             examples=t.valid,
@@ -429,7 +458,20 @@ class _Merger:
             estimate=est,
             elapsed_seconds=round(elapsed, 3),
             workers=workers,
+            counting=counted,
         )
+
+
+def _together_file_errors(job: Job) -> list[Issue]:
+    """What Together refuses of the file as a whole (its models are not in the catalogue)."""
+    if job.method in (catalog.SUPERVISED, catalog.DPO):
+        return []
+    return [
+        _file_issue(
+            "method_unsupported",
+            f"Together fine-tunes with supervised or dpo, not {job.method}",
+        )
+    ]
 
 
 def _file_issue(kind: str, message: str, *, count: int = 1) -> Issue:

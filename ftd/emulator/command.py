@@ -119,6 +119,11 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         help="answer every job create with 403 training_not_available",
     )
     refuse.add_argument(
+        "--refuse-keys",
+        action="store_true",
+        help="answer every API call with 401 invalid_api_key, as for a revoked key",
+    )
+    refuse.add_argument(
         "--max-active-jobs", type=_count, metavar="N", help="429 when N jobs are not finished"
     )
     refuse.add_argument(
@@ -181,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.fault_seed,
             retry_after_ms=args.retry_after_ms,
             training_not_available=args.training_not_available,
+            refuse_keys=args.refuse_keys,
             max_active_jobs=args.max_active_jobs,
             daily_job_cap=args.daily_job_cap,
             model_ready_delay=args.model_ready_delay,

@@ -54,6 +54,7 @@ _RULES: dict[str, _Rule] = {
     "seed": _Rule(int, 0, 2**63 - 1, nullable=True),
     "retry_after_ms": _Rule(int, 0, 3_600_000),
     "training_not_available": _Rule(bool),
+    "refuse_keys": _Rule(bool),
     "max_active_jobs": _Rule(int, 0, 10_000_000, nullable=True),
     "daily_job_cap": _Rule(int, 0, 10_000_000, nullable=True),
     "model_ready_delay": _Rule(float, 0, 86_400),
@@ -118,6 +119,8 @@ class RuntimeConfig:
     seed: int | None = None
     retry_after_ms: int = 1000
     training_not_available: bool = False
+    # Every API call answers 401 invalid_api_key, as for a revoked or mistyped key.
+    refuse_keys: bool = False
     max_active_jobs: int | None = None
     daily_job_cap: int | None = None
     model_ready_delay: float = 0.0

@@ -182,6 +182,18 @@ def _check_auth(request: web.Request) -> None:
         )
 
 
+def refused_key(request: web.Request) -> ApiError:
+    """OpenAI's answer to a key it does not know: the key masked but for its ends."""
+    key = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    masked = key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 7 else "*" * len(key)
+    return ApiError(
+        401,
+        f"Incorrect API key provided: {masked}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
+
+
 class ApiSurface:
     """What the pipeline asks a flavour: which paths are API, how auth and errors look.
 
@@ -230,6 +242,8 @@ class Traffic:
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         self.surface.check_auth(request)
+        if config.refuse_keys:
+            raise refused_key(request)
         allowed, headers, wait = self.window.admit(config.rpm_limit)
         if not allowed:
             raise rate_limited(headers, wait, config.rpm_limit or NOMINAL_RPM)

@@ -68,6 +68,8 @@ def open_provider(name: str, settings: ProviderSettings, pace: Pace | None = Non
             base_url=settings.together.base_url,
             timeout=settings.timeout_seconds,
             hardware=settings.together.endpoint_hardware,
+            wandb_key=settings.together.wandb_key,
+            wandb_base_url=settings.together.wandb_base_url,
             **options,
         )
     from ftd.providers.openai_api import OpenAIProvider

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    from pydantic import SecretStr
+
     from ftd.providers.core import JobRequest
 
 DEFAULT_BASE_URL = "https://api.together.ai/v1"
@@ -148,9 +150,14 @@ class TogetherProvider(Provider):
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 60.0,
         hardware: str | None = None,
+        wandb_key: SecretStr | None = None,
+        wandb_base_url: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(profile, **options)
+        # Sent in the job create only, never logged (SecretStr prints as stars).
+        self._wandb_key = wandb_key
+        self._wandb_base_url = wandb_base_url
         self._base = base_url.rstrip("/")
         self._key = api_key
         self._timeout = timeout
@@ -345,9 +352,15 @@ class TogetherProvider(Provider):
             body["training_type"] = {"type": "Full"}
         elif isinstance(lora, dict):
             body["training_type"] = {"type": "Lora", **lora}
-        for name in ("wandb_api_key", "wandb_project_name", "wandb_name", "wandb_base_url"):
-            if isinstance(extra.get(name), str):
-                body[name] = extra[name]
+        if self._wandb_key is not None:
+            # W&B only with the profile's key (by credential); a key in the request's
+            # extras is never taken, so no sidecar can carry one.
+            body["wandb_api_key"] = self._wandb_key.get_secret_value()
+            if self._wandb_base_url is not None:
+                body["wandb_base_url"] = self._wandb_base_url
+            for name in ("wandb_project_name", "wandb_name"):
+                if isinstance(extra.get(name), str):
+                    body[name] = extra[name]
         return body
 
     async def _op_create_job(self, request: JobRequest) -> RemoteJob:

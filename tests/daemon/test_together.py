@@ -56,11 +56,29 @@ def write_preferences(path: Path, count: int) -> None:
     os.replace(temporary, path)
 
 
+def write_unalternating(path: Path, count: int) -> None:
+    """Conversations OpenAI takes but Together refuses: line 7 has two user turns in a row."""
+    lines = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Count to {i}"},
+                {"role": "assistant", "content": " ".join(str(n) for n in range(1, i + 2))},
+            ]
+        }
+        for i in range(count)
+    ]
+    lines[6]["messages"].insert(0, {"role": "user", "content": "Please."})
+    temporary = path.with_name("." + path.name + ".part")
+    temporary.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    os.replace(temporary, path)
+
+
 @dataclass
 class World:
     daemon: Daemon
     together: EmulatorProcess
     openai: Emulator
+    revoked: Emulator
 
 
 def _sidecar(daemon: Daemon, name: str, text: str) -> None:
@@ -77,6 +95,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     openai_process = EmulatorProcess("--speed", "20", log_path=root / "openai.log")
     openai_process.start()
     openai = Emulator(openai_process.base_url)
+    # An OpenAI-shaped provider that refuses the key on every call (revoked or mistyped).
+    revoked_process = EmulatorProcess("--refuse-keys", log_path=root / "revoked.log")
+    revoked_process.start()
     sections: dict[str, dict[str, Any]] = {
         "provider": {"kind": "together", "api_key_env": "OPENAI_API_KEY"},
         "provider.together": {"base_url": together.base_url},
@@ -88,6 +109,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         },
         "providers.openai": {"kind": "compatible", "max_retries": 1, "timeout_seconds": 10.0},
         "providers.openai.compatible": {"base_url": openai_process.base_url},
+        "providers.revoked": {"kind": "compatible", "max_retries": 1, "timeout_seconds": 10.0},
+        "providers.revoked.compatible": {"base_url": revoked_process.base_url},
         "defaults": {"model": LLAMA},
         f'prices."{LLAMA}"': PRICE,
         "evaluation": EVALUATION,
@@ -105,6 +128,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "storm",
         f'provider = "openai"\nmodel = "{OPENAI_MODEL}"\n[evaluation]\nenabled = false\n',
     )
+    _sidecar(
+        daemon,
+        "revoked",
+        f'provider = "revoked"\nmodel = "{OPENAI_MODEL}"\n[evaluation]\nenabled = false\n',
+    )
     _sidecar(daemon, "lora", "[together]\nlora_r = 8\nn_checkpoints = 3\n")
     _sidecar(daemon, "hosted", 'provider = "dedicated"\n[together]\ntraining_type = "full"\n')
     # The OpenAI-shaped provider fails every call (a 5xx storm) from the start.
@@ -116,12 +144,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     write_dataset(daemon.incoming / "full.jsonl", 60, seed="full ")
     write_dataset(daemon.incoming / "unsupported.jsonl", 60, seed="nope ")
     write_dataset(daemon.incoming / "hosted.jsonl", 120, seed="hosted ")
+    write_unalternating(daemon.incoming / "unalternating.jsonl", 30)
+    write_dataset(daemon.incoming / "revoked.jsonl", 60, seed="revoked ")
     try:
-        yield World(daemon, together, openai)
+        yield World(daemon, together, openai, Emulator(revoked_process.base_url))
     finally:
         daemon.close()
         together.stop()
         openai_process.stop()
+        revoked_process.stop()
 
 
 def _query(daemon: Daemon, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -212,6 +243,19 @@ def test_a_model_together_does_not_train_is_refused_before_any_upload(world: Wor
     assert _uploads_named(world, tag) == []
 
 
+def test_a_together_profile_validates_by_together_s_rules(world: World) -> None:
+    row = world.daemon.wait_dataset("unalternating.jsonl", "rejected", timeout=120)
+    errors = json.loads(row["report"])["errors"]
+    found = {issue["kind"]: issue["samples"][0] for issue in errors}
+    assert found["role_order"]["line"] == 7
+    assert "messages[1].role" in found["role_order"]["message"]
+    assert _uploads_named(world, row["sha256"][:16]) == []
+    # No tokenizer.json is configured for the model: the counts say they are approximate.
+    shown = world.daemon.ftd("show", "unalternating.jsonl").stdout
+    assert "token counts" in shown
+    assert "approximate: o200k_base counts" in shown
+
+
 def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_deleted(
     world: World,
 ) -> None:
@@ -258,6 +302,32 @@ def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_delet
 def world_endpoints(world: World) -> dict[str, Any]:
     answer: dict[str, Any] = admin(world.together.root_url, "/_emulator/endpoints")
     return answer
+
+
+def test_a_refused_key_fails_its_profile_alone_and_status_shows_it(world: World) -> None:
+    daemon = world.daemon
+    row = daemon.wait_dataset("revoked.jsonl", "failed", timeout=120)
+    assert "invalid_api_key" in (row["error"] or "") or "Incorrect API key" in (row["error"] or "")
+    # Asked once (max_retries 1 does not retry an auth refusal) and refused.
+    assert world.revoked.requests("POST /v1/files") == 1
+    # Together's datasets went on to the end, untouched by the refusal.
+    job = daemon.wait_job("lora.jsonl", "succeeded", timeout=180)
+    assert job["provider"] == "default"
+    answer = json.loads(daemon.ftd("status", "--json").stdout)
+    profiles = answer["profiles"]
+    assert profiles["revoked"]["jobs"] == {}
+    assert profiles["revoked"]["last_error"]["dataset"] == "revoked.jsonl"
+    assert profiles["default"]["jobs"].get("succeeded", 0) >= 1
+    assert profiles["default"]["last_error"] is None or (
+        profiles["default"]["last_error"]["dataset"] != "revoked.jsonl"
+    )
+    shown = daemon.ftd("status").stdout
+    revoked_line = next(line for line in shown.splitlines() if line.startswith("  revoked "))
+    assert "jobs none" in revoked_line
+    assert "Incorrect API key" in revoked_line
+    default_line = next(line for line in shown.splitlines() if line.startswith("  default "))
+    assert "(together)" in default_line
+    assert "succeeded" in default_line
 
 
 def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider(

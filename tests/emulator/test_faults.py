@@ -220,3 +220,19 @@ async def test_unknown_routes_answer_json_404(emulator: Emulator) -> None:
         assert response.status == 404
         body = await response.json()
         assert body["error"]["message"] == "Invalid URL (GET /v1/nothing/here)"
+
+
+async def test_refuse_keys_answers_401_invalid_api_key_with_the_key_masked(
+    client: openai.AsyncOpenAI, control: EmulatorControl
+) -> None:
+    await control.configure(refuse_keys=True)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        await client.models.list()
+    assert caught.value.status_code == 401
+    assert caught.value.code == "invalid_api_key"
+    assert caught.value.type == "invalid_request_error"
+    message = caught.value.message
+    assert "Incorrect API key provided: " in message
+    assert client.api_key not in message
+    await control.configure(refuse_keys=False)
+    assert (await client.models.list()).data

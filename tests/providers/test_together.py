@@ -244,3 +244,96 @@ async def test_a_missing_key_is_an_auth_error(tmp_path: Path, emulator_root: str
     finally:
         await adapter.close()
     assert refused.value.kind == AUTH
+
+
+WANDB_KEY = "wandb-secret-0123456789abcdef0123456789abcdef"
+
+
+def _settings_with_wandb(tmp_path: Path, root: str, env: dict[str, str], **together: Any) -> Any:
+    base = {"HOME": str(tmp_path), "TOGETHER_API_KEY": KEY, **env}
+    overrides = {"provider": {"kind": "together", "together": {"base_url": root, **together}}}
+    return load_settings(env=base, overrides=overrides)
+
+
+async def test_wandb_fields_go_with_a_key_given_by_environment_never_logged(
+    tmp_path: Path, emulator_root: str
+) -> None:
+    import structlog
+
+    from ftd.config.together import TogetherRun
+
+    settings = _settings_with_wandb(
+        tmp_path,
+        emulator_root,
+        {"FTD_WANDB": WANDB_KEY},
+        wandb_api_key_env="FTD_WANDB",
+        wandb_base_url="https://wandb.example.com",
+    )
+    assert WANDB_KEY not in repr(settings.provider.together)
+    adapter = open_provider("default", settings.provider)
+    assert isinstance(adapter, TogetherProvider)
+    run = TogetherRun.model_validate({"wandb_project_name": "sums", "wandb_name": "first"})
+    try:
+        training = await _upload(adapter, tmp_path, NAME, chat_dataset(12))
+        request = JobRequest(
+            model=LLAMA_8B,
+            training_file=training,
+            metadata={TAG_KEY: TAG},
+            method={"type": "supervised", "supervised": {"hyperparameters": {}}},
+            extra={"together": run.request()},
+        )
+        body = adapter.job_body(request)
+        assert body["wandb_api_key"] == WANDB_KEY
+        assert body["wandb_base_url"] == "https://wandb.example.com"
+        assert (body["wandb_project_name"], body["wandb_name"]) == ("sums", "first")
+        with structlog.testing.capture_logs() as captured:
+            job = await adapter.create_job(request)
+        assert job.id
+        assert captured  # the create was logged ...
+        assert WANDB_KEY not in repr(captured)  # ... without the key
+        assert WANDB_KEY not in repr(job)
+    finally:
+        await adapter.close()
+
+
+async def test_wandb_key_from_a_systemd_credential_and_none_without_one(
+    tmp_path: Path, emulator_root: str
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "wandb_api_key").write_text(WANDB_KEY + "\n")
+    given = _settings_with_wandb(
+        tmp_path, emulator_root, {"CREDENTIALS_DIRECTORY": str(credentials)}
+    )
+    key = given.provider.together.wandb_key
+    assert key is not None
+    assert key.get_secret_value() == WANDB_KEY
+    # Without a key the W&B names of a run are not sent: W&B would refuse the run.
+    bare = _open(tmp_path, emulator_root)
+    try:
+        request = JobRequest(
+            model=LLAMA_8B,
+            training_file="file-x",
+            metadata={TAG_KEY: TAG},
+            method={"type": "supervised", "supervised": {"hyperparameters": {}}},
+            extra={"together": {"wandb_project_name": "sums", "wandb_api_key": "smuggled"}},
+        )
+        body = bare.job_body(request)
+        assert not {k for k in body if k.startswith("wandb")}
+    finally:
+        await bare.close()
+
+
+def test_a_wandb_key_in_a_configuration_or_sidecar_is_refused(tmp_path: Path) -> None:
+    from ftd.config.together import TogetherRun
+    from ftd.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            env={"HOME": str(tmp_path), "TOGETHER_API_KEY": KEY},
+            overrides={"provider": {"kind": "together", "together": {"wandb_api_key": "x"}}},
+        )
+    assert "wandb_api_key" in str(refused.value)
+    assert "credential" in str(refused.value)
+    with pytest.raises(ValueError, match="never written"):
+        TogetherRun.model_validate({"wandb_api_key": "x"})

@@ -63,6 +63,7 @@ def _validation(report: dict[str, Any] | None) -> dict[str, Any] | None:
         "token_histogram": stats.get("token_histogram"),
         "estimate": report.get("estimate"),
         "file_estimate": report.get("file_estimate"),
+        "token_counts": report.get("token_counts"),
         "evaluation_estimate": report.get("evaluation_estimate"),
         "approval": report.get("approval"),
         "notes": report.get("notes"),

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ftd import __version__
+from ftd.control.handlers.profile_health import by_profile
 from ftd.control.handlers.recordings import unrecorded_warnings
 from ftd.control.handlers.spend import spend
 from ftd.daemon import readers
@@ -154,8 +155,9 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
     }
     if parts.evaluations is not None:
         answer["evaluations"] = await parts.evaluations.counts()
+    health = await by_profile(parts)
     answer["profiles"] = {
-        name: {"kind": profile.kind, "base_url": profile.base_url}
+        name: {"kind": profile.kind, "base_url": profile.base_url, **health.get(name, {})}
         for name, profile in settings.profiles.items()
     }
     now = time.time()
