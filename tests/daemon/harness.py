@@ -188,7 +188,8 @@ class Daemon:
                 env=environment,
             )
         if wait:
-            self.wait_for("daemon_started", timeout=30)
+            # Two seconds on a quiet machine; several times that on a loaded one.
+            self.wait_for("daemon_started", timeout=90)
 
     @property
     def socket(self) -> Path:

@@ -10,8 +10,8 @@ from tests.security.conftest import MakeSetup, good_jsonl
 def test_case_3_a_producer_cannot_approve_another_producers_held_dataset(
     secured: MakeSetup,
 ) -> None:
-    """Alice drops a copy of her own dataset whose sidecar names ``big.jsonl.approve``:
-    the copy goes to processed/ with it, right beside Bob's held ``big.jsonl``."""
+    """Alice drops a copy of her own dataset whose sidecar names ``big.jsonl.approve`` as
+    a companion, to have it moved to processed/ beside Bob's held ``big.jsonl``."""
     setup = secured(defaults={"max_cost_usd": 0.000001})  # every dataset is held
     alice, bob = setup.people.alice, setup.people.bob
     setup.drop(bob, "big.jsonl", good_jsonl(30, seed="bob"))
@@ -22,9 +22,18 @@ def test_case_3_a_producer_cannot_approve_another_producers_held_dataset(
     setup.drop(alice, "big.jsonl.approve", b"")
     setup.drop(alice, "again.toml", b'validation_file = "big.jsonl.approve"\n')
     setup.drop(alice, "again.jsonl", own)
-    setup.settled("again.jsonl", "duplicate")
+    # The sidecar is read before the copy is recognised: a companion must be a .jsonl
+    # file, so the marker goes to rejected/ with the copy, never to processed/.
+    again = setup.settled("again.jsonl", "rejected")
+    assert "validation_file: must name a .jsonl file" in again["report"]
+    assert not (setup.spool / "processed" / "big.jsonl.approve").exists()
+    assert (setup.spool / "rejected" / "big.jsonl.approve").stat().st_uid == alice.uid
+
+    # Had a producer's marker reached processed/ some other way, its owner is not an
+    # admin's: it is refused, not obeyed.
     marker = setup.spool / "processed" / "big.jsonl.approve"
-    assert marker.stat().st_uid == alice.uid  # there, and hers
+    marker.touch()
+    os.chown(marker, alice.uid, -1)
     refused = setup.daemon.wait_for(
         "approval_marker_refused", lambda e: e["dataset_id"] == big["id"], timeout=30
     )
