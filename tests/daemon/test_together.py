@@ -288,7 +288,7 @@ def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider
 
 def _finished_eval(daemon: Daemon, ident: str) -> dict[str, Any]:
     number = int(ident.removeprefix("eval-"))
-    row = wait_until(
+    row: dict[str, Any] = wait_until(
         ident,
         lambda: [
             dict(e)
