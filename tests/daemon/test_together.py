@@ -265,27 +265,6 @@ def world_endpoints(world: World) -> dict[str, Any]:
     return answer
 
 
-def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider(
-    world: World,
-) -> None:
-    daemon = world.daemon
-    daemon.wait_job("lora.jsonl", "succeeded", timeout=180)
-    storm = daemon.dataset("storm.jsonl")
-    # Still trying at the failing provider (postponed, not failed) while Together's ran.
-    assert storm["state"] in ("ready", "uploading")
-    assert world.openai.requests("POST /v1/files") > 0
-    world.openai.configure(error_rate=0.0)
-    job = daemon.wait_job("storm.jsonl", "succeeded", timeout=240)
-    assert job["provider"] == "openai"
-    listed = json.loads(daemon.ftd("jobs", "--json").stdout)
-    providers = {j["provider"] for j in listed["jobs"]}
-    assert {"default", "openai"} <= providers
-    table = daemon.ftd("jobs").stdout
-    assert "PROVIDER" in table
-    assert "openai" in table
-    assert daemon.stop() == 0
-
-
 def _finished_eval(daemon: Daemon, ident: str) -> dict[str, Any]:
     number = int(ident.removeprefix("eval-"))
     row: dict[str, Any] = wait_until(
@@ -342,3 +321,24 @@ def test_a_batch_evaluation_at_together_runs_through_its_batches_to_the_live_ver
     assert live["verdict"] == batch["verdict"]
     assert live["items"] == batch["items"]
     assert live["summary"]["graders"] == summary["graders"]
+
+
+def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider(
+    world: World,
+) -> None:
+    daemon = world.daemon
+    daemon.wait_job("lora.jsonl", "succeeded", timeout=180)
+    storm = daemon.dataset("storm.jsonl")
+    # Still trying at the failing provider (postponed, not failed) while Together's ran.
+    assert storm["state"] in ("ready", "uploading")
+    assert world.openai.requests("POST /v1/files") > 0
+    world.openai.configure(error_rate=0.0)
+    job = daemon.wait_job("storm.jsonl", "succeeded", timeout=240)
+    assert job["provider"] == "openai"
+    listed = json.loads(daemon.ftd("jobs", "--json").stdout)
+    providers = {j["provider"] for j in listed["jobs"]}
+    assert {"default", "openai"} <= providers
+    table = daemon.ftd("jobs").stdout
+    assert "PROVIDER" in table
+    assert "openai" in table
+    assert daemon.stop() == 0
