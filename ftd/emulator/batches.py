@@ -215,7 +215,14 @@ class BatchService:
         clock: Callable[[], float] = time.time,
         endpoints: tuple[str, ...] = ("/v1/chat/completions",),
         id_prefix: str = "batch_",
+        input_purpose: str = "batch",
+        output_purpose: str = OUTPUT_PURPOSE,
+        default_window: str | None = None,
     ) -> None:
+        # A flavour names its own file purposes; Together leaves the window out, meaning 24h.
+        self._input_purpose = input_purpose
+        self._output_purpose = output_purpose
+        self._default_window = default_window
         self._state = state
         self._config = config
         self._chat = chat
@@ -244,7 +251,7 @@ class BatchService:
                 f"endpoint must be one of {list(self._endpoints)}, got {endpoint!r}",
                 param="endpoint",
             )
-        window = body.get("completion_window")
+        window = body.get("completion_window", self._default_window)
         if window != WINDOW:
             raise bad_request(
                 f"completion_window must be '{WINDOW}', got {window!r}", param="completion_window"
@@ -254,9 +261,10 @@ class BatchService:
         source = self._state.live_file(input_file_id, now)
         if source is None:
             raise not_found(f"No such File object: {input_file_id}", param="input_file_id")
-        if source.purpose != "batch":
+        if source.purpose != self._input_purpose:
             raise bad_request(
-                f"The input file {input_file_id} must be uploaded with purpose 'batch', "
+                f"The input file {input_file_id} must be uploaded with purpose "
+                f"'{self._input_purpose}', "
                 f"not '{source.purpose}'.",
                 param="input_file_id",
             )
@@ -504,7 +512,7 @@ class BatchService:
         file = FileRecord(
             id=ids.new_id("file-"),
             filename=f"{record.id}_{kind}.jsonl",
-            purpose=OUTPUT_PURPOSE,
+            purpose=self._output_purpose,
             bytes=len(data),
             created_at=now,
             expires_at=now + record.output_ttl_s,

@@ -22,7 +22,9 @@ import orjson
 from ftd.errors import FtdError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+    from typing import BinaryIO
 
 PROMPT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -167,33 +169,55 @@ def read_items(
     ``reinforcement`` reads reinforcement lines (messages and the fields
     the run's grader reads) instead of lines with a reference answer.
     """
+    items = list(iter_items(path, max_items=max_items, reinforcement=reinforcement))
+    if not items:
+        raise ItemsError(str(path), None, "holds no test items")
+    return items
+
+
+def iter_items(
+    path: Path, *, max_items: int | None = None, reinforcement: bool = False
+) -> Iterator[Item]:
+    """The items of a test file one by one, read a line at a time (see ``read_items``).
+
+    A large test file is gone through this way without holding its items:
+    the batch engine reads it again for each pass over the items.
+    """
     name = str(path)
     try:
-        raw = path.read_bytes()
+        handle = path.open("rb")
     except OSError as exc:
         raise ItemsError(name, None, f"cannot read: {exc.strerror or exc}") from exc
-    items: list[Item] = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        body = line.strip()
-        if number == 1 and body.startswith(b"\xef\xbb\xbf"):
-            body = body[3:]
-        if not body:
-            continue
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ItemsError(name, number, f"not JSON: {exc}") from None
-        try:
-            if reinforcement:
-                prompt, reference = parse_rft_line(data)
-            else:
-                prompt, reference = parse_line(data)
-        except ValueError as exc:
-            raise ItemsError(name, number, str(exc)) from None
-        fields = data if reinforcement else None
-        items.append(Item(len(items), number, prompt, reference, fields))
-        if max_items is not None and len(items) >= max_items:
-            break
-    if not items:
-        raise ItemsError(name, None, "holds no test items")
-    return items
+    count = 0
+    with handle:
+        for number, line in enumerate(_lines_of(handle, name), start=1):
+            body = line.strip()
+            if number == 1 and body.startswith(b"\xef\xbb\xbf"):
+                body = body[3:]
+            if not body:
+                continue
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise ItemsError(name, number, f"not JSON: {exc}") from None
+            try:
+                if reinforcement:
+                    prompt, reference = parse_rft_line(data)
+                else:
+                    prompt, reference = parse_line(data)
+            except ValueError as exc:
+                raise ItemsError(name, number, str(exc)) from None
+            fields = data if reinforcement else None
+            yield Item(count, number, prompt, reference, fields)
+            count += 1
+            if max_items is not None and count >= max_items:
+                return
+
+
+def _lines_of(handle: BinaryIO, name: str) -> Iterator[bytes]:
+    try:
+        # Lines as bytes.splitlines() cuts them, so line numbers match every other reader.
+        for raw in handle:
+            yield from raw.splitlines() or [b""]
+    except OSError as exc:
+        raise ItemsError(name, None, f"cannot read: {exc.strerror or exc}") from exc

@@ -18,14 +18,16 @@ import anyio
 from ftd.config.evaluation import EvaluationSettings
 from ftd.evaluation import rft
 from ftd.evaluation.batch.prefetch import PrefetchedRequester, commit_items
+from ftd.evaluation.batch.source import ItemSource, count_items
 from ftd.evaluation.budget import Budget
 from ftd.evaluation.gates import check_gates, run_promote_command
 from ftd.evaluation.item_work import ItemWork, repeat_sample
 from ftd.evaluation.items import ItemsError, read_items
 from ftd.evaluation.pool import EvaluationAborted, run_all
 from ftd.evaluation.recorded import side_of, sides
-from ftd.evaluation.summary import build_summary
+from ftd.evaluation.summary import Collected, summary_graders, summary_of
 from ftd.logs import get_logger
+from ftd.store import batches as batch_rows
 from ftd.store import evaluations as rows_of
 
 if TYPE_CHECKING:
@@ -64,24 +66,24 @@ class Runner:
         if refused is not None:
             await self._finish(row, rows_of.FAILED, settings, error=refused)
             return
+        reinforcement = rft.grader_of(settings) is not None
+        path = Path(row.test_file)
         try:
-            items = await anyio.to_thread.run_sync(
+            # Every line checked, none kept: a batch evaluation reads its items chunk by chunk.
+            total = await anyio.to_thread.run_sync(
                 partial(
-                    read_items,
-                    Path(row.test_file),
-                    max_items=settings.max_items,
-                    reinforcement=rft.grader_of(settings) is not None,
+                    count_items, path, max_items=settings.max_items, reinforcement=reinforcement
                 )
             )
         except ItemsError as exc:
             await self._finish(row, rows_of.FAILED, settings, error=str(exc))
             return
-        await rows_of.start(self._store, row.id, len(items))
+        await rows_of.start(self._store, row.id, total)
         done = await rows_of.done_items(self._store, row.id)
-        todo = [item for item in items if item.index not in done]
+        source = ItemSource(path, settings.max_items, reinforcement, frozenset(done), total)
         if done:
-            log.info("evaluation_resumed", evaluation_id=row.id, done=len(done), left=len(todo))
-        repeat = repeat_sample(len(items), settings.judge_repeat_sample)
+            log.info("evaluation_resumed", evaluation_id=row.id, done=len(done), left=source.count)
+        repeat = repeat_sample(total, settings.judge_repeat_sample)
         work = ItemWork(
             self._store,
             self._requester,
@@ -92,11 +94,25 @@ class Runner:
             recorded=await side_of(self._store, row),
         )
         batched = None
-        if self._batch is not None and todo:
+        if self._batch is not None and source.count:
             # The batch engine answers into the cache; the items then commit as below.
-            batched = await self._batch.prefill(row, settings, todo, repeat, work.estimate)
-            if batched is not None:
-                todo = batched.admitted
+            batched = await self._batch.prefill(row, settings, source, repeat, work.estimate)
+        todo: list[Item] = []
+        if batched is None:
+            try:
+                items = await anyio.to_thread.run_sync(
+                    partial(
+                        read_items,
+                        path,
+                        max_items=settings.max_items,
+                        reinforcement=reinforcement,
+                    )
+                )
+            except ItemsError as exc:
+                await self._finish(row, rows_of.FAILED, settings, error=str(exc))
+                return
+            todo = [item for item in items if item.index not in done]
+            del items
         spent, first = row.cost_usd, work.estimate(todo[0]) if todo else 0.0
         if batched is not None:
             # What the batches cost is spent already; their answers now cost nothing.
@@ -119,17 +135,22 @@ class Runner:
                 prefetched = PrefetchedRequester(self._requester, self._store)
                 work = ItemWork(self._store, prefetched, self._pricing, row, settings, repeat)
                 await commit_items(
-                    batched.plan, prefetched, todo, one, in_flight=in_flight, admit=budget.admit
+                    batched.plan,
+                    prefetched,
+                    batched.admitted,
+                    one,
+                    in_flight=in_flight,
+                    admit=budget.admit,
                 )
             else:
                 await run_all(todo, one, in_flight=in_flight, admit=budget.admit)
         except EvaluationAborted as exc:
-            await self._finish(row, rows_of.FAILED, settings, error=str(exc), total=len(items))
+            await self._finish(row, rows_of.FAILED, settings, error=str(exc), total=total)
             return
         if batched is not None and batched.stopped_reason and not budget.stopped_reason:
             budget.stopped_reason = batched.stopped_reason
         status = rows_of.STOPPED if budget.stopped_reason else rows_of.SUCCEEDED
-        await self._finish(row, status, settings, error=budget.stopped_reason, total=len(items))
+        await self._finish(row, status, settings, error=budget.stopped_reason, total=total)
 
     async def _finish(
         self,
@@ -141,18 +162,18 @@ class Runner:
         total: int | None = None,
     ) -> None:
         fresh = await rows_of.get(self._store, row.id) or row
-        found = await self._batch.summary_rows(fresh) if self._batch is not None else None
-        if found is None:
-            found = await rows_of.items(self._store, row.id)
+        # The item rows are streamed into packed values, never all held at once.
+        collected = Collected(summary_graders(fresh, settings))
+        async for chunk in batch_rows.summary_chunks(self._store, row.id):
+            await anyio.to_thread.run_sync(partial(_collect, collected, chunk))
         summary: dict[str, Any] | None = None
-        if found:
+        if collected.items:
             summary = await anyio.to_thread.run_sync(
-                partial(build_summary, fresh, found, settings, total=total)
+                partial(summary_of, fresh, collected, settings, total=total)
             )
-            answers = [r for r in found if r["role"] == "candidate"]
-            if status == rows_of.SUCCEEDED and all(r["error"] for r in answers):
+            if status == rows_of.SUCCEEDED and 0 < collected.answers == collected.failed_answers:
                 status = rows_of.FAILED
-                error = "every item failed: " + str(answers[0]["error"])
+                error = "every item failed: " + str(collected.first_failure)
             summary["status"] = status
             summary["stopped_reason"] = error if status == rows_of.STOPPED else None
             recorded = await side_of(self._store, row)
@@ -230,3 +251,7 @@ class Runner:
         best = max(scored, key=lambda e: float(e["mean"])) if scored else None
         summary["best_checkpoint"] = best["model"] if best is not None else None
         await rows_of.update_summary(self._store, parent_id, summary)
+
+
+def _collect(collected: Collected, rows: list[dict[str, Any]]) -> None:
+    collected.add_rows(batch_rows.decode_scores(rows))

@@ -46,13 +46,14 @@ the two models differ most, for the report.
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING, Any
 
 from ftd.evaluation import rft, stats
 from ftd.evaluation.graders import PASS_FAIL
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from ftd.config.evaluation import EvaluationSettings
     from ftd.store.evaluations import EvaluationRow
@@ -88,17 +89,131 @@ def _score(row: dict[str, Any] | None, grader: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _scores(items: dict[int, dict[str, dict[str, Any]]], role: str, grader: str) -> list[float]:
-    found = (_score(sides.get(role), grader) for sides in items.values())
-    return [score for score in found if score is not None]
-
-
 def _passed(row: dict[str, Any] | None, grader: str) -> bool | None:
     if row is None or row.get("error"):
         return None
     entry = row["scores"].get(grader)
     value = entry.get("passed") if isinstance(entry, dict) else None
     return value if isinstance(value, bool) else None
+
+
+class _Column:
+    """One side's per-item values under one grader, packed: a score and a pass, each maybe absent.
+
+    A hundred thousand items take a few bytes each here, where their rows
+    (scores as nested dicts) would take kilobytes.
+    """
+
+    __slots__ = ("has_pass", "has_score", "passes", "scores")
+
+    def __init__(self) -> None:
+        self.scores = array("d")
+        self.has_score = array("b")
+        self.passes = array("b")
+        self.has_pass = array("b")
+
+    def add(self, row: dict[str, Any] | None, grader: str) -> None:
+        score = _score(row, grader)
+        self.scores.append(score if score is not None else 0.0)
+        self.has_score.append(score is not None)
+        passed = _passed(row, grader)
+        self.passes.append(bool(passed))
+        self.has_pass.append(passed is not None)
+
+    def present(self) -> list[float]:
+        return [v for v, has in zip(self.scores, self.has_score, strict=True) if has]
+
+
+class _Graded:
+    """What the summary needs of one grader, item by item, in item order."""
+
+    __slots__ = ("base", "candidate", "errors")
+
+    def __init__(self) -> None:
+        self.candidate = _Column()
+        self.base = _Column()
+        self.errors = 0
+
+    def add(self, sides: dict[str, dict[str, Any]], grader: str) -> None:
+        row = sides.get("candidate")
+        self.candidate.add(row, grader)
+        self.base.add(sides.get("base"), grader)
+        if row is not None and not row.get("error") and _score(row, grader) is None:
+            self.errors += 1
+
+
+class Collected:
+    """An evaluation's items folded one at a time into what its summary is computed from.
+
+    The statistics pair each item's two values, so the values are kept, but
+    only as packed numbers: the items can be streamed in, a chunk at a time,
+    and never all held as rows.
+    """
+
+    def __init__(self, graders: Sequence[str]) -> None:
+        self.graders = {name: _Graded() for name in graders}
+        self.items = 0
+        self.error_items = 0
+        self.answers = 0
+        self.failed_answers = 0
+        self.first_failure: str | None = None
+        self.rubric_first = array("i")
+        self.rubric_again = array("i")
+        self.order_one = array("i")
+        self.order_two = array("i")
+        self._labels: dict[str, int] = {}
+
+    def _code(self, label: str) -> int:
+        return self._labels.setdefault(label, len(self._labels))
+
+    def add(self, sides: dict[str, dict[str, Any]]) -> None:
+        """One item's rows by role."""
+        self.items += 1
+        if any(r.get("error") for r in sides.values()):
+            self.error_items += 1
+        for name, graded in self.graders.items():
+            graded.add(sides, name)
+        row = sides.get("candidate")
+        if row is None:
+            return
+        self.answers += 1
+        if row.get("error"):
+            self.failed_answers += 1
+            if self.first_failure is None:
+                self.first_failure = str(row["error"])
+            return
+        rubric = row["scores"].get("judge")
+        if (
+            isinstance(rubric, dict)
+            and isinstance(rubric.get("repeat_score"), int)
+            and isinstance(rubric.get("score"), int | float)
+        ):
+            self.rubric_first.append(int(rubric["score"]))
+            self.rubric_again.append(int(rubric["repeat_score"]))
+        pairwise = row["scores"].get(PREFERENCE)
+        if isinstance(pairwise, dict) and isinstance(pairwise.get("orders"), list):
+            orders = pairwise["orders"]
+            if len(orders) == 2:
+                self.order_one.append(self._code(str(orders[0])))
+                self.order_two.append(self._code(str(orders[1])))
+
+    def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Item rows ordered by item (as the store reads them), each item whole."""
+        item: int | None = None
+        sides: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            number = int(row["item"])
+            if number != item and sides:
+                self.add(sides)
+                sides = {}
+            item = number
+            sides[row["role"]] = row
+        if sides:
+            self.add(sides)
+
+    def labels(self, codes: array[int]) -> list[str]:
+        names = {code: label for label, code in self._labels.items()}
+        return [names[code] for code in codes]
 
 
 def grader_summary(
@@ -108,13 +223,22 @@ def grader_summary(
     *,
     has_base: bool,
 ) -> dict[str, Any]:
+    collected = Collected([grader])
+    for sides in items.values():
+        collected.add(sides)
+    return _grader_summary(grader, collected.graders[grader], settings, has_base=has_base)
+
+
+def _grader_summary(
+    grader: str, graded: _Graded, settings: EvaluationSettings, *, has_base: bool
+) -> dict[str, Any]:
     confidence, resamples = settings.confidence, settings.resamples
 
     def mean(values: list[float]) -> dict[str, float | int]:
         return stats.mean_interval(values, confidence=confidence, resamples=resamples).as_dict()
 
     margin = settings.margin_for(grader)
-    candidate = _scores(items, "candidate", grader)
+    candidate = graded.candidate.present()
     out: dict[str, Any] = {
         "kind": _kind(grader, settings),
         "candidate": mean(candidate) if candidate else None,
@@ -126,40 +250,35 @@ def grader_summary(
         "margin": margin,
         "verdict": None,
         "verdict_reason": None,
-        "errors": sum(
-            1
-            for sides in items.values()
-            if sides.get("candidate") is not None
-            and not sides["candidate"].get("error")
-            and _score(sides["candidate"], grader) is None
-        ),
+        "errors": graded.errors,
     }
     if not has_base:
         return out
     if grader == PREFERENCE:
         paired = [(s, 1.0 - s) for s in candidate]
     else:
-        base_scores = _scores(items, "base", grader)
+        base_scores = graded.base.present()
         if base_scores:
             out["base"] = mean(base_scores)
+        a, b = graded.candidate, graded.base
         paired = [
-            (a, b)
-            for sides in items.values()
-            if (a := _score(sides.get("candidate"), grader)) is not None
-            and (b := _score(sides.get("base"), grader)) is not None
+            (a.scores[i], b.scores[i])
+            for i in range(len(a.scores))
+            if a.has_score[i] and b.has_score[i]
         ]
     if not paired:
         return out
     first = [a for a, _ in paired]
     second = [b for _, b in paired]
+    del paired
     counts = stats.tally(first, second)
     out["tally"] = {"wins": counts.wins, "ties": counts.ties, "losses": counts.losses}
     if _pass_fail(grader, settings):
+        a, b = graded.candidate, graded.base
         passes = [
-            (a, b)
-            for sides in items.values()
-            if (a := _passed(sides.get("candidate"), grader)) is not None
-            and (b := _passed(sides.get("base"), grader)) is not None
+            (bool(a.passes[i]), bool(b.passes[i]))
+            for i in range(len(a.passes))
+            if a.has_pass[i] and b.has_pass[i]
         ]
         if not passes:
             return out
@@ -182,30 +301,14 @@ def judge_reliability(
     items: dict[int, dict[str, dict[str, Any]]], judge_model: str
 ) -> dict[str, Any]:
     """The judge asked twice about a sample (rubric), and in both orders (pairwise)."""
-    first: list[int] = []
-    again: list[int] = []
-    order_one: list[str] = []
-    order_two: list[str] = []
+    collected = Collected([])
     for sides in items.values():
-        row = sides.get("candidate")
-        if row is None or row.get("error"):
-            continue
-        rubric = row["scores"].get("judge")
-        if (
-            isinstance(rubric, dict)
-            and isinstance(rubric.get("repeat_score"), int)
-            and isinstance(rubric.get("score"), int | float)
-        ):
-            first.append(int(rubric["score"]))
-            again.append(int(rubric["repeat_score"]))
-        pairwise = row["scores"].get(PREFERENCE)
-        if isinstance(pairwise, dict) and isinstance(pairwise.get("orders"), list):
-            orders = pairwise["orders"]
-            if len(orders) == 2:
-                order_one.append(str(orders[0]))
-                order_two.append(str(orders[1]))
+        collected.add(sides)
+    return _judge_reliability(collected, judge_model)
 
-    def agreement(a: list[Any], b: list[Any]) -> dict[str, Any] | None:
+
+def _judge_reliability(collected: Collected, judge_model: str) -> dict[str, Any]:
+    def agreement(a: Sequence[Any], b: Sequence[Any]) -> dict[str, Any] | None:
         if not a:
             return None
         found = stats.agreement(a, b)
@@ -213,9 +316,17 @@ def judge_reliability(
 
     return {
         "model": judge_model,
-        "rubric_agreement": agreement(first, again),
-        "order_agreement": agreement(order_one, order_two),
+        "rubric_agreement": agreement(list(collected.rubric_first), list(collected.rubric_again)),
+        "order_agreement": agreement(
+            collected.labels(collected.order_one), collected.labels(collected.order_two)
+        ),
     }
+
+
+def summary_graders(row: EvaluationRow, settings: EvaluationSettings) -> list[str]:
+    """The graders a summary has: pairwise only where there is a base to prefer against."""
+    has_base = row.base_model is not None
+    return [name for name in settings.graders if has_base or name != PREFERENCE]
 
 
 def build_summary(
@@ -226,15 +337,26 @@ def build_summary(
     total: int | None = None,
 ) -> dict[str, Any]:
     """The summary of an evaluation from its item rows (finished or not)."""
-    items = _by_item(rows)
+    collected = Collected(summary_graders(row, settings))
+    for sides in _by_item(rows).values():
+        collected.add(sides)
+    return summary_of(row, collected, settings, total=total)
+
+
+def summary_of(
+    row: EvaluationRow,
+    collected: Collected,
+    settings: EvaluationSettings,
+    *,
+    total: int | None = None,
+) -> dict[str, Any]:
+    """The summary of an evaluation from its items as collected."""
     has_base = row.base_model is not None
     graders: dict[str, dict[str, Any]] = {
-        name: grader_summary(name, items, settings, has_base=has_base)
-        for name in settings.graders
-        if has_base or name != PREFERENCE
+        name: _grader_summary(name, graded, settings, has_base=has_base)
+        for name, graded in collected.graders.items()
     }
     primary = primary_grader(settings, list(graders))
-    errors = sum(1 for sides in items.values() if any(r.get("error") for r in sides.values()))
     uses_judge = "judge" in graders or PREFERENCE in graders
     return {
         "evaluation_id": row.id,
@@ -243,15 +365,15 @@ def build_summary(
         "test_file": row.test_file,
         "status": row.status,
         "progress": {
-            "done": len(items),
+            "done": collected.items,
             "total": total if total is not None else row.total_items,
-            "errors": errors,
+            "errors": collected.error_items,
         },
         "confidence": settings.confidence,
         "primary_grader": primary,
         "verdict": graders[primary]["verdict"] if primary is not None else None,
         "graders": graders,
-        "judge": judge_reliability(items, settings.judge_model) if uses_judge else None,
+        "judge": _judge_reliability(collected, settings.judge_model) if uses_judge else None,
         "usage": {
             "requests": row.requests,
             "cached_requests": row.cached_requests,

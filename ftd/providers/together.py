@@ -46,6 +46,7 @@ from ftd.errors import RemoteError
 from ftd.providers.core import Provider
 from ftd.providers.kinds import INVALID, NOT_FOUND, TRANSIENT
 from ftd.providers.openai_api import http_error
+from ftd.providers.together_batches import TogetherBatches, answer_of
 from ftd.providers.types import (
     Capabilities,
     ChatAnswer,
@@ -130,7 +131,7 @@ def event_id(job_id: str, kind: str, created: str, step: object, position: int) 
     return f"ftev-{digest}"
 
 
-class TogetherProvider(Provider):
+class TogetherProvider(TogetherBatches, Provider):
     kind = "together"
     capabilities = Capabilities(
         pause=False,
@@ -140,6 +141,7 @@ class TogetherProvider(Provider):
         needs_deployment=False,
         price_estimate=True,
         delete_model=False,
+        batch=True,  # serverless models only: a dedicated endpoint takes no batches
     )
 
     def __init__(
@@ -620,19 +622,7 @@ class TogetherProvider(Provider):
                 "chat_completion", "POST", "/chat/completions", json=body, seconds=request_timeout
             )
         )
-        choices = answer.get("choices")
-        choice = _dict(choices[0]) if isinstance(choices, list) and choices else {}
-        message = _dict(choice.get("message"))
-        usage = _dict(answer.get("usage"))
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        return ChatAnswer(
-            text=_str(message.get("content")) or "",
-            prompt_tokens=prompt if isinstance(prompt, int) else 0,
-            completion_tokens=completion if isinstance(completion, int) else 0,
-            finish_reason=_str(choice.get("finish_reason")),
-            model=_str(answer.get("model")),
-            usage=usage or None,
-        )
+        return answer_of(answer)
 
     # ------------------------------------------------------------------ endpoints
 

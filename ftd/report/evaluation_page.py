@@ -72,6 +72,7 @@ def section(ev: EvaluationView) -> str:
         ("requests", number(ev.requests)),
         ("tokens", _tokens(ev)),
         ("cost", money(ev.cost_usd) if ev.cost_usd is not None else None),
+        ("cost live vs batch", _cost_comparison(ev)),
     ]
     out.append(facts_table(facts))
     if ev.graders:
@@ -110,6 +111,19 @@ def _agreement(a: Agreement | None, what: str) -> str | None:
         return None
     kappa = f", κ {a.kappa:.2f}" if a.kappa is not None else ""
     return f"{a.rate:.0%} {what} (of {a.n:,}{kappa})"
+
+
+def _cost_comparison(ev: EvaluationView) -> str | None:
+    """A batch evaluation's spend against the same requests at live prices."""
+    c = ev.cost_comparison
+    if c is None:
+        return None
+    saved = c.live_usd - c.spent_usd
+    share = f" ({saved / c.live_usd:.0%})" if c.live_usd > 0 else ""
+    return (
+        f"{money(c.spent_usd)} spent ({money(c.batch_usd)} through the batch engine); "
+        f"{money(c.live_usd)} at live prices; {money(saved)} saved{share}"
+    )
 
 
 def _tokens(ev: EvaluationView) -> str | None:

@@ -303,6 +303,8 @@ class EvaluationView:
     cost_usd: float | None = None
     # Where each side's answers came from: asked live, or read from a recording.
     sides: str | None = None
+    # A batch evaluation's cost beside what the same requests cost live.
+    cost_comparison: CostComparison | None = None
 
     @classmethod
     def from_summary(
@@ -341,7 +343,28 @@ class EvaluationView:
             completion_tokens=usage.integer("completion_tokens") if usage else None,
             cost_usd=s.number("cost_usd"),
             sides=_sides(s.child("sides")),
+            cost_comparison=_cost_comparison(s),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CostComparison:
+    """What a batch evaluation spent, what of it went through batches, and its live price."""
+
+    spent_usd: float
+    batch_usd: float
+    live_usd: float
+
+
+def _cost_comparison(s: Fields) -> CostComparison | None:
+    mode = s.child("mode")
+    found = s.child("cost_comparison")
+    if found is None or mode is None or mode.string("mode") != "batch":
+        return None
+    spent, batch, live = (found.number(k) for k in ("spent_usd", "batch_usd", "live_usd"))
+    if spent is None or batch is None or live is None:
+        return None
+    return CostComparison(spent, batch, live)
 
 
 def _sides(sides: Fields | None) -> str | None:

@@ -19,7 +19,7 @@ import orjson
 from ftd.store.rows import _Row
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import AsyncIterator, Iterable, Sequence
 
     from ftd.store import Store
 
@@ -279,18 +279,42 @@ async def progress(store: Store, evaluation_id: int) -> dict[str, Any] | None:
     }
 
 
-async def summary_rows(store: Store, evaluation_id: int) -> list[dict[str, Any]]:
-    """The item rows as the summary reads them: grades without their explanations, no texts.
+SUMMARY_CHUNK = 2000
 
-    A large evaluation's rows are read whole for its summary; without the
-    questions, answers and judges' explanations they take a fraction of the
-    memory, and the summary reads nothing else.
+
+async def summary_chunks(
+    store: Store, evaluation_id: int, *, size: int = SUMMARY_CHUNK
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """An evaluation's item rows for its summary, a chunk at a time, each item whole.
+
+    Only what the summary reads (no questions, answers or explanations), and
+    never every row at once: a hundred thousand items' grades read whole
+    would hold hundreds of megabytes. Scores stay JSON text here; the
+    caller decodes them where the work is done (see ``decode_scores``).
     """
-    rows = await store.read(
-        "SELECT item, role, model, error, scores FROM evaluation_items "
-        "WHERE evaluation_id = ? ORDER BY item, role",
-        (evaluation_id,),
-    )
+    after = -1
+    while True:
+        rows = await store.read(
+            "SELECT item, role, error, scores FROM evaluation_items "
+            "WHERE evaluation_id = ? AND item > ? ORDER BY item, role LIMIT ?",
+            (evaluation_id, after, size),
+        )
+        if not rows:
+            return
+        full = len(rows) == size
+        if full:
+            last = rows[-1]["item"]
+            kept = [r for r in rows if r["item"] != last]
+            # A chunk that ended inside an item ends before it; that item comes next.
+            rows = kept or rows
+        after = int(rows[-1]["item"])
+        yield rows
+        if not full:
+            return
+
+
+def decode_scores(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows from ``summary_chunks`` with their scores decoded, judges' explanations dropped."""
     for row in rows:
         scores = orjson.loads(row["scores"]) if row["scores"] else {}
         for entry in scores.values():

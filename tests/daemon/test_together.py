@@ -24,7 +24,12 @@ from tests.daemon.harness import Daemon, Emulator, write_dataset
 
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 OPENAI_MODEL = "gpt-4.1-mini-2025-04-14"
-EVALUATION = {"graders": ["exact", "f1"], "primary_grader": "f1", "judge_repeat_sample": 0}
+EVALUATION = {
+    "graders": ["exact", "f1"],
+    "primary_grader": "f1",
+    "judge_repeat_sample": 0,
+    "batch_poll_seconds": 0.3,
+}
 PRICE = {"training_per_mtok": 0.48, "input_per_mtok": 0.18, "output_per_mtok": 0.18}
 
 
@@ -330,6 +335,64 @@ def test_a_refused_key_fails_its_profile_alone_and_status_shows_it(world: World)
     assert "succeeded" in default_line
 
 
+def _finished_eval(daemon: Daemon, ident: str) -> dict[str, Any]:
+    number = int(ident.removeprefix("eval-"))
+    row: dict[str, Any] = wait_until(
+        ident,
+        lambda: [
+            dict(e)
+            for e in _query(daemon, "SELECT * FROM evaluations WHERE id = ?", (number,))
+            if e["status"] in ("succeeded", "stopped", "failed")
+        ],
+    )[0]
+    row["summary"] = json.loads(row["summary"])
+    row["items"] = [
+        dict(r)
+        for r in _query(
+            daemon,
+            "SELECT item, role, response, scores, error FROM evaluation_items "
+            "WHERE evaluation_id = ? ORDER BY item, role",
+            (number,),
+        )
+    ]
+    return row
+
+
+def test_a_batch_evaluation_at_together_runs_through_its_batches_to_the_live_verdict(
+    world: World, tmp_path: Path
+) -> None:
+    daemon = world.daemon
+    job = daemon.wait_job("lora.jsonl", "succeeded", timeout=180)
+    held = tmp_path / "held.jsonl"
+    write_dataset(held, 12, seed="held ")
+    model = job["fine_tuned_model"]
+
+    def queue(*more: str) -> str:
+        queued = daemon.ftd("eval", model, "--test-file", str(held), "--base", LLAMA, *more)
+        assert queued.returncode == 0, queued.stderr
+        return queued.stdout.split()[0]
+
+    batch = _finished_eval(daemon, queue("--batch"))
+    assert batch["status"] == "succeeded", batch["error"]
+    summary = batch["summary"]
+    assert summary["mode"]["mode"] == "batch"
+    answers = summary["batches"]["stages"]["answers"]
+    assert answers["requests"] == answers["completed"] == 24  # both models, every item
+    assert answers["failed"] == answers["pending"] == 0
+    costs = summary["cost_comparison"]
+    assert costs["batch_usd"] > 0
+    assert costs["live_usd"] == pytest.approx(2 * costs["batch_usd"], abs=2e-6)  # 6 decimals
+    remote = admin(world.together.base_url, "/batches")
+    assert remote
+    assert {b["status"] for b in remote} == {"COMPLETED"}
+    # The same items asked live (the answers now come from the cache) give the same verdict.
+    live = _finished_eval(daemon, queue())
+    assert live["status"] == "succeeded"
+    assert live["verdict"] == batch["verdict"]
+    assert live["items"] == batch["items"]
+    assert live["summary"]["graders"] == summary["graders"]
+
+
 def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider(
     world: World,
 ) -> None:
@@ -348,4 +411,3 @@ def test_one_providers_storm_leaves_the_other_alone_and_both_show_their_provider
     table = daemon.ftd("jobs").stdout
     assert "PROVIDER" in table
     assert "openai" in table
-    assert daemon.stop() == 0

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
-from ftd.evaluation.items import ItemsError, read_items
+from ftd.evaluation.batch.source import ItemSource, count_items
+from ftd.evaluation.items import ItemsError, iter_items, read_items
 
 
 def write(path: Path, *records: Any) -> Path:
@@ -91,3 +93,27 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     empty.write_text("\n\n")
     with pytest.raises(ItemsError, match="holds no test items"):
         read_items(empty)
+
+
+def test_an_item_source_reads_the_file_again_without_done_items(tmp_path: Path) -> None:
+    lines = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+        for i in range(7)
+    ]
+    path = write(tmp_path / "t.jsonl", *lines)
+    assert count_items(path, max_items=None, reinforcement=False) == 7
+    assert count_items(path, max_items=5, reinforcement=False) == 5
+    source = ItemSource(path, None, False, frozenset({1, 4}), 7)
+    assert source.count == 5
+
+    async def indices(of: ItemSource, size: int) -> list[list[int]]:
+        return [[item.index for item in chunk] async for chunk in of.chunks(size)]
+
+    assert anyio.run(indices, source, 2) == [[0, 2], [3, 5], [6]]
+    assert anyio.run(indices, source.first(3), 10) == [[0, 2, 3]]
+    assert source.first(3).count == 3
+    assert [i.index for i in iter_items(path)] == [i.index for i in read_items(path)]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ItemsError, match="holds no test items"):
+        count_items(empty, max_items=None, reinforcement=False)

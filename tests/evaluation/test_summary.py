@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from ftd.config.evaluation import EvaluationSettings
-from ftd.evaluation.summary import build_summary, largest_differences
+from ftd.evaluation.summary import (
+    Collected,
+    build_summary,
+    largest_differences,
+    summary_graders,
+    summary_of,
+)
 from ftd.store.evaluations import EvaluationRow
 
 SETTINGS = EvaluationSettings(
@@ -158,3 +164,23 @@ def test_the_demos_normalized_grader_is_not_called_better() -> None:
     assert judge["candidate"]["low"] == judge["candidate"]["high"] == 5
     assert judge["verdict"] == "better"
     assert judge["test"] == "permutation"
+
+
+def test_rows_streamed_in_chunks_give_the_summary_of_the_rows_read_whole() -> None:
+    rows = []
+    for i in range(40):
+        rows.append(
+            row(i, "candidate", scores(i % 3 != 0, (i % 7) / 7, 1 + i % 5, [1.0, 0.5, 0.0][i % 3]))
+        )
+        if i != 11:  # one item without its base side
+            rows.append(row(i, "base", scores(i % 2 == 0, (i % 5) / 5, 1 + i % 4)))
+    rows.append(row(40, "candidate", {}, error="timed out"))
+    rows.append(row(40, "base", {}, error="timed out"))
+    whole = build_summary(evaluation(), rows, SETTINGS, total=41)
+    collected = Collected(summary_graders(evaluation(), SETTINGS))
+    for start in range(0, 41, 3):  # chunks of three items, each item whole
+        collected.add_rows([r for r in rows if start <= r["item"] < start + 3])
+    assert summary_of(evaluation(), collected, SETTINGS, total=41) == whole
+    assert (collected.answers, collected.failed_answers) == (41, 1)
+    assert collected.first_failure == "timed out"
+    assert whole["progress"] == {"done": 41, "total": 41, "errors": 1}

@@ -10,7 +10,9 @@ from html.parser import HTMLParser
 from ftd.report.page import render
 from ftd.report.views import (
     Answer,
+    CostComparison,
     DifferingItem,
+    EvaluationView,
     EventView,
     IssueView,
     ReportView,
@@ -184,3 +186,18 @@ def test_the_evaluation_estimate_stands_beside_the_training_estimate() -> None:
     assert (
         "Estimated evaluation cost: <strong>$0.0123</strong> (20 test items x 6 requests)" in page
     )
+
+
+def test_a_batch_evaluation_shows_its_cost_against_live_prices() -> None:
+    summary = samples.summary()
+    live_page = render(ReportView("r", 0.0, evaluation=EvaluationView.from_summary(summary)))
+    assert "cost live vs batch" not in live_page  # a live evaluation has nothing to compare
+    summary["mode"] = {"mode": "batch", "reason": "evaluation.mode is batch"}
+    summary["cost_comparison"] = {"spent_usd": 21.5, "batch_usd": 21.25, "live_usd": 42.75}
+    view = EvaluationView.from_summary(summary)
+    assert view.cost_comparison == CostComparison(21.5, 21.25, 42.75)
+    page = render(ReportView("r", 0.0, evaluation=view))
+    assert "cost live vs batch" in page
+    assert (
+        "$21.50 spent ($21.25 through the batch engine); $42.75 at live prices; $21.25 saved (50%)"
+    ) in page

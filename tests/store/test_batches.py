@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ftd.store import Store
@@ -66,3 +68,31 @@ async def test_failures_count_once_per_batch_and_progress_adds_stages_up(store: 
     ]
     with pytest.raises(ValueError, match="not batch columns"):
         await batch_rows.update(store, first.id, tag="other")
+
+
+async def test_summary_chunks_give_every_row_once_and_never_cut_an_item(store: Store) -> None:
+    evaluation_id = await evaluation(store)
+    other = await evaluation(store)
+    wanted: list[tuple[int, str]] = []
+    async with store.transaction() as tx:
+        for owner, items in ((evaluation_id, range(0, 23)), (other, range(5))):
+            for item in items:
+                # Item 7 has only its candidate row (its base side never came back).
+                for role in ("candidate",) if item == 7 else ("candidate", "base"):
+                    await tx.execute(
+                        "INSERT INTO evaluation_items (evaluation_id, item, role, line, "
+                        "prompt_sha256, question, reference, model, scores, attempts, "
+                        "finished_at) VALUES (?, ?, ?, 1, 'h', 'q', 'r', 'm', ?, 1, 0)",
+                        (owner, item, role, '{"f1": {"score": 1.0, "explanation": "long"}}'),
+                    )
+                    if owner == evaluation_id:
+                        wanted.append((item, role))
+    chunks = [c async for c in batch_rows.summary_chunks(store, evaluation_id, size=5)]
+    seen = [(r["item"], r["role"]) for chunk in chunks for r in chunk]
+    assert sorted(seen) == sorted(wanted)
+    assert len(seen) == len(set(seen))
+    for first, second in itertools.pairwise(chunks):
+        assert first[-1]["item"] < second[0]["item"]  # an item's rows share one chunk
+    assert all(len(chunk) <= 5 for chunk in chunks)
+    decoded = batch_rows.decode_scores(chunks[0])
+    assert decoded[0]["scores"] == {"f1": {"score": 1.0}}

@@ -11,6 +11,7 @@ from ftd import catalog as ftd_catalog
 from ftd.emulator.apierrors import bad_request
 from ftd.emulator.params import json_body
 from ftd.emulator.together import catalog
+from ftd.emulator.together.batches import add_batch_routes
 from ftd.emulator.together.files import file_object, upload
 from ftd.emulator.together.jobs import DPO, FULL, SFT, iso
 from ftd.emulator.together.service import TOGETHER, TogetherService
@@ -326,4 +327,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/v1/endpoints/{endpointId}", retrieve_endpoint)
     r.add_delete("/v1/endpoints/{endpointId}", delete_endpoint)
     r.add_post("/v1/chat/completions", chat)
+    add_batch_routes(app)
     r.add_get("/_emulator/endpoints", admin_endpoints)

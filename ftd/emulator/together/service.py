@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ftd.emulator.chat import ChatEngine
 from ftd.emulator.models import ModelDirectory, ServedModel
+from ftd.emulator.together.batches import together_batches
 from ftd.emulator.together.endpoints import Endpoints
 from ftd.emulator.together.jobs import TogetherJobs
 from ftd.emulator.together.store import TogetherStore
@@ -36,6 +37,7 @@ class TogetherService:
         self.view = JobView(core, self.jobs)
         self.endpoints = Endpoints(core, self.store, self.jobs)
         self.chat = ChatEngine(core.jobs, TogetherModels(core, self.endpoints), clock=core.clock)
+        self.batches = together_batches(core, self.chat.complete)
 
 
 TOGETHER = web.AppKey("emulator_together", TogetherService)

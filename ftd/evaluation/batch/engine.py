@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ftd.config.evaluation import EvaluationSettings
+    from ftd.evaluation.batch.source import ItemSource
     from ftd.evaluation.budget import Pricing
     from ftd.evaluation.items import Item
     from ftd.providers import Provider
@@ -75,7 +76,7 @@ class BatchEngine:
         self,
         row: EvaluationRow,
         settings: EvaluationSettings,
-        todo: list[Item],
+        todo: ItemSource,
         repeat: frozenset[int],
         estimate: Callable[[Item], float],
     ) -> Prefilled | None:
@@ -83,10 +84,10 @@ class BatchEngine:
         provider = self._provider_for(row)
         run = await batch_rows.run_of(self._store, row.id)
         if run is None:
-            mode, reason = choose_mode(settings, len(todo), provider)
+            mode, reason = choose_mode(settings, todo.count, provider)
             run = await batch_rows.choose(self._store, row.id, mode, reason)
             log.info("evaluation_mode", evaluation_id=row.id, mode=mode, reason=reason)
-        if run.mode != BATCH or not todo:
+        if run.mode != BATCH or not todo.count:
             return None
         if provider is None or not provider.capabilities.batch:
             log.warning(
@@ -100,17 +101,10 @@ class BatchEngine:
         log.info(
             "evaluation_batch_prefilled",
             evaluation_id=row.id,
-            items=len(outcome.admitted),
+            items=outcome.admitted.count,
             stopped=outcome.stopped_reason,
         )
         return outcome
-
-    async def summary_rows(self, row: EvaluationRow) -> list[dict[str, Any]] | None:
-        """A batch evaluation's item rows in their lean form for its summary; None if live."""
-        run = await batch_rows.run_of(self._store, row.id)
-        if run is None or run.mode != BATCH:
-            return None
-        return await batch_rows.summary_rows(self._store, row.id)
 
     async def annotate(self, row: EvaluationRow, summary: dict[str, Any]) -> None:
         """The mode, each stage's batches, and what the evaluation cost against live prices."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from ftd.evaluation.batch.requests import Plan
+    from ftd.evaluation.batch.source import ItemSource
     from ftd.evaluation.items import Item
     from ftd.store import Store
 
@@ -74,15 +75,14 @@ class PrefetchedRequester(Requester):
 async def commit_items(
     plan: Plan,
     requester: PrefetchedRequester,
-    todo: list[Item],
+    todo: ItemSource,
     work: Callable[[Item], Awaitable[None]],
     *,
     in_flight: int,
     admit: Callable[[], bool],
 ) -> None:
     """Run the item work over ``todo`` a chunk at a time, each chunk's answers read first."""
-    for start in range(0, len(todo), CHUNK):
-        chunk = todo[start : start + CHUNK]
+    async for chunk in todo.chunks(CHUNK):
         answers = {item.index: plan.answers(item) for item in chunk}
         texts = await requester.load([s.key for specs in answers.values() for s in specs])
         judging = []

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from ftd.config.evaluation import EvaluationSettings
+    from ftd.evaluation.batch.source import ItemSource
     from ftd.evaluation.budget import Pricing
     from ftd.evaluation.items import Item
     from ftd.providers import Provider
@@ -66,7 +67,7 @@ PARALLEL_BATCHES = 8
 class Prefilled:
     """The items whose requests were sent (all, unless the spend cap stopped some)."""
 
-    admitted: list[Item]
+    admitted: ItemSource
     stopped_reason: str | None
     plan: Plan
 
@@ -116,13 +117,13 @@ class BatchStages:
         self,
         row: EvaluationRow,
         settings: EvaluationSettings,
-        todo: list[Item],
+        todo: ItemSource,
         repeat: frozenset[int],
         estimate: Callable[[Item], float],
     ) -> Prefilled:
         run = await batch_rows.run_of(self._store, row.id)
         assert run is not None, "the mode is chosen before the stages run"
-        admitted, stopped = _within_cap(row, settings, todo, estimate)
+        admitted, stopped = await _within_cap(row, settings, todo, estimate)
         folder = self._folder / f"eval-{row.id}"
         await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
         plan = Plan(row, settings, repeat)
@@ -190,8 +191,8 @@ class BatchStages:
                 )
             )
 
-        for start in range(0, len(context.items), ITEM_CHUNK):
-            specs = await self._specs_of(context, stage, context.items[start : start + ITEM_CHUNK])
+        async for chunk in context.items.chunks(ITEM_CHUNK):
+            specs = await self._specs_of(context, stage, chunk)
             keys = [s.key for s in specs]
             answered = await batch_rows.cached_keys(self._store, keys)
             failures = await batch_rows.failure_counts(
@@ -466,30 +467,33 @@ class _Context:
     row: EvaluationRow
     settings: EvaluationSettings
     plan: Plan
-    items: list[Item]
+    items: ItemSource
     folder: Path
     token: str
 
 
-def _within_cap(
+async def _within_cap(
     row: EvaluationRow,
     settings: EvaluationSettings,
-    todo: list[Item],
+    todo: ItemSource,
     estimate: Callable[[Item], float],
-) -> tuple[list[Item], str | None]:
+) -> tuple[ItemSource, str | None]:
     """The items that fit the spend cap at batch prices, in order; why the rest do not."""
     cap = settings.max_cost_usd
     if cap is None:
         return todo, None
     projected = row.cost_usd
-    for count, item in enumerate(todo):
-        cost = estimate(item) * BATCH_PRICE_FACTOR
-        if projected + cost > cap:
-            return todo[:count], (
-                f"cost cap ${cap:g} reached: ${row.cost_usd:.4f} spent, the next item "
-                f"would bring it to about ${projected + cost:.4f} at batch prices"
-            )
-        projected += cost
+    count = 0
+    async for chunk in todo.chunks(ITEM_CHUNK):
+        for item in chunk:
+            cost = estimate(item) * BATCH_PRICE_FACTOR
+            if projected + cost > cap:
+                return todo.first(count), (
+                    f"cost cap ${cap:g} reached: ${row.cost_usd:.4f} spent, the next item "
+                    f"would bring it to about ${projected + cost:.4f} at batch prices"
+                )
+            projected += cost
+            count += 1
     return todo, None
 
 
