@@ -36,7 +36,50 @@ async def test_recorded_answers_count_as_evaluation_spend(tmp_path: Path) -> Non
                 "'succeeded', 0.5, ?, ?)",
                 (now - 40 * 86_400, now),  # last month's
             )
-        figures = await spend(store, "openai", now)
-        assert figures["by_profile"]["openai"]["evaluation"] == {"month": 0.25, "all_time": 0.75}
+        figures = await spend(store, "default", now)
+        assert figures["by_profile"]["default"]["evaluation"] == {"month": 0.25, "all_time": 0.75}
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_spend_is_counted_at_each_jobs_profile_and_hosting_by_the_hour(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        now = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC).timestamp()
+        start = month_start(now)
+        async with store.transaction() as tx:
+            for job, profile, cost in (("ftjob-a", "default", 1.0), ("ftjob-b", "azure", 2.0)):
+                await tx.execute(
+                    "INSERT INTO jobs (job_id, status, model, created_at, updated_at, "
+                    "finished_at, cost_usd, provider) VALUES (?, 'succeeded', 'm', ?, ?, ?, ?, ?)",
+                    (job, now, now, now, cost, profile),
+                )
+            await tx.execute(
+                "INSERT INTO evaluations (kind, job_id, model, test_file, config, status, "
+                "cost_usd, created_at, updated_at) VALUES ('job', 'ftjob-b', 'm', '/t', '{}', "
+                "'succeeded', 0.5, ?, ?)",
+                (now, now),
+            )
+            # Up from two hours before this month began until an hour into it, at $3/h.
+            await tx.execute(
+                "INSERT INTO deployments (provider, name, model, job_id, role, state, "
+                "hourly_usd, created_at, updated_at, deleted_at) VALUES ('azure', 'd', 'm', "
+                "'ftjob-b', 'candidate', 'deleted', 3.0, ?, ?, ?)",
+                (start - 7200, start + 3600, start + 3600),
+            )
+        figures = (await spend(store, "default", now))["by_profile"]
+        assert figures["default"] == {
+            "training": {"month": 1.0, "all_time": 1.0},
+            "evaluation": {"month": 0.0, "all_time": 0.0},
+            "hosting": None,
+        }
+        assert figures["azure"] == {
+            "training": {"month": 2.0, "all_time": 2.0},
+            "evaluation": {"month": 0.5, "all_time": 0.5},
+            "hosting": {"month": 3.0, "all_time": 9.0},
+        }
     finally:
         await store.close()

@@ -46,7 +46,7 @@ def test_status_lists_show_and_events(
     assert raw["jobs"] == {"succeeded": 1}
     assert raw["pid"] == daemon.pid
 
-    # spend so far: the job's charge and its evaluation's, under the provider's kind
+    # spend so far: the job's charge and its evaluation's, under the job's profile
     daemon.wait_for("evaluation_finished", timeout=60)
     spent = _json(daemon.ftd("status", "--json"))["spend"]
     assert isinstance(spent, dict)
@@ -54,7 +54,7 @@ def test_status_lists_show_and_events(
     [evaluating] = daemon.query("SELECT SUM(cost_usd) AS usd FROM evaluations")
     assert training["usd"] > 0
     assert evaluating["usd"] > 0
-    figures = spent["by_profile"]["compatible"]
+    figures = spent["by_profile"]["default"]
     assert figures["training"] == {
         "month": round(training["usd"], 6), "all_time": round(training["usd"], 6)
     }  # fmt: skip
@@ -62,7 +62,7 @@ def test_status_lists_show_and_events(
     assert figures["evaluation"]["month"] == figures["evaluation"]["all_time"]
     assert figures["hosting"] is None
     line = next(x for x in daemon.ftd("status").stdout.splitlines() if x.startswith("spent"))
-    assert line.startswith("spent        compatible: training $")
+    assert line.startswith("spent        default: training $")
     assert "this month" in line
     assert "all time" in line
     assert "; evaluation $" in line

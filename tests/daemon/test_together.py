@@ -295,6 +295,18 @@ def test_a_full_fine_tune_is_served_on_an_endpoint_for_its_evaluation_then_delet
     ]
     endpoints = world_endpoints(world)
     assert (endpoints["creates"], endpoints["deletes"], endpoints["live"]) == (1, 1, [])
+    # ftd status counts what the endpoint cost at its hourly rate while it lived.
+    (row,) = rows
+    lived = (row["deleted_at"] - row["created_at"]) / 3600
+    status = json.loads(daemon.ftd("status", "--json").stdout)
+    assert status["hosting_usd"] >= round(lived * 3.0, 4) > 0
+    figures = status["spend"]["by_profile"]
+    assert figures["dedicated"]["hosting"]["all_time"] == pytest.approx(lived * 3.0, abs=1e-6)
+    assert figures["default"]["hosting"] is None  # the serverless profile hosts nothing
+    assert figures["dedicated"]["training"]["all_time"] > 0  # the full run's job
+    shown = daemon.ftd("status").stdout.splitlines()
+    spent = next(line for line in shown if line.startswith("spent        dedicated:"))
+    assert "; hosting $" in spent
     # The LoRA fine-tune at the serverless profile needed none.
     lora = daemon.dataset("lora.jsonl")
     assert not _query(

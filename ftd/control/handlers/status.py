@@ -12,6 +12,7 @@ from ftd.control.handlers.profile_health import by_profile
 from ftd.control.handlers.recordings import unrecorded_warnings
 from ftd.control.handlers.spend import spend
 from ftd.daemon import readers
+from ftd.profiles import DEFAULT_PROFILE
 from ftd.store import deployments as deployment_rows
 from ftd.store import outbox, states
 from ftd.store import runs as run_rows
@@ -151,7 +152,7 @@ async def status(parts: Parts, call: Call) -> dict[str, Any]:
         "tracker": dict(parts.tracker.last_cycle),
         "connections": parts.connections(),
         "warnings": await _warnings(parts, tally),
-        "spend": await spend(parts.store, settings.provider.kind, time.time()),
+        "spend": await spend(parts.store, DEFAULT_PROFILE, time.time()),
     }
     if parts.evaluations is not None:
         answer["evaluations"] = await parts.evaluations.counts()
