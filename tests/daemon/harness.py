@@ -84,6 +84,18 @@ def run_ftd(
     )
 
 
+def wait_until(what: str, check: Callable[[], Any], *, timeout: float = 180.0) -> Any:
+    """``check()``'s first true value, looked for every 0.2 s; fails naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(0.2)
+
+
 class Emulator:
     """Reading and steering an emulator process from a synchronous test."""
 

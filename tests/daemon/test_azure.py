@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, Emulator, azure_profile, write_dataset
+from tests.daemon.harness import Daemon, Emulator, azure_profile, wait_until, write_dataset
 
 # Few graders and no judge: the base deployment is the only shared one.
 EVALUATION = {"graders": ["exact", "f1"], "primary_grader": "f1", "judge_repeat_sample": 0}
@@ -85,17 +85,6 @@ def start(daemon: Daemon) -> None:
 
 def deployment_rows(daemon: Daemon) -> list[sqlite3.Row]:
     return daemon.query("SELECT * FROM deployments ORDER BY id")
-
-
-def wait_until(what: str, check: Any, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)
 
 
 def evaluation_of(daemon: Daemon, job_id: str) -> sqlite3.Row | None:

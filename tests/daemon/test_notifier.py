@@ -21,7 +21,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from ftd.daemon import notifier
 from ftd.daemon.notifier import Dispatcher
 from ftd.emulator.process import EmulatorProcess
 from ftd.store import Store, outbox
-from tests.daemon.harness import Daemon, Emulator, azure_profile, write_dataset
+from tests.daemon.harness import Daemon, Emulator, azure_profile, wait_until, write_dataset
 from tests.daemon.receivers import HttpReceiver, SmtpReceiver
 
 pytestmark = pytest.mark.slow
@@ -45,17 +45,6 @@ STATE_KINDS = (
     "evaluation_verdict",
     "daemon_blocked",
 )
-
-
-def wait_until(what: str, check: Callable[[], Any], *, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.1)
 
 
 def free_port() -> int:

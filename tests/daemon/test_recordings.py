@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, Emulator, run_ftd, write_dataset
+from tests.daemon.harness import Daemon, Emulator, run_ftd, wait_until, write_dataset
 
 BASE = "gpt-4.1-mini-2025-04-14"
 
@@ -36,19 +35,8 @@ def _bodies(emulator: Emulator) -> Counter[str]:
     return Counter(emulator._control("/_emulator/stats?chat_bodies=1")["chat_bodies"])
 
 
-def _wait(what: str, check: Any, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:g} s")
-        time.sleep(0.2)
-
-
 def _recording(daemon: Daemon, name: str, status: str, timeout: float = 120.0) -> Any:
-    return _wait(
+    return wait_until(
         f"recording {name} {status}",
         lambda: next(
             iter(
@@ -58,7 +46,7 @@ def _recording(daemon: Daemon, name: str, status: str, timeout: float = 120.0) -
             ),
             None,
         ),
-        timeout,
+        timeout=timeout,
     )
 
 
@@ -112,7 +100,7 @@ def test_a_retiring_model_is_recorded_retired_and_its_successor_judged_against_i
     )[0]["examples"]
 
     # Ten days left, five days' notice configured: a warning, no recording yet.
-    status = _wait(
+    status = wait_until(
         "warning",
         lambda: [
             w
@@ -187,7 +175,7 @@ def test_a_retiring_model_is_recorded_retired_and_its_successor_judged_against_i
         "pairwise",
     )
     assert queued.returncode == 0, queued.stderr
-    evaluation = _wait(
+    evaluation = wait_until(
         "finished evaluation",
         lambda: next(
             iter(
@@ -299,7 +287,7 @@ def test_sigkill_while_recording_resumes_without_asking_any_item_twice(
         def states() -> Counter[str]:
             return Counter(r["state"] for r in daemon.query("SELECT state FROM recorded_answers"))
 
-        _wait("items under way", lambda: states()["answered"] >= 2 and states()["asking"] >= 1)
+        wait_until("items under way", lambda: states()["answered"] >= 2 and states()["asking"] >= 1)
         daemon.kill()
         daemon.start()
         row = _recording(daemon, "before", "succeeded")

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, Emulator
+from tests.daemon.harness import Daemon, Emulator, wait_until
 from tests.emulator.helpers import chat_example, support_examples
 
 # Evaluation runs only for the comparison; the other tests turn it off in their sidecars.
@@ -79,17 +78,6 @@ def rows_of(daemon: Daemon, sha256: str) -> list[dict[str, Any]]:
         dict(r)
         for r in daemon.query("SELECT * FROM datasets WHERE sha256 = ? ORDER BY id", (sha256,))
     ]
-
-
-def wait_until(what: str, check: Any, *, timeout: float = 180.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        time.sleep(0.2)
 
 
 def job_of(daemon: Daemon, run_id: int, status: str, timeout: float = 180.0) -> dict[str, Any]:

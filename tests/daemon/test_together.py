@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, Emulator, write_dataset
+from tests.daemon.harness import Daemon, Emulator, wait_until, write_dataset
 
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 OPENAI_MODEL = "gpt-4.1-mini-2025-04-14"
@@ -164,17 +163,6 @@ def _query(daemon: Daemon, sql: str, params: tuple[Any, ...] = ()) -> list[sqlit
     return daemon.query(sql, params)
 
 
-def wait_until(what: str, check: Any, timeout: float = 180.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)
-
-
 def _uploads_named(world: World, tag: str) -> list[str]:
     files = admin(world.together.base_url, "/files")["data"]
     return [f["filename"] for f in files if tag in f["filename"]]
@@ -230,14 +218,12 @@ def test_dpo_and_full_runs_complete_with_checkpoints(world: World) -> None:
     remote_full = admin(world.together.base_url, f"/fine-tunes/{full['job_id']}")
     assert remote_dpo["training_method"]["method"] == "dpo"
     assert remote_full["training_type"] == {"type": "Full"}
-    for job in (dpo, full):
-        rows = wait_until(
-            "checkpoints",
-            lambda job=job: _query(
-                daemon, "SELECT * FROM job_checkpoints WHERE job_id = ?", (job["job_id"],)
-            ),
-        )
-        assert rows
+    for job_id in (dpo["job_id"], full["job_id"]):
+
+        def checkpoints(job_id: str = job_id) -> list[sqlite3.Row]:
+            return _query(daemon, "SELECT * FROM job_checkpoints WHERE job_id = ?", (job_id,))
+
+        assert wait_until("checkpoints", checkpoints)
 
 
 def test_a_model_together_does_not_train_is_refused_before_any_upload(world: World) -> None:

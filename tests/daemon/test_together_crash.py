@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from ftd.emulator.process import EmulatorProcess
-from tests.daemon.harness import Daemon, write_dataset
+from tests.daemon.harness import Daemon, wait_until, write_dataset
 from tests.reliability.runs import together_profile
 
 DELAY_MS = 1500  # each answer held this long once set
@@ -82,17 +81,6 @@ def _daemon(tmp_path: Path, together: Together) -> Daemon:
     return Daemon(tmp_path / "ftd", together.base, sections)
 
 
-def _wait(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def _counts(together: Together) -> tuple[int, int]:
     """(files, jobs) from the admin route, which no answer delay holds back."""
     state = together.state()
@@ -110,7 +98,7 @@ def test_sigkill_during_upload_then_during_job_creation_leaves_one_of_each(
         together.configure(answer_delay_ms=DELAY_MS)
         write_dataset(daemon.incoming / "doubt.jsonl", 60)
         daemon.wait_for("upload_started", lambda e: e["side"] == "train", timeout=60)
-        _wait("the train file at the emulator", lambda: _counts(together)[0] >= 1)
+        wait_until("the train file at the emulator", lambda: _counts(together)[0] >= 1)
         daemon.kill()  # its answer is still held
         row = daemon.dataset("doubt.jsonl")
         assert row["state"] == "uploading"
@@ -118,7 +106,7 @@ def test_sigkill_during_upload_then_during_job_creation_leaves_one_of_each(
         assert [r["file_id"] for r in recorded] == [None]  # ftd never heard back
         daemon.start()
         daemon.wait_for("job_create_sent", timeout=120)
-        _wait("the job at the emulator", lambda: _counts(together)[1] >= 1)
+        wait_until("the job at the emulator", lambda: _counts(together)[1] >= 1)
         daemon.kill()  # again with the answer held
         together.configure(answer_delay_ms=0)
         made = together.job_ids()
@@ -180,13 +168,13 @@ def test_sigkill_during_endpoint_creation_leaves_one_endpoint(
         os.kill(daemon.pid, signal.SIGSTOP)
         together.configure(answer_delay_ms=DELAY_MS)
         os.kill(daemon.pid, signal.SIGCONT)
-        _wait("the endpoint at the emulator", lambda: together.endpoints()["creates"] >= 1)
+        wait_until("the endpoint at the emulator", lambda: together.endpoints()["creates"] >= 1)
         daemon.kill()
         together.configure(answer_delay_ms=0)
         # ftd never heard the create's answer: its row still says it only meant to ask.
         assert [r["state"] for r in daemon.query("SELECT state FROM deployments")] == ["intended"]
         daemon.start()
-        _wait(
+        wait_until(
             "the endpoint deleted after the evaluation",
             lambda: (
                 [r["state"] for r in daemon.query("SELECT state FROM deployments")] == ["deleted"]
