@@ -160,6 +160,17 @@ class Recorder:
                 log.exception("recording_error", recording_id=row.id)
                 self._postponed[row.id] = anyio.current_time() + BUG_RETRY_SECONDS
 
+    async def still_unrecorded(self) -> list[dict[str, Any]]:
+        """``unrecorded`` as the database has it now: a model whose recording finished
+        since the last scan is no longer in it, and each one's recording is as it is."""
+        current: list[dict[str, Any]] = []
+        for model in self.unrecorded:
+            held = await rows_of.of_model(self._store, model["model"])
+            if any(r.status == rows_of.SUCCEEDED for r in held):
+                continue
+            current.append({**model, "recording": held[-1].brief() if held else None})
+        return current
+
     async def _dates_at(self, profile: str) -> dict[str, str]:
         """The provider's own shutdown dates, read at most hourly; none if it will not say."""
         now = anyio.current_time()

@@ -120,7 +120,7 @@ async def _with_tally(store: Store, row: rows_of.RecordingRow) -> dict[str, Any]
 async def recordings(parts: Parts, call: Call) -> dict[str, Any]:
     store = parts.store
     listed = [await _with_tally(store, row) for row in await rows_of.every(store)]
-    unrecorded = parts.recorder.unrecorded if parts.recorder is not None else []
+    unrecorded = await parts.recorder.still_unrecorded() if parts.recorder is not None else []
     return {"recordings": listed, "unrecorded": unrecorded}
 
 

@@ -81,7 +81,7 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         for model in parts.tracker.not_served
     )
     if parts.recorder is not None:
-        warnings.extend(unrecorded_warnings(parts.recorder.unrecorded))
+        warnings.extend(unrecorded_warnings(await parts.recorder.still_unrecorded()))
     blocked = tally["datasets"].get(states.BLOCKED, 0)
     if blocked:
         rows = await parts.store.read(
