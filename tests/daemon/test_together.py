@@ -120,7 +120,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "evaluation": EVALUATION,
     }
     daemon = Daemon(root / "ftd", together.base_url, sections)
-    _sidecar(daemon, "dpo", 'method = "dpo"\n[evaluation]\nenabled = false\n')
+    _sidecar(daemon, "dpo", 'method = "dpo"\n')
     _sidecar(
         daemon,
         "full",
@@ -144,7 +144,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     daemon.start()
     write_dataset(daemon.incoming / "storm.jsonl", 60, seed="storm ")
     write_dataset(daemon.incoming / "lora.jsonl", 120, seed="lora ")
-    write_preferences(daemon.incoming / "dpo.jsonl", 60)
+    write_preferences(daemon.incoming / "dpo.jsonl", 120)  # a test split to evaluate on
     write_dataset(daemon.incoming / "full.jsonl", 60, seed="full ")
     write_dataset(daemon.incoming / "unsupported.jsonl", 60, seed="nope ")
     write_dataset(daemon.incoming / "hosted.jsonl", 120, seed="hosted ")
@@ -210,7 +210,8 @@ def test_a_lora_run_is_trained_checkpointed_and_evaluated_against_its_base(world
     assert report["provider_estimate"]["table_usd"] is not None
 
 
-def test_dpo_and_full_runs_complete_with_checkpoints(world: World) -> None:
+@pytest.mark.timeout(400)
+def test_dpo_and_full_runs_complete_with_checkpoints_and_dpo_is_evaluated(world: World) -> None:
     daemon = world.daemon
     dpo = daemon.wait_job("dpo.jsonl", "succeeded", timeout=180)
     full = daemon.wait_job("full.jsonl", "succeeded", timeout=180)
@@ -224,6 +225,29 @@ def test_dpo_and_full_runs_complete_with_checkpoints(world: World) -> None:
             return _query(daemon, "SELECT * FROM job_checkpoints WHERE job_id = ?", (job_id,))
 
         assert wait_until("checkpoints", checkpoints)
+
+    # The DPO run is judged on its held-out prompts against its base (the preferred
+    # answers are the references), like the supervised one.
+    def finished() -> list[sqlite3.Row]:
+        rows = _query(daemon, "SELECT * FROM evaluations WHERE job_id = ?", (dpo["job_id"],))
+        return [e for e in rows if e["status"] in ("succeeded", "failed", "stopped")]
+
+    evaluation = wait_until("the DPO run's evaluation", finished, timeout=300)[0]
+    assert evaluation["status"] == "succeeded", evaluation["error"]
+    assert evaluation["base_model"] == dpo["model"]
+    assert evaluation["verdict"] is not None
+    asked = _query(
+        daemon,
+        "SELECT count(*) AS n FROM evaluation_items WHERE evaluation_id = ? AND error IS NULL",
+        (evaluation["id"],),
+    )
+    held_out = _query(
+        daemon,
+        "SELECT examples FROM splits WHERE dataset_id = ? AND side = 'test'",
+        (dpo["dataset_id"],),
+    )[0]["examples"]
+    assert held_out > 0
+    assert asked[0]["n"] == 2 * held_out  # candidate and base, on every test item
 
 
 def test_a_model_together_does_not_train_is_refused_before_any_upload(world: World) -> None:
