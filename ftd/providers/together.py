@@ -271,12 +271,15 @@ class TogetherProvider(TogetherBatches, Provider):
         )
         return self._file_of(answer)
 
-    async def _files(self) -> list[RemoteFile]:
+    async def _files(
+        self, purposes: tuple[str | None, ...] = (None, "fine-tune")
+    ) -> list[RemoteFile]:
+        """The files listed with one of ``purposes`` (training files, or batch inputs)."""
         answer = await self._call("list_files", "GET", "/files")
         items = _dict(answer).get("data")
         files = []
         for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and item.get("purpose") in (None, "fine-tune"):
+            if isinstance(item, dict) and item.get("purpose") in purposes:
                 try:
                     files.append(self._file_of(item))
                 except RemoteError:

@@ -117,6 +117,10 @@ class TogetherBatches(BatchOperations):
 
         def _session(self) -> aiohttp.ClientSession: ...
 
+        def _file_of(self, item: object) -> RemoteFile: ...
+
+        async def _files(self, purposes: tuple[str | None, ...] = ...) -> list[RemoteFile]: ...
+
     def _batch_of(self, item: object) -> RemoteBatch:
         body = item if isinstance(item, dict) else {}
         batch_id = _text(body.get("id"))
@@ -154,37 +158,12 @@ class TogetherBatches(BatchOperations):
             data=form,
             seconds=self._policy.upload_timeout,
         )
-        return self._remote_file(answer)
-
-    def _remote_file(self, item: object) -> RemoteFile:
-        body = item if isinstance(item, dict) else {}
-        file_id, name = _text(body.get("id")), _text(body.get("filename"))
-        if file_id is None or name is None:
-            raise RemoteError("file", "file answer without id or filename", kind=TRANSIENT)
-        self._filenames[file_id] = name
-        size = body.get("bytes")
-        return RemoteFile(
-            id=file_id,
-            filename=name,
-            status="uploaded",
-            bytes=size if isinstance(size, int) else None,
-            provider_status=None,
-        )
-
-    async def _batch_files(self) -> list[RemoteFile]:
-        answer = await self._call("list_files", "GET", "/files")
-        items = answer.get("data") if isinstance(answer, dict) else None
-        found: list[RemoteFile] = []
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and item.get("purpose") == INPUT_PURPOSE:
-                try:
-                    found.append(self._remote_file(item))
-                except RemoteError:
-                    continue  # one malformed entry is not believed, the rest are
-        return found
+        return self._file_of(answer)
 
     async def _op_batch_find_file(self, filename: str) -> RemoteFile | None:
-        return next((f for f in await self._batch_files() if f.filename == filename), None)
+        return next(
+            (f for f in await self._files((INPUT_PURPOSE,)) if f.filename == filename), None
+        )
 
     async def _op_batch_create(
         self, input_file_id: str, endpoint: str, metadata: dict[str, str]
@@ -204,7 +183,7 @@ class TogetherBatches(BatchOperations):
         self, after: str | None, limit: int
     ) -> tuple[list[RemoteBatch], bool]:
         # One answer holds every batch (Together's list has no pages); names learnt first.
-        await self._batch_files()
+        await self._files((INPUT_PURPOSE,))
         answer = await self._call("list_batches", "GET", "/batches")
         items = answer if isinstance(answer, list) else []
         found: list[RemoteBatch] = []
