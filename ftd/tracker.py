@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from ftd.config import Settings
-    from ftd.providers import Provider, RemoteJob
+    from ftd.providers import JobEvent, Provider, RemoteJob
     from ftd.store import JobRow, Store
 
 log = get_logger("ftd.tracker")
@@ -420,6 +420,7 @@ class Tracker:
             requests["events"] += 1
             page, more = await self._at(profile).events_page(job_id, after)
             known = await self._store.known_events(e.id for e in page)
+            anchors = _anchors(page, known, more)
             found.extend(
                 EventRow(
                     event_id=event.id,
@@ -429,6 +430,7 @@ class Tracker:
                     type=event.type,
                     message=event.message,
                     data=dict(event.data) if isinstance(event.data, dict) else None,
+                    follows=anchors.get(event.id),
                 )
                 for event in page
                 if event.id not in known
@@ -578,6 +580,22 @@ class Tracker:
         if listed:
             self.not_served = gone
         return retiring
+
+
+def _anchors(page: list[JobEvent], known: set[str], more: bool) -> dict[str, str]:
+    """The oldest new event of a page, and the stored event it follows ("" for none).
+
+    A page comes newest first, so its first stored event is the one right
+    before the new events above it; a last page with nothing stored ends at
+    the job's first event. This is what places a message that arrives after
+    newer events of its own second (see ``ftd.store.tracking``).
+    """
+    for index, event in enumerate(page):
+        if event.id in known:
+            return {page[index - 1].id: event.id} if index > 0 else {}
+    if page and not more:
+        return {page[-1].id: ""}
+    return {}
 
 
 def _last_read(row: JobRow) -> float:

@@ -17,12 +17,13 @@ from ftd.emulator.control import EmulatorControl
 from ftd.emulator.server import Emulator
 from ftd.emulator.settings import EmulatorSettings, RuntimeConfig
 from ftd.errors import RemoteError
+from ftd.providers import JobEvent
 from ftd.providers.core import CallPolicy
 from ftd.providers.kinds import TRANSIENT
 from ftd.providers.openai_api import OpenAIProvider
 from ftd.store import Store
 from ftd.tags import INSTANCE_KEY
-from ftd.tracker import Tracker
+from ftd.tracker import Tracker, _anchors
 from tests.emulator.helpers import FakeClock, chat_dataset
 
 pytestmark = pytest.mark.anyio
@@ -378,7 +379,23 @@ async def test_a_steady_job_is_read_a_page_a_cycle_without_losing_events(
     assert row.status == "running"
     stored = [e["event_id"] for e in await store.job_events(job_id)]
     assert len(stored) == len(set(stored))
-    assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
+    # in the provider's sequence, though the gap's pages came after newer ones
+    assert stored == [e.id for e in reversed(await remote_events(client, job_id))]
+
+
+def test_a_page_names_the_stored_event_its_oldest_new_event_follows() -> None:
+    def event(event_id: str) -> JobEvent:
+        return JobEvent(event_id, 100, "info", "message", event_id)
+
+    newest_first = [event("e4"), event("e3"), event("e2"), event("e1")]
+    # a page that meets what is stored: its oldest new event follows the newest stored
+    assert _anchors(newest_first, {"e2", "e1"}, more=True) == {"e3": "e2"}
+    # a last page that meets nothing stored ends at the job's first event
+    assert _anchors(newest_first, set(), more=False) == {"e1": ""}
+    # a page in the middle of a gap says nothing of what comes before it
+    assert _anchors(newest_first, set(), more=True) == {}
+    # a page whose newest event is already stored brings nothing new to place
+    assert _anchors(newest_first, {"e4", "e3", "e2", "e1"}, more=True) == {}
 
 
 async def test_events_that_came_while_a_gap_was_closed_are_read_after_the_job_ended(
@@ -406,7 +423,7 @@ async def test_events_that_came_while_a_gap_was_closed_are_read_after_the_job_en
     assert row.status == "succeeded"
     assert row.events_cursor is None
     stored = [e["event_id"] for e in await store.job_events(job_id)]
-    assert sorted(stored) == sorted(e.id for e in await remote_events(client, job_id))
+    assert stored == [e.id for e in reversed(await remote_events(client, job_id))]
 
 
 async def test_intervals_come_sooner_for_new_ending_or_lagging_jobs(

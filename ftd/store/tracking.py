@@ -57,6 +57,9 @@ class EventRow:
     type: str | None
     message: str
     data: dict[str, Any] | None
+    # The stored event just before this one in the provider's sequence, when the read
+    # that brought it met one ("" when it is the job's first event; None: not known).
+    follows: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,30 @@ def _event_step(event: EventRow) -> int | None:
     return None
 
 
+async def _stored_before(tx: Tx, event: EventRow) -> int:
+    """The place of the stored event this one follows in the provider's sequence.
+
+    The read names that event when it met it (the page's first stored event
+    sits right before the oldest new one); otherwise the latest stored at or
+    before its second stands in for it, which a page read from an unread gap
+    can get wrong: there, events of the same second read earlier come after.
+    """
+    if event.follows == "":
+        return 0
+    if event.follows is not None:
+        row = await tx.one(
+            "SELECT step_order AS o FROM job_events WHERE event_id = ? AND job_id = ?",
+            (event.follows, event.job_id),
+        )
+    else:
+        row = await tx.one(
+            "SELECT max(step_order) AS o FROM job_events WHERE job_id = ? AND created_at <= ?",
+            (event.job_id, event.created_at),
+        )
+    stored = row["o"] if row is not None else None
+    return stored if isinstance(stored, int) else 0
+
+
 async def _step_orders(tx: Tx, events: list[EventRow]) -> list[int]:
     """Each event's place within its second: its step times ``STEP_SPAN``, then messages.
 
@@ -118,13 +145,7 @@ async def _step_orders(tx: Tx, events: list[EventRow]) -> list[int]:
             order = STEP_SPAN * step
         else:
             if seen is None:
-                row = await tx.one(
-                    "SELECT max(step_order) AS o FROM job_events "
-                    "WHERE job_id = ? AND created_at <= ?",
-                    (event.job_id, event.created_at),
-                )
-                stored = row["o"] if row is not None else None
-                previous = stored if isinstance(stored, int) else 0
+                previous = await _stored_before(tx, event)
             else:
                 previous = seen[1]
             # Past the last place of a step, messages share it and go by id.

@@ -73,6 +73,37 @@ async def test_events_of_one_second_are_in_step_order_whatever_came_first(tmp_pa
     await store.close()
 
 
+async def test_a_message_read_from_a_gap_goes_before_newer_events_of_its_second(
+    tmp_path: Path,
+) -> None:
+    first = await _store_with_job(tmp_path / "first.db")
+    other = await _store_with_job(tmp_path / "other.db")
+    try:
+        # The newest page ran out of pages before the job's start: a gap is left below it.
+        await first.record_cycle(Cycle(events=[metric(1, 100, "s1"), metric(2, 101, "s2")]))
+        # The gap, read next, ends at the job's first event, of step 1's second.
+        created = EventRow("c", JOB, 100, "info", "message", "Created fine-tuning job", None, "")
+        await first.record_cycle(Cycle(events=[created]))
+        assert [e["message"] for e in await first.job_events(JOB)] == [
+            "Created fine-tuning job",
+            "Step 1/300",
+            "Step 2/300",
+        ]
+        # The same, when the gap's read met a stored event of an older run below it.
+        await other.record_cycle(Cycle(events=[message("Created fine-tuning job", 100, "a")]))
+        await other.record_cycle(Cycle(events=[metric(1, 100, "s1")]))
+        validated = EventRow("b", JOB, 100, "info", "message", "Files validated", None, "a")
+        await other.record_cycle(Cycle(events=[validated]))
+        assert [e["message"] for e in await other.job_events(JOB)] == [
+            "Created fine-tuning job",
+            "Files validated",
+            "Step 1/300",
+        ]
+    finally:
+        await first.close()
+        await other.close()
+
+
 async def test_events_stored_before_the_ordering_key_are_given_one(tmp_path: Path) -> None:
     path = tmp_path / "ftd.db"
     with sqlite3.connect(path) as raw:
