@@ -278,9 +278,19 @@ def _stop(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
+class DemoStopped(Exception):
+    """SIGTERM reached the demo: it stops what it started before it goes."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the stopping itself is bounded
+    raise DemoStopped(signal.Signals(signum).name)
+
+
 def run(args: argparse.Namespace) -> int:
     from ftd.emulator.process import EmulatorProcess, EmulatorStartError
 
+    signal.signal(signal.SIGTERM, _stopped)
     folder = (args.dir or Path(tempfile.mkdtemp(prefix="ftd-demo-"))).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / "state").exists():
@@ -323,6 +333,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except (DemoError, EmulatorStartError, OSError) as exc:
         print(f"ftd demo: {exc}", file=sys.stderr)
+        return 1
+    except DemoStopped as exc:
+        print(f"ftd demo: stopped by {exc}; the daemon and the emulator stop too", file=sys.stderr)
         return 1
     finally:
         _stop(daemon)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+# The demo's own deadlines (180 s to its verdict, 20 s for each process to stop) fit
+# in the run's; pytest's own is past both, so a stuck demo shows its output and logs.
+DEMO_SECONDS = 240
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(DEMO_SECONDS + 60)]
 
 
 def _running_in(folder: Path) -> list[str]:
@@ -22,17 +30,35 @@ def _running_in(folder: Path) -> list[str]:
     return found
 
 
+def _demo(folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``ftd demo`` run to its end; if it outlives its deadline, what it and its logs said.
+
+    A demo past its deadline is stopped as a user would (SIGTERM, and it stops the
+    daemon and the emulator it started), not killed, which would leave them running.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    command = [sys.executable, "-m", "ftd", "demo", *extra, "--dir", str(folder)]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as demo:
+        try:
+            out, err = demo.communicate(timeout=DEMO_SECONDS)
+        except subprocess.TimeoutExpired:
+            demo.terminate()
+            out, err = demo.communicate(timeout=45)
+            logs = "".join(
+                f"\n--- {log.name}, its last 60 lines:\n"
+                + "\n".join(log.read_text(errors="replace").splitlines()[-60:])
+                for log in (folder / "daemon.log", folder / "emulator.log")
+                if log.exists()
+            )
+            pytest.fail(f"ftd demo did not end in {DEMO_SECONDS} s:\n{out}{err}{logs}")
+    return subprocess.CompletedProcess(command, demo.returncode, out, err)
+
+
 def test_the_demo_runs_to_a_verdict_and_leaves_nothing_running(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    done = subprocess.run(
-        [sys.executable, "-m", "ftd", "demo", "--dir", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-    )
+    done = _demo(folder)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "support-extra.jsonl: rejected: " in out
@@ -69,15 +95,7 @@ def test_the_demo_runs_to_a_verdict_and_leaves_nothing_running(tmp_path: Path) -
 
 def test_the_azure_demo_deploys_evaluates_and_removes_its_deployments(tmp_path: Path) -> None:
     folder = tmp_path / "azure-demo"
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    done = subprocess.run(
-        [sys.executable, "-m", "ftd", "demo", "--flavor", "azure", "--dir", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-    )
+    done = _demo(folder, "--flavor", "azure")
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "the emulator stands in for Azure OpenAI" in out
@@ -88,3 +106,20 @@ def test_the_azure_demo_deploys_evaluates_and_removes_its_deployments(tmp_path: 
     assert (folder / "drop" / "processed" / "support.report.html").exists()
     assert "ftd emulator --flavor azure" in out
     assert _running_in(folder) == []
+
+
+def test_a_demo_stopped_by_sigterm_stops_the_daemon_and_the_emulator(tmp_path: Path) -> None:
+    folder = tmp_path / "stopped"
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    command = [sys.executable, "-m", "ftd", "demo", "--dir", str(folder)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as demo:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            if "daemon running" in line:
+                break
+        assert _running_in(folder) != []  # the daemon and the emulator, in this folder
+        demo.send_signal(signal.SIGTERM)
+        out = demo.stdout.read()
+        assert demo.wait(60) == 1
+    assert _running_in(folder) == []
+    assert "Verdict" not in out
