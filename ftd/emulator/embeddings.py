@@ -23,6 +23,7 @@ tokenizer of every OpenAI embeddings model, and the real limits apply:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import math
@@ -60,20 +61,22 @@ def _normalised(vector: list[float]) -> list[float]:
     return [v / norm for v in vector]
 
 
-def embed(text: str, model: str, size: int) -> list[float]:
-    """The model's full-length embedding of ``text``, unit length (all zeros for no words)."""
+def _hashed(text: str, model: str, size: int) -> list[float]:
     vector = [0.0] * size
-    salt = model.encode()
+    salt = model.encode()[:64]
     for feature, weight in _features(text).items():
-        digest = hashlib.blake2b(feature.encode(), digest_size=8, key=salt[:64]).digest()
+        digest = hashlib.blake2b(feature.encode(), digest_size=8, key=salt).digest()
         value = int.from_bytes(digest, "little")
         vector[value % size] += weight if value >> 63 else -weight
-    return _normalised(vector)
+    return vector
 
 
-def shortened(vector: list[float], dimensions: int) -> list[float]:
-    """The first ``dimensions`` coordinates, normalised again (text-embedding-3's shortening)."""
-    return _normalised(vector[:dimensions])
+def embed(text: str, model: str, size: int, dimensions: int | None = None) -> list[float]:
+    """The model's embedding of ``text``, unit length (all zeros for no words): ``size``
+    coordinates, or the first ``dimensions`` of them normalised again, as text-embedding-3
+    shortens (normalising the whole and then the part gives the same as the part alone)."""
+    vector = _hashed(text, model, size)
+    return _normalised(vector if dimensions is None else vector[:dimensions])
 
 
 def _base64(vector: array[float]) -> str:
@@ -154,6 +157,11 @@ class EmbeddingEngine:
             )
         return found
 
+    async def answer(self, body: object) -> dict[str, Any]:
+        """``create`` off the event loop: 2,048 inputs take seconds of hashing, during
+        which the emulator's other routes must keep answering."""
+        return await asyncio.to_thread(self.create, body)
+
     def create(self, body: object) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object")
@@ -187,7 +195,7 @@ class EmbeddingEngine:
         data: list[dict[str, Any]] = []
         for index, (text, _count) in enumerate(inputs):
             # float32, as the real models' vectors are
-            vector = array("f", shortened(embed(text, name, model.dimensions), size))
+            vector = array("f", embed(text, name, model.dimensions, size))
             value: list[float] | str = (
                 _base64(vector) if encoding_format == "base64" else vector.tolist()
             )

@@ -166,7 +166,7 @@ async def chat_completion(request: web.Request) -> web.Response:
 
 
 async def create_embeddings(request: web.Request) -> web.Response:
-    return json_response(_core(request).embeddings.create(await json_body(request)))
+    return json_response(await _core(request).embeddings.answer(await json_body(request)))
 
 
 def add_api_routes(app: web.Application) -> None:

@@ -210,7 +210,7 @@ async def embeddings_v1(request: web.Request) -> web.Response:
             "Please choose a different model and try again.",
             code="OperationNotSupported",
         )
-    return json_response(azure.core.embeddings.create({**body, "model": target}))
+    return json_response(await azure.core.embeddings.answer({**body, "model": target}))
 
 
 def add_data_plane_routes(app: web.Application) -> None:
