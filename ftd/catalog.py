@@ -144,3 +144,30 @@ def encoding_name(model: str) -> str:
     if name.startswith(("gpt-3.5", "gpt-4-", "davinci", "babbage")) or name == "gpt-4":
         return "cl100k_base"
     return "o200k_base"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingModel:
+    """One embeddings model: what ``cosine`` graders ask, and what the emulator plays."""
+
+    name: str
+    dimensions: int  # the vector's length when no ``dimensions`` is asked for
+    shortens: bool  # takes the ``dimensions`` parameter (text-embedding-3 and later)
+    input_price_per_mtok: float  # embeddings bill input tokens only
+
+
+# OpenAI's embeddings guide and pricing page. Every one reads at most 8,192 tokens an input
+# and 2,048 inputs (300,000 tokens in all) a request, tokenised with cl100k_base.
+EMBEDDING_MODELS: dict[str, EmbeddingModel] = {
+    m.name: m
+    for m in (
+        EmbeddingModel("text-embedding-3-small", 1536, True, 0.02),
+        EmbeddingModel("text-embedding-3-large", 3072, True, 0.13),
+        EmbeddingModel("text-embedding-ada-002", 1536, False, 0.10),
+    )
+}
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+EMBEDDING_ENCODING = "cl100k_base"
+EMBEDDING_MAX_INPUT_TOKENS = 8192
+EMBEDDING_MAX_INPUTS = 2048
+EMBEDDING_MAX_REQUEST_TOKENS = 300_000

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from ftd import catalog
 from ftd.config.reinforcement import Reinforcement
 from ftd.config.rules import ModelName, Usd, _KeyedError, _Section
 
@@ -63,6 +64,8 @@ class EvaluationSettings(_Section):
     temperature: float = Field(default=0.0, ge=0, le=2, allow_inf_nan=False)
     max_completion_tokens: int = Field(default=1024, ge=1, le=100_000)
     judge_model: ModelName = DEFAULT_JUDGE_MODEL
+    # What a reinforcement run's cosine text_similarity grader embeds its texts with.
+    embeddings_model: ModelName = catalog.DEFAULT_EMBEDDING_MODEL
     judge_prompt: str | None = Field(default=None, min_length=1)
     pairwise_prompt: str | None = Field(default=None, min_length=1)
     judge_repeat_sample: int = Field(default=20, ge=0, le=100_000)
@@ -148,6 +151,7 @@ class EvaluationOverrides(_Section):
     graders: list[GraderName] | None = None
     primary_grader: GraderName | None = None
     judge_model: ModelName | None = None
+    embeddings_model: ModelName | None = None
     judge_prompt: str | None = Field(default=None, min_length=1)
     max_items: int | None = Field(default=None, ge=1)
     mode: EvaluationMode | None = None

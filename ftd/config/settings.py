@@ -143,6 +143,9 @@ class Settings(BaseSettings):
                 input_per_mtok=entry.input_price_per_mtok,
                 output_per_mtok=entry.output_price_per_mtok,
             )
+        embedding = catalog.EMBEDDING_MODELS.get(name)
+        if embedding is not None:
+            figures.update(input_per_mtok=embedding.input_price_per_mtok, output_per_mtok=0.0)
         override = self.prices.get(name)
         if override is None and entry is not None:
             override = self.prices.get(entry.name)

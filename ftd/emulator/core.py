@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ftd.emulator.batches import BatchService
 from ftd.emulator.chat import ChatEngine
+from ftd.emulator.embeddings import EmbeddingEngine
 from ftd.emulator.files import FileService
 from ftd.emulator.jobs import JobService
 from ftd.emulator.models import ModelDirectory
@@ -51,6 +52,7 @@ class EmulatorCore:
         self.uploads = UploadService(self.state, self.config, clock=clock)
         self.models = ModelDirectory(self.jobs, clock=clock)
         self.chat = ChatEngine(self.jobs, self.models, clock=clock)
+        self.embeddings = EmbeddingEngine()
         self.batches = BatchService(self.state, self.config, self.chat.complete, clock=clock)
 
     def referenced_by_job(self, file_id: str) -> bool:

@@ -165,6 +165,10 @@ async def chat_completion(request: web.Request) -> web.Response:
     return json_response(await _core(request).chat.complete(await json_body(request)))
 
 
+async def create_embeddings(request: web.Request) -> web.Response:
+    return json_response(await _core(request).embeddings.answer(await json_body(request)))
+
+
 def add_api_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/v1/files", create_file)
@@ -188,4 +192,5 @@ def add_api_routes(app: web.Application) -> None:
     r.add_get("/v1/models/{id}", retrieve_model)
     r.add_delete("/v1/models/{id}", delete_model)
     r.add_post("/v1/chat/completions", chat_completion)
+    r.add_post("/v1/embeddings", create_embeddings)
     add_batch_routes(app)

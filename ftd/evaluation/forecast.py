@@ -70,7 +70,11 @@ def forecast(
         )
         for item in items[:repeats]
     )  # fmt: skip
-    graded_by = rft.models_asked(settings)  # the run's model graders read both answers
+    # The run's model graders read both answers; so do its embeddings, for a cosine grader.
+    graded_by = rft.models_asked(settings)
+    embeddings = rft.embeddings_model(settings)
+    if embeddings is not None:
+        graded_by.append(embeddings)
     cost += sum(
         item_estimate(item, answer_models=[], judge_model=model, judge_calls=2.0, pricing=pricing)
         for item in items

@@ -5,7 +5,8 @@ pass/fail ones also say ``passed``, which the paired McNemar test needs.
 The judge and pairwise graders ask a model and live in ``judging``.
 
 A reinforcement run's own grader is computed here where that needs no
-model: ``string_check`` and ``text_similarity`` (but for ``cosine``), with
+model: ``string_check`` and ``text_similarity`` (but for ``cosine``, whose
+embeddings ``rft`` asks for), with
 the grader's templates filled from the test line and the answer; the rest
 (``score_model``, ``label_model``, ``multi``, and the refusals) is in
 ``rft``, and ``rft_grade`` answers None for them.

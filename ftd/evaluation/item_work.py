@@ -131,6 +131,7 @@ class ItemWork:
         # stands where a live one would.
         self._answer_params: dict[str, Any] = answer_params(settings)
         self._rft = rft.grader_of(settings)
+        self._embeddings = rft.embeddings_model(settings)
 
     @property
     def _judged(self) -> bool:
@@ -153,6 +154,16 @@ class ItemWork:
             judge_calls=calls,
             pricing=self._pricing,
         )
+        if self._embeddings is not None:
+            # Each answer with its reference, priced as a grader's read of the item (more
+            # than the two texts: a bound, as the budget wants).
+            total += item_estimate(
+                item,
+                answer_models=[],
+                judge_model=self._embeddings,
+                judge_calls=float(len(models)),
+                pricing=self._pricing,
+            )
         for grader_model in rft.models_asked(self._settings):
             total += item_estimate(
                 item,
@@ -220,8 +231,23 @@ class ItemWork:
                 tab.add(exc)  # its attempts count, as the judge's do
                 raise
 
+        embeddings = self._embeddings
+
+        async def compare(text: str, reference: str) -> float:
+            assert embeddings is not None
+            try:
+                outcome = await self._asked(
+                    tab, partial(self._requester.similarity, embeddings, text, reference)
+                )
+            except RequestFailed as exc:
+                tab.add(exc)
+                raise
+            return float(outcome.text)
+
         async def one(side: int, text: str) -> None:
-            scores[side][rft.RFT] = await rft.score_entry(grader, fields, text, ask)
+            scores[side][rft.RFT] = await rft.score_entry(
+                grader, fields, text, ask, compare if embeddings else None
+            )
 
         async with anyio.create_task_group() as tg:
             for side, answer in enumerate(answers):

@@ -20,6 +20,7 @@ import anyio
 
 from ftd.errors import FtdError, RemoteError
 from ftd.evaluation.cache import CachedAnswer, cache_key
+from ftd.evaluation.similarity import cosine
 from ftd.logs import get_logger
 from ftd.providers.kinds import AUTH, CAPPED, QUOTA, RATE_LIMITED, backoff
 
@@ -28,9 +29,10 @@ if TYPE_CHECKING:
 
     from ftd.evaluation.cache import ResponseCache
     from ftd.evaluation.limits import Limits
-    from ftd.providers import ChatAnswer
+    from ftd.providers import ChatAnswer, Embeddings
 
 T = TypeVar("T")
+A = TypeVar("A")
 log = get_logger("ftd.evaluation.pool")
 FATAL_KINDS = frozenset({AUTH, QUOTA})
 
@@ -68,7 +70,8 @@ class Completion:
 
 
 class Requester:
-    """Asks a model for a completion: from the cache, else through its limit with retries."""
+    """Asks a model for a completion (or two texts' embeddings): from the cache, else
+    through its limit with retries."""
 
     def __init__(
         self,
@@ -81,8 +84,10 @@ class Requester:
         base_delay: float = 0.5,
         max_delay: float = 20.0,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        embed: Callable[..., Awaitable[Embeddings]] | None = None,
     ) -> None:
         self._chat = chat
+        self._embed = embed
         self._limits = limits
         self._cache = cache
         self.attempts = attempts
@@ -106,6 +111,52 @@ class Requester:
             hit = await self._cache.get(key)
             if hit is not None:
                 return _from_cache(model, key, hit)
+
+        def send() -> Awaitable[ChatAnswer]:
+            return self._chat(
+                model=model, messages=list(messages), params=params, request_timeout=self.timeout
+            )
+
+        answer, started, attempts = await self._attempted(model, send)
+        return _from_answer(model, key, answer, started, attempts)
+
+    async def similarity(self, model: str, first: str, second: str) -> Completion:
+        """The cosine of two texts' embeddings by ``model``, as a completion whose text is
+        the number: one request for both texts, cached like any completion.
+
+        The cache keeps the cosine, not the vectors: they serve this one number, and two
+        vectors of 1,536 floats an answer would outweigh every other row of the cache.
+        """
+        key = cache_key(model, [{"embed": first}, {"embed": second}], {"cosine": True})
+        if self._cache is not None:
+            hit = await self._cache.get(key)
+            if hit is not None:
+                return _from_cache(model, key, hit)
+        if self._embed is None:
+            raise RequestFailed(model, "this evaluation has no embeddings call", 0)
+        embed = self._embed
+
+        def send() -> Awaitable[Embeddings]:
+            return embed(model=model, texts=[first, second], request_timeout=self.timeout)
+
+        answer, started, attempts = await self._attempted(model, send)
+        value = cosine(answer.vectors[0], answer.vectors[1])
+        return Completion(
+            model,
+            repr(value),
+            answer.prompt_tokens,
+            0,
+            round((time.perf_counter() - started) * 1000, 1),
+            attempts,
+            cached=False,
+            key=key,
+        )
+
+    async def _attempted(
+        self, model: str, send: Callable[[], Awaitable[A]]
+    ) -> tuple[A, float, int]:
+        """One request through its model's limit, retried as the module says:
+        the answer, when its last attempt started, and how many attempts it took."""
         limit = self._limits(model)
         attempt = 0
         while True:
@@ -114,19 +165,14 @@ class Requester:
             async with limit.slot() as ticket:
                 self.requests += 1
                 try:
-                    answer = await self._chat(
-                        model=model,
-                        messages=list(messages),
-                        params=params,
-                        request_timeout=self.timeout,
-                    )
+                    answer = await send()
                 except RemoteError as exc:
                     error = exc
                     if exc.kind in (RATE_LIMITED, CAPPED):
                         limit.rate_limited(ticket, exc.retry_after)
                 else:
                     limit.succeeded()
-                    return _from_answer(model, key, answer, started, attempt)
+                    return answer, started, attempt
             if error.kind in FATAL_KINDS:
                 raise EvaluationAborted(str(error)) from error
             if not error.retryable or attempt >= self.attempts:

@@ -6,17 +6,19 @@ one that can say whether the fine-tuned model answers better than its base.
 Each kind is computed here as the provider describes it:
 
 * ``string_check`` and ``text_similarity`` locally (``graders``,
-  ``similarity``), but for ``cosine``;
+  ``similarity``), but for ``cosine``, which is the cosine of the two texts'
+  embeddings by ``embeddings_model``, asked through the requester like any
+  request (one request for both texts, cached, counted in the spend);
 * ``score_model`` and ``label_model`` by asking the grader's model through
   the evaluation's requester (cache, limits, retries, spend), with a JSON
   schema so that the score or label is read, never guessed from prose;
 * ``multi`` by computing its graders and then its ``calculate_output``
   (``formula``, which never runs code).
 
-Two are refused before anything is asked, with a reason the report shows:
-``python`` graders (ftd does not run code from a sidecar, even sandboxed)
-and ``cosine`` similarity (it needs an embeddings model; the provider seam
-has no embeddings call and the emulator serves none).
+``python`` graders are refused before anything is asked, with a reason the
+report shows: ftd does not run code from a sidecar, even sandboxed. A
+``cosine`` grader is refused likewise where the provider computes no
+embeddings (``no_embeddings``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 
     # (model, messages, params) -> the completion, through the evaluation's requester.
     Ask = Callable[[str, list[dict[str, Any]], dict[str, Any]], Awaitable[Completion]]
+    # (text, reference) -> the cosine of their embeddings, through the requester.
+    Compare = Callable[[str, str], Awaitable[float]]
 
 RFT = "rft"
 # The run's grader scores the answer itself; these need a reference answer the line lacks.
@@ -69,13 +73,6 @@ def refusal(grader: Mapping[str, Any]) -> str | None:
                 "so it cannot score this evaluation locally; grade it at the provider or "
                 'choose graders in the sidecar\'s [evaluation] (e.g. graders = ["rft"] with a '
                 "string_check, text_similarity or model grader)"
-            )
-        if inner.get("type") == "text_similarity" and inner.get("evaluation_metric") == "cosine":
-            return (
-                f"grader {name!r} uses cosine similarity, which needs embeddings: ftd asks no "
-                "embeddings model (its provider connection has no embeddings call, and the "
-                "emulator serves none), so it cannot score this evaluation locally; use another "
-                "evaluation_metric such as rouge_l, bleu or meteor"
             )
     return None
 
@@ -136,6 +133,27 @@ def models_asked(settings: EvaluationSettings) -> list[str]:
         return []
     grader = block.grader.model_dump(exclude_none=True)
     return [str(g["model"]) for g in _inner(grader) if g.get("type") in MODEL_KINDS]
+
+
+def _is_cosine(grader: Mapping[str, Any]) -> bool:
+    return grader.get("type") == "text_similarity" and grader.get("evaluation_metric") == "cosine"
+
+
+def embeddings_model(settings: EvaluationSettings) -> str | None:
+    """The embeddings model an rft evaluation asks, when its grader has a cosine part."""
+    grader = grader_of(settings)
+    if grader is None or not any(_is_cosine(g) for g in _inner(grader)):
+        return None
+    return settings.embeddings_model
+
+
+def no_embeddings(settings: EvaluationSettings, provider: str) -> str:
+    """Why a cosine grader cannot score an evaluation at a provider without embeddings."""
+    return (
+        f"the run's grader uses cosine similarity, which needs the embeddings of "
+        f"{settings.embeddings_model}, and the {provider} provider computes none through ftd; "
+        "use another evaluation_metric such as rouge_l, bleu or meteor"
+    )
 
 
 def answer_params(settings: EvaluationSettings) -> dict[str, Any]:
@@ -253,15 +271,34 @@ async def _label_model(
     return Score(float(passed), f"labelled {label}", passed=passed)
 
 
+async def _cosine(
+    grader: Mapping[str, Any], item: Mapping[str, Any], answer: str, compare: Compare | None
+) -> Score:
+    text = fill(str(grader["input"]), item, answer)
+    reference = fill(str(grader["reference"]), item, answer)
+    if not text or not reference:
+        # Nothing to embed (the API refuses an empty input): only two empty texts agree.
+        value = float(text == reference)
+        return Score(value, f"cosine {value:.3f}: {'both texts' if value else 'a text'} empty")
+    if compare is None:
+        raise GradeError("cosine similarity needs embeddings, and none can be asked here")
+    value = await compare(text, reference)
+    return Score(value, f"cosine {value:.3f} between the embeddings of the text and reference")
+
+
 async def _multi(
-    grader: Mapping[str, Any], item: Mapping[str, Any], answer: str, ask: Ask
+    grader: Mapping[str, Any],
+    item: Mapping[str, Any],
+    answer: str,
+    ask: Ask,
+    compare: Compare | None,
 ) -> Score:
     inner: dict[str, Any] = dict(grader["graders"])
     found: dict[str, Score | GradeError | RequestFailed] = {}
 
     async def one(name: str) -> None:
         try:
-            found[name] = await grade(inner[name], item, answer, ask)
+            found[name] = await grade(inner[name], item, answer, ask, compare)
         except (GradeError, RequestFailed) as exc:
             found[name] = exc
 
@@ -282,7 +319,13 @@ async def _multi(
     return Score(value, f"{grader['calculate_output']} = {value:.3f} ({parts})")
 
 
-async def grade(grader: Mapping[str, Any], item: Mapping[str, Any], answer: str, ask: Ask) -> Score:
+async def grade(
+    grader: Mapping[str, Any],
+    item: Mapping[str, Any],
+    answer: str,
+    ask: Ask,
+    compare: Compare | None = None,
+) -> Score:
     """One answer's score under the grader; GradeError or RequestFailed when it has none."""
     kind = grader.get("type")
     try:
@@ -291,7 +334,9 @@ async def grade(grader: Mapping[str, Any], item: Mapping[str, Any], answer: str,
         if kind == "label_model":
             return await _label_model(grader, item, answer, ask)
         if kind == "multi":
-            return await _multi(grader, item, answer, ask)
+            return await _multi(grader, item, answer, ask, compare)
+        if _is_cosine(grader):
+            return await _cosine(grader, item, answer, compare)
         local = rft_grade(grader, item, answer)
     except ValueError as exc:  # a template naming nothing in the line or the answer
         raise GradeError(str(exc)) from None
@@ -301,11 +346,15 @@ async def grade(grader: Mapping[str, Any], item: Mapping[str, Any], answer: str,
 
 
 async def score_entry(
-    grader: Mapping[str, Any], item: Mapping[str, Any], answer: str, ask: Ask
+    grader: Mapping[str, Any],
+    item: Mapping[str, Any],
+    answer: str,
+    ask: Ask,
+    compare: Compare | None = None,
 ) -> dict[str, Any]:
     """What an item's row keeps under ``rft``: the score, or why there is none."""
     try:
-        return (await grade(grader, item, answer, ask)).as_dict()
+        return (await grade(grader, item, answer, ask, compare)).as_dict()
     except (GradeError, RequestFailed) as exc:
         return {"error": str(exc)}
 

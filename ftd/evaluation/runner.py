@@ -53,8 +53,12 @@ class Runner:
         *,
         in_flight_for: Callable[[str], int],
         batch: BatchEngine | None = None,
+        no_embeddings: Callable[[EvaluationRow], str | None] = lambda _row: None,
     ) -> None:
         self._batch = batch
+        # The kind of the provider an evaluation asks when it computes no embeddings
+        # (which cosine graders need); None when it does.
+        self._no_embeddings = no_embeddings
         self._store = store
         self._requester = requester
         self._pricing = pricing
@@ -63,6 +67,9 @@ class Runner:
     async def run(self, row: EvaluationRow) -> None:
         settings = EvaluationSettings.model_validate(row.config)
         refused = rft.problem(settings)
+        lacking = self._no_embeddings(row) if rft.embeddings_model(settings) else None
+        if refused is None and lacking is not None:
+            refused = rft.no_embeddings(settings, lacking)
         if refused is not None:
             await self._finish(row, rows_of.FAILED, settings, error=refused)
             return
@@ -118,7 +125,13 @@ class Runner:
             # What the batches cost is spent already; their answers now cost nothing.
             spent, first = (await rows_of.get(self._store, row.id) or row).cost_usd, 0.0
         budget = Budget(settings.max_cost_usd, spent, first_estimate=first)
-        models = [row.model, row.base_model, settings.judge_model, *rft.models_asked(settings)]
+        models = [
+            row.model,
+            row.base_model,
+            settings.judge_model,
+            rft.embeddings_model(settings),
+            *rft.models_asked(settings),
+        ]
         in_flight = max(
             MIN_ITEMS_IN_FLIGHT, 2 * max(self._in_flight_for(m) for m in models if m is not None)
         )

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from ftd.config import Settings
     from ftd.pace import Pace
-    from ftd.providers import ChatAnswer, Provider
+    from ftd.providers import ChatAnswer, Embeddings, Provider
     from ftd.store import Store
     from ftd.store.evaluations import EvaluationRow
     from ftd.store.recordings import RecordingRow
@@ -165,12 +165,14 @@ class EvaluationService:
             self.cache,
             attempts=self._config.attempts,
             timeout=self._config.request_timeout_seconds,
+            embed=self._embed,
         )
         runner = Runner(
             self._store,
             self._requester,
             self.pricing,
             in_flight_for=lambda model: self._config.concurrency_for(model),
+            no_embeddings=self._no_embeddings,
             batch=BatchEngine(
                 self._store,
                 self._provider_of,
@@ -212,6 +214,25 @@ class EvaluationService:
             model=served, messages=messages, params=params, request_timeout=request_timeout
         )
 
+    async def _embed(
+        self, *, model: str, texts: Sequence[str], request_timeout: float
+    ) -> Embeddings:
+        """Embeddings asked where the evaluation's models are (``route``), as chat is."""
+        profile, served = self._routes.get(model, (DEFAULT_PROFILE, model))
+        if self._provider is not None:
+            provider = self._provider
+        else:
+            assert self._providers is not None
+            provider = self._providers.get(profile)
+        return await provider.embed(model=served, texts=texts, request_timeout=request_timeout)
+
+    def _no_embeddings(self, row: EvaluationRow) -> str | None:
+        """The kind of the provider this evaluation asks, when it computes no embeddings."""
+        provider = self._provider_of(row)
+        if provider is None or provider.capabilities.embeddings:
+            return None
+        return provider.kind
+
     def _provider_of(self, row: EvaluationRow) -> Provider | None:
         """The provider an evaluation's candidate is asked at (its batches go there too)."""
         profile, _served = self._routes.get(row.model, (DEFAULT_PROFILE, row.model))
@@ -246,7 +267,7 @@ class EvaluationService:
         config = EvaluationSettings.model_validate(row.config)
         judged = {"judge", "pairwise"} & set(config.graders)
         asked = (row.model, row.base_model, config.judge_model if judged else None)
-        for model in (*asked, *rft.models_asked(config)):
+        for model in (*asked, rft.embeddings_model(config), *rft.models_asked(config)):
             if model is not None:
                 self._routes[model] = (profile, served.get(model, model))
 

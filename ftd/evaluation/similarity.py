@@ -11,8 +11,9 @@ METEOR is computed with its exact-match stage only (Banerjee and Lavie's
 F-mean with recall weighted 9 to 1 and the fragmentation penalty
 0.5 * (chunks / matches) ^ 3): the stem and WordNet-synonym stages need
 linguistic data ftd does not ship, so a paraphrase scores lower than the
-full metric would give it. ``cosine`` needs embeddings, which this module
-does not compute (see ``ftd.evaluation.rft``).
+full metric would give it. ``cosine`` is the cosine of two embeddings the
+provider computes (asked by ``ftd.evaluation.rft``); only the arithmetic on
+the two vectors is here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ import difflib
 import itertools
 import math
 from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 LOCAL_METRICS = (
     "fuzzy_match",
@@ -146,3 +151,14 @@ def similarity(metric: str, candidate: str, reference: str) -> float:
     if metric.startswith("rouge_") and metric[6:].isdigit():
         return rouge_n(got, want, int(metric[6:]))
     raise ValueError(f"{metric} is not computed locally (cosine needs embeddings)")
+
+
+def cosine(first: Sequence[float], second: Sequence[float]) -> float:
+    """The cosine of two vectors of one length, in [-1, 1]; 0 where either is all zeros."""
+    if len(first) != len(second):
+        raise ValueError(f"vectors of {len(first)} and {len(second)} coordinates")
+    dot = math.fsum(a * b for a, b in zip(first, second, strict=True))
+    norms = math.sqrt(math.fsum(a * a for a in first)) * math.sqrt(math.fsum(b * b for b in second))
+    if norms == 0.0:
+        return 0.0
+    return max(-1.0, min(1.0, dot / norms))

@@ -106,6 +106,8 @@ class AzureProvider(OpenAIProvider):
             # Global batch serves listed base models on GlobalBatch deployments; a
             # fine-tuned deployment is not among them, so evaluations here stay live.
             batch=False,
+            # v1's /embeddings, on a deployment of an embeddings model (profile.deployments).
+            embeddings=True,
         )
 
     def _is_remote_failure(self, exc: Exception) -> bool:

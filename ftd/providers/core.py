@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ChatAnswer,
         Checkpoint,
         Deployment,
+        Embeddings,
         JobEvent,
         RemoteFile,
         RemoteJob,
@@ -482,6 +483,53 @@ class Provider(BatchOperations):
             raise RemoteError("chat_completion", f"usage refused: {problem}", kind=INVALID)
         return answer
 
+    async def embed(
+        self,
+        *,
+        model: str,
+        texts: Sequence[str],
+        request_timeout: float,
+        dimensions: int | None = None,
+    ) -> Embeddings:
+        """The embeddings of ``texts`` (one vector each, in order), sent once like a chat:
+        the evaluation pool owns retries, and the call waits only for a pause the
+        provider asked for."""
+        if not self.capabilities.embeddings:
+            raise self._unsupported("embeddings", "computing embeddings")
+        if not texts or any(not text for text in texts):
+            raise RemoteError("embeddings", "every text to embed must be non-empty", kind=INVALID)
+        await self._pace.wait_clear()
+        try:
+            with anyio.fail_after(request_timeout + 5.0):
+                answer = await self._op_embed(model, texts, dimensions, request_timeout)
+        except TimeoutError as exc:
+            raise RemoteError(
+                "embeddings",
+                f"no answer within {request_timeout:g} s",
+                kind=TRANSIENT,
+                retryable=True,
+            ) from exc
+        except Exception as exc:
+            if not self._is_remote_failure(exc):
+                raise
+            error = self._error_of("embeddings", exc)
+            log.debug(
+                "remote_embeddings_failed",
+                provider=self.profile,
+                model=model,
+                kind=error.kind,
+                status=error.status,
+                retry_after=error.retry_after,
+            )
+            raise error from exc
+        if dimensions is not None and len(answer.vectors[0]) != dimensions:
+            raise RemoteError(
+                "embeddings",
+                f"asked for {dimensions} dimensions, answered {len(answer.vectors[0])}",
+                kind=INVALID,
+            )
+        return answer
+
     # ------------------------------------------------------------------ deployments
 
     async def deploy(self, name: str, model: str) -> Deployment:
@@ -583,6 +631,15 @@ class Provider(BatchOperations):
         params: Mapping[str, Any],
         request_timeout: float,
     ) -> ChatAnswer:
+        raise NotImplementedError
+
+    async def _op_embed(
+        self,
+        model: str,
+        texts: Sequence[str],
+        dimensions: int | None,
+        request_timeout: float,
+    ) -> Embeddings:
         raise NotImplementedError
 
     async def _op_deploy(self, name: str, model: str) -> Deployment:

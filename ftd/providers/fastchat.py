@@ -1,4 +1,5 @@
-"""Chat completions sent over aiohttp: the evaluation's many small requests, cheaply.
+"""Chat completions (and embeddings) sent over aiohttp: the evaluation's many small requests,
+cheaply.
 
 An evaluation sends thousands of completions, as many at once as the limits
 allow; through the SDK each cost the daemon milliseconds of CPU (its request
@@ -58,7 +59,7 @@ class ChatSession:
         http_error: Callable[[str, int, str | None, str, object], RemoteError],
         observe: Callable[[Mapping[str, str]], None],
     ) -> None:
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._base = base_url.rstrip("/")
         self._headers = {**headers, "Content-Type": "application/json"}
         self._http_error = http_error
         self._observe = observe
@@ -73,26 +74,33 @@ class ChatSession:
         return self._session
 
     async def complete(self, body: dict[str, Any], request_timeout: float) -> ChatAnswer:
+        raw = await self.post("/chat/completions", body, request_timeout, OPERATION)
+        return rawanswer.answer_of(raw)
+
+    async def post(
+        self, path: str, body: dict[str, Any], request_timeout: float, operation: str
+    ) -> bytes:
+        """One POST under the base URL: the answer's bytes (bounded), or its RemoteError."""
         try:
             async with self._opened().post(
-                self._url,
+                self._base + path,
                 data=orjson.dumps(body),
                 timeout=aiohttp.ClientTimeout(total=request_timeout),
             ) as response:
-                raw = await rawpages.bounded_body(response.content.iter_chunked(CHUNK), OPERATION)
+                raw = await rawpages.bounded_body(response.content.iter_chunked(CHUNK), operation)
                 self._observe(response.headers)
                 status, headers = response.status, response.headers
         except aiohttp.ClientError as exc:
             raise RemoteError(
-                OPERATION,
+                operation,
                 f"connection failed ({type(exc).__name__})",
                 kind=TRANSIENT,
                 retryable=True,
             ) from exc
         if status >= 400:
             code, message = _failure(raw)
-            raise self._http_error(OPERATION, status, code, message, headers)
-        return rawanswer.answer_of(raw)
+            raise self._http_error(operation, status, code, message, headers)
+        return raw
 
     async def close(self) -> None:
         if self._session is not None:

@@ -17,7 +17,7 @@ import openai
 
 from ftd.errors import RemoteError
 from ftd.logs import get_logger
-from ftd.providers import rawanswer, rawpages
+from ftd.providers import rawanswer, rawembeddings, rawpages
 from ftd.providers.bodies import too_large
 from ftd.providers.core import Provider
 from ftd.providers.kinds import (
@@ -36,6 +36,7 @@ from ftd.providers.types import (
     Capabilities,
     ChatAnswer,
     Checkpoint,
+    Embeddings,
     JobError,
     JobEvent,
     RemoteFile,
@@ -213,7 +214,9 @@ def md5_of(path: Path) -> str:
 
 class OpenAIProvider(OpenAIBatches, Provider):
     kind = "openai"
-    capabilities = Capabilities(pause=True, metadata_filter=True, uploads=True, batch=True)
+    capabilities = Capabilities(
+        pause=True, metadata_filter=True, uploads=True, batch=True, embeddings=True
+    )
     plain_chat = True  # completions over aiohttp (fastchat), where the headers say it all
 
     def __init__(
@@ -442,3 +445,28 @@ class OpenAIProvider(OpenAIBatches, Provider):
         ) as response:
             body = await rawpages.bounded_body(response.iter_bytes(), "chat_completion")
         return rawanswer.answer_of(body)
+
+    async def _op_embed(
+        self,
+        model: str,
+        texts: Sequence[str],
+        dimensions: int | None,
+        request_timeout: float,
+    ) -> Embeddings:
+        # Floats, not base64: OpenAI's spec declares an embedding a list of numbers.
+        body: dict[str, Any] = {
+            "model": self.serving_name(model),
+            "input": list(texts),
+            "encoding_format": "float",
+        }
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        chats = self._chat_session()
+        if chats is not None:
+            raw = await chats.post("/embeddings", body, request_timeout, rawembeddings.OPERATION)
+            return rawembeddings.embeddings_of(raw, len(texts))
+        async with self._client.embeddings.with_streaming_response.create(
+            timeout=request_timeout, **body
+        ) as response:
+            raw = await rawpages.bounded_body(response.iter_bytes(), rawembeddings.OPERATION)
+        return rawembeddings.embeddings_of(raw, len(texts))

@@ -30,6 +30,7 @@ class Capabilities:
     price_estimate: bool = False
     delete_model: bool = True
     uploads: bool = False  # the Uploads API (a file in parts, for files over the Files API's limit)
+    embeddings: bool = False  # OpenAI's /embeddings, which ``cosine`` graders need
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,15 @@ class ChatAnswer:
     finish_reason: str | None = None
     model: str | None = None
     usage: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    """One embeddings request's vectors, in the order of its inputs, and the tokens it read."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    prompt_tokens: int
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

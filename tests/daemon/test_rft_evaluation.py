@@ -3,7 +3,9 @@
 Real ``ftd run`` and ``ftd emulator --flavor azure`` processes: Azure still
 trains o4-mini with reinforcement. The sidecar's string check rewards the
 exact answer in the line's ``answer`` field; the evaluation scores the
-fine-tuned model and its base with that grader and no other.
+fine-tuned model and its base with that grader and no other. A second
+dataset in the same daemon is graded by cosine similarity, whose embeddings
+are asked of the operator's ``text-embedding-3-small`` deployment.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 from typing import Any
 
 from tests.daemon.conftest import MakeDaemon, StartEmulator
+from tests.daemon.harness import ARM_TOKEN, Daemon
 
 SIDECAR = """model = "o4-mini"
 method = "reinforcement"
@@ -26,10 +30,54 @@ operation = "eq"
 """
 
 
-def rft_lines(count: int) -> bytes:
+COSINE_SIDECAR = """model = "o4-mini"
+method = "reinforcement"
+test_fraction = 0.3
+[reinforcement.grader]
+type = "text_similarity"
+name = "close"
+input = "{{sample.output_text}}"
+reference = "{{item.answer}}"
+evaluation_metric = "cosine"
+"""
+EMBEDDINGS = "text-embedding-3-small"
+
+
+def deploy_embeddings(root_url: str) -> None:
+    """The operator's deployment of the embeddings model, made through ARM as they would."""
+    url = (
+        f"{root_url}/subscriptions/sub-1/resourceGroups/rg-ftd/providers/"
+        f"Microsoft.CognitiveServices/accounts/acct-ftd/deployments/{EMBEDDINGS}"
+        "?api-version=2024-10-01"
+    )
+    body = {
+        "sku": {"name": "Standard", "capacity": 1},
+        "properties": {"model": {"format": "OpenAI", "name": EMBEDDINGS}},
+    }
+    request = urllib.request.Request(  # noqa: S310 - loopback emulator
+        url,
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {ARM_TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        assert answer.status in (200, 201)
+
+
+def finished_evaluation(daemon: Daemon, job_id: str) -> Any:
+    deadline = time.monotonic() + 180
+    while True:
+        rows = daemon.query("SELECT * FROM evaluations WHERE job_id = ?", (job_id,))
+        if rows and rows[0]["status"] in ("succeeded", "stopped", "failed"):
+            return rows[0]
+        assert time.monotonic() < deadline, f"no finished evaluation: {rows}"
+        time.sleep(0.3)
+
+
+def rft_lines(count: int, start: int = 0) -> bytes:
     lines = [
         {"messages": [{"role": "user", "content": f"What is {i} plus {i}?"}], "answer": str(2 * i)}
-        for i in range(count)
+        for i in range(start, start + count)
     ]
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
@@ -40,24 +88,24 @@ def test_a_reinforcement_dataset_is_evaluated_with_its_own_grader(
     emulator = start_emulator("--flavor", "azure")
     evaluation: dict[str, Any] = {"judge_repeat_sample": 0, "resamples": 1000}
     daemon = make_daemon(emulator, evaluation=evaluation)
+    deploy_embeddings(emulator.root_url)
     daemon.start()
-    (daemon.incoming / "sums.toml").write_text(SIDECAR)
-    temporary = daemon.incoming / ".sums.jsonl.part"
-    temporary.write_bytes(rft_lines(100))
-    os.replace(temporary, daemon.incoming / "sums.jsonl")
+    # the cosine dataset is small (40 lines, 12 held out) to keep the test short
+    for name, sidecar, lines in (
+        ("sums", SIDECAR, rft_lines(100)),
+        ("close", COSINE_SIDECAR, rft_lines(40, start=1000)),
+    ):
+        (daemon.incoming / f"{name}.toml").write_text(sidecar)
+        temporary = daemon.incoming / f".{name}.jsonl.part"
+        temporary.write_bytes(lines)
+        os.replace(temporary, daemon.incoming / f"{name}.jsonl")
 
     # RFT is billed by the hour: no estimate, so an admin approves the spending
-    held = daemon.wait_dataset("sums.jsonl", "awaiting_approval")
-    assert daemon.ftd("approve", str(held["id"])).returncode == 0
+    for name in ("sums.jsonl", "close.jsonl"):
+        held = daemon.wait_dataset(name, "awaiting_approval")
+        assert daemon.ftd("approve", str(held["id"])).returncode == 0
     job = daemon.wait_job("sums.jsonl", "succeeded", timeout=90)
-    deadline = time.monotonic() + 180
-    while True:
-        rows = daemon.query("SELECT * FROM evaluations WHERE job_id = ?", (job["job_id"],))
-        if rows and rows[0]["status"] in ("succeeded", "stopped", "failed"):
-            break
-        assert time.monotonic() < deadline, f"no finished evaluation: {rows}"
-        time.sleep(0.3)
-    row = rows[0]
+    row = finished_evaluation(daemon, job["job_id"])
     assert row["status"] == "succeeded", row["error"]
     summary = json.loads(row["summary"])
     assert list(summary["graders"]) == ["rft"]
@@ -79,4 +127,25 @@ def test_a_reinforcement_dataset_is_evaluated_with_its_own_grader(
         score = json.loads(item["scores"])["rft"]
         assert score["passed"] in (True, False)
         assert score["explanation"].endswith("the reference")
+
+    # the cosine grader: each answer and its reference embedded at the deployment, a score
+    close_job = daemon.wait_job("close.jsonl", "succeeded", timeout=90)
+    close = finished_evaluation(daemon, close_job["job_id"])
+    assert close["status"] == "succeeded", close["error"]
+    graded = json.loads(close["summary"])["graders"]["rft"]
+    assert (graded["kind"], graded["errors"]) == ("score", 0)
+    scores = [
+        json.loads(item["scores"])["rft"]
+        for item in daemon.query(
+            "SELECT scores FROM evaluation_items WHERE evaluation_id = ?", (close["id"],)
+        )
+    ]
+    assert scores
+    assert all(-1.0 <= s["score"] <= 1.0 and "embeddings" in s["explanation"] for s in scores)
+    embedded = daemon.query(
+        "SELECT COUNT(*), SUM(prompt_tokens) FROM completion_cache WHERE model = ?", (EMBEDDINGS,)
+    )[0]
+    assert embedded[0] > 0
+    assert embedded[1] > 0
+    assert emulator.requests("POST /openai/v1/embeddings") >= embedded[0]
     assert daemon.stop() == 0

@@ -15,7 +15,17 @@ from typing import Any
 import jsonschema
 import yaml
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "openai-openapi" / "openapi.yaml"
+
+def _spec_path() -> Path:
+    """The shared spec beside the checkout, whichever folder depth the checkout is at."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "openai-openapi" / "openapi.yaml"
+        if candidate.is_file():
+            return candidate
+    return Path("/work/shared/openai-openapi/openapi.yaml")
+
+
+SPEC_PATH = _spec_path()
 
 
 def _convert(node: Any) -> Any:

@@ -89,6 +89,7 @@ class Bench:
             timeout=10.0,
             base_delay=0.01,
             max_delay=0.05,
+            embed=self.remote.embed,
         )
         self.runner = Runner(
             store, self.requester, lambda _model: PRICING, in_flight_for=settings.concurrency_for
@@ -97,6 +98,9 @@ class Bench:
     def chat_requests(self) -> int:
         counts = self.emulator.core.traffic.stats.requests
         return counts.get("POST /v1/chat/completions", 0)
+
+    def embeddings_requests(self) -> int:
+        return self.emulator.core.traffic.stats.requests.get("POST /v1/embeddings", 0)
 
     async def evaluate(
         self, model: str, test_file: Path, base_model: str | None = BASE

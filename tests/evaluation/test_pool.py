@@ -12,7 +12,7 @@ import pytest
 from ftd.errors import RemoteError
 from ftd.evaluation.limits import AdaptiveLimit, Limits
 from ftd.evaluation.pool import EvaluationAborted, Requester, RequestFailed, run_all
-from ftd.providers import ChatAnswer
+from ftd.providers import ChatAnswer, Embeddings
 from ftd.providers.kinds import AUTH, INVALID, RATE_LIMITED, TRANSIENT
 
 pytestmark = pytest.mark.anyio
@@ -196,3 +196,37 @@ async def test_a_cancelled_waiter_gives_its_place_back() -> None:
     async with limit.slot():
         assert limit.in_flight == 1
     assert limit.in_flight == 0
+
+
+async def test_a_similarity_is_retried_like_a_completion_and_is_the_embeddings_cosine() -> None:
+    failures = [RemoteError("embeddings", "503", status=503, kind=TRANSIENT, retryable=True)]
+    asked: list[list[str]] = []
+
+    async def embed(*, model: str, texts: Sequence[str], request_timeout: float) -> Embeddings:
+        asked.append(list(texts))
+        if failures:
+            raise failures.pop(0)
+        return Embeddings(vectors=((1.0, 0.0), (1.0, 1.0)), prompt_tokens=7, model=model)
+
+    pool = Requester(
+        FakeProvider().chat,
+        Limits(lambda _model: 2),
+        None,
+        attempts=3,
+        timeout=5.0,
+        base_delay=0.01,
+        max_delay=0.02,
+        embed=embed,
+    )
+    found = await pool.similarity("text-embedding-3-small", "a text", "its reference")
+    assert asked == [["a text", "its reference"]] * 2
+    assert float(found.text) == pytest.approx(2**-0.5)
+    assert (found.attempts, found.prompt_tokens, found.completion_tokens) == (2, 7, 0)
+    assert found.cache_row() is not None  # an answer to keep, as a completion's is
+    failures.extend([RemoteError("embeddings", "400", status=400, kind=INVALID, retryable=False)])
+    with pytest.raises(RequestFailed) as failed:
+        await pool.similarity("text-embedding-3-small", "a text", "its reference")
+    assert failed.value.attempts == 1
+    without = Requester(FakeProvider().chat, Limits(lambda _model: 2), None, attempts=3, timeout=5)
+    with pytest.raises(RequestFailed, match="no embeddings call"):
+        await without.similarity("text-embedding-3-small", "a", "b")

@@ -12,11 +12,22 @@ from ftd.config.evaluation import EvaluationSettings
 from ftd.config.reinforcement import Reinforcement
 from ftd.emulator.server import Emulator
 from ftd.evaluation import formula, rft
+from ftd.evaluation.budget import Pricing
+from ftd.evaluation.forecast import forecast
 from ftd.evaluation.items import ItemsError, read_items
 from ftd.evaluation.pool import Completion, RequestFailed
+from ftd.evaluation.runner import Runner
 from ftd.evaluation.similarity import similarity
+from ftd.store import evaluations as rows_of
 from tests.emulator.helpers import FakeClock
-from tests.evaluation.conftest import MakeBench, support_pairs, support_records, train
+from tests.evaluation.conftest import (
+    BASE,
+    PRICING,
+    MakeBench,
+    support_pairs,
+    support_records,
+    train,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +53,13 @@ SCORE_MODEL: dict[str, Any] = {
             ],
         },
     ],
+}
+COSINE: dict[str, Any] = {
+    "type": "text_similarity",
+    "name": "close",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.answer}}",
+    "evaluation_metric": "cosine",
 }
 LABEL_MODEL: dict[str, Any] = {
     "type": "label_model",
@@ -205,17 +223,18 @@ async def test_a_multi_grader_combines_its_graders_by_its_formula() -> None:
     assert entry["error"].startswith("grader 'tone': gpt-4.1-2025-04-14: HTTP 500")
 
 
-def test_python_graders_and_cosine_are_refused_with_the_reason() -> None:
+def test_python_graders_are_refused_with_the_reason_and_cosine_asks_embeddings() -> None:
     python = {"type": "python", "name": "mine", "source": "def grade(sample, item):\n  return 1\n"}
     why = rft.problem(settings_with(python))
     assert why is not None
     assert "ftd does not run code from a sidecar" in why
-    cosine = {**ANSWER_CHECK, "type": "text_similarity", "evaluation_metric": "cosine"}
-    del cosine["operation"]
-    inside = {"type": "multi", "name": "m", "graders": {"c": cosine}, "calculate_output": "c"}
-    why = rft.problem(settings_with(inside))
-    assert why is not None
-    assert "cosine similarity, which needs embeddings" in why
+    inside = {"type": "multi", "name": "m", "graders": {"c": COSINE}, "calculate_output": "c"}
+    assert rft.problem(settings_with(inside)) is None
+    assert rft.embeddings_model(settings_with(inside)) == "text-embedding-3-small"
+    chosen = settings_with(COSINE, embeddings_model="text-embedding-3-large")
+    assert rft.embeddings_model(chosen) == "text-embedding-3-large"
+    assert rft.embeddings_model(settings_with(ANSWER_CHECK)) is None
+    assert "the together provider computes none" in rft.no_embeddings(chosen, "together")
     assert rft.problem(settings_with(ANSWER_CHECK)) is None
     mixed = settings_with(ANSWER_CHECK).model_copy(update={"graders": ["rft", "judge"]})
     assert "judge compare with a reference answer" in str(rft.problem(mixed))
@@ -281,3 +300,131 @@ async def test_a_score_model_grader_evaluates_both_models_through_the_provider(
     assert usage["requests"] == bench.chat_requests()
     assert usage["requests"] + usage["cached_requests"] == 20 * 4
     assert row.cost_usd > 0
+
+
+async def test_a_multi_grader_with_cosine_asks_embeddings_for_its_cosine_part() -> None:
+    multi = {
+        "type": "multi",
+        "name": "both",
+        "graders": {"exact": ANSWER_CHECK, "close": COSINE},
+        "calculate_output": "0.5 * exact + 0.5 * close",
+    }
+    compared: list[tuple[str, str]] = []
+
+    async def compare(text: str, reference: str) -> float:
+        compared.append((text, reference))
+        return 0.6
+
+    entry = await rft.score_entry(multi, {"answer": "four"}, "4", Asked(), compare)
+    assert compared == [("4", "four")]
+    assert entry["score"] == pytest.approx(0.3)
+    assert "close 0.600" in entry["explanation"]
+    # an empty answer is not sent (the API refuses empty inputs) and agrees with nothing
+    entry = await rft.score_entry(COSINE, {"answer": "four"}, "", Asked(), compare)
+    assert entry["score"] == 0.0
+    assert len(compared) == 1
+
+    # a failed embeddings request leaves its reason, as a model grader's does
+    async def failing(text: str, reference: str) -> float:
+        raise RequestFailed("text-embedding-3-small", "HTTP 500", 6)
+
+    entry = await rft.score_entry(multi, {"answer": "4"}, "4", Asked(), failing)
+    assert entry["error"].startswith("grader 'close': text-embedding-3-small: HTTP 500")
+    entry = await rft.score_entry(COSINE, {"answer": "4"}, "4", Asked())
+    assert "cosine similarity needs embeddings" in entry["error"]
+
+
+async def test_a_cosine_grader_evaluates_both_models_with_cached_paid_embeddings(
+    emulator: Emulator, clock: FakeClock, make_bench: MakeBench, tmp_path: Path
+) -> None:
+    model = await train(emulator, clock, support_records(support_pairs(40)))
+    # Distinct references, so that no two requests are one (both would be paid, one cached).
+    pairs = list({answer: question for question, answer in support_pairs(12, start=40)}.items())
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text(
+        "".join(json.dumps(rft_line(question, answer=answer)) + "\n" for answer, question in pairs)
+    )
+    items = len(pairs)
+    bench = make_bench(
+        graders=["rft"],
+        primary_grader="rft",
+        reinforcement=Reinforcement.model_validate({"grader": COSINE}),
+    )
+    row = await bench.evaluate(model, test_file)
+    assert row.status == "succeeded", row.error
+    assert row.summary is not None
+    scored = row.summary["graders"]["rft"]
+    assert scored["kind"] == "score"
+    assert scored["errors"] == 0
+    # the fine-tuned model answers with its nearest training reply, closer to the
+    # reference's words than the base model's generic answer
+    assert scored["verdict"] == "better", scored
+    embedded = bench.embeddings_requests()
+    usage = row.summary["usage"]
+    assert embedded == items * 2
+    assert usage["requests"] == bench.chat_requests() + embedded
+    assert usage["requests"] + usage["cached_requests"] == items * 4
+    # the embeddings' tokens are counted in the spend beside the answers'
+    paid = await bench.store.read(
+        "SELECT model = 'text-embedding-3-small' AS embedded, SUM(prompt_tokens) AS p, "
+        "SUM(completion_tokens) AS c FROM completion_cache GROUP BY 1 ORDER BY 1"
+    )
+    assert [r["embedded"] for r in paid] == [0, 1]
+    assert paid[1]["p"] > 0
+    assert paid[1]["c"] == 0
+    tokens = sum(PRICING.cost(r["p"], r["c"]) for r in paid)
+    assert row.cost_usd == pytest.approx(tokens)
+    # asked again (as after a restart), everything comes from the cache: nothing is paid twice
+    again = await bench.evaluate(model, test_file)
+    assert again.status == "succeeded", again.error
+    assert bench.embeddings_requests() == embedded
+    assert again.cost_usd == 0
+    assert again.summary is not None
+    assert again.summary["graders"]["rft"]["verdict"] == "better"
+
+
+async def test_a_cosine_grader_at_a_provider_without_embeddings_fails_before_asking(
+    make_bench: MakeBench, tmp_path: Path
+) -> None:
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text(json.dumps(rft_line("2+2?", answer="4")) + "\n")
+    bench = make_bench(
+        graders=["rft"],
+        primary_grader="rft",
+        reinforcement=Reinforcement.model_validate({"grader": COSINE}),
+    )
+    runner = Runner(
+        bench.store,
+        bench.requester,
+        lambda _model: PRICING,
+        in_flight_for=bench.settings.concurrency_for,
+        no_embeddings=lambda _row: "together",
+    )
+    queued = await bench.queue("ft:gpt-4.1-mini-2025-04-14:o::x", test_file)
+    await runner.run(queued)
+    done = await rows_of.get(bench.store, queued.id)
+    assert done is not None
+    assert done.status == "failed"
+    assert "the together provider computes none" in str(done.error)
+    assert bench.chat_requests() == bench.embeddings_requests() == 0
+
+
+def test_the_forecast_counts_a_cosine_graders_embeddings(tmp_path: Path) -> None:
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text(
+        "".join(json.dumps(rft_line(f"q{i}", answer="a")) + "\n" for i in range(5))
+    )
+
+    def embeddings_only(model: str) -> Pricing:
+        return Pricing(prompt=1e-6, completion=0.0) if model.startswith("text-") else Pricing(0, 0)
+
+    settings = settings_with(COSINE)
+    found = forecast(test_file, settings, base_model=BASE, pricing=embeddings_only)
+    assert found is not None
+    assert found["requests"] == 5 * (2 + 2)  # two answers, each embedded with its reference
+    assert found["cost_usd"] > 0
+    plain = forecast(
+        test_file, settings_with(ANSWER_CHECK), base_model=BASE, pricing=embeddings_only
+    )
+    assert plain is not None
+    assert (plain["requests"], plain["cost_usd"]) == (5 * 2, 0)

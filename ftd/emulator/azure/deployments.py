@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ftd import catalog
 from ftd.emulator.apierrors import ApiError
 from ftd.emulator.azure import ids as azure_ids
 from ftd.emulator.azure.errors import DEPLOYMENT_NOT_FOUND, DEPLOYMENT_NOT_READY
@@ -104,12 +105,14 @@ class Deployments:
         base = resolve_base(record.model_name, record.model_version)
         if base is not None:
             return base
+        if record.model_name in catalog.EMBEDDING_MODELS:
+            return record.model_name
         if self._jobs.find_model(record.model_name) is not None:
             return record.model_name
         return None
 
     def _model_exists(self, name: str, version: str | None) -> bool:
-        if resolve_base(name, version) is not None:
+        if resolve_base(name, version) is not None or name in catalog.EMBEDDING_MODELS:
             return True
         return azure_ids.job_of_model(name) is not None and self._jobs.find_model(name) is not None
 
@@ -228,7 +231,8 @@ class Deployments:
 
     # -- what the data plane sees ------------------------------------------------------
     def for_chat(self, name: str) -> str:
-        """The model a chat on this deployment name answers from, or Azure's refusal."""
+        """The model a chat (or embeddings) request on this deployment name answers from,
+        or Azure's refusal."""
         record = next((r for r in self._store.deployments.values() if r.name == name), None)
         missing = ApiError(
             404,

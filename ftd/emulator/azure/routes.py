@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from ftd import catalog
 from ftd.emulator.apierrors import bad_request
 from ftd.emulator.azure.errors import AUTHORING, V1, shape_of
 from ftd.emulator.azure.files import create_file, file_object
@@ -194,6 +195,24 @@ async def chat_deployment(request: web.Request) -> web.Response:
     return await _chat(azure, await json_body(request), request.match_info["deployment"])
 
 
+async def embeddings_v1(request: web.Request) -> web.Response:
+    """v1: the deployment's name comes as ``model``, as for chat; a deployment of a chat
+    model is refused the way Azure refuses an operation its model does not do."""
+    azure = _azure(request)
+    body = await json_body(request)
+    deployment = body.get("model")
+    if not isinstance(deployment, str) or not deployment:
+        raise bad_request("model must name a deployment", param="model")
+    target = azure.deployments.for_chat(deployment)
+    if target not in catalog.EMBEDDING_MODELS:
+        raise bad_request(
+            f"The embeddings operation does not work with the specified model, {target}. "
+            "Please choose a different model and try again.",
+            code="OperationNotSupported",
+        )
+    return json_response(await azure.core.embeddings.answer({**body, "model": target}))
+
+
 def add_data_plane_routes(app: web.Application) -> None:
     r = app.router
     for prefix in ("/openai/v1", "/openai"):
@@ -213,4 +232,5 @@ def add_data_plane_routes(app: web.Application) -> None:
         r.add_get(f"{prefix}/models", list_models)
         r.add_get(f"{prefix}/models/{{id}}", retrieve_model)
     r.add_post("/openai/v1/chat/completions", chat_v1)
+    r.add_post("/openai/v1/embeddings", embeddings_v1)
     r.add_post("/openai/deployments/{deployment}/chat/completions", chat_deployment)

@@ -71,6 +71,10 @@ class PrefetchedRequester(Requester):
         text, prompt_tokens, completion_tokens = hit
         return Completion(model, text, prompt_tokens, completion_tokens, 0.0, 0, True, key)
 
+    async def similarity(self, model: str, first: str, second: str) -> Completion:
+        # Never in a batch: asked live (the cache first), counted by the live requester.
+        return await self._live.similarity(model, first, second)
+
 
 async def commit_items(
     plan: Plan,

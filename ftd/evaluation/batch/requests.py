@@ -6,8 +6,9 @@ same item, so its cache key is the same: an answer that came back through a
 batch is the answer the live path finds in the cache, and the item rows,
 grades and verdict come out the same whichever way the answers arrived.
 
-A reinforcement run's own model graders (``rft``) are not sent in batches:
-their requests are asked live when the items are committed.
+A reinforcement run's own model graders (``rft``) and its cosine grader's
+embeddings are not sent in batches: they are asked live when the items are
+committed.
 
 A request's ``custom_id`` names the evaluation, item, grader and order
 (``e12/37/judge/1``); it is unique within the evaluation.
