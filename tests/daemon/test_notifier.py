@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from ftd.config import load_settings
+from ftd.config.notify import EVENT_KINDS
 from ftd.daemon import notifier
 from ftd.daemon.notifier import Dispatcher
 from ftd.emulator.process import EmulatorProcess
@@ -244,7 +245,7 @@ ca_file = "{mail.cert}"
         assert tried.returncode == 0, tried.stderr
         assert "dataset_rejected" in tried.stdout
         assert "sent" in tried.stdout
-        assert len(hook.arrivals) == before + 9
+        assert len(hook.arrivals) == before + len(EVENT_KINDS)
         assert all(a["json"]["data"]["sample"] for a in hook.arrivals[before:])
         unknown = daemon.ftd("notify", "test", "nope")
         assert unknown.returncode != 0
