@@ -413,7 +413,11 @@ async def test_a_long_deployment_and_a_retiring_base_are_told_once(
 ) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
-        """
+        f"""
+[paths]
+state_dir = "{tmp_path / "state"}"
+runtime_dir = "{tmp_path / "run"}"
+
 [[notify]]
 name = "ops"
 kind = "webhook"
@@ -483,7 +487,7 @@ events = ["deployment_running"]
         assert [json.loads(r["payload"])["reason"] for r in blocked] == ["database_locked"]
         # A disk with less free room than the bound: told once while it lasts.
         monkeypatch.setattr(notifier, "DISK_FULL_BYTES", 1 << 62)
-        settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        settings.paths.state_dir.mkdir()  # in tmp_path, not the machine's /var/lib/ftd
         for _ in range(2):
             await dispatcher.watch_once(now + 8 * 3600)
         blocked = await store.read(

@@ -18,10 +18,14 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ftd.config import load_settings
 from ftd.daemon import notifier
+from ftd.daemon.notifier import Dispatcher
+from ftd.store import Store, outbox
 from ftd.store.db import BUSY_TIMEOUT_MS
 from tests.daemon.conftest import MakeDaemon, StartEmulator
 from tests.daemon.harness import Daemon, small_tmpfs, wait_until
@@ -220,3 +224,75 @@ def test_a_removed_destination_has_its_waiting_deliveries_dropped_not_resumed(
         assert len(daemon.events("notification_destination_dropped")) == 1
     finally:
         gone.close()
+
+
+# ----------------------------------------------------------------------------- against a store
+
+
+async def _dispatcher(tmp_path: Path, receiver: HttpReceiver) -> tuple[Store, Dispatcher]:
+    config = tmp_path / "config.toml"
+    paths = f'[paths]\nstate_dir = "{tmp_path / "state"}"\nruntime_dir = "{tmp_path / "run"}"\n'
+    config.write_text(paths + hook_section("hook", receiver))
+    env = {"HOME": str(tmp_path), "OPENAI_API_KEY": "sk-x"}
+    settings = load_settings(config, env=env)
+    assert settings.paths.state_dir.is_relative_to(tmp_path)
+    settings.paths.state_dir.mkdir()
+    store = await Store.open(settings.paths.state_dir / "ftd.db")
+    return store, Dispatcher(store, lambda: settings, environ={"TEST_HOOK_SECRET": "s"})
+
+
+@pytest.mark.anyio
+async def test_a_sent_message_whose_record_was_refused_is_recorded_later_not_sent_again(
+    tmp_path: Path, hook: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, dispatcher = await _dispatcher(tmp_path, hook)
+    try:
+        async with store.transaction() as tx:
+            await outbox.add(tx, "job_failed", "job ftjob-1", {"job_id": "ftjob-1"})
+        await outbox.route(store, {"hook": {"job_failed"}})
+        record = outbox.record_attempt
+
+        async def refused(*args: Any, **kwargs: Any) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(outbox, "record_attempt", refused)
+        with pytest.raises(sqlite3.OperationalError):
+            await dispatcher._once("hook")
+        assert len(hook.arrivals) == 1
+        monkeypatch.setattr(outbox, "record_attempt", record)
+        assert await dispatcher._once("hook") == notifier.IDLE_SECONDS  # recorded, not resent
+        assert len(hook.arrivals) == 1
+        rows = await store.read("SELECT sent_at, attempts FROM notification_deliveries")
+        assert [(r["sent_at"] is not None, r["attempts"]) for r in rows] == [(True, 1)]
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_lock_is_told_from_memory_then_recorded_as_sent_and_its_end_queued(
+    tmp_path: Path, hook: HttpReceiver
+) -> None:
+    store, dispatcher = await _dispatcher(tmp_path, hook)
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        await store._db.execute("PRAGMA busy_timeout=200")  # not the 10 s of a daemon
+        holder.execute("BEGIN EXCLUSIVE")
+        for _ in range(3):  # three looks refused: one message
+            await dispatcher.watch_once()
+        assert reasons(hook, "daemon_blocked") == ["database_locked"]
+        assert holder.execute("SELECT kind, dedupe FROM notifications").fetchall() == []
+        holder.rollback()
+        await dispatcher.watch_once()
+        rows = await store.read(
+            "SELECT n.kind, n.routed_at IS NOT NULL AS routed, d.sent_at IS NOT NULL AS sent "
+            "FROM notifications n LEFT JOIN notification_deliveries d "
+            "ON d.notification_id = n.id ORDER BY n.id"
+        )
+        assert [(r["kind"], r["routed"], r["sent"]) for r in rows] == [
+            ("daemon_blocked", 1, 1),  # recorded as sent where it was sent
+            ("daemon_unblocked", 0, 0),  # its end, for the workers to send
+        ]
+        assert len(hook.arrivals) == 1
+    finally:
+        holder.close()
+        await store.close()
