@@ -27,6 +27,7 @@ EventKind = Literal[
     "deployment_running",
     "model_retiring",
     "daemon_blocked",
+    "daemon_unblocked",
 ]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 DestinationKind = Literal["webhook", "slack", "email"]
@@ -42,7 +43,8 @@ _SECRET_KEYS = ("secret", "password", "token", "key", "api_key", "slack_url", "w
 class NotifyDestination(_Section):
     name: DestinationName
     kind: DestinationKind
-    # Which events this destination wants; all of them when left out.
+    # Which events this destination wants; all of them when left out. Wanting
+    # daemon_blocked brings daemon_unblocked with it: the end of what was told.
     events: list[EventKind] = Field(default_factory=lambda: list(EVENT_KINDS), min_length=1)
     # webhook: where the JSON goes (https, or http on loopback).
     url: Url | None = None

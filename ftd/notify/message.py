@@ -104,4 +104,9 @@ def render(kind: str, subject: str, payload: dict[str, Any]) -> Message:
             f"ftd is blocked: {p.get('reason')}",
             (str(p.get("message") or ""),),
         )
+    if kind == "daemon_unblocked":
+        return Message(
+            f"ftd is no longer blocked: {p.get('reason')}",
+            (str(p.get("message") or ""),),
+        )
     return Message(f"ftd: {kind}: {subject}", ())

@@ -103,6 +103,10 @@ _PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
         "daemon: disk_full",
         {"reason": "disk_full", "message": "12 MiB free on the file system of /var/lib/ftd"},
     ),
+    "daemon_unblocked": (
+        "daemon: disk_full",
+        {"reason": "disk_full", "message": "blocked for 340 s; 2048 MiB free", "seconds": 340.0},
+    ),
 }
 assert set(_PAYLOADS) == set(EVENT_KINDS)
 

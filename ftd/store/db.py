@@ -36,6 +36,24 @@ log = get_logger("ftd.store")
 BUSY_TIMEOUT_MS = 10_000
 
 
+# SQLite's primary result codes for a database that is busy, locked, full or unwritable.
+MACHINE_TROUBLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+
+
+def refused_by_machine(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused for the machine's state (a lock, a full disk), not for the SQL."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in MACHINE_TROUBLE
+
+
 class StoreError(FtdError):
     """The database cannot be opened, migrated or written; says which file and why."""
 
@@ -72,6 +90,9 @@ class Store:
         # The socket's views read through their own connection: WAL lets them
         # run while a write waits on a lock held by another process.
         self._reader = db
+        # Told of every write the machine refuses, whoever made it: the notifier
+        # learns of a lock or a full disk at the first refusal, not at its own.
+        self.on_refused: Callable[[sqlite3.Error], None] | None = None
 
     @classmethod
     async def open(cls, path: str | Path, *, clock: Callable[[], float] = time.time) -> Store:
@@ -168,25 +189,54 @@ class Store:
         so the log never tells of a change the database does not hold.
         """
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._refused(exc)
+                raise
             tx = Tx(self._db, self._clock())
             try:
                 yield tx
-            except BaseException:
+            except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    self._refused(exc)
                 raise
             else:
                 with anyio.CancelScope(shield=True):
                     try:
                         await self._db.execute("COMMIT")
-                    except BaseException:
+                    except BaseException as exc:
                         # A failed commit (disk full, locked) may leave the transaction
                         # open, and every later BEGIN would fail.
                         await self._rollback()
+                        if isinstance(exc, sqlite3.Error):
+                            self._refused(exc)
                         raise
         for event in tx.changes:
             log.info(event.pop("event"), **event)
+
+    def _refused(self, exc: sqlite3.Error) -> None:
+        """Tell ``on_refused`` of a write the machine refused (locked, full, unwritable)."""
+        if self.on_refused is not None and refused_by_machine(exc):
+            self.on_refused(exc)
+
+    async def probe_write(self) -> None:
+        """Take the write lock and let it go, writing nothing; raises what a write would meet.
+
+        A database locked by another process beyond the busy timeout refuses
+        this as it would refuse a change, so a watcher learns of the lock
+        without a change of its own to make (nothing is written, nothing synced).
+        """
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._refused(exc)
+                raise
+            with anyio.CancelScope(shield=True):
+                await self._db.execute("ROLLBACK")
 
     async def _rollback(self) -> None:
         """Roll back what is open; SQLite may have rolled back by itself after an error."""

@@ -10,6 +10,11 @@ delivery is done when sent (a 2xx answer) or given up after its attempts.
 Notifications raised by watching rather than by a change (a deployment still
 running, a model retiring, the daemon blocked) carry a ``dedupe`` key, so the
 same fact is told once however often it is seen.
+
+A delivery whose destination left the configuration is dropped, not deleted:
+it keeps its row with when and why, and no longer waits nor counts as
+failing. A destination that comes back under the same name starts afresh,
+as any added one does: what was dropped stays dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ftd.store import states
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Collection, Iterable, Mapping
 
     from ftd.store.db import Store, Tx
 
@@ -212,6 +217,7 @@ async def next_delivery(store: Store, destination: str) -> Delivery | None:
         "SELECT d.attempts, d.next_attempt_at, n.id, n.kind, n.subject, n.payload, n.created_at "
         "FROM notification_deliveries d JOIN notifications n ON n.id = d.notification_id "
         "WHERE d.destination = ? AND d.sent_at IS NULL AND d.given_up_at IS NULL "
+        "AND d.dropped_at IS NULL "
         "ORDER BY d.notification_id LIMIT 1",
         (destination,),
     )
@@ -252,19 +258,21 @@ async def record_attempt(
 
 
 async def health(store: Store) -> list[dict[str, Any]]:
-    """Per destination: what waits, what was given up, and the last failure if still failing."""
+    """Per destination: what waits, what was given up or dropped, and the last failure."""
     rows = await store.read(
         "SELECT destination, "
-        "sum(sent_at IS NULL AND given_up_at IS NULL) AS pending, "
+        "sum(sent_at IS NULL AND given_up_at IS NULL AND dropped_at IS NULL) AS pending, "
         "sum(given_up_at IS NOT NULL) AS given_up, sum(sent_at IS NOT NULL) AS sent, "
-        "max(CASE WHEN sent_at IS NULL AND given_up_at IS NULL THEN attempts END) AS attempts "
+        "sum(dropped_at IS NOT NULL) AS dropped, max(CASE WHEN sent_at IS NULL AND "
+        "given_up_at IS NULL AND dropped_at IS NULL THEN attempts END) AS attempts "
         "FROM notification_deliveries GROUP BY destination ORDER BY destination"
     )
     out = []
     for row in rows:
         last = await store.read(
             "SELECT last_error, last_status FROM notification_deliveries WHERE destination = ? "
-            "AND attempts > 0 AND sent_at IS NULL ORDER BY notification_id DESC LIMIT 1",
+            "AND attempts > 0 AND sent_at IS NULL AND dropped_at IS NULL "
+            "ORDER BY notification_id DESC LIMIT 1",
             (row["destination"],),
         )
         out.append(
@@ -273,6 +281,7 @@ async def health(store: Store) -> list[dict[str, Any]]:
                 "pending": row["pending"] or 0,
                 "sent": row["sent"] or 0,
                 "given_up": row["given_up"] or 0,
+                "dropped": row["dropped"] or 0,
                 "attempts": row["attempts"] or 0,
                 "last_error": last[0]["last_error"] if last else None,
                 "last_status": last[0]["last_status"] if last else None,
@@ -281,10 +290,103 @@ async def health(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def warnings(health: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """``ftd status`` warnings: a destination still failing after a few tries, or given up on."""
+async def drop_removed(store: Store, configured: Iterable[str], reason: str) -> dict[str, int]:
+    """Mark the open deliveries of destinations no longer configured dropped; how many each."""
+    names = json.dumps(sorted(configured))
+    async with store.transaction() as tx:
+        counted = await _rows(
+            tx,
+            "SELECT destination, count(*) FROM notification_deliveries WHERE sent_at IS NULL "
+            "AND given_up_at IS NULL AND dropped_at IS NULL AND destination NOT IN "
+            "(SELECT value FROM json_each(?)) GROUP BY destination ORDER BY destination",
+            (names,),
+        )
+        if counted:
+            await tx.execute(
+                "UPDATE notification_deliveries SET dropped_at = ?, dropped_reason = ? "
+                "WHERE sent_at IS NULL AND given_up_at IS NULL AND dropped_at IS NULL AND "
+                "destination NOT IN (SELECT value FROM json_each(?))",
+                (tx.now, reason[:MESSAGE_CHARS], names),
+            )
+    return {row[0]: row[1] for row in counted}
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """One direct attempt made before the outbox could hold the message."""
+
+    at: float
+    sent: bool
+    status: int | None
+    error: str | None
+    attempts: int
+
+
+async def add_told(
+    tx: Tx,
+    notification: Notification,
+    *,
+    dedupe: str,
+    wanting: Iterable[str],
+    told: Mapping[str, Told],
+) -> bool:
+    """Record a notification sent from memory: sent where it was, open where it was not.
+
+    Routed at once (the destinations that wanted it when it was sent are the
+    ones it is for), so the notifier never sends it again where it was sent.
+    False when its dedupe key was recorded already.
+    """
+    cursor = await tx.execute(
+        "INSERT OR IGNORE INTO notifications (kind, subject, payload, dedupe, created_at, "
+        "routed_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            notification.kind,
+            notification.subject,
+            json.dumps(notification.payload, default=str),
+            dedupe,
+            notification.created_at,
+            tx.now,
+        ),
+    )
+    if cursor.rowcount != 1:
+        return False
+    row_id = cursor.lastrowid
+    for destination in sorted(set(wanting) | set(told)):
+        attempt = told.get(destination)
+        await tx.execute(
+            "INSERT INTO notification_deliveries (notification_id, destination, attempts, "
+            "next_attempt_at, last_status, last_error, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                row_id,
+                destination,
+                0 if attempt is None else attempt.attempts,
+                tx.now,
+                None if attempt is None else attempt.status,
+                None if attempt is None or attempt.error is None else attempt.error[:MESSAGE_CHARS],
+                attempt.at if attempt is not None and attempt.sent else None,
+            ),
+        )
+    tx.note(
+        "notification_recorded",
+        kind=notification.kind,
+        subject=notification.subject,
+        sent_to=sorted(d for d, t in told.items() if t.sent),
+    )
+    return True
+
+
+def warnings(
+    health: list[dict[str, Any]], configured: Collection[str] | None = None
+) -> list[dict[str, str]]:
+    """``ftd status`` warnings: a destination still failing after a few tries, or given up on.
+
+    A destination no longer ``configured`` is not warned about: its open
+    deliveries were dropped, and what it gave up on is history.
+    """
     out = []
     for entry in health:
+        if configured is not None and entry["destination"] not in configured:
+            continue
         failing = entry["pending"] and entry["attempts"] >= FAILING_AFTER
         if not failing and not entry["given_up"]:
             continue

@@ -433,6 +433,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (evaluation_id, custom_id, batch_tag)
     ) STRICT, WITHOUT ROWID;
     """,
+    # 14: a delivery dropped because its destination left the configuration (a
+    # reload, or a start without it): kept with why and when, no longer waiting.
+    """
+    ALTER TABLE notification_deliveries ADD COLUMN dropped_at REAL;
+    ALTER TABLE notification_deliveries ADD COLUMN dropped_reason TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

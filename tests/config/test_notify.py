@@ -52,5 +52,6 @@ def test_a_complete_destination_wants_every_event_by_default(tmp_path: Path) -> 
     settings = _load(tmp_path, f'[[notify]]\n{HOOK}\n[webhooks]\nlisten = "127.0.0.1:8787"\n')
     destination = settings.notify[0]  # type: ignore[attr-defined]
     assert "daemon_blocked" in destination.events
-    assert len(destination.events) == 9
+    assert "daemon_unblocked" in destination.events
+    assert len(destination.events) == 10
     assert settings.webhooks.listen == "127.0.0.1:8787"  # type: ignore[attr-defined]

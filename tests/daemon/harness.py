@@ -7,19 +7,22 @@ say what reached the provider.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
+import pytest
 
 Event = dict[str, Any]
 
@@ -94,6 +97,26 @@ def wait_until(what: str, check: Callable[[], Any], *, timeout: float = 180.0) -
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what}")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, *, size: str = "8m", inodes: int = 64) -> Iterator[Path]:
+    """A tmpfs of ``size`` and ``inodes`` at ``where``, removed at the end; skips if unmountable."""
+    where.mkdir(parents=True, exist_ok=True)
+    mount = shutil.which("mount")
+    if mount is None:
+        pytest.skip("needs mount")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()!r}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["/usr/bin/umount", "-l", str(where)], check=False)
 
 
 class Emulator:

@@ -4,35 +4,13 @@ socket wait for room, say why, and go on once there is some (case 10)."""
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.daemon.conftest import MakeDaemon, StartEmulator
+from tests.daemon.harness import small_tmpfs
 from tests.security.conftest import STOP_SECONDS
-
-
-@contextlib.contextmanager
-def small_tmpfs(where: Path) -> Iterator[Path]:
-    """A tmpfs of 64 inodes at ``where``, removed at the end."""
-    where.mkdir(parents=True, exist_ok=True)
-    mount = shutil.which("mount")
-    if mount is None:
-        pytest.skip("needs mount")
-    done = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "size=8m,nr_inodes=64", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()!r}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["/usr/bin/umount", "-l", str(where)], check=False)
 
 
 def fill_inodes(folder: Path) -> list[Path]:

@@ -86,3 +86,74 @@ async def test_a_dedupe_key_tells_a_watched_fact_once(store: Store) -> None:
         async with store.transaction() as tx:
             await outbox.add(tx, "daemon_blocked", "daemon: disk_full", {}, dedupe="disk:1")
     assert len(await store.read("SELECT * FROM notifications")) == 1
+
+
+async def test_a_message_sent_from_memory_is_recorded_sent_where_it_was_and_open_elsewhere(
+    store: Store,
+) -> None:
+    blocked = outbox.Notification(0, "daemon_blocked", "daemon: disk_full", {"reason": "x"}, 5.0)
+    told = {
+        "hook": outbox.Told(6.0, sent=True, status=200, error=None, attempts=1),
+        "mail": outbox.Told(6.0, sent=False, status=None, error="refused", attempts=2),
+    }
+    for expected in (True, False):  # recorded once: a second record is refused by its key
+        async with store.transaction() as tx:
+            recorded = await outbox.add_told(
+                tx, blocked, dedupe="blocked:1", wanting={"hook", "mail", "slack"}, told=told
+            )
+        assert recorded is expected
+    assert await outbox.route(store, {"hook": {"daemon_blocked"}}) == 0  # routed already
+    assert await outbox.next_delivery(store, "hook") is None  # a restart does not resend it
+    mail = await outbox.next_delivery(store, "mail")
+    assert mail is not None
+    assert mail.attempts == 2
+    assert mail.notification.created_at == 5.0
+    slack = await outbox.next_delivery(store, "slack")
+    assert slack is not None
+    assert slack.attempts == 0
+
+
+async def test_a_removed_destination_has_its_open_deliveries_dropped_and_kept(
+    store: Store,
+) -> None:
+    await _rejected(store, "a")
+    await _rejected(store, "b")
+    await outbox.route(store, {"hook": {"dataset_rejected"}, "gone": {"dataset_rejected"}})
+    first = await outbox.next_delivery(store, "gone")
+    assert first is not None
+    await outbox.record_attempt(store, first, sent=True, status=200, error=None, retry_at=None)
+    for _ in range(outbox.FAILING_AFTER):
+        second = await outbox.next_delivery(store, "gone")
+        assert second is not None
+        await outbox.record_attempt(
+            store, second, sent=False, status=503, error="down", retry_at=1.0
+        )
+    assert [w["message"] for w in outbox.warnings(await outbox.health(store))]
+
+    assert await outbox.drop_removed(store, {"hook"}, "removed") == {"gone": 1}
+    assert await outbox.drop_removed(store, {"hook"}, "removed") == {}  # once
+    assert await outbox.next_delivery(store, "gone") is None
+    assert await outbox.next_delivery(store, "hook") is not None  # the kept one waits on
+    health = {h["destination"]: h for h in await outbox.health(store)}
+    gone = health["gone"]
+    assert (gone["pending"], gone["sent"], gone["dropped"], gone["last_error"]) == (0, 1, 1, None)
+    assert outbox.warnings(list(health.values())) == []
+    rows = await store.read(
+        "SELECT dropped_reason, sent_at FROM notification_deliveries WHERE destination = 'gone' "
+        "ORDER BY notification_id"
+    )
+    assert [(r["dropped_reason"], r["sent_at"] is None) for r in rows] == [
+        (None, False),
+        ("removed", True),
+    ]
+
+
+async def test_status_does_not_warn_of_a_destination_no_longer_configured(store: Store) -> None:
+    await _rejected(store, "a")
+    await outbox.route(store, {"gone": {"dataset_rejected"}})
+    delivery = await outbox.next_delivery(store, "gone")
+    assert delivery is not None
+    await outbox.record_attempt(store, delivery, sent=False, status=500, error="x", retry_at=None)
+    health = await outbox.health(store)
+    assert outbox.warnings(health, {"gone"})  # given up on while configured: shown
+    assert outbox.warnings(health, {"hook"}) == []

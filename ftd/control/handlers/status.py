@@ -123,7 +123,8 @@ async def _warnings(parts: Parts, tally: dict[str, dict[str, int]]) -> list[dict
         for row in await deployment_rows.live(parts.store)
         if row.error and row.state == deployment_rows.DELETING
     )
-    warnings.extend(outbox.warnings(await outbox.health(parts.store)))
+    configured = {d.name for d in parts.settings.notify}
+    warnings.extend(outbox.warnings(await outbox.health(parts.store), configured))
     settings = parts.settings
     warnings.extend(
         _disk_warnings({"state_dir": settings.paths.state_dir, "drop_dir": settings.paths.drop_dir})
