@@ -17,6 +17,7 @@ import anyio
 
 from ftd.daemon.repeats import Repeats
 from ftd.logs import get_logger
+from ftd.store.db import refused_by_machine
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -120,21 +121,8 @@ class Stage:
             self.wake()
 
 
-# SQLite's primary result codes for a database that is busy, locked, full or unwritable.
-_STORE_TROUBLE = frozenset(
-    {
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_CANTOPEN,
-    }
-)
-
-
 def _environmental(exc: BaseException) -> bool:
     """Whether an error comes from the machine's state rather than from ftd or the dataset."""
     if isinstance(exc, sqlite3.Error):
-        return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _STORE_TROUBLE
+        return refused_by_machine(exc)
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
