@@ -448,7 +448,9 @@ def _start_and_wait(
                     deadline = time.monotonic() + alive
                 for drop in arriving:
                     place(daemon, drop)
-            if trigger is not None and name == trigger:
+            # A life let reach its start is not cut short by its trigger before that
+            # (the start's own recovery uploads, creates and deploys).
+            if trigger is not None and name == trigger and (up or not until_up):
                 deadline = min(deadline, time.monotonic() + delay)
                 report.armed[trigger] += 1
                 trigger = None

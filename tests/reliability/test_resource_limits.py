@@ -210,9 +210,11 @@ def test_a_database_locked_by_another_process_delays_but_breaks_nothing(
             assert status.returncode == 0, status.stderr
             answers.append(time.monotonic() - asked)
             time.sleep(0.5)
-        # Whichever writer met the lock first (the claim, the tracker) said so.
+        # Whichever writer met the lock first (the claim, the tracker) said so, and the
+        # notifier told of the blocked daemon.
         said = [e for e in daemon.events() if "database is locked" in json.dumps(e)]
-        assert {e["event"] for e in said} <= {"incoming_claim_failed", "tracker_error"}, said
+        writers = {"incoming_claim_failed", "tracker_error", "daemon_blocked"}
+        assert {e["event"] for e in said} <= writers, said
         assert said
         # The socket reads beside the waiting writer: status never waited for the lock.
         assert max(answers) < 5.0, answers
