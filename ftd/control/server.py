@@ -7,6 +7,12 @@ When all ``max_clients`` places are taken, the connection idle the longest
 makes room, so idle or abandoned connections can never lock people out. An
 answer that the client does not read within ``WRITE_TIMEOUT`` seconds closes
 the connection: a client that stops reading cannot hold the daemon.
+
+While the daemon starts, the server answers from a small set of commands
+(``status`` saying which step the start is at); any other command waits for
+the full set (``serve_all``) up to ``START_WAIT_SECONDS``, then is refused as
+``unavailable`` naming that step. Access is checked against the command that
+finally answers, whichever set it came from.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ log = get_logger("ftd.control")
 WRITE_TIMEOUT = 10.0
 REFUSED_LINGER = 2.0  # seconds a refused client has to send its request and read the refusal
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the final NUL
+# Under the client's own 30-second patience, so a command asked too early hears why.
+START_WAIT_SECONDS = 20.0
 
 
 class CommandError(FtdError):
@@ -132,8 +140,12 @@ class ControlServer:
         max_clients: int,
         idle_seconds: float,
         max_request_bytes: int,
+        starting: Callable[[], str] | None = None,
     ) -> None:
+        """``starting``: the step a daemon's start is at, until ``serve_all`` ends it."""
         self._commands = commands
+        self._starting = starting
+        self._all_served = anyio.Event() if starting is not None else None
         self._access = access
         self._max_clients = max_clients
         self._idle = idle_seconds
@@ -141,10 +153,37 @@ class ControlServer:
         self._open: list[_Connection] = []
         self.served = 0
         self.refusing = 0  # refused connections still open for their client to read the refusal
+        self.waiting = 0  # requests waiting for the start to finish (``serve_all``)
 
     @property
     def connections(self) -> int:
         return len(self._open)
+
+    def serve_all(self, commands: dict[str, Command]) -> None:
+        """Answer with ``commands`` from now on: the start is done; the waiting go on."""
+        self._commands = commands
+        self._starting = None
+        if self._all_served is not None:
+            self._all_served.set()
+
+    async def _command(self, name: str) -> Command | None:
+        """``name``'s command; while starting, one not served yet waits for the full set."""
+        command = self._commands.get(name)
+        if command is not None or self._all_served is None:
+            return command
+        self.waiting += 1
+        try:
+            with anyio.move_on_after(START_WAIT_SECONDS):
+                await self._all_served.wait()
+        finally:
+            self.waiting -= 1
+        if self._starting is not None:
+            raise CommandError(
+                protocol.UNAVAILABLE,
+                f"ftd is still starting ({self._starting()}) after {START_WAIT_SECONDS:g} s; "
+                "`ftd status` shows how far it is; ask again shortly",
+            )
+        return self._commands.get(name)
 
     async def serve(
         self,
@@ -295,7 +334,10 @@ class ControlServer:
             request = protocol.decode_request(line)
         except protocol.ProtocolError as exc:
             return await self._send(stream, protocol.error(exc.request_id, exc.code, exc.message))
-        command = self._commands.get(request.cmd)
+        try:
+            command = await self._command(request.cmd)
+        except CommandError as exc:
+            return await self._send(stream, protocol.error(request.id, exc.code, exc.message))
         if command is None:
             known = ", ".join(sorted(self._commands))
             return await self._send(

@@ -21,6 +21,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def show(answer: dict[str, Any]) -> None:
+    if "starting" in answer:
+        _starting(answer)
+        return
     provider = answer["provider"]
     paths = answer["paths"]
     where = provider.get("base_url") or "its default address"
@@ -72,6 +75,22 @@ def show(answer: dict[str, Any]) -> None:
             print(f"  ! {render.clean(warning['message'])}")
     else:
         print("warnings     none")
+
+
+def _starting(answer: dict[str, Any]) -> None:
+    """A daemon still starting answers with what it knows already, and the step it is at."""
+    provider = answer["provider"]
+    paths = answer["paths"]
+    where = provider.get("base_url") or "its default address"
+    print(
+        f"ftd {answer['version']}: starting for {render.duration(answer['uptime_seconds'])} "
+        f"(pid {answer['pid']}), provider {provider['kind']} at {where}"
+    )
+    print(f"  socket {paths['socket']}, state {paths['state_dir']}, drop {paths['drop_dir']}")
+    print(f"starting: {render.clean(answer['starting'])}")
+    if "datasets" in answer:
+        print(f"datasets     {render.counts(answer['datasets'])}")
+        print(f"jobs         {render.counts(answer['jobs'])}")
 
 
 def _profile_line(name: str, profile: dict[str, Any]) -> None:

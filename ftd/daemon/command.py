@@ -32,16 +32,6 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     )
 
 
-def _require_tokenizers(default_model: str) -> None:
-    """Every encoding a dataset here may need: the default model's and the catalogue's."""
-    from ftd import catalog
-    from ftd.datasets.tokens import require_encodings
-
-    require_encodings(
-        [catalog.encoding_name(default_model), *(m.encoding for m in catalog.BASE_MODELS)]
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     import faulthandler
 
@@ -61,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         settings.provider.require_api_key()
-        _require_tokenizers(settings.defaults.model)
     except ConfigError as exc:
         print(f"ftd run: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -83,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         log.critical("daemon_failed", error=str(gone.exceptions[0]))
         return EXIT_DATABASE_GONE
     except ConfigError as exc:
-        # Found only once running: a socket path too long, a group this host lacks.
+        # Found only once running: a socket path too long, a group this host lacks,
+        # a tokenizer file missing (checked once the socket answers).
         log.error("daemon_config_error", error=str(exc))
         return EXIT_CONFIG
     except FtdError as exc:

@@ -16,6 +16,7 @@ loudly with EXIT_DATABASE_GONE, which systemd is told not to restart.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -67,17 +68,25 @@ async def when_possible(
     where: Path | None = None,
     waiting: str = "startup_waiting",
     resumed: str = "startup_resumed",
+    watch_signals: bool = True,
 ) -> T:
     """``attempt``'s result once the machine lets it succeed; StartStopped if told to stop.
 
     Only a state of the machine is waited out (a full disk or quota, a read-only
     file system, a locked database); any other error fails the start at once.
     Each new reason is logged once, and systemd's status line says what waits.
+    Without ``watch_signals`` the caller watches SIGTERM and SIGINT (and cancels
+    the wait): asyncio holds one receiver per signal at a time.
     """
     low, high = OPEN_RETRY_SECONDS
     wait = low
     said: str | None = None
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with contextlib.ExitStack() as held:
+        signals = (
+            held.enter_context(anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT))
+            if watch_signals
+            else None
+        )
         while True:
             try:
                 result = await attempt()
@@ -96,6 +105,10 @@ async def when_possible(
                 if said is not None:
                     log.info(resumed, step=step, path=str(where))
                 return result
+            if signals is None:
+                await anyio.sleep(wait)
+                wait = min(high, wait * 2)
+                continue
             with anyio.move_on_after(wait):
                 async for number in signals:
                     log.info("daemon_stopping", signal=signal.Signals(number).name)
@@ -112,7 +125,9 @@ def now(call: Callable[[], T]) -> Callable[[], Awaitable[T]]:
     return attempt
 
 
-async def open_when_possible(path: Path, notifier: Notifier) -> Store | None:
+async def open_when_possible(
+    path: Path, notifier: Notifier, *, watch_signals: bool = True
+) -> Store | None:
     """The store, once it can be opened; None if SIGTERM or SIGINT came first."""
     try:
         return await when_possible(
@@ -122,6 +137,7 @@ async def open_when_possible(path: Path, notifier: Notifier) -> Store | None:
             where=path,
             waiting="database_unavailable",
             resumed="database_available",
+            watch_signals=watch_signals,
         )
     except StartStopped:
         return None

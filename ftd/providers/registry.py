@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,27 @@ def policy_for(settings: ProviderSettings) -> CallPolicy:
         files_api_max_bytes=settings.files_api_max_bytes,
         upload_part_bytes=settings.upload_part_bytes,
     )
+
+
+# Each kind's adapter and what it imports when built (the SDKs dominate a start).
+_ADAPTER_MODULES = {
+    "azure": ("ftd.providers.azure", "httpx2", "openai", "ftd.providers.bodies"),
+    "together": ("ftd.providers.together",),
+}
+_OPENAI_MODULES = ("ftd.providers.openai_api", "httpx2", "openai", "ftd.providers.bodies")
+
+
+def load_adapters(settings: Settings) -> None:
+    """Import the adapters and SDKs the configured profiles need, and nothing else.
+
+    Importing the OpenAI SDK takes most of a daemon's start; the daemon does
+    it in a worker thread (``open_provider`` would otherwise do it on the
+    event loop) while its control socket already answers.
+    """
+    kinds = {profile.kind for profile in settings.profiles.values()}
+    for kind in sorted(kinds):
+        for module in _ADAPTER_MODULES.get(kind, _OPENAI_MODULES):
+            importlib.import_module(module)
 
 
 def open_provider(name: str, settings: ProviderSettings, pace: Pace | None = None) -> Provider:

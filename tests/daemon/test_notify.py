@@ -36,9 +36,13 @@ class Notifications:
         return [at for at, text in self.got if text.splitlines()[0] == first_line]
 
     def statuses(self) -> list[str]:
+        """The status lines of the running daemon: those sent from READY=1 on."""
         found = []
+        ready = False
         for _, text in self.got:
-            found += [line[7:] for line in text.splitlines() if line.startswith("STATUS=")]
+            ready = ready or text.splitlines()[0] == "READY=1"
+            if ready:
+                found += [line[7:] for line in text.splitlines() if line.startswith("STATUS=")]
         return found
 
     def wait(self, what: str, until: object = None, timeout: float = 30.0) -> None:
@@ -70,9 +74,14 @@ def test_ready_status_watchdog_then_stopping(
     notifications.wait("READY=1")
     started = daemon.wait_for("daemon_started")
     ready_at = notifications.times("READY=1")[0]
-    # READY only once everything runs: after the line that says so, and first of all messages.
+    # READY only once everything runs: after the line that says so; before it, only
+    # the steps of the start, each said as it is reached.
     assert ready_at >= datetime.fromisoformat(started["timestamp"]).timestamp()
-    assert notifications.got[0][1] == "READY=1\n"
+    sent = [text for _, text in notifications.got]
+    before = sent[: sent.index("READY=1\n")]
+    assert before[0] == "STATUS=starting: database\n"
+    assert "STATUS=starting: providers\n" in before
+    assert all(re.fullmatch(r"STATUS=starting: [a-z]+\n", text) for text in before), before
     assert daemon.socket.exists()
 
     # The status line follows what happens to a dropped dataset.

@@ -41,6 +41,9 @@ def test_case_10_a_locked_database_at_start_is_waited_for_and_said_to_systemd(
 
         held = wait_until("STATUS saying why it waits", said, timeout=60)
         assert not daemon.events("daemon_started")
+        shown = daemon.ftd("status")  # the socket answers meanwhile, and says why
+        assert shown.returncode == 0, shown.stderr
+        assert "starting: database" in shown.stdout
         holder.execute("ROLLBACK")
         holder.close()
         daemon.wait_for("daemon_started", timeout=90)
