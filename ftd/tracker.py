@@ -199,7 +199,9 @@ class Tracker:
             and r.job_id in remote
             and remote[r.job_id].status == states.JOB_RUNNING
         }
-        for row in await self._store.jobs_with_event_gap():
+        # Events left to read: the unfinished jobs' rows above say so; the ended are asked for.
+        gaps = [r for r in jobs if r.events_cursor is not None]
+        for row in [*gaps, *await self._store.ended_jobs_with_event_gap()]:
             if row.job_id not in changed_ids:
                 candidates.setdefault(row.job_id, row)
         # A job whose events back off from a lasting error must not take the others' turn.
@@ -280,15 +282,17 @@ class Tracker:
         assert instance is not None
         after: str | None = None
         cursors: set[str] = set()
+        found: set[str] = set()  # counted as pages come, not a set difference of every job
         try:
             for _ in range(math.ceil(len(wanted) / PAGE) + MAX_EXTRA_PAGES):
-                if not wanted - seen.keys():
+                if len(found) == len(wanted):
                     break
                 requests["list"] += 1
                 page, more = await provider.jobs_page({INSTANCE_KEY: instance}, after)
                 for job in page:
                     # A list that ignores the filter must not make another's job ours.
                     if job.id in wanted and job.metadata.get(INSTANCE_KEY) in (instance, None):
+                        found.add(job.id)
                         seen[job.id] = job
                 if not more or not page:
                     break
@@ -325,7 +329,9 @@ class Tracker:
         error = job.error
         code = error.code if error is not None and error.code else None
         cost = None
-        price = self._price(row.model)
+        # Asked only for a job with tokens: a price is built from the settings each time,
+        # and 10,000 running jobs have none.
+        price = self._price(row.model) if job.trained_tokens is not None else None
         if job.trained_tokens is not None and price is not None:
             cost = round(job.trained_tokens * price / 1_000_000, 4)
         return JobUpdate(
