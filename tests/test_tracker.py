@@ -62,6 +62,17 @@ class Finished:
         self.calls += 1
 
 
+# Providers the trackers below made: closed after each test (their aiohttp sessions).
+OPENED: list[OpenAIProvider] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_providers() -> AsyncIterator[None]:
+    yield
+    while OPENED:
+        await OPENED.pop().close()
+
+
 def make_tracker(
     store: Store,
     client: openai.AsyncOpenAI,
@@ -74,6 +85,7 @@ def make_tracker(
     provider = OpenAIProvider(
         "default", client, announced=announced, policy=CallPolicy(retries=6), sleep=no_wait
     )
+    OPENED.append(provider)
     return Tracker(
         store,
         provider,

@@ -1,4 +1,4 @@
-"""Chat completions sent over aiohttp: the evaluation's many small requests, cheaply.
+"""Chat completions and list pages sent over aiohttp: many small requests, cheaply.
 
 An evaluation sends thousands of completions, as many at once as the limits
 allow; through the SDK each cost the daemon milliseconds of CPU (its request
@@ -9,6 +9,11 @@ client would send (its key, organisation and project included), and reads
 the answer as plain JSON. Failures are the SDK path's: an HTTP error becomes
 the same RemoteError through the adapter's own mapping, a dropped connection
 a retryable transient one; the total deadline is the caller's.
+
+The tracker's list pages (a job list page per hundred jobs, and as many
+event pages, every cycle) go the same way for the same reason: at 10,000
+jobs the SDK's request building and connection pool cost the daemon about
+a second of CPU a cycle.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def _failure(raw: bytes) -> tuple[str | None, str]:
 
 
 class ChatSession:
-    """One provider's completions endpoint, its connections kept between requests."""
+    """One provider's completions and list endpoints, its connections kept between requests."""
 
     def __init__(
         self,
@@ -58,8 +63,9 @@ class ChatSession:
         http_error: Callable[[str, int, str | None, str, object], RemoteError],
         observe: Callable[[Mapping[str, str]], None],
     ) -> None:
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = {**headers, "Content-Type": "application/json"}
+        self._base = base_url.rstrip("/")
+        self._headers = dict(headers)
+        self._json = {"Content-Type": "application/json"}
         self._http_error = http_error
         self._observe = observe
         self._session: aiohttp.ClientSession | None = None
@@ -73,26 +79,52 @@ class ChatSession:
         return self._session
 
     async def complete(self, body: dict[str, Any], request_timeout: float) -> ChatAnswer:
+        raw = await self._exchange(
+            "POST", self._base + "/chat/completions", OPERATION, request_timeout, data=body
+        )
+        return rawanswer.answer_of(raw)
+
+    async def page(
+        self, path: str, query: Mapping[str, str], operation: str, request_timeout: float
+    ) -> bytes:
+        """The body of a GET of ``path`` (under the base URL), bounded like every page."""
+        return await self._exchange(
+            "GET", self._base + path, operation, request_timeout, params=query
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        request_timeout: float,
+        *,
+        data: dict[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> bytes:
         try:
-            async with self._opened().post(
-                self._url,
-                data=orjson.dumps(body),
+            async with self._opened().request(
+                method,
+                url,
+                data=None if data is None else orjson.dumps(data),
+                params=params,
+                headers=self._json if data is not None else None,
                 timeout=aiohttp.ClientTimeout(total=request_timeout),
             ) as response:
-                raw = await rawpages.bounded_body(response.content.iter_chunked(CHUNK), OPERATION)
+                raw = await rawpages.bounded_body(response.content.iter_chunked(CHUNK), operation)
                 self._observe(response.headers)
                 status, headers = response.status, response.headers
         except aiohttp.ClientError as exc:
             raise RemoteError(
-                OPERATION,
+                operation,
                 f"connection failed ({type(exc).__name__})",
                 kind=TRANSIENT,
                 retryable=True,
             ) from exc
         if status >= 400:
             code, message = _failure(raw)
-            raise self._http_error(OPERATION, status, code, message, headers)
-        return rawanswer.answer_of(raw)
+            raise self._http_error(operation, status, code, message, headers)
+        return raw
 
     async def close(self) -> None:
         if self._session is not None:
