@@ -166,27 +166,36 @@ class Tracker:
     async def cycle(self, active: list[JobRow] | None = None) -> None:
         """Look at every unfinished job once and write what was learned.
 
-        Statuses are committed first, so a change reaches the database one list
-        call after it happened; events are then read and committed in batches of
-        jobs, which bounds the memory a cycle holds whatever the backlog.
+        Statuses are committed page by page as the list is walked, so a change
+        reaches the database one list call after the page that shows it, not
+        after the whole walk (100 pages at 10,000 jobs); events are then read
+        and committed in batches of jobs, which bounds the memory a cycle holds
+        whatever the backlog.
         """
         jobs = await self._store.active_jobs() if active is None else active
         jobs = [*jobs, *await self._store.unsettled_jobs()]
         started, cpu = time.perf_counter(), time.process_time()
         requests = {"list": 0, "retrieve": 0, "events": 0, "checkpoints": 0, "other": 0}
-        remote = await self._remote_views(jobs, requests) if jobs else {}
+        rows = {r.job_id: r for r in jobs}
         status = Cycle()
         changed: list[JobRow] = []
-        for row in jobs:
-            job = remote.get(row.job_id)
-            if job is None:
-                continue
-            job = await believable_job(self._store, self._at(row.provider), row, job)
-            update = self._update(row, job)
-            if _differs(row, update) or (is_final(row.status) and row.finished_at is None):
-                status.updates.append(update)
-                changed.append(row)
-        finished = await self._store.record_cycle(status)
+        finished: list[str] = []
+
+        async def commit(views: list[RemoteJob]) -> None:
+            """The statuses one page (or the jobs retrieved by id) changed, committed now."""
+            batch = Cycle()
+            for job in views:
+                row = rows[job.id]
+                job = await believable_job(self._store, self._at(row.provider), row, job)
+                update = self._update(row, job)
+                if _differs(row, update) or (is_final(row.status) and row.finished_at is None):
+                    batch.updates.append(update)
+                    changed.append(row)
+            if batch.updates:
+                finished.extend(await self._store.record_cycle(batch))
+                status.updates.extend(batch.updates)
+
+        remote = await self._remote_views(jobs, requests, commit) if jobs else {}
         # Each job that changed gets its newest page of events; then a budget of
         # ceil(N / 100) pages goes, least recently read first, to running jobs and to
         # jobs with unread events left (which may have finished meanwhile).
@@ -199,7 +208,9 @@ class Tracker:
             and r.job_id in remote
             and remote[r.job_id].status == states.JOB_RUNNING
         }
-        for row in await self._store.jobs_with_event_gap():
+        # Events left to read: the unfinished jobs' rows above say so; the ended are asked for.
+        gaps = [r for r in jobs if r.events_cursor is not None]
+        for row in [*gaps, *await self._store.ended_jobs_with_event_gap()]:
             if row.job_id not in changed_ids:
                 candidates.setdefault(row.job_id, row)
         # A job whose events back off from a lasting error must not take the others' turn.
@@ -247,9 +258,13 @@ class Tracker:
         return self._at(row.provider).health.due("list_events", row.job_id)
 
     async def _remote_views(
-        self, jobs: list[JobRow], requests: dict[str, int]
+        self,
+        jobs: list[JobRow],
+        requests: dict[str, int],
+        commit: Callable[[list[RemoteJob]], Awaitable[None]],
     ) -> dict[str, RemoteJob]:
-        """Every job's remote view, each profile's read side by side.
+        """Every job's remote view, each profile's read side by side; each page's views
+        are handed to ``commit`` as they come, once per job.
 
         One provider failing or slow holds up only its own jobs' views.
         """
@@ -264,7 +279,7 @@ class Tracker:
             self._instance = await self._store.instance()
         async with anyio.create_task_group() as tg:
             for profile, rows in by_profile.items():
-                tg.start_soon(self._views_at, profile, rows, seen, requests)
+                tg.start_soon(self._views_at, profile, rows, seen, requests, commit)
         return seen
 
     async def _views_at(
@@ -273,6 +288,7 @@ class Tracker:
         jobs: list[JobRow],
         seen: dict[str, RemoteJob],
         requests: dict[str, int],
+        commit: Callable[[list[RemoteJob]], Awaitable[None]],
     ) -> None:
         provider = self._at(profile)
         wanted = {j.job_id for j in jobs}
@@ -280,16 +296,22 @@ class Tracker:
         assert instance is not None
         after: str | None = None
         cursors: set[str] = set()
+        found: set[str] = set()  # counted as pages come, not a set difference of every job
         try:
             for _ in range(math.ceil(len(wanted) / PAGE) + MAX_EXTRA_PAGES):
-                if not wanted - seen.keys():
+                if len(found) == len(wanted):
                     break
                 requests["list"] += 1
                 page, more = await provider.jobs_page({INSTANCE_KEY: instance}, after)
+                fresh: list[RemoteJob] = []
                 for job in page:
                     # A list that ignores the filter must not make another's job ours.
-                    if job.id in wanted and job.metadata.get(INSTANCE_KEY) in (instance, None):
+                    ours = job.metadata.get(INSTANCE_KEY) in (instance, None)
+                    if job.id in wanted and ours and job.id not in found:
+                        found.add(job.id)
                         seen[job.id] = job
+                        fresh.append(job)
+                await commit(fresh)
                 if not more or not page:
                     break
                 after = page[-1].id
@@ -320,12 +342,15 @@ class Tracker:
         async with anyio.create_task_group() as tg:
             for absent in missing:
                 tg.start_soon(retrieve, absent.job_id)
+        await commit([seen[j.job_id] for j in missing if j.job_id in seen])
 
     def _update(self, row: JobRow, job: RemoteJob) -> JobUpdate:
         error = job.error
         code = error.code if error is not None and error.code else None
         cost = None
-        price = self._price(row.model)
+        # Asked only for a job with tokens: a price is built from the settings each time,
+        # and 10,000 running jobs have none.
+        price = self._price(row.model) if job.trained_tokens is not None else None
         if job.trained_tokens is not None and price is not None:
             cost = round(job.trained_tokens * price / 1_000_000, 4)
         return JobUpdate(

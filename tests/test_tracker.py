@@ -63,6 +63,17 @@ class Finished:
         self.calls += 1
 
 
+# Providers the trackers below made: closed after each test (their aiohttp sessions).
+OPENED: list[OpenAIProvider] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_providers() -> AsyncIterator[None]:
+    yield
+    while OPENED:
+        await OPENED.pop().close()
+
+
 def make_tracker(
     store: Store,
     client: openai.AsyncOpenAI,
@@ -75,6 +86,7 @@ def make_tracker(
     provider = OpenAIProvider(
         "default", client, announced=announced, policy=CallPolicy(retries=6), sleep=no_wait
     )
+    OPENED.append(provider)
     return Tracker(
         store,
         provider,
@@ -496,3 +508,47 @@ async def test_jobs_the_list_does_not_show_are_asked_for_a_few_a_cycle_in_turn(
         clock.advance(0.01)
         moved |= {r.job_id for r in await store.jobs() if r.status != first[r.job_id]}
     assert moved == set(ids)  # each asked in its turn, none twice while another waits
+
+
+async def test_a_status_is_committed_with_its_page_before_the_walk_goes_on(
+    tmp_path: Path,
+) -> None:
+    """At 10,000 jobs the walk is 100 pages: a change must not wait for the last one."""
+    from ftd.providers.types import RemoteJob
+    from tests.providers.test_core import Scripted
+
+    store = await Store.open(tmp_path / "ftd.db")
+    instance = await store.instance()
+    for job_id in ("ftjob-b", "ftjob-a"):
+        assert await store.adopt_job(job_id, "queued", MODEL, {INSTANCE_KEY: instance})
+    seen_while_walking: list[str | None] = []
+
+    class Walk(Scripted):
+        async def _op_jobs_page(
+            self, metadata: dict[str, str], after: str | None, limit: int
+        ) -> tuple[list[RemoteJob], bool]:
+            if after is not None:  # the second page: what does the first one's job say?
+                row = await store.job("ftjob-a")
+                seen_while_walking.append(None if row is None else row.status)
+            return await super()._op_jobs_page(metadata, after, limit)
+
+        async def _op_events_page(
+            self, job_id: str, after: str | None, limit: int
+        ) -> tuple[list[JobEvent], bool]:
+            return [], False
+
+    def running(job_id: str) -> RemoteJob:
+        return RemoteJob(
+            id=job_id, status="running", model=MODEL, metadata={INSTANCE_KEY: instance}
+        )
+
+    provider = Walk([([running("ftjob-a")], True), ([running("ftjob-b")], False)])
+    tracker = Tracker(store, provider, poll_seconds=1.0, on_finished=Finished())
+    await tracker.cycle()
+    assert seen_while_walking == ["running"]
+    assert [(j.job_id, j.status) for j in await store.jobs()] == [
+        ("ftjob-b", "running"),
+        ("ftjob-a", "running"),
+    ]
+    assert tracker.last_cycle["changed"] == 2
+    await store.close()

@@ -14,9 +14,10 @@ from ftd.store import Store
 from ftd.tags import INSTANCE_KEY
 from ftd.tracker import Tracker
 from tests.emulator.helpers import FakeClock, chat_dataset
-from tests.test_tracker import MODEL, PRICE, Finished, make_tracker
+from tests.test_tracker import MODEL, PRICE, Finished, close_providers, make_tracker
 
 pytestmark = pytest.mark.anyio
+__all__ = ["close_providers"]  # the autouse fixture that closes the trackers' providers
 
 
 @pytest.fixture

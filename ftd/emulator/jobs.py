@@ -350,21 +350,11 @@ class JobService:
     def list_jobs(
         self, after: str | None, limit: int, metadata: dict[str, str] | None, without_metadata: bool
     ) -> tuple[list[JobRecord], bool]:
-        jobs = list(reversed(self._state.jobs.values()))
-        if after is not None:
-            # An unknown cursor is not refused: the real service answers an empty page.
-            position = next((i for i, job in enumerate(jobs) if job.id == after), None)
-            jobs = [] if position is None else jobs[position + 1 :]
-        if without_metadata:
-            jobs = [job for job in jobs if not job.metadata]
-        elif metadata:
-            jobs = [
-                job
-                for job in jobs
-                if job.metadata is not None
-                and all(job.metadata.get(k) == v for k, v in metadata.items())
-            ]
-        return jobs[:limit], len(jobs) > limit
+        # An unknown cursor is not refused: the real service answers an empty page.
+        found, more = self._state.job_list.page(
+            after, limit, metadata, without_metadata=without_metadata
+        )
+        return [self._state.jobs[job_id] for job_id in found], more
 
     def events(
         self, job_id: str, after: str | None, limit: int

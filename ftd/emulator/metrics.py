@@ -7,6 +7,7 @@ restarts, without storing a number.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from typing import TYPE_CHECKING
@@ -53,10 +54,16 @@ def _unit(seed: int, step: int, salt: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+@functools.lru_cache(maxsize=4096)
+def _curve(seed: int) -> tuple[float, float]:
+    """Where a job's loss starts and the floor it falls towards: the same for every step,
+    so remembered rather than hashed again for each of a page's hundred events."""
+    return 1.6 + 0.8 * _unit(seed, 0, "start"), 0.08 + 0.25 * _unit(seed, 0, "floor")
+
+
 def _loss(seed: int, step: int, total: int, salt: str, noise: float) -> float:
     progress = step / max(1, total)
-    start = 1.6 + 0.8 * _unit(seed, 0, "start")
-    floor = 0.08 + 0.25 * _unit(seed, 0, "floor")
+    start, floor = _curve(seed)
     smooth = floor + (start - floor) * math.exp(-4.0 * progress)
     return max(0.001, smooth * (1 + noise * (2 * _unit(seed, step, salt) - 1)))
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ftd.emulator import persistence
 from ftd.emulator.blobs import BlobStore, DiskBlobs, MemoryBlobs
+from ftd.emulator.joblist import JobListIndex
 from ftd.emulator.records import FileRecord, JobRecord, UploadRecord
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class EmulatorState:
         self.files: dict[str, FileRecord] = {}
         self.uploads: dict[str, UploadRecord] = {}
         self.jobs: dict[str, JobRecord] = {}
+        self.job_list = JobListIndex()  # kept beside ``jobs``: list pages by place, not by walk
         self.deleted_models: set[str] = set()
         for row in journal.load(persistence.FILE):
             record = FileRecord.from_json(row)
@@ -37,6 +39,7 @@ class EmulatorState:
         for row in journal.load(persistence.JOB):
             job = JobRecord.from_json(row)
             self.jobs[job.id] = job
+            self.job_list.add(job.id, job.metadata)
         for row in journal.load(persistence.DELETED_MODEL):
             self.deleted_models.add(str(row["id"]))
 
@@ -69,6 +72,7 @@ class EmulatorState:
 
     def save_job(self, job: JobRecord) -> None:
         self.jobs[job.id] = job
+        self.job_list.add(job.id, job.metadata)
         self.journal.save(persistence.JOB, job.id, job.to_json())
 
     def delete_model(self, name: str) -> None:

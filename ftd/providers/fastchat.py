@@ -1,5 +1,4 @@
-"""Chat completions (and embeddings) sent over aiohttp: the evaluation's many small requests,
-cheaply.
+"""Chat completions, embeddings and list pages sent over aiohttp: many small requests, cheaply.
 
 An evaluation sends thousands of completions, as many at once as the limits
 allow; through the SDK each cost the daemon milliseconds of CPU (its request
@@ -10,6 +9,11 @@ client would send (its key, organisation and project included), and reads
 the answer as plain JSON. Failures are the SDK path's: an HTTP error becomes
 the same RemoteError through the adapter's own mapping, a dropped connection
 a retryable transient one; the total deadline is the caller's.
+
+The tracker's list pages (a job list page per hundred jobs, and as many
+event pages, every cycle) go the same way for the same reason: at 10,000
+jobs the SDK's request building and connection pool cost the daemon about
+a second of CPU a cycle.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def _failure(raw: bytes) -> tuple[str | None, str]:
 
 
 class ChatSession:
-    """One provider's completions endpoint, its connections kept between requests."""
+    """One provider's completions and list endpoints, its connections kept between requests."""
 
     def __init__(
         self,
@@ -60,7 +64,8 @@ class ChatSession:
         observe: Callable[[Mapping[str, str]], None],
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._headers = {**headers, "Content-Type": "application/json"}
+        self._headers = dict(headers)
+        self._json = {"Content-Type": "application/json"}
         self._http_error = http_error
         self._observe = observe
         self._session: aiohttp.ClientSession | None = None
@@ -74,17 +79,44 @@ class ChatSession:
         return self._session
 
     async def complete(self, body: dict[str, Any], request_timeout: float) -> ChatAnswer:
-        raw = await self.post("/chat/completions", body, request_timeout, OPERATION)
+        raw = await self._exchange(
+            "POST", self._base + "/chat/completions", OPERATION, request_timeout, data=body
+        )
         return rawanswer.answer_of(raw)
 
     async def post(
         self, path: str, body: dict[str, Any], request_timeout: float, operation: str
     ) -> bytes:
         """One POST under the base URL: the answer's bytes (bounded), or its RemoteError."""
+        return await self._exchange(
+            "POST", self._base + path, operation, request_timeout, data=body
+        )
+
+    async def page(
+        self, path: str, query: Mapping[str, str], operation: str, request_timeout: float
+    ) -> bytes:
+        """The body of a GET of ``path`` (under the base URL), bounded like every page."""
+        return await self._exchange(
+            "GET", self._base + path, operation, request_timeout, params=query
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        request_timeout: float,
+        *,
+        data: dict[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> bytes:
         try:
-            async with self._opened().post(
-                self._base + path,
-                data=orjson.dumps(body),
+            async with self._opened().request(
+                method,
+                url,
+                data=None if data is None else orjson.dumps(data),
+                params=params,
+                headers=self._json if data is not None else None,
                 timeout=aiohttp.ClientTimeout(total=request_timeout),
             ) as response:
                 raw = await rawpages.bounded_body(response.content.iter_chunked(CHUNK), operation)

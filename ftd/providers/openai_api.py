@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from ftd.providers.fastchat import ChatSession
 
 log = get_logger("ftd.providers")
+# A list page's timeout when the SDK client's own cannot be read (it always can, as configured).
+DEFAULT_PAGE_TIMEOUT = 60.0
 # An upload whose parts would still be going this close to its expiry is given up on.
 UPLOAD_EXPIRY_MARGIN = 60.0
 _QUOTA_CODES = frozenset(
@@ -217,7 +220,9 @@ class OpenAIProvider(OpenAIBatches, Provider):
     capabilities = Capabilities(
         pause=True, metadata_filter=True, uploads=True, batch=True, embeddings=True
     )
-    plain_chat = True  # completions over aiohttp (fastchat), where the headers say it all
+    # Completions, embeddings and the tracker's list pages over aiohttp (fastchat), where
+    # the headers say all a request needs.
+    plain_chat = True
 
     def __init__(
         self,
@@ -249,7 +254,7 @@ class OpenAIProvider(OpenAIBatches, Provider):
         await self._client.close()
 
     def _chat_session(self) -> ChatSession | None:
-        """Completions over aiohttp where the client's headers say all a request needs.
+        """Completions and list pages over aiohttp where the client's headers say it all.
 
         Not for an adapter that says otherwise (Azure), nor for a key that is a token
         provider (its headers change between requests): those go through the SDK.
@@ -377,10 +382,28 @@ class OpenAIProvider(OpenAIBatches, Provider):
         job = await self._client.fine_tuning.jobs.create(**job_body(request))
         return job_of(job)
 
+    def _request_timeout(self) -> float:
+        """The SDK client's per-request timeout (its read timeout), for requests sent beside it."""
+        timeout = self._client.timeout
+        if isinstance(timeout, int | float):
+            return float(timeout)
+        read = getattr(timeout, "read", None)
+        return float(read) if isinstance(read, int | float) else DEFAULT_PAGE_TIMEOUT
+
     async def _op_jobs_page(
         self, metadata: dict[str, str], after: str | None, limit: int
     ) -> tuple[list[RemoteJob], bool]:
         # Plain JSON, not the SDK's objects: the tracker reads thousands a cycle.
+        plain = self._chat_session()
+        if plain is not None:
+            query = {f"metadata[{k}]": v for k, v in metadata.items()}
+            query["limit"] = str(limit)
+            if after:
+                query["after"] = after
+            body = await plain.page(
+                "/fine_tuning/jobs", query, "list_jobs", self._request_timeout()
+            )
+            return rawpages.jobs_page_of(body, limit)
         async with self._client.fine_tuning.jobs.with_streaming_response.list(
             metadata=metadata or openai.omit, limit=limit, after=after or openai.omit
         ) as response:
@@ -398,6 +421,12 @@ class OpenAIProvider(OpenAIBatches, Provider):
     async def _op_events_page(
         self, job_id: str, after: str | None, limit: int
     ) -> tuple[list[JobEvent], bool]:
+        plain = self._chat_session()
+        if plain is not None:
+            query = {"limit": str(limit), **({"after": after} if after else {})}
+            path = f"/fine_tuning/jobs/{urllib.parse.quote(job_id, safe='')}/events"
+            body = await plain.page(path, query, "list_events", self._request_timeout())
+            return rawpages.events_page_of(body, limit)
         async with self._client.fine_tuning.jobs.with_streaming_response.list_events(
             job_id, limit=limit, after=after or openai.omit
         ) as response:

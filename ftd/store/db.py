@@ -580,6 +580,18 @@ class Store:
         )
         return [JobRow.from_row(r) for r in rows]
 
+    async def ended_jobs_with_event_gap(self) -> list[JobRow]:
+        """The ended among ``jobs_with_event_gap``: a tracker cycle has just read every
+        unfinished job's row, cursor included, and need not build 10,000 rows again."""
+        final = sorted(states.JOB_FINAL)
+        rows = await self._all(
+            f"SELECT * FROM jobs WHERE status IN {_marks(final)} AND ("  # noqa: S608
+            "events_cursor IS NOT NULL "
+            "OR details_at IS NULL OR details_at < coalesce(finished_at, 0)) ORDER BY id",
+            final,
+        )
+        return [JobRow.from_row(r) for r in rows]
+
     async def jobs_awaiting_model(self) -> list[JobRow]:
         rows = await self._all(
             "SELECT * FROM jobs WHERE status = ? AND fine_tuned_model IS NOT NULL "

@@ -99,3 +99,45 @@ async def _sleep(seconds: float) -> None:
     import anyio
 
     await anyio.sleep(seconds)
+
+
+async def test_a_restart_lists_the_same_pages_by_filter_and_cursor(
+    start_emulator: StartEmulator, tmp_path: Path
+) -> None:
+    """The list index is rebuilt from the journal: same order, same filters, same cursors,
+    and a job created after the restart comes first."""
+    state = tmp_path / "emulator.db"
+    clock = FakeClock()
+
+    async def pages(sdk: openai.AsyncOpenAI, tag: str) -> list[list[str]]:
+        found, after = [], None
+        while True:
+            page = await sdk.fine_tuning.jobs.list(
+                limit=2, metadata={"ds": tag}, **({"after": after} if after else {})
+            )
+            found.append([j.id for j in page.data])
+            if not page.has_more:
+                return found
+            after = page.data[-1].id
+
+    async with (
+        start_emulator(clock=clock, state_path=state) as emulator,
+        openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k", max_retries=0) as sdk,
+    ):
+        training = await upload(sdk, chat_dataset(10))
+        for n in range(7):
+            await sdk.fine_tuning.jobs.create(
+                model=MODEL, training_file=training, metadata={"ds": "ab"[n % 2]}
+            )
+        before = await pages(sdk, "a")
+    assert [len(p) for p in before] == [2, 2]
+    async with (
+        start_emulator(clock=clock, state_path=state) as emulator,
+        openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k", max_retries=0) as sdk,
+    ):
+        assert await pages(sdk, "a") == before
+        newest = await sdk.fine_tuning.jobs.create(
+            model=MODEL, training_file=training, metadata={"ds": "a"}
+        )
+        after = await pages(sdk, "a")
+    assert [j for p in after for j in p] == [newest.id, *(j for p in before for j in p)]

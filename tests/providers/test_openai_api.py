@@ -51,7 +51,9 @@ async def remote(emulator: Emulator, sleeps: list[float]) -> AsyncIterator[Provi
         sleeps.append(seconds)
 
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k") as client:
-        yield OpenAIProvider("default", client, policy=CallPolicy(retries=2), sleep=no_wait)
+        provider = OpenAIProvider("default", client, policy=CallPolicy(retries=2), sleep=no_wait)
+        yield provider
+        await provider.close()  # its list pages' aiohttp session
 
 
 def job(model: str, training_file: str, **metadata: str) -> JobRequest:

@@ -100,9 +100,10 @@ async def run_job(store: Store, clock: FakeClock, work_dir: Path) -> tuple[int, 
         async def finished() -> None:
             return None
 
+        provider = OpenAIProvider("default", client, policy=CallPolicy(retries=6), sleep=no_wait)
         tracker = Tracker(
             store,
-            OpenAIProvider("default", client, policy=CallPolicy(retries=6), sleep=no_wait),
+            provider,
             poll_seconds=1.0,
             on_finished=finished,
             price_per_mtok=lambda _model: PRICE,
@@ -115,5 +116,6 @@ async def run_job(store: Store, clock: FakeClock, work_dir: Path) -> tuple[int, 
             assert row is not None
             done = row.status in ("succeeded", "failed", "cancelled")
             if done and row.events_cursor is None and row.results_parsed_at is not None:
+                await provider.close()  # its list pages' aiohttp session
                 return dataset_id, job.id
     raise AssertionError(f"job {job.id} was not followed to its end")

@@ -9,7 +9,7 @@ import pytest
 
 from ftd.store import Store
 from ftd.store.schema import MIGRATIONS
-from ftd.store.tracking import Cycle, EventRow
+from ftd.store.tracking import Cycle, EventRow, JobUpdate
 
 pytestmark = pytest.mark.anyio
 JOB = "ftjob-1"
@@ -149,4 +149,41 @@ async def test_asking_which_of_a_huge_page_is_known_fits_sqlites_variable_limit(
     await store.record_cycle(Cycle(events=[message("stored", 1, "ftevent-7")]))
     ids = [f"ftevent-{i}" for i in range(300_000)]  # over any build's default limit
     assert await store.known_events(ids) == {"ftevent-7"}
+    await store.close()
+
+
+async def test_the_ended_jobs_with_events_left_are_the_ended_part_of_every_gap(
+    tmp_path: Path,
+) -> None:
+    """The tracker takes the unfinished jobs' gaps from the rows it has just read and asks
+    the store only for the ended ones: the two together must be every gap."""
+    store = await Store.open(tmp_path / "ftd.db")
+    for job_id, status in [
+        ("ftjob-running-gap", "running"),
+        ("ftjob-running-read", "running"),
+        ("ftjob-ended-unread", "running"),
+        ("ftjob-ended-read", "running"),
+        ("ftjob-ended-gap", "running"),
+    ]:
+        assert await store.adopt_job(job_id, status, "m", None)
+
+    def update(job_id: str, status: str) -> JobUpdate:
+        return JobUpdate(job_id, status, None, None, None, None, None, None, None, None)
+
+    ended = ["ftjob-ended-unread", "ftjob-ended-read", "ftjob-ended-gap"]
+    await store.record_cycle(Cycle(updates=[update(j, "succeeded") for j in ended]))
+    await store.record_cycle(
+        Cycle(
+            detailed=["ftjob-running-read", "ftjob-ended-read", "ftjob-ended-gap"],
+            cursors={"ftjob-running-gap": "ftevent-9", "ftjob-ended-gap": ""},
+        )
+    )
+    every_gap = {r.job_id for r in await store.jobs_with_event_gap()}
+    assert every_gap == {"ftjob-running-gap", "ftjob-ended-unread", "ftjob-ended-gap"}
+    assert {r.job_id for r in await store.ended_jobs_with_event_gap()} == {
+        "ftjob-ended-unread",
+        "ftjob-ended-gap",
+    }
+    unfinished = {r.job_id for r in await store.active_jobs() if r.events_cursor is not None}
+    assert unfinished | {r.job_id for r in await store.ended_jobs_with_event_gap()} == every_gap
     await store.close()
