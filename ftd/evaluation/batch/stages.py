@@ -315,7 +315,7 @@ class BatchStages:
                 log.warning("eval_batch_unread", tag=batch.tag, batch_id=batch_id, error=str(exc))
                 remote = None
             if remote is not None:
-                completed, failed = _counts(batch, remote)
+                completed, failed = counts_so_far(batch, remote)
                 now = (remote.status, completed, failed)
                 if now != seen:
                     seen = now
@@ -529,7 +529,7 @@ async def _within_cap(
     return todo, None
 
 
-def _counts(batch: BatchRow, remote: RemoteBatch) -> tuple[int, int]:
+def counts_so_far(batch: BatchRow, remote: RemoteBatch) -> tuple[int, int]:
     """(completed, failed) so far: the provider's counts, or its percentage of the requests.
 
     A provider that tells only a percentage done (Together) has its
