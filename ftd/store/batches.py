@@ -197,6 +197,9 @@ class OutputLine:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reason: str | None = None
+    # Committed before the batch's requests were indexed (by a version of ftd that kept
+    # only ``committed_lines``): its outcome is recorded, its answer not paid again.
+    paid_before: bool = False
 
 
 async def indexed(store: Store, batch_row_id: int) -> int:
@@ -264,6 +267,8 @@ async def commit_lines(
                 (key, batch.model, line.text, line.prompt_tokens, line.completion_tokens, tx.now)
             )
             outcomes.append((ANSWERED, batch.id, line.custom_id))
+            if line.paid_before:
+                continue
             answered += 1
             prompt += line.prompt_tokens
             completion += line.completion_tokens

@@ -68,6 +68,24 @@ async def test_an_output_replayed_after_a_crash_is_counted_and_paid_once(store: 
     assert await batch_rows.open_batches(store, evaluation_id, "answers") == []
 
 
+async def test_a_line_paid_before_its_batch_was_indexed_is_settled_not_paid(store: Store) -> None:
+    evaluation_id = await evaluation(store)
+    await batch_rows.choose(store, evaluation_id, "batch", "asked for")
+    batch = await batch_rows.intend(store, evaluation_id, "answers", "t2", "/p", "m", 2, 10)
+    await batch_rows.index_requests(
+        store, batch.id, [("e1/0/answer/0", "k0"), ("e1/1/answer/0", "k1")]
+    )
+    lines = [
+        batch_rows.OutputLine("e1/0/answer/0", "in before", 10, 2, paid_before=True),
+        batch_rows.OutputLine("e1/1/answer/0", "new", 10, 2),
+    ]
+    assert await batch_rows.commit_lines(store, batch, 2, lines, lambda p, c: 1.0) == 1
+    row = await rows_of.get(store, evaluation_id)
+    assert row is not None
+    assert (row.requests, row.cost_usd) == (1, 1.0)
+    assert await batch_rows.settle(store, batch, "completed") == (2, 0)
+
+
 async def test_requests_no_line_told_of_fail_with_the_batchs_reason(store: Store) -> None:
     evaluation_id = await evaluation(store)
     await batch_rows.choose(store, evaluation_id, "batch", "asked for")

@@ -353,7 +353,8 @@ class BatchStages:
         cache key and outcome are in the database (see ``_index``).
         """
         evaluation_id = context.row.id
-        await self._index(batch)
+        # Output lines an earlier ftd committed before it indexed requests: in, and paid.
+        paid_before = batch.committed_lines if await self._index(batch) else 0
         price = self._pricing(batch.model)
 
         def cost(prompt_tokens: int, completion_tokens: int) -> float:
@@ -369,7 +370,8 @@ class BatchStages:
                 path = Path(batch.path).with_suffix(suffix)
                 await self._provider.download_file(file_id, path, max_bytes=MAX_OUTPUT_BYTES)
                 number = 0
-                async for lines, read in self._read_lines(batch, path):
+                before = paid_before if suffix == ".out.jsonl" else 0
+                async for lines, read in self._read_lines(batch, path, before):
                     number += read
                     upto = number if suffix == ".out.jsonl" else 0
                     await batch_rows.commit_lines(self._store, batch, upto, lines, cost)
@@ -396,29 +398,37 @@ class BatchStages:
             log.info("eval_batch_retry_later", tag=batch.tag, requests=failed)
         await anyio.Path(batch.path).unlink(missing_ok=True)
 
-    async def _index(self, batch: BatchRow) -> None:
+    async def _index(self, batch: BatchRow) -> bool:
         """Record each request's custom_id and cache key from the request file, once.
 
         Read again a chunk at a time after a crash that left the record short
-        (a request already recorded keeps its outcome).
+        (a request already recorded keeps its outcome). True when none was
+        recorded before.
         """
-        if await batch_rows.indexed(self._store, batch.id) >= batch.requests:
-            return
+        already = await batch_rows.indexed(self._store, batch.id)
+        if already >= batch.requests:
+            return False
         async with await anyio.open_file(batch.path, "rb") as handle:
             while pairs := await anyio.to_thread.run_sync(
                 _request_keys, handle.wrapped, COMMIT_CHUNK
             ):
                 await batch_rows.index_requests(self._store, batch.id, pairs)
+        return already == 0
 
     async def _read_lines(
-        self, batch: BatchRow, path: Path
+        self, batch: BatchRow, path: Path, paid_before: int
     ) -> AsyncIterator[tuple[list[batch_rows.OutputLine], int]]:
-        """A downloaded file's lines read, a bounded chunk at a time; with how many lines each."""
+        """A downloaded file's lines read, a bounded chunk at a time; with how many lines each.
+
+        The first ``paid_before`` lines are marked as paid for already.
+        """
+        number = 0
         async with await anyio.open_file(path, "rb") as handle:
             while True:
-                lines, read, too_long = await anyio.to_thread.run_sync(
-                    self._read_chunk, handle.wrapped
+                lines, read, too_long, more = await anyio.to_thread.run_sync(
+                    self._read_chunk, handle.wrapped, number, paid_before
                 )
+                number += read
                 if too_long:
                     log.warning(
                         "eval_batch_line_too_long",
@@ -426,29 +436,35 @@ class BatchStages:
                         lines=too_long,
                         max_bytes=MAX_LINE_BYTES,
                     )
-                if not read:
+                if read:
+                    yield lines, read
+                if not more:
                     return
-                yield lines, read
 
-    def _read_chunk(self, handle: IO[bytes]) -> tuple[list[batch_rows.OutputLine], int, int]:
-        """Up to COMMIT_CHUNK lines or CHUNK_BYTES of them, read; (the lines, how many, too long).
+    def _read_chunk(
+        self, handle: IO[bytes], number: int, paid_before: int
+    ) -> tuple[list[batch_rows.OutputLine], int, int, bool]:
+        """Up to COMMIT_CHUNK lines or CHUNK_BYTES of them, read.
 
-        A line over MAX_LINE_BYTES is skipped unread (its request ends failed).
+        (The lines, how many were not blank, how many too long, whether the
+        file goes on.) ``number`` lines were read before; one within the first
+        ``paid_before`` is marked so. A line over MAX_LINE_BYTES is skipped
+        unread (its request ends failed).
         """
         found: list[batch_rows.OutputLine] = []
         read = too_long = size = 0
         while read < COMMIT_CHUNK and size < CHUNK_BYTES:
             raw = handle.readline(MAX_LINE_BYTES + 1)
             if not raw:
-                break
-            read += 1
+                return found, read, too_long, False
             size += len(raw)
+            if not raw.strip():
+                continue
+            read += 1
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                 too_long += 1
                 while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
                     pass
-                continue
-            if not raw.strip():
                 continue
             custom_id, answer, reason = self._read_line(raw)
             if custom_id is None:
@@ -456,8 +472,9 @@ class BatchStages:
             if answer is None:
                 found.append(batch_rows.OutputLine(custom_id, None, reason=reason))
             else:
-                found.append(batch_rows.OutputLine(custom_id, *answer))
-        return found, read, too_long
+                paid = number + read <= paid_before
+                found.append(batch_rows.OutputLine(custom_id, *answer, paid_before=paid))
+        return found, read, too_long, True
 
     def _read_line(self, line: bytes) -> tuple[str | None, tuple[str, int, int] | None, str | None]:
         """(custom_id, (text, tokens in, tokens out) or None, the reason when None)."""
@@ -488,7 +505,7 @@ class BatchStages:
         return custom_id, (answer.text, answer.prompt_tokens, answer.completion_tokens), None
 
     async def _fail_all(self, batch: BatchRow, reason: str) -> None:
-        await self._index(batch)
+        await self._index(batch)  # (nothing of a batch never created was committed)
         while await batch_rows.fail_unsettled(self._store, batch, reason, limit=COMMIT_CHUNK):
             pass
         await batch_rows.settle(self._store, batch, "not_created", reason[:500])
