@@ -218,8 +218,13 @@ class BatchService:
         input_purpose: str = "batch",
         output_purpose: str = OUTPUT_PURPOSE,
         default_window: str | None = None,
+        max_requests: int = MAX_REQUESTS,
+        max_input_bytes: int = MAX_INPUT_BYTES,
     ) -> None:
         # A flavour names its own file purposes; Together leaves the window out, meaning 24h.
+        # Each provider has its own ceilings on one batch's input file (OpenAI's by default).
+        self._max_requests = max_requests
+        self._max_input_bytes = max_input_bytes
         self._input_purpose = input_purpose
         self._output_purpose = output_purpose
         self._default_window = default_window
@@ -268,12 +273,15 @@ class BatchService:
                 f"not '{source.purpose}'.",
                 param="input_file_id",
             )
-        if source.bytes > MAX_INPUT_BYTES:
+        if source.bytes > self._max_input_bytes:
             raise bad_request(
-                f"The input file is {source.bytes} bytes, over the limit of {MAX_INPUT_BYTES}.",
+                f"The input file is {source.bytes} bytes, over the limit of "
+                f"{self._max_input_bytes}.",
                 param="input_file_id",
             )
-        parsed = parse_input(self._state.blobs.read(input_file_id), str(endpoint))
+        parsed = parse_input(
+            self._state.blobs.read(input_file_id), str(endpoint), self._max_requests
+        )
         config = self._config
         speed = config.speed
         fate = COMPLETED

@@ -30,9 +30,9 @@ from ftd.datasets.split import origin_of
 from ftd.errors import FtdError
 from ftd.evaluation import rft
 from ftd.evaluation.batch.engine import BatchEngine
+from ftd.evaluation.batch.source import count_items
 from ftd.evaluation.budget import Pricing
 from ftd.evaluation.cache import ResponseCache
-from ftd.evaluation.items import read_items
 from ftd.evaluation.limits import Limits
 from ftd.evaluation.pool import Requester
 from ftd.evaluation.runner import Runner
@@ -417,8 +417,10 @@ class EvaluationService:
             raise EvaluationRequestError(
                 "test_file", f"{test_file} must be an absolute path (the daemon runs in /)"
             )
+        # Every line checked, the items counted and not kept: a test file of 100,000
+        # items held whole here would take more memory than the whole evaluation.
         items = await anyio.to_thread.run_sync(
-            partial(read_items, path, max_items=settings.max_items)
+            partial(count_items, path, max_items=settings.max_items, reinforcement=False)
         )
         new_id = await rows_of.queue(
             self._store,
@@ -430,7 +432,7 @@ class EvaluationService:
             recording_id=recorded.id if recorded is not None else None,
         )
         assert new_id is not None  # only job evaluations can meet the unique index
-        log.info("evaluation_requested", evaluation_id=new_id, model=name, items=len(items))
+        log.info("evaluation_requested", evaluation_id=new_id, model=name, items=items)
         self.wake()
         return new_id
 

@@ -67,6 +67,8 @@ class RemoteBatch:
     input_tokens: int | None = None
     output_tokens: int | None = None
     provider_status: str | None = None
+    # Percent of the requests done, from a provider that tells that instead of counts (Together).
+    progress: float | None = None
 
     @property
     def terminal(self) -> bool:

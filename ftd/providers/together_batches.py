@@ -4,11 +4,12 @@ Together's batch job keeps no metadata, so ftd's tag travels in the input
 file's name (the stages name every request file ``<tag>.jsonl``): batches are
 found again by the names of their input files, and each batch found is given
 the tag as its metadata. Statuses come upper-case and without finalizing or
-cancelling; progress is a percentage, so the request counts stay unknown (0)
-until the output is read. A request file is uploaded with ``max_tokens``
-where ftd wrote OpenAI's ``max_completion_tokens``, as the live chat call
-translates it; the file on disk, from which the cache keys are read, is left
-as written.
+cancelling; progress is a percentage, not request counts: it is passed on as
+such, and the stages turn it into requests done from the batch's own count.
+A request file is uploaded with ``max_tokens`` where ftd wrote OpenAI's
+``max_completion_tokens``, as the live chat call translates it: the file on
+disk, from which the cache keys are read, is left as written, and the
+translation is written beside it line by line and uploaded from disk.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import anyio
 import orjson
 
 from ftd.errors import RemoteError
+from ftd.logs import get_logger
 from ftd.providers.batches import BatchLimits, BatchOperations, RemoteBatch
 from ftd.providers.kinds import TRANSIENT
 from ftd.providers.openai_api import http_error
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from ftd.providers.core import CallPolicy
 
+log = get_logger("ftd.providers")
 INPUT_PURPOSE = "batch-api"
 _STATUS = {
     "VALIDATING": "validating",
@@ -56,6 +59,13 @@ def _epoch(value: object) -> float | None:
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _percent(value: object) -> float | None:
+    """A progress percentage, kept within 0 to 100; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return min(100.0, max(0.0, float(value)))
 
 
 def _text(value: object) -> str | None:
@@ -82,18 +92,23 @@ def answer_of(answer: dict[str, Any]) -> ChatAnswer:
     )
 
 
-def translated(data: bytes) -> bytes:
-    """A request file with each body's ``max_completion_tokens`` named ``max_tokens``."""
-    out: list[bytes] = []
-    for raw in data.splitlines():
-        if not raw.strip():
-            continue
-        line = orjson.loads(raw)
-        body = line.get("body") if isinstance(line, dict) else None
-        if isinstance(body, dict) and "max_completion_tokens" in body:
-            body["max_tokens"] = body.pop("max_completion_tokens")
-        out.append(orjson.dumps(line))
-    return b"\n".join(out) + b"\n"
+def translated(raw: bytes) -> bytes:
+    """One request line with its body's ``max_completion_tokens`` named ``max_tokens``."""
+    line = orjson.loads(raw)
+    body = line.get("body") if isinstance(line, dict) else None
+    if isinstance(body, dict) and "max_completion_tokens" in body:
+        body["max_tokens"] = body.pop("max_completion_tokens")
+    return orjson.dumps(line) + b"\n"
+
+
+def translate_file(source: Path, dest: Path) -> int:
+    """``source``'s request lines written to ``dest`` translated, one at a time; its size."""
+    size = 0
+    with source.open("rb") as lines, dest.open("wb") as out:
+        for raw in lines:
+            if raw.strip():
+                size += out.write(translated(raw))
+    return size
 
 
 class TogetherBatches(BatchOperations):
@@ -131,6 +146,7 @@ class TogetherBatches(BatchOperations):
         name = self._filenames.get(input_file or "")
         tag = name[: -len(".jsonl")] if name and name.endswith(".jsonl") else None
         error = _text(body.get("error"))
+        progress = body.get("progress")
         return RemoteBatch(
             id=batch_id,
             status=_STATUS.get(word, word.lower()),
@@ -142,22 +158,35 @@ class TogetherBatches(BatchOperations):
             created_at=_epoch(body.get("created_at")),
             errors=(error,) if error else (),
             provider_status=word,
+            progress=_percent(progress),
         )
 
     async def _op_batch_upload(self, path: Path, filename: str) -> RemoteFile:
-        data = translated(await anyio.Path(path).read_bytes())
-        form = aiohttp.FormData()
-        form.add_field("purpose", INPUT_PURPOSE)
-        form.add_field("file_name", filename)
-        form.add_field("file_type", "jsonl")
-        form.add_field("file", data, filename=filename, content_type="application/octet-stream")
-        answer = await self._call(
-            "upload_batch_file",
-            "POST",
-            "/files/upload",
-            data=form,
-            seconds=self._policy.upload_timeout,
-        )
+        sent = path.with_name(path.name + ".together")
+        try:
+            size = await anyio.to_thread.run_sync(translate_file, path, sent)
+            log.info("together_batch_file_translated", filename=filename, bytes=size)
+            handle = await anyio.to_thread.run_sync(sent.open, "rb")
+            try:
+                form = aiohttp.FormData()
+                form.add_field("purpose", INPUT_PURPOSE)
+                form.add_field("file_name", filename)
+                form.add_field("file_type", "jsonl")
+                # A file object: aiohttp sends it a chunk at a time, never read whole.
+                form.add_field(
+                    "file", handle, filename=filename, content_type="application/octet-stream"
+                )
+                answer = await self._call(
+                    "upload_batch_file",
+                    "POST",
+                    "/files/upload",
+                    data=form,
+                    seconds=self._policy.upload_timeout,
+                )
+            finally:
+                handle.close()
+        finally:
+            await anyio.Path(sent).unlink(missing_ok=True)
         return self._file_of(answer)
 
     async def _op_batch_find_file(self, filename: str) -> RemoteFile | None:

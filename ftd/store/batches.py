@@ -19,7 +19,7 @@ import orjson
 from ftd.store.rows import _Row
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
     from ftd.store import Store
 
@@ -184,49 +184,176 @@ async def failure_counts(
     return found
 
 
-async def commit_answers(
-    store: Store,
-    evaluation_id: int,
-    batch_row_id: int,
-    upto: int,
-    answers: Iterable[tuple[str, str, str, int, int, float]],
-) -> None:
-    """A run of output lines (key, model, text, tokens in, out, cost) and the line they reach.
+ANSWERED = "answered"  # a request's outcome once its output line is in
+FAILED = "failed"  # ... or once it failed (an error line, or missing from the output)
 
-    Each line is paid for (the provider bills every request in the file, an
-    answer the cache holds already included), and the batch row records in
-    the same commit how many of its output lines are in: a replay after a
-    crash starts after them, so no line is counted or paid for twice.
-    """
-    requests = prompt = completion = 0
-    cost = 0.0
+
+@dataclass(frozen=True, slots=True)
+class OutputLine:
+    """One line of a batch's output or error file, read: an answer, or why there is none."""
+
+    custom_id: str
+    text: str | None  # None: the request failed, ``reason`` says why
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reason: str | None = None
+    # Committed before the batch's requests were indexed (by a version of ftd that kept
+    # only ``committed_lines``): its outcome is recorded, its answer not paid again.
+    paid_before: bool = False
+
+
+async def indexed(store: Store, batch_row_id: int) -> int:
+    """How many of a batch's requests are recorded by custom_id."""
+    rows = await store.read(
+        "SELECT count(*) AS n FROM eval_batch_requests WHERE batch = ?", (batch_row_id,)
+    )
+    return int(rows[0]["n"])
+
+
+async def index_requests(
+    store: Store, batch_row_id: int, requests: Iterable[tuple[str, str]]
+) -> None:
+    """Record (custom_id, cache key) pairs of a batch; one already recorded keeps its outcome."""
     async with store.transaction() as tx:
-        for key, model, text, prompt_tokens, completion_tokens, price in answers:
-            await tx.execute(
-                "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "
-                "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, text, prompt_tokens, completion_tokens, tx.now),
-            )
-            requests += 1
-            prompt += prompt_tokens
-            completion += completion_tokens
-            cost += price
-        await tx.execute(
-            "UPDATE eval_batches SET committed_lines = ?, updated_at = ? WHERE id = ?",
-            (upto, tx.now, batch_row_id),
+        await tx.executemany(
+            "INSERT OR IGNORE INTO eval_batch_requests (batch, custom_id, key) VALUES (?, ?, ?)",
+            ((batch_row_id, custom_id, key) for custom_id, key in requests),
         )
-        if requests:
+
+
+async def commit_lines(
+    store: Store,
+    batch: BatchRow,
+    upto: int,
+    lines: Sequence[OutputLine],
+    cost: Callable[[int, int], float],
+) -> int:
+    """A run of output lines, each request's once; how many answers it brought in.
+
+    A line counts only if its custom_id is one of the batch's requests and
+    that request has no outcome yet; the outcome is recorded in the same
+    commit as the answer's cache row, its tokens and its cost (``cost`` of
+    the tokens in and out), so a line said twice, or read again after a
+    crash, is neither counted nor paid for a second time. Each answer is paid
+    for, one the cache already holds included: the provider bills it.
+    """
+    answered = prompt = completion = 0
+    spent = 0.0
+    async with store.transaction() as tx:
+        keys: dict[str, str] = {}
+        wanted = list({line.custom_id for line in lines})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            cursor = await tx.execute(
+                "SELECT custom_id, key FROM eval_batch_requests "  # noqa: S608
+                f"WHERE batch = ? AND outcome IS NULL AND custom_id IN ({marks})",
+                (batch.id, *chunk),
+            )
+            keys.update((str(r[0]), str(r[1])) for r in await cursor.fetchall())
+        cached: list[tuple[str, str, str, int, int, float]] = []
+        failures: list[tuple[int, str, str, str]] = []
+        outcomes: list[tuple[str, int, str]] = []
+        for line in lines:
+            key = keys.pop(line.custom_id, None)
+            if key is None:
+                continue  # not one of this batch's requests, or settled already
+            if line.text is None:
+                reason = (line.reason or "failed in the batch")[:500]
+                failures.append((batch.evaluation_id, line.custom_id, batch.tag, reason))
+                outcomes.append((FAILED, batch.id, line.custom_id))
+                continue
+            cached.append(
+                (key, batch.model, line.text, line.prompt_tokens, line.completion_tokens, tx.now)
+            )
+            outcomes.append((ANSWERED, batch.id, line.custom_id))
+            if line.paid_before:
+                continue
+            answered += 1
+            prompt += line.prompt_tokens
+            completion += line.completion_tokens
+            spent += cost(line.prompt_tokens, line.completion_tokens)
+        await tx.executemany(
+            "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "
+            "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            cached,
+        )
+        await tx.executemany(
+            "INSERT OR IGNORE INTO eval_batch_failures (evaluation_id, custom_id, batch_tag, "
+            "reason) VALUES (?, ?, ?, ?)",
+            failures,
+        )
+        await tx.executemany(
+            "UPDATE eval_batch_requests SET outcome = ? WHERE batch = ? AND custom_id = ?",
+            outcomes,
+        )
+        await tx.execute(
+            "UPDATE eval_batches SET committed_lines = max(committed_lines, ?), updated_at = ? "
+            "WHERE id = ?",
+            (upto, tx.now, batch.id),
+        )
+        if answered:
             await tx.execute(
                 "UPDATE evaluations SET requests = requests + ?, prompt_tokens = prompt_tokens "
                 "+ ?, completion_tokens = completion_tokens + ?, cost_usd = cost_usd + ?, "
                 "updated_at = ? WHERE id = ?",
-                (requests, prompt, completion, cost, tx.now, evaluation_id),
+                (answered, prompt, completion, spent, tx.now, batch.evaluation_id),
             )
             await tx.execute(
                 "UPDATE eval_batch_runs SET batch_cost_usd = batch_cost_usd + ? "
                 "WHERE evaluation_id = ?",
-                (cost, evaluation_id),
+                (spent, batch.evaluation_id),
             )
+    return answered
+
+
+async def fail_unsettled(store: Store, batch: BatchRow, reason: str, *, limit: int) -> int:
+    """Up to ``limit`` of the batch's requests without an outcome recorded as failed; how many.
+
+    Called until it answers 0, once the output and error files are in: what
+    neither file told of failed for ``reason`` (and is retried in a later batch).
+    """
+    async with store.transaction() as tx:
+        cursor = await tx.execute(
+            "SELECT custom_id FROM eval_batch_requests WHERE batch = ? AND outcome IS NULL LIMIT ?",
+            (batch.id, limit),
+        )
+        ids = [str(r[0]) for r in await cursor.fetchall()]
+        await tx.executemany(
+            "INSERT OR IGNORE INTO eval_batch_failures (evaluation_id, custom_id, batch_tag, "
+            "reason) VALUES (?, ?, ?, ?)",
+            ((batch.evaluation_id, custom_id, batch.tag, reason[:500]) for custom_id in ids),
+        )
+        await tx.executemany(
+            "UPDATE eval_batch_requests SET outcome = ? WHERE batch = ? AND custom_id = ?",
+            ((FAILED, batch.id, custom_id) for custom_id in ids),
+        )
+    return len(ids)
+
+
+async def settle(
+    store: Store, batch: BatchRow, status: str, error: str | None = None
+) -> tuple[int, int]:
+    """The batch committed with its requests' counts (answered, failed), its requests forgotten.
+
+    Every request has an outcome by now (see ``fail_unsettled``); the counts
+    are read from them, in the commit that marks the batch done.
+    """
+    async with store.transaction() as tx:
+        row = await tx.one(
+            "SELECT count(*) AS n, coalesce(sum(outcome = ?), 0) AS answered "
+            "FROM eval_batch_requests WHERE batch = ?",
+            (ANSWERED, batch.id),
+        )
+        total = int(row["n"]) if row is not None else 0
+        answered = int(row["answered"]) if row is not None else 0
+        await tx.execute(
+            "UPDATE eval_batches SET committed = 1, status = ?, completed = ?, failed = ?, "
+            "error = coalesce(?, error), updated_at = ? WHERE id = ?",
+            (status, answered, total - answered, error, tx.now, batch.id),
+        )
+        await tx.execute("DELETE FROM eval_batch_requests WHERE batch = ?", (batch.id,))
+    return answered, total - answered
 
 
 async def commit_failures(

@@ -675,6 +675,10 @@ class Tx:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
         return await self.db.execute(sql, params)
 
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """One statement over many rows in a single call to the database's thread."""
+        await self.db.executemany(sql, rows)
+
     async def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         async with self.db.execute(sql, params) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()

@@ -439,6 +439,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE notification_deliveries ADD COLUMN dropped_at REAL;
     ALTER TABLE notification_deliveries ADD COLUMN dropped_reason TEXT;
     """,
+    # 15: a batch's requests by custom_id: the cache key each output line is committed
+    # under and what became of it (answered, failed; NULL while the batch runs). Held
+    # here rather than in the daemon's memory, since eight batches of 50,000 requests
+    # in flight would hold hundreds of thousands of keys; deleted once the batch is in.
+    """
+    CREATE TABLE eval_batch_requests (
+        batch INTEGER NOT NULL REFERENCES eval_batches(id) ON DELETE CASCADE,
+        custom_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        outcome TEXT,
+        PRIMARY KEY (batch, custom_id)
+    ) STRICT, WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,12 +4,14 @@ every answer checked against Together's OpenAPI document."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
+from ftd.emulator.together.batches import MAX_INPUT_BYTES as TOGETHER_MAX_INPUT_BYTES
 from tests.emulator import together_schemas
 from tests.emulator.helpers import FakeClock
 from tests.emulator.together_support import LLAMA_8B, Answer, Together, together_emulator
@@ -124,3 +126,27 @@ async def test_cancel_refusals_and_purposes(api: Together, clock: FakeClock) -> 
     no_file = await api.call("POST", "/batches", json={"endpoint": "/v1/chat/completions"})
     assert no_file.status == 400
     assert "input_file_id" in no_file.body["error"]
+
+
+async def test_an_input_file_over_togethers_100_mb_is_refused(
+    api: Together, tmp_path: Path
+) -> None:
+    # Together's ceiling is half OpenAI's 200 MB: a file just over it is refused at creation.
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as out:
+        out.truncate(TOGETHER_MAX_INPUT_BYTES + 1)
+    with big.open("rb") as handle:
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch-api")
+        form.add_field("file_name", "ftd-e1-t-1.jsonl")
+        form.add_field("file", handle, filename="ftd-e1-t-1.jsonl")
+        uploaded = await api.call("POST", "/files/upload", data=form)
+    assert uploaded.status == 200, uploaded.body
+    refused = await api.call(
+        "POST",
+        "/batches",
+        json={"endpoint": "/v1/chat/completions", "input_file_id": uploaded.body["id"]},
+    )
+    assert refused.status == 400
+    assert f"over the limit of {TOGETHER_MAX_INPUT_BYTES}" in refused.body["error"]
+    assert TOGETHER_MAX_INPUT_BYTES == 100 * 1024 * 1024

@@ -12,7 +12,7 @@ from ftd.config import load_settings
 from ftd.providers.batches import COMPLETED
 from ftd.providers.registry import open_provider
 from ftd.providers.together import TogetherProvider
-from ftd.providers.together_batches import TAG_METADATA_KEY, translated
+from ftd.providers.together_batches import TAG_METADATA_KEY, translate_file
 from tests.emulator.helpers import FakeClock
 from tests.emulator.together_support import KEY, LLAMA_8B, together_emulator
 
@@ -84,12 +84,18 @@ async def test_a_batch_goes_from_upload_to_answers_and_is_found_again_by_its_tag
         await again.close()
     assert [b.id for b in found] == [created.id]
     assert await provider.find_batches(TAG_METADATA_KEY, "ftd-e3-abc-9") == []
+    progress: list[float | None] = []
     for _ in range(300):
         clock.advance(1.0)
         batch = await provider.batch(created.id)
+        progress.append(batch.progress)
         if batch.terminal:
             break
     assert batch.status == COMPLETED
+    # The percentage done, told while the batch ran (counts Together does not give).
+    assert progress[-1] == 100.0
+    assert any(p is not None and 0.0 < p < 100.0 for p in progress), progress
+    assert progress == sorted(p or 0.0 for p in progress)
     assert batch.output_file_id is not None
     out = tmp_path / "out.jsonl"
     size = await provider.download_file(batch.output_file_id, out)
@@ -106,7 +112,11 @@ async def test_cancel_and_the_request_file_sent_with_togethers_parameter_name(
     provider: TogetherProvider, tmp_path: Path, clock: FakeClock
 ) -> None:
     path = request_file(tmp_path, 2)
-    sent = [orjson.loads(line) for line in translated(path.read_bytes()).splitlines()]
+    translated = tmp_path / "sent.jsonl"
+    size = translate_file(path, translated)
+    assert size == translated.stat().st_size
+    sent = [orjson.loads(line) for line in translated.read_bytes().splitlines()]
+    assert len(sent) == 2
     assert sent[0]["body"]["max_tokens"] == 64
     assert "max_completion_tokens" not in sent[0]["body"]
     uploaded = await provider.upload_batch_file(path, path.name)

@@ -19,7 +19,7 @@ from ftd.control.handlers.show import find_dataset
 from ftd.control.protocol import INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE
 from ftd.control.server import CommandError
 from ftd.errors import FtdError
-from ftd.evaluation.items import read_items
+from ftd.evaluation.batch.source import count_items
 from ftd.evaluation.service import MAX_TEST_ITEMS_BYTES, REQUESTS_DIR, _keep_private
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.store import recordings as rows_of
@@ -90,7 +90,7 @@ async def record(parts: Parts, call: Call) -> dict[str, Any]:
     settings = parts.settings.evaluation
     try:
         read = await anyio.to_thread.run_sync(
-            partial(read_items, Path(test_file), max_items=settings.max_items)
+            partial(count_items, Path(test_file), max_items=settings.max_items, reinforcement=False)
         )
     except FtdError as exc:
         raise CommandError(INVALID_ARGUMENT, str(exc)) from None
@@ -110,7 +110,7 @@ async def record(parts: Parts, call: Call) -> dict[str, Any]:
         )
     except FtdError as exc:
         raise CommandError(INVALID_ARGUMENT, str(exc)) from None
-    return {"recording": row.brief(), "items": len(read)}
+    return {"recording": row.brief(), "items": read}
 
 
 async def _with_tally(store: Store, row: rows_of.RecordingRow) -> dict[str, Any]:

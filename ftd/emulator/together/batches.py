@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 INPUT_PURPOSE = "batch-api"
 OUTPUT_PURPOSE = "batch-generated"
 USER_ID = "user_emulated"
+# Together's ceilings on one batch's input file: 50,000 requests, 100 MB (OpenAI's: 200 MB).
+MAX_REQUESTS = 50_000
+MAX_INPUT_BYTES = 100 * 1024 * 1024
 _STATUS = {
     "validating": "VALIDATING",
     "in_progress": "IN_PROGRESS",
@@ -52,6 +55,8 @@ def together_batches(core: EmulatorCore, chat: Any) -> BatchService:
         input_purpose=INPUT_PURPOSE,
         output_purpose=OUTPUT_PURPOSE,
         default_window="24h",
+        max_requests=MAX_REQUESTS,
+        max_input_bytes=MAX_INPUT_BYTES,
     )
 
 

@@ -23,7 +23,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import orjson
@@ -57,10 +57,18 @@ ITEM_CHUNK = 1000
 COMMIT_CHUNK = 1000
 # Output files are capped well above what 50,000 answers of 1,024 tokens take.
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024 * 1024
+# One output line is an answer of at most max_completion_tokens; a longer line is not read.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+# A chunk of output lines read and committed at once stops at this many bytes.
+CHUNK_BYTES = 8 * 1024 * 1024
 # A batch has 24 hours; one followed longer than this is cancelled and its requests retried.
 MAX_FOLLOW_SECONDS = 26 * 3600
 SEND_ATTEMPTS = 3
+# Batches followed at once: while followed a batch holds nothing but its last status.
 PARALLEL_BATCHES = 8
+# Batches committed at once, each holding one chunk of lines (CHUNK_BYTES at most): the
+# memory of the commits is bounded by these two, not by how big the batches are.
+PARALLEL_COMMITS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,7 @@ class BatchStages:
         self._pricing = pricing
         self._folder = folder
         self._sleep = sleep
+        self._committing = anyio.CapacityLimiter(PARALLEL_COMMITS)
 
     async def prefill(
         self,
@@ -306,24 +315,26 @@ class BatchStages:
                 log.warning("eval_batch_unread", tag=batch.tag, batch_id=batch_id, error=str(exc))
                 remote = None
             if remote is not None:
-                now = (remote.status, remote.completed, remote.failed)
+                completed, failed = counts_so_far(batch, remote)
+                now = (remote.status, completed, failed)
                 if now != seen:
                     seen = now
                     await batch_rows.update(
                         self._store,
                         batch.id,
                         status=remote.status,
-                        completed=remote.completed,
-                        failed=remote.failed,
+                        completed=completed,
+                        failed=failed,
                     )
                     log.info(
                         "eval_batch_progress",
                         tag=batch.tag,
                         batch_id=batch_id,
                         status=remote.status,
-                        completed=remote.completed,
-                        failed=remote.failed,
-                        total=remote.total,
+                        completed=completed,
+                        failed=failed,
+                        total=remote.total or batch.requests,
+                        progress=remote.progress,
                     )
                 if remote.terminal:
                     return remote
@@ -335,92 +346,135 @@ class BatchStages:
             await self._sleep(poll)
 
     async def _commit(self, context: _Context, batch: BatchRow, remote: RemoteBatch | None) -> None:
-        """Every line of the output and error files, once; the rest of the file as failed."""
+        """Every line of the output and error files, once; the rest of the file as failed.
+
+        Nothing of the batch is held in memory beyond one chunk of lines: the
+        files are read from disk a bounded chunk at a time, and each request's
+        cache key and outcome are in the database (see ``_index``).
+        """
         evaluation_id = context.row.id
-        ids = await anyio.to_thread.run_sync(_request_keys, Path(batch.path))
-        seen: set[str] = set()
-        completed = 0
-        if remote is not None and remote.output_file_id:
-            out = Path(batch.path).with_suffix(".out.jsonl")
-            await self._provider.download_file(
-                remote.output_file_id, out, max_bytes=MAX_OUTPUT_BYTES
-            )
-            answers: list[tuple[str, str, str, int, int, float]] = []
-            failures: list[tuple[str, str]] = []
-            done_lines = batch.committed_lines  # a replay starts after what is in
-            number = 0
-            async for line in _lines(out):
-                number += 1
-                custom_id, answer, reason = self._read_line(line)
-                if custom_id is None or custom_id not in ids or custom_id in seen:
-                    continue  # not one of ours, or a line said twice: believed once
-                seen.add(custom_id)
-                if answer is None:
-                    failures.append((custom_id, reason or "no answer"))
+        # Output lines an earlier ftd committed before it indexed requests: in, and paid.
+        paid_before = batch.committed_lines if await self._index(batch) else 0
+        price = self._pricing(batch.model)
+
+        def cost(prompt_tokens: int, completion_tokens: int) -> float:
+            return price.cost(prompt_tokens, completion_tokens) * BATCH_PRICE_FACTOR
+
+        async with self._committing:
+            for file_id, suffix in (
+                (remote.output_file_id if remote is not None else None, ".out.jsonl"),
+                (remote.error_file_id if remote is not None else None, ".err.jsonl"),
+            ):
+                if not file_id:
                     continue
-                completed += 1
-                if number <= done_lines:
-                    continue
-                key, model = ids[custom_id]
-                text, prompt_tokens, completion_tokens = answer
-                price = self._pricing(model).cost(prompt_tokens, completion_tokens)
-                answers.append(
-                    (key, model, text, prompt_tokens, completion_tokens, price * BATCH_PRICE_FACTOR)
+                path = Path(batch.path).with_suffix(suffix)
+                await self._provider.download_file(file_id, path, max_bytes=MAX_OUTPUT_BYTES)
+                number = 0
+                before = paid_before if suffix == ".out.jsonl" else 0
+                async for lines, read in self._read_lines(batch, path, before):
+                    number += read
+                    upto = number if suffix == ".out.jsonl" else 0
+                    await batch_rows.commit_lines(self._store, batch, upto, lines, cost)
+                await anyio.Path(path).unlink(missing_ok=True)
+            if remote is None:
+                why = "the batch could not be followed to its end"
+            else:
+                why = f"the batch ended {remote.status}" + (
+                    f": {'; '.join(remote.errors[:3])}" if remote.errors else ""
                 )
-                if len(answers) >= COMMIT_CHUNK:
-                    await batch_rows.commit_answers(
-                        self._store, evaluation_id, batch.id, number, answers
-                    )
-                    answers = []
-            await batch_rows.commit_answers(
-                self._store, evaluation_id, batch.id, max(number, done_lines), answers
-            )
-            await batch_rows.commit_failures(self._store, evaluation_id, batch.tag, failures)
-            await anyio.Path(out).unlink(missing_ok=True)
-        failures = []
-        if remote is not None and remote.error_file_id:
-            err = Path(batch.path).with_suffix(".err.jsonl")
-            await self._provider.download_file(
-                remote.error_file_id, err, max_bytes=MAX_OUTPUT_BYTES
-            )
-            async for line in _lines(err):
-                custom_id, _answer, reason = self._read_line(line)
-                if custom_id is None or custom_id not in ids or custom_id in seen:
-                    continue
-                seen.add(custom_id)
-                failures.append((custom_id, reason or "failed in the batch"))
-            await anyio.Path(err).unlink(missing_ok=True)
-        if remote is None:
-            why = "the batch could not be followed to its end"
-        else:
-            why = f"the batch ended {remote.status}" + (
-                f": {'; '.join(remote.errors[:3])}" if remote.errors else ""
-            )
-        failures.extend((custom_id, why) for custom_id in ids if custom_id not in seen)
-        for start in range(0, len(failures), COMMIT_CHUNK):
-            await batch_rows.commit_failures(
-                self._store, evaluation_id, batch.tag, failures[start : start + COMMIT_CHUNK]
-            )
-        failed = len(ids) - completed
-        await batch_rows.update(
-            self._store,
-            batch.id,
-            committed=1,
-            status=remote.status if remote is not None else "abandoned",
-            completed=completed,
-            failed=failed,
-        )
+            while await batch_rows.fail_unsettled(self._store, batch, why, limit=COMMIT_CHUNK):
+                pass
+            status = remote.status if remote is not None else "abandoned"
+            completed, failed = await batch_rows.settle(self._store, batch, status)
         log.info(
             "eval_batch_committed",
             evaluation_id=evaluation_id,
             tag=batch.tag,
-            status=remote.status if remote is not None else "abandoned",
+            status=status,
             completed=completed,
             failed=failed,
         )
         if remote is not None and remote.status != COMPLETED and failed:
             log.info("eval_batch_retry_later", tag=batch.tag, requests=failed)
         await anyio.Path(batch.path).unlink(missing_ok=True)
+
+    async def _index(self, batch: BatchRow) -> bool:
+        """Record each request's custom_id and cache key from the request file, once.
+
+        Read again a chunk at a time after a crash that left the record short
+        (a request already recorded keeps its outcome). True when none was
+        recorded before.
+        """
+        already = await batch_rows.indexed(self._store, batch.id)
+        if already >= batch.requests:
+            return False
+        async with await anyio.open_file(batch.path, "rb") as handle:
+            while pairs := await anyio.to_thread.run_sync(
+                _request_keys, handle.wrapped, COMMIT_CHUNK
+            ):
+                await batch_rows.index_requests(self._store, batch.id, pairs)
+        return already == 0
+
+    async def _read_lines(
+        self, batch: BatchRow, path: Path, paid_before: int
+    ) -> AsyncIterator[tuple[list[batch_rows.OutputLine], int]]:
+        """A downloaded file's lines read, a bounded chunk at a time; with how many lines each.
+
+        The first ``paid_before`` lines are marked as paid for already.
+        """
+        number = 0
+        async with await anyio.open_file(path, "rb") as handle:
+            while True:
+                lines, read, too_long, more = await anyio.to_thread.run_sync(
+                    self._read_chunk, handle.wrapped, number, paid_before
+                )
+                number += read
+                if too_long:
+                    log.warning(
+                        "eval_batch_line_too_long",
+                        tag=batch.tag,
+                        lines=too_long,
+                        max_bytes=MAX_LINE_BYTES,
+                    )
+                if read:
+                    yield lines, read
+                if not more:
+                    return
+
+    def _read_chunk(
+        self, handle: IO[bytes], number: int, paid_before: int
+    ) -> tuple[list[batch_rows.OutputLine], int, int, bool]:
+        """Up to COMMIT_CHUNK lines or CHUNK_BYTES of them, read.
+
+        (The lines, how many were not blank, how many too long, whether the
+        file goes on.) ``number`` lines were read before; one within the first
+        ``paid_before`` is marked so. A line over MAX_LINE_BYTES is skipped
+        unread (its request ends failed).
+        """
+        found: list[batch_rows.OutputLine] = []
+        read = too_long = size = 0
+        while read < COMMIT_CHUNK and size < CHUNK_BYTES:
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return found, read, too_long, False
+            size += len(raw)
+            if not raw.strip():
+                continue
+            read += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                too_long += 1
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass
+                continue
+            custom_id, answer, reason = self._read_line(raw)
+            if custom_id is None:
+                continue
+            if answer is None:
+                found.append(batch_rows.OutputLine(custom_id, None, reason=reason))
+            else:
+                paid = number + read <= paid_before
+                found.append(batch_rows.OutputLine(custom_id, *answer, paid_before=paid))
+        return found, read, too_long, True
 
     def _read_line(self, line: bytes) -> tuple[str | None, tuple[str, int, int] | None, str | None]:
         """(custom_id, (text, tokens in, tokens out) or None, the reason when None)."""
@@ -451,15 +505,10 @@ class BatchStages:
         return custom_id, (answer.text, answer.prompt_tokens, answer.completion_tokens), None
 
     async def _fail_all(self, batch: BatchRow, reason: str) -> None:
-        ids = await anyio.to_thread.run_sync(_request_keys, Path(batch.path))
-        failures = [(custom_id, reason) for custom_id in ids]
-        for start in range(0, len(failures), COMMIT_CHUNK):
-            await batch_rows.commit_failures(
-                self._store, batch.evaluation_id, batch.tag, failures[start : start + COMMIT_CHUNK]
-            )
-        await batch_rows.update(
-            self._store, batch.id, committed=1, status="not_created", error=reason[:500]
-        )
+        await self._index(batch)  # (nothing of a batch never created was committed)
+        while await batch_rows.fail_unsettled(self._store, batch, reason, limit=COMMIT_CHUNK):
+            pass
+        await batch_rows.settle(self._store, batch, "not_created", reason[:500])
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +546,18 @@ async def _within_cap(
     return todo, None
 
 
+def counts_so_far(batch: BatchRow, remote: RemoteBatch) -> tuple[int, int]:
+    """(completed, failed) so far: the provider's counts, or its percentage of the requests.
+
+    A provider that tells only a percentage done (Together) has its
+    percentage of the batch's requests shown as completed; which of them
+    failed is known once the output is read.
+    """
+    if remote.total or remote.completed or remote.failed or remote.progress is None:
+        return remote.completed, remote.failed
+    return int(batch.requests * remote.progress / 100), 0
+
+
 def _request_line(spec: Spec) -> bytes:
     return (
         orjson.dumps(
@@ -511,26 +572,14 @@ def _request_line(spec: Spec) -> bytes:
     )
 
 
-def _request_keys(path: Path) -> dict[str, tuple[str, str]]:
-    """custom_id -> (cache key, model) of every request in one of ftd's request files."""
-    found: dict[str, tuple[str, str]] = {}
-    with path.open("rb") as handle:
-        for raw in handle:
-            line = orjson.loads(raw)
-            body: dict[str, Any] = dict(line["body"])
-            model = body.pop("model")
-            messages = body.pop("messages")
-            repeat = 1 if "/judge_repeat/" in line["custom_id"] else 0
-            found[line["custom_id"]] = (cache_key(model, messages, body, repeat=repeat), model)
+def _request_keys(handle: IO[bytes], count: int) -> list[tuple[str, str]]:
+    """(custom_id, cache key) of the next ``count`` requests of one of ftd's request files."""
+    found: list[tuple[str, str]] = []
+    for raw in itertools.islice(handle, count):
+        line = orjson.loads(raw)
+        body: dict[str, Any] = dict(line["body"])
+        model = body.pop("model")
+        messages = body.pop("messages")
+        repeat = 1 if "/judge_repeat/" in line["custom_id"] else 0
+        found.append((line["custom_id"], cache_key(model, messages, body, repeat=repeat)))
     return found
-
-
-async def _lines(path: Path) -> AsyncIterator[bytes]:
-    """A downloaded file's lines, read from disk a chunk at a time, never whole."""
-    with path.open("rb") as handle:
-        while chunk := await anyio.to_thread.run_sync(
-            lambda: list(itertools.islice(handle, COMMIT_CHUNK))
-        ):
-            for line in chunk:
-                if line.strip():
-                    yield line
