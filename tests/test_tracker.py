@@ -395,7 +395,7 @@ async def test_a_steady_job_is_read_a_page_a_cycle_without_losing_events(
     assert stored == [e.id for e in reversed(await remote_events(client, job_id))]
 
 
-def test_a_page_names_the_stored_event_its_oldest_new_event_follows() -> None:
+async def test_a_page_names_the_stored_event_its_oldest_new_event_follows() -> None:
     def event(event_id: str) -> JobEvent:
         return JobEvent(event_id, 100, "info", "message", event_id)
 
