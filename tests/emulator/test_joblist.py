@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ftd.emulator.joblist import JobListIndex
 
 Metadata = dict[str, str] | None
-_metadata = st.one_of(
+_metadata: st.SearchStrategy[Metadata] = st.one_of(
     st.none(),
     st.just({}),
     st.dictionaries(st.sampled_from(["a", "b", "c"]), st.sampled_from(["1", "2"]), max_size=3),

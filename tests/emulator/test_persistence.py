@@ -113,7 +113,7 @@ async def test_a_restart_lists_the_same_pages_by_filter_and_cursor(
         found, after = [], None
         while True:
             page = await sdk.fine_tuning.jobs.list(
-                limit=2, metadata={"ds": tag}, **({"after": after} if after else {})
+                limit=2, metadata={"ds": tag}, after=after or openai.omit
             )
             found.append([j.id for j in page.data])
             if not page.has_more:
