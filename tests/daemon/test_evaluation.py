@@ -122,7 +122,8 @@ def test_sigkill_mid_evaluation_resumes_with_only_the_missing_items(
     emulator.configure(latency_ms=60)  # slow enough to stop the evaluation half-way
     daemon.start()
     drop(daemon, "support.jsonl", support_records())
-    _wait_items(daemon, at_least=3)
+    # from the drop: validation, upload, training, then three items (slow on a loaded machine)
+    _wait_items(daemon, at_least=3, timeout=180)
     daemon.kill()
     before = {(r["item"], r["role"]): r["finished_at"] for r in _all_items(daemon)}
     done = {item for item, _ in before}
