@@ -452,13 +452,37 @@ class Provider(BatchOperations):
         call does not take a slot of the shared pace; it only waits out a pause
         the provider asked for.
         """
+        answer = await self._sent_once(
+            "chat_completion",
+            "remote_chat_failed",
+            model,
+            request_timeout,
+            lambda: self._op_chat(model, messages, params, request_timeout),
+        )
+        problem = usage_problem(answer.prompt_tokens, answer.completion_tokens, params)
+        if problem is not None:
+            log.warning("figure_refused", provider=self.profile, model=model, problem=problem)
+            self.health.note("figure_refused", "chat_completion usage", problem)
+            raise RemoteError("chat_completion", f"usage refused: {problem}", kind=INVALID)
+        return answer
+
+    async def _sent_once(
+        self,
+        operation: str,
+        event: str,
+        model: str,
+        request_timeout: float,
+        send: Callable[[], Awaitable[T]],
+    ) -> T:
+        """One send of an evaluation request (its pool owns retries) under a total
+        deadline, after any pause the provider asked for; a failure as a RemoteError."""
         await self._pace.wait_clear()
         try:
             with anyio.fail_after(request_timeout + 5.0):
-                answer = await self._op_chat(model, messages, params, request_timeout)
+                return await send()
         except TimeoutError as exc:
             raise RemoteError(
-                "chat_completion",
+                operation,
                 f"no answer within {request_timeout:g} s",
                 kind=TRANSIENT,
                 retryable=True,
@@ -466,9 +490,9 @@ class Provider(BatchOperations):
         except Exception as exc:
             if not self._is_remote_failure(exc):
                 raise
-            error = self._error_of("chat_completion", exc)
+            error = self._error_of(operation, exc)
             log.debug(
-                "remote_chat_failed",
+                event,
                 provider=self.profile,
                 model=model,
                 kind=error.kind,
@@ -476,12 +500,6 @@ class Provider(BatchOperations):
                 retry_after=error.retry_after,
             )
             raise error from exc
-        problem = usage_problem(answer.prompt_tokens, answer.completion_tokens, params)
-        if problem is not None:
-            log.warning("figure_refused", provider=self.profile, model=model, problem=problem)
-            self.health.note("figure_refused", "chat_completion usage", problem)
-            raise RemoteError("chat_completion", f"usage refused: {problem}", kind=INVALID)
-        return answer
 
     async def embed(
         self,
@@ -498,30 +516,13 @@ class Provider(BatchOperations):
             raise self._unsupported("embeddings", "computing embeddings")
         if not texts or any(not text for text in texts):
             raise RemoteError("embeddings", "every text to embed must be non-empty", kind=INVALID)
-        await self._pace.wait_clear()
-        try:
-            with anyio.fail_after(request_timeout + 5.0):
-                answer = await self._op_embed(model, texts, dimensions, request_timeout)
-        except TimeoutError as exc:
-            raise RemoteError(
-                "embeddings",
-                f"no answer within {request_timeout:g} s",
-                kind=TRANSIENT,
-                retryable=True,
-            ) from exc
-        except Exception as exc:
-            if not self._is_remote_failure(exc):
-                raise
-            error = self._error_of("embeddings", exc)
-            log.debug(
-                "remote_embeddings_failed",
-                provider=self.profile,
-                model=model,
-                kind=error.kind,
-                status=error.status,
-                retry_after=error.retry_after,
-            )
-            raise error from exc
+        answer = await self._sent_once(
+            "embeddings",
+            "remote_embeddings_failed",
+            model,
+            request_timeout,
+            lambda: self._op_embed(model, texts, dimensions, request_timeout),
+        )
         if dimensions is not None and len(answer.vectors[0]) != dimensions:
             raise RemoteError(
                 "embeddings",
