@@ -204,12 +204,8 @@ class EvaluationService:
         params: Mapping[str, Any],
         request_timeout: float,
     ) -> ChatAnswer:
-        profile, served = self._routes.get(model, (DEFAULT_PROFILE, model))
-        if self._provider is not None:
-            provider = self._provider
-        else:
-            assert self._providers is not None
-            provider = self._providers.get(profile)
+        provider, served = self._routed(model)
+        assert provider is not None
         return await provider.chat(
             model=served, messages=messages, params=params, request_timeout=request_timeout
         )
@@ -218,12 +214,8 @@ class EvaluationService:
         self, *, model: str, texts: Sequence[str], request_timeout: float
     ) -> Embeddings:
         """Embeddings asked where the evaluation's models are (``route``), as chat is."""
-        profile, served = self._routes.get(model, (DEFAULT_PROFILE, model))
-        if self._provider is not None:
-            provider = self._provider
-        else:
-            assert self._providers is not None
-            provider = self._providers.get(profile)
+        provider, served = self._routed(model)
+        assert provider is not None
         return await provider.embed(model=served, texts=texts, request_timeout=request_timeout)
 
     def _no_embeddings(self, row: EvaluationRow) -> str | None:
@@ -235,12 +227,16 @@ class EvaluationService:
 
     def _provider_of(self, row: EvaluationRow) -> Provider | None:
         """The provider an evaluation's candidate is asked at (its batches go there too)."""
-        profile, _served = self._routes.get(row.model, (DEFAULT_PROFILE, row.model))
+        return self._routed(row.model)[0]
+
+    def _routed(self, model: str) -> tuple[Provider | None, str]:
+        """Where ``model`` is asked (``route``) and the name it is served by there."""
+        profile, served = self._routes.get(model, (DEFAULT_PROFILE, model))
         if self._provider is not None:
-            return self._provider
+            return self._provider, served
         if self._providers is None:
-            return None
-        return self._providers.get(profile)
+            return None, served
+        return self._providers.get(profile), served
 
     async def route(self, row: EvaluationRow) -> None:
         """Where this evaluation's models are asked: the job's provider, its deployments."""
