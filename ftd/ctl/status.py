@@ -24,14 +24,7 @@ def show(answer: dict[str, Any]) -> None:
     if "starting" in answer:
         _starting(answer)
         return
-    provider = answer["provider"]
-    paths = answer["paths"]
-    where = provider.get("base_url") or "its default address"
-    print(
-        f"ftd {answer['version']}: running for {render.duration(answer['uptime_seconds'])} "
-        f"(pid {answer['pid']}), provider {provider['kind']} at {where}"
-    )
-    print(f"  socket {paths['socket']}, state {paths['state_dir']}, drop {paths['drop_dir']}")
+    _heading(answer, "running")
     print(f"datasets     {render.counts(answer['datasets'])}")
     print(f"jobs         {render.counts(answer['jobs'])}")
     if answer.get("runs"):
@@ -77,16 +70,20 @@ def show(answer: dict[str, Any]) -> None:
         print("warnings     none")
 
 
-def _starting(answer: dict[str, Any]) -> None:
-    """A daemon still starting answers with what it knows already, and the step it is at."""
+def _heading(answer: dict[str, Any], doing: str) -> None:
     provider = answer["provider"]
     paths = answer["paths"]
     where = provider.get("base_url") or "its default address"
     print(
-        f"ftd {answer['version']}: starting for {render.duration(answer['uptime_seconds'])} "
+        f"ftd {answer['version']}: {doing} for {render.duration(answer['uptime_seconds'])} "
         f"(pid {answer['pid']}), provider {provider['kind']} at {where}"
     )
     print(f"  socket {paths['socket']}, state {paths['state_dir']}, drop {paths['drop_dir']}")
+
+
+def _starting(answer: dict[str, Any]) -> None:
+    """A daemon still starting answers with what it knows already, and the step it is at."""
+    _heading(answer, "starting")
     print(f"starting: {render.clean(answer['starting'])}")
     if "datasets" in answer:
         print(f"datasets     {render.counts(answer['datasets'])}")
