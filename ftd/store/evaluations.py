@@ -233,8 +233,12 @@ async def record_answers(
 ) -> None:
     """Completions paid for before their item is done, with their spend: kept whatever
     happens to the item, so taking it up again does not pay for them twice."""
-    async with store.transaction() as tx:
-        await _cache_and_spend(tx, evaluation_id, cache_rows, spend)
+    rows = list(cache_rows)
+
+    async def write(tx: Tx) -> None:
+        await _cache_and_spend(tx, evaluation_id, rows, spend)
+
+    await store.grouped(write)
 
 
 async def record_item(
@@ -244,15 +248,20 @@ async def record_item(
     cache_rows: Iterable[tuple[str, str, str, int, int]],
     spend: Spend,
 ) -> None:
-    """An item's rows, the completions it paid for, and its spend: together or not at all."""
-    async with store.transaction() as tx:
-        await _cache_and_spend(tx, evaluation_id, cache_rows, spend)
-        for r in results:
-            await tx.execute(
-                "INSERT OR REPLACE INTO evaluation_items (evaluation_id, item, role, line, "
-                "prompt_sha256, question, reference, model, response, prompt_tokens, "
-                "completion_tokens, scores, latency_ms, attempts, cached, error, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    """An item's rows, the completions it paid for, and its spend: together or not at all.
+
+    Committed with whatever other items finish meanwhile (``Store.grouped``).
+    """
+    rows = list(cache_rows)
+
+    async def write(tx: Tx) -> None:
+        await _cache_and_spend(tx, evaluation_id, rows, spend)
+        await tx.executemany(
+            "INSERT OR REPLACE INTO evaluation_items (evaluation_id, item, role, line, "
+            "prompt_sha256, question, reference, model, response, prompt_tokens, "
+            "completion_tokens, scores, latency_ms, attempts, cached, error, finished_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
                 (
                     evaluation_id,
                     r.item,
@@ -271,8 +280,12 @@ async def record_item(
                     int(r.cached),
                     r.error,
                     tx.now,
-                ),
-            )
+                )
+                for r in results
+            ],
+        )
+
+    await store.grouped(write)
 
 
 async def _cache_and_spend(
@@ -281,11 +294,12 @@ async def _cache_and_spend(
     cache_rows: Iterable[tuple[str, str, str, int, int]],
     spend: Spend,
 ) -> None:
-    for key, model, text, prompt_tokens, completion_tokens in cache_rows:
-        await tx.execute(
+    fresh = [(key, model, text, p, c, tx.now) for key, model, text, p, c in cache_rows]
+    if fresh:
+        await tx.executemany(
             "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "
             "completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (key, model, text, prompt_tokens, completion_tokens, tx.now),
+            fresh,
         )
     await tx.execute(
         "UPDATE evaluations SET requests = requests + ?, "

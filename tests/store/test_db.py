@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -11,6 +12,11 @@ import pytest
 from ftd.store import Store, StoreError
 from ftd.store.schema import SCHEMA_VERSION
 from ftd.store.tracking import Cycle, JobUpdate
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ftd.store.db import Tx
 
 pytestmark = pytest.mark.anyio
 
@@ -281,3 +287,128 @@ async def test_committed_state_survives_a_reopen(tmp_path: Path) -> None:
     assert row is not None
     assert (row.state, row.settings) == ("validated", {"model": "m"})
     await reopened.close()
+
+
+async def _meta_rows(store: Store, prefix: str) -> set[str]:
+    rows = await store.read("SELECT key FROM meta WHERE key LIKE ?", (f"{prefix}%",))
+    return {str(r["key"]) for r in rows}
+
+
+def _counting_commits(store: Store) -> list[str]:
+    """The COMMITs the store's writer connection is sent, from here on."""
+    commits: list[str] = []
+    db = store._db
+    execute = db.execute
+
+    def counted(sql: str, parameters: Any = None) -> Any:
+        if sql == "COMMIT":
+            commits.append(sql)
+        return execute(sql, parameters)
+
+    db.execute = counted  # type: ignore[method-assign]
+    return commits
+
+
+def _put(key: str, *, fail: bool = False) -> Callable[[Tx], Awaitable[None]]:
+    async def write(tx: Tx) -> None:
+        await tx.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (key,))
+        if fail:
+            raise ValueError(f"refused {key}")
+
+    return write
+
+
+async def test_grouped_writes_arriving_together_share_a_commit(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        commits = _counting_commits(store)
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(store.grouped, _put(f"g{i:02d}"))
+        assert await _meta_rows(store, "g") == {f"g{i:02d}" for i in range(50)}
+        # The first commits alone; the 49 that queued meanwhile share the next.
+        assert len(commits) <= 3
+    finally:
+        await store.close()
+
+
+async def test_a_failing_grouped_write_is_undone_alone(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        errors: dict[str, str] = {}
+
+        async def one(key: str, fail: bool) -> None:
+            try:
+                await store.grouped(_put(key, fail=fail))
+            except ValueError as exc:
+                errors[key] = str(exc)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(6):
+                tg.start_soon(one, f"f{i}", i == 3)
+        assert errors == {"f3": "refused f3"}
+        assert await _meta_rows(store, "f") == {"f0", "f1", "f2", "f4", "f5"}
+    finally:
+        await store.close()
+
+
+async def test_a_grouped_write_cancelled_while_waiting_is_not_made(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        entered, release = anyio.Event(), anyio.Event()
+
+        async def slow(tx: Tx) -> None:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('c-first', 'v')")
+            entered.set()
+            await release.wait()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.grouped, slow)
+            await entered.wait()
+            with anyio.move_on_after(0.05):
+                await store.grouped(_put("c-cancelled"))
+            release.set()
+        await store.grouped(_put("c-after"))
+        assert await _meta_rows(store, "c-") == {"c-first", "c-after"}
+    finally:
+        await store.close()
+
+
+async def test_the_others_of_a_group_are_committed_when_its_committer_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        entered, release, stuck = anyio.Event(), anyio.Event(), anyio.Event()
+
+        async def held(tx: Tx) -> None:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('l-held', 'v')")
+            entered.set()
+            await release.wait()
+
+        async def never_done(tx: Tx) -> None:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('l-cancelled', 'v')")
+            stuck.set()
+            await anyio.sleep_forever()
+
+        scope = anyio.CancelScope()
+
+        async def cancelled_committer() -> None:
+            with scope:
+                await store.grouped(never_done)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.grouped, held)
+            await entered.wait()
+            # Both queue behind the held group; the first of them commits the next, and
+            # is cancelled inside it, with the other's write in its group.
+            tg.start_soon(cancelled_committer)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(store.grouped, _put("l-other"))
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+            await stuck.wait()
+            scope.cancel()
+        assert await _meta_rows(store, "l-") == {"l-held", "l-other"}
+    finally:
+        await store.close()
