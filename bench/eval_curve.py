@@ -10,13 +10,21 @@ no parsing): where that is below the ideal, the emulator is the bottleneck
 and the pool's figure is measured against what it can serve.
 
     python bench/eval_curve.py [--latencies 25,50,100,200,400] [--concurrency 8,32,128]
+        [--compare /path/to/other/tree]
+
+With ``--compare``, each point is measured in fresh processes for this tree
+and the other (its ``ftd`` first on the path), in alternating order, and
+the two trees' rates and CPU per request are printed side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,6 +108,62 @@ async def pool_point(
         await remote.close()
 
 
+async def one_point(args: argparse.Namespace) -> None:
+    """One point in this process, printed as JSON (for ``--compare``)."""
+    latency, level = float(args.latencies), int(args.concurrency)
+    ideal = level / (latency / 1000)
+    items = max(args.min_items, min(args.max_items, int(ideal * 5)))
+    with tempfile.TemporaryDirectory(prefix="ftd-eval-curve-") as folder:
+        root = Path(folder)
+        with EmulatorProcess("--latency-ms", str(latency), log_path=root / "emu.log") as emulator:
+            bare = await bare_rate(emulator.base_url, level, items)
+            rate, cpu_ms = await pool_point(root, emulator.base_url, latency, level, items)
+    print(json.dumps({"ideal": ideal, "bare": bare, "rate": rate, "cpu_ms": cpu_ms}))
+
+
+def point_in(
+    tree: Path | None, args: argparse.Namespace, latency: str, level: str
+) -> dict[str, float]:
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    command = [sys.executable, __file__, "--point", "--latencies", latency, "--concurrency", level]
+    command += ["--min-items", str(args.min_items), "--max-items", str(args.max_items)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=600)
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def compare(args: argparse.Namespace) -> None:
+    here = Path(__file__).resolve().parent.parent
+    other = Path(args.compare).resolve()
+    print(
+        f"{'latency ms':>10} {'conc':>5} {'ideal/s':>8} {'bare/s':>8} {'this/s':>8} "
+        f"{'other/s':>8} {'this/min':>9} {'other/min':>9} {'CPU ms this':>11} "
+        f"{'other':>6} {'ratio':>6}"
+    )
+    ratios = []
+    turn = 0
+    for latency in args.latencies.split(","):
+        for level in args.concurrency.split(","):
+            order = [here, other] if turn % 2 == 0 else [other, here]
+            turn += 1
+            got = {tree: point_in(tree, args, latency, level) for tree in order}
+            mine, theirs = got[here], got[other]
+            ceiling = min(mine["ideal"], mine["bare"])
+            ratio = mine["cpu_ms"] / theirs["cpu_ms"]
+            ratios.append(ratio)
+            print(
+                f"{latency:>10} {level:>5} {mine['ideal']:>8.1f} {mine['bare']:>8.1f} "
+                f"{mine['rate']:>8.1f} {theirs['rate']:>8.1f} {mine['rate'] / ceiling:>9.2f} "
+                f"{theirs['rate'] / min(theirs['ideal'], theirs['bare']):>9.2f} "
+                f"{mine['cpu_ms']:>11.2f} {theirs['cpu_ms']:>6.2f} {ratio:>6.2f}",
+                flush=True,
+            )
+    median = statistics.median(ratios)
+    print(f"CPU per request, this tree / other, median over the points: {median:.2f}")
+
+
 async def main(args: argparse.Namespace) -> None:
     latencies = [float(x) for x in args.latencies.split(",")]
     levels = [int(x) for x in args.concurrency.split(",")]
@@ -136,4 +200,12 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", default="8,32,128")
     parser.add_argument("--min-items", type=int, default=200)
     parser.add_argument("--max-items", type=int, default=1500)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--compare", help="another tree to measure, alternated point by point")
+    parser.add_argument("--point", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.point:
+        asyncio.run(one_point(arguments))
+    elif arguments.compare:
+        compare(arguments)
+    else:
+        asyncio.run(main(arguments))
