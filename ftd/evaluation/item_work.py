@@ -48,6 +48,13 @@ def repeat_sample(total: int, size: int) -> frozenset[int]:
 async def gather(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
     """Run the calls together; a RequestFailed becomes that call's result, not the whole's."""
     results: list[Any] = [None] * len(calls)
+    if len(calls) == 1:
+        # The common case of a model-free grader: no task group to make and tear down.
+        try:
+            results[0] = await calls[0]()
+        except RequestFailed as exc:
+            results[0] = exc
+        return results
 
     async def one(index: int, call: Callable[[], Awaitable[Any]]) -> None:
         try:
