@@ -239,7 +239,9 @@ class Store:
                     batch, self._group = self._group, []
                     await self._commit_group(batch, entry)
         except BaseException:
-            # A caller cancelled while it waited takes its write back: nothing of it is done.
+            # A caller cancelled while it waited takes its write back: nothing of it is done
+            # (unless a commit under way already carries it: then it is done, whole).
+            entry.abandoned = True
             if not entry.settled and entry in self._group:
                 self._group.remove(entry)
             raise
@@ -264,10 +266,11 @@ class Store:
                 entry.settled = True
             raise
         except BaseException:
-            # The committing caller was cancelled: the others' writes go with the next group.
+            # The committing caller was cancelled: the writes of those still waiting go
+            # with the next group; a write whose caller has gone is dropped with it.
             for entry in batch:
                 entry.error = None
-            self._group[:0] = [entry for entry in batch if entry is not own]
+            self._group[:0] = [e for e in batch if e is not own and not e.abandoned]
             raise
         for entry in batch:
             entry.settled = True
@@ -722,11 +725,12 @@ def _marks(values: Sequence[object]) -> str:
 class _GroupEntry:
     """One grouped write: its work, whether a commit has settled it, and its error."""
 
-    __slots__ = ("error", "settled", "work")
+    __slots__ = ("abandoned", "error", "settled", "work")
 
     def __init__(self, work: Callable[[Tx], Awaitable[None]]) -> None:
         self.work = work
         self.settled = False
+        self.abandoned = False
         self.error: Exception | None = None
 
 

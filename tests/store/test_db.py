@@ -412,3 +412,44 @@ async def test_the_others_of_a_group_are_committed_when_its_committer_is_cancell
         assert await _meta_rows(store, "l-") == {"l-held", "l-other"}
     finally:
         await store.close()
+
+
+async def test_a_write_whose_caller_left_is_not_carried_into_a_later_group(
+    tmp_path: Path,
+) -> None:
+    """Both callers of a group are cancelled while it commits: the group is rolled
+    back, and neither write is left behind for some later group to make."""
+    store = await Store.open(tmp_path / "ftd.db")
+    try:
+        entered, release, stuck = anyio.Event(), anyio.Event(), anyio.Event()
+
+        async def held(tx: Tx) -> None:
+            entered.set()
+            await release.wait()
+
+        async def never_done(tx: Tx) -> None:
+            stuck.set()
+            await anyio.sleep_forever()
+
+        committer, other = anyio.CancelScope(), anyio.CancelScope()
+
+        async def within(scope: anyio.CancelScope, work: Callable[[Tx], Awaitable[None]]) -> None:
+            with scope:
+                await store.grouped(work)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.grouped, held)
+            await entered.wait()
+            tg.start_soon(within, committer, never_done)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(within, other, _put("o-left"))
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+            await stuck.wait()
+            other.cancel()
+            await anyio.wait_all_tasks_blocked()
+            committer.cancel()
+        await store.grouped(_put("o-later"))
+        assert await _meta_rows(store, "o-") == {"o-later"}
+    finally:
+        await store.close()
