@@ -176,13 +176,12 @@ class Store:
         return str(row[0]) if row else "no answer"
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the database's thread (a cursor's execute, fetch and close are three).
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read-only query, as dicts: for views that join or count (the socket's)."""
-        async with self._reader.execute(sql, params) as cursor:
-            return [dict(r) for r in await cursor.fetchall()]
+        return [dict(r) for r in await self._reader.execute_fetchall(sql, params)]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -227,9 +226,9 @@ class Store:
         a sync costs a few milliseconds whatever it carries: an evaluation
         committing one item per transaction is held to a few hundred items a
         second by the disk alone. Writes that arrive while one group commits
-        go together in the next, each under a savepoint of its own, so a work
-        that fails is undone alone and only its caller sees the error. It
-        returns once its work is durable, as ``transaction`` does.
+        go together in the next; a work that fails is left out of it, and
+        only its caller sees the error. It returns once its work is durable,
+        as ``transaction`` does.
         """
         entry = _GroupEntry(work)
         self._group.append(entry)
@@ -249,31 +248,40 @@ class Store:
             raise entry.error
 
     async def _commit_group(self, batch: list[_GroupEntry], own: _GroupEntry) -> None:
+        """Commit the batch's writes in one transaction; a write that fails is left out.
+
+        A failing write rolls the whole transaction back; the others then go
+        again without it, so only its caller hears of it. A failure that is
+        not a write's own (the lock, the disk, the commit) is every caller's.
+        """
+        pending = list(batch)
         try:
-            async with self.transaction() as tx:
-                for entry in batch:
-                    await tx.execute("SAVEPOINT grouped")
-                    try:
-                        await entry.work(tx)
-                    except Exception as exc:  # the entry's caller gets it
-                        await tx.execute("ROLLBACK TO grouped")
-                        entry.error = exc
-                    await tx.execute("RELEASE grouped")
-        except Exception as exc:
-            # Rolled back: nothing of the group was written, and each caller hears why.
-            for entry in batch:
-                entry.error = exc
-                entry.settled = True
-            raise
+            while pending:
+                culprit: _GroupEntry | None = None
+                try:
+                    async with self.transaction() as tx:
+                        for entry in pending:
+                            culprit = entry
+                            await entry.work(tx)
+                        culprit = None
+                except Exception as exc:
+                    if culprit is None or (
+                        isinstance(exc, sqlite3.Error) and refused_by_machine(exc)
+                    ):
+                        for entry in pending:
+                            entry.error, entry.settled = exc, True
+                        return
+                    culprit.error, culprit.settled = exc, True
+                    pending.remove(culprit)
+                    continue
+                for entry in pending:
+                    entry.settled = True
+                return
         except BaseException:
             # The committing caller was cancelled: the writes of those still waiting go
             # with the next group; a write whose caller has gone is dropped with it.
-            for entry in batch:
-                entry.error = None
-            self._group[:0] = [e for e in batch if e is not own and not e.abandoned]
+            self._group[:0] = [e for e in pending if e is not own and not e.abandoned]
             raise
-        for entry in batch:
-            entry.settled = True
 
     def _refused(self, exc: sqlite3.Error) -> None:
         """Tell ``on_refused`` of a write the machine refused (locked, full, unwritable)."""
