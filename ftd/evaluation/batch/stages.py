@@ -148,11 +148,16 @@ class BatchStages:
         while True:
             # Batches intended before a crash are finished first, never made again.
             opened = await batch_rows.open_batches(self._store, context.row.id, stage)
-            if not opened:
+            written = not opened
+            if written:
                 opened = await self._write(context, stage)
                 if not opened:
                     break
-            await self._drive_all(context, opened)
+            answered = await self._drive_all(context, opened)
+            if written and answered:
+                # Every request still to ask was in these batches, and each came back
+                # answered: another pass over the items would find nothing to write.
+                break
         log.info("eval_batch_stage_done", evaluation_id=context.row.id, stage=stage)
 
     async def _specs_of(self, context: _Context, stage: str, chunk: list[Item]) -> list[Spec]:
@@ -233,24 +238,28 @@ class BatchStages:
 
     # ------------------------------------------------------------------ one batch
 
-    async def _drive_all(self, context: _Context, opened: list[BatchRow]) -> None:
+    async def _drive_all(self, context: _Context, opened: list[BatchRow]) -> bool:
+        """Each batch driven to its commit; whether every request of every one was answered."""
         slots = anyio.Semaphore(PARALLEL_BATCHES)
+        answered = [False] * len(opened)
 
-        async def one(batch: BatchRow) -> None:
+        async def one(index: int, batch: BatchRow) -> None:
             async with slots:
-                await self._drive(context, batch)
+                answered[index] = await self._drive(context, batch)
 
         async with anyio.create_task_group() as tg:
-            for batch in opened:
-                tg.start_soon(one, batch)
+            for index, batch in enumerate(opened):
+                tg.start_soon(one, index, batch)
+        return all(answered)
 
-    async def _drive(self, context: _Context, batch: BatchRow) -> None:
+    async def _drive(self, context: _Context, batch: BatchRow) -> bool:
+        """The batch created (or found), followed and committed; whether all was answered."""
         evaluation_id = context.row.id
         path = Path(batch.path)
         if not await anyio.Path(path).exists():
             # Written but never recorded as sent: nothing of it reached the provider.
             await batch_rows.update(self._store, batch.id, committed=1, status="lost")
-            return
+            return False
         try:
             batch_id = batch.batch_id or await self._create(batch)
         except RemoteError as exc:
@@ -258,9 +267,9 @@ class BatchStages:
                 "eval_batch_not_created", evaluation_id=evaluation_id, tag=batch.tag, error=str(exc)
             )
             await self._fail_all(batch, f"the batch could not be created: {exc}")
-            return
+            return False
         remote = await self._follow(batch, batch_id, context.settings.batch_poll_seconds)
-        await self._commit(context, batch, remote)
+        return await self._commit(context, batch, remote)
 
     async def _create(self, batch: BatchRow) -> str:
         provider = self._provider
@@ -345,8 +354,10 @@ class BatchStages:
                 return None
             await self._sleep(poll)
 
-    async def _commit(self, context: _Context, batch: BatchRow, remote: RemoteBatch | None) -> None:
+    async def _commit(self, context: _Context, batch: BatchRow, remote: RemoteBatch | None) -> bool:
         """Every line of the output and error files, once; the rest of the file as failed.
+
+        True when every request of the batch came back answered.
 
         Nothing of the batch is held in memory beyond one chunk of lines: the
         files are read from disk a bounded chunk at a time, and each request's
@@ -397,6 +408,7 @@ class BatchStages:
         if remote is not None and remote.status != COMPLETED and failed:
             log.info("eval_batch_retry_later", tag=batch.tag, requests=failed)
         await anyio.Path(batch.path).unlink(missing_ok=True)
+        return failed == 0 and completed == batch.requests
 
     async def _index(self, batch: BatchRow) -> bool:
         """Record each request's custom_id and cache key from the request file, once.
