@@ -96,6 +96,7 @@ class Plan:
     def judging(self, item: Item, texts: Mapping[int, str]) -> list[Spec]:
         """The judge's requests for the answers known (side -> text); none for a missing one."""
         judge = self._settings.judge_model
+        question = item.question  # (read from the prompt each time it is asked for)
         specs: list[Spec] = []
         if self.judged:
             params = {"temperature": 0.0, "response_format": judging.RUBRIC_FORMAT}
@@ -104,7 +105,7 @@ class Plan:
                 if text is None:
                     continue
                 messages = judging.rubric_messages(
-                    item.question, item.reference, text, self._settings.judge_prompt
+                    question, item.reference, text, self._settings.judge_prompt
                 )
                 specs.append(
                     Spec(
@@ -126,7 +127,7 @@ class Plan:
             params = {"temperature": 0.0, "response_format": judging.PAIRWISE_FORMAT}
             for order, (a, b) in enumerate(((texts[0], texts[1]), (texts[1], texts[0]))):
                 messages = judging.pairwise_messages(
-                    item.question, item.reference, a, b, self._settings.pairwise_prompt
+                    question, item.reference, a, b, self._settings.pairwise_prompt
                 )
                 specs.append(
                     Spec(
