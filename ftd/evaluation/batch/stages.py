@@ -11,9 +11,10 @@ cache row, once by its key. Requests that failed or expired are sent again
 in a later batch, a bounded number of times, their reasons kept; what is
 still missing after that is asked live when the items are committed.
 
-The batch engine only fills the cache: the items are then committed by the
-live path's own item work, which finds every answer there. So the rows, the
-grades and the verdict are those of a live evaluation of the same answers.
+The batch engine only fills the cache: the items are then committed with
+the live path's own grading (a chunk of fully answered items at once, see
+``prefetch``), which finds every answer there. So the rows, the grades and
+the verdict are those of a live evaluation of the same answers.
 """
 
 from __future__ import annotations
