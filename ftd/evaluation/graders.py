@@ -87,7 +87,10 @@ def f1(candidate: str, reference: str) -> Score:
     want = words(reference)
     if not got and not want:
         return Score(1.0, "both empty")
-    common = sum((Counter(got) & Counter(want)).values())
+    # The words shared, each as often as both have it: the reference's words looked up
+    # among the answer's (Counter's & would walk the longer answer's in Python).
+    found = Counter(got)
+    common = sum(min(n, found[word]) for word, n in Counter(want).items() if word in found)
     if common == 0:
         return Score(0.0, f"no words in common ({len(got)} against {len(want)})")
     precision, recall = common / len(got), common / len(want)

@@ -401,22 +401,30 @@ def item_results(
     item: Item, models: list[str], answers: list[Any], scores: list[dict[str, Any]]
 ) -> list[ItemResult]:
     """The item's rows: the candidate's, then the base's when there is one."""
+    # What both rows say of the item, worked out (a hash, a search of the prompt) once.
+    shared = {
+        "item": item.index,
+        "line": item.line,
+        "prompt_sha256": item.prompt_sha256,
+        "question": item.question,
+        "reference": item.reference,
+    }
     return [
-        _result(item, "candidate" if i == 0 else "base", models[i], answers[i], scores[i])
+        _result(shared, "candidate" if i == 0 else "base", models[i], answers[i], scores[i])
         for i in range(len(models))
     ]
 
 
 def _result(
-    item: Item, role: str, model: str, answer: Completion | RequestFailed, scores: dict[str, Any]
+    shared: dict[str, Any],
+    role: str,
+    model: str,
+    answer: Completion | RequestFailed,
+    scores: dict[str, Any],
 ) -> ItemResult:
     common: dict[str, Any] = {
-        "item": item.index,
+        **shared,
         "role": role,
-        "line": item.line,
-        "prompt_sha256": item.prompt_sha256,
-        "question": item.question,
-        "reference": item.reference,
         "model": model,
         "scores": scores,
         "attempts": answer.attempts,
