@@ -81,29 +81,42 @@ class Prefilled:
     plan: Plan
 
 
+def keys_path(request_file: Path) -> Path:
+    """Where a request file's (custom_id, cache key) pairs are written beside it."""
+    return request_file.with_suffix(".keys")
+
+
 class _Writer:
-    """One request file being written; closed when the next line would not fit."""
+    """One request file being written; closed when the next line would not fit.
+
+    Each request's custom_id and cache key, known as it is written, go into a
+    file beside it: the batch's requests are indexed from that, not by
+    parsing and hashing every request again.
+    """
 
     def __init__(self, path: Path, tag: str, model: str) -> None:
         self.path = path
         self.tag = tag
         self.model = model
         self.handle = path.open("wb")
+        self.keys = keys_path(path).open("wb")
         self.requests = 0
         self.bytes = 0
 
     def fits(self, line: bytes, max_requests: int, max_bytes: int) -> bool:
         return self.requests < max_requests and self.bytes + len(line) <= max_bytes
 
-    def add(self, line: bytes) -> None:
+    def add(self, line: bytes, custom_id: str, key: str) -> None:
         self.handle.write(line)
+        self.keys.write(f"{custom_id} {key}\n".encode())
         self.requests += 1
         self.bytes += len(line)
 
     def close(self) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
+        for handle in (self.handle, self.keys):
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
 
 
 class BatchStages:
@@ -232,7 +245,7 @@ class BatchStages:
                     writer = writers[spec.model] = _Writer(
                         context.folder / f"{tag}.jsonl", tag, spec.model
                     )
-                writer.add(line)
+                writer.add(line, spec.custom_id, key)
         for writer in writers.values():
             await close(writer)
         return written
@@ -260,6 +273,7 @@ class BatchStages:
         if not await anyio.Path(path).exists():
             # Written but never recorded as sent: nothing of it reached the provider.
             await batch_rows.update(self._store, batch.id, committed=1, status="lost")
+            await anyio.Path(keys_path(path)).unlink(missing_ok=True)
             return False
         try:
             batch_id = batch.batch_id or await self._create(batch)
@@ -409,6 +423,7 @@ class BatchStages:
         if remote is not None and remote.status != COMPLETED and failed:
             log.info("eval_batch_retry_later", tag=batch.tag, requests=failed)
         await anyio.Path(batch.path).unlink(missing_ok=True)
+        await anyio.Path(keys_path(Path(batch.path))).unlink(missing_ok=True)
         return failed == 0 and completed == batch.requests
 
     async def _index(self, batch: BatchRow) -> bool:
@@ -421,10 +436,11 @@ class BatchStages:
         already = await batch_rows.indexed(self._store, batch.id)
         if already >= batch.requests:
             return False
-        async with await anyio.open_file(batch.path, "rb") as handle:
-            while pairs := await anyio.to_thread.run_sync(
-                _request_keys, handle.wrapped, COMMIT_CHUNK
-            ):
+        path, read = Path(batch.path), _request_keys
+        if await anyio.Path(keys_path(path)).exists():
+            path, read = keys_path(path), _written_keys
+        async with await anyio.open_file(path, "rb") as handle:
+            while pairs := await anyio.to_thread.run_sync(read, handle.wrapped, COMMIT_CHUNK):
                 await batch_rows.index_requests(self._store, batch.id, pairs)
         return already == 0
 
@@ -583,6 +599,18 @@ def _request_line(spec: Spec) -> bytes:
         )
         + b"\n"
     )
+
+
+def _written_keys(handle: IO[bytes], count: int) -> list[tuple[str, str]]:
+    """The next ``count`` (custom_id, cache key) pairs of a request file's keys file."""
+    found: list[tuple[str, str]] = []
+    for raw in handle:
+        custom_id, _, key = raw.decode().rstrip("\n").partition(" ")
+        if custom_id and len(key) == 64:  # (a line cut short by a crash is no pair)
+            found.append((custom_id, key))
+            if len(found) >= count:
+                break
+    return found
 
 
 def _request_keys(handle: IO[bytes], count: int) -> list[tuple[str, str]]:
