@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 
 _BISECTIONS = 80  # halves [0, 1] far below a float's resolution near any bound
+# A term this far (in natural log) below the tail's largest adds nothing a float holds:
+# a million of them come to under 1e-20 of the sum.
+_NEGLIGIBLE = 60.0
 
 
 def _log_pmf(k: int, trials: int, p: float) -> float:
@@ -34,8 +37,18 @@ def upper_tail(successes: int, trials: int, p: float) -> float:
         return 0.0
     if p >= 1.0:
         return 1.0
-    logs = [_log_pmf(k, trials, p) for k in range(successes, trials + 1)]
-    top = max(logs)
+    # The terms fall away on both sides of the tail's largest, at the mode or at its
+    # first term: only those within _NEGLIGIBLE of it are summed, a few standard
+    # deviations' worth rather than every one of the trials.
+    peak = min(trials, max(successes, int((trials + 1) * p)))
+    top = _log_pmf(peak, trials, p)
+    logs = [top]
+    for step, stop in ((1, trials + 1), (-1, successes - 1)):
+        for k in range(peak + step, stop, step):
+            term = _log_pmf(k, trials, p)
+            if term < top - _NEGLIGIBLE:
+                break
+            logs.append(term)
     return min(1.0, math.exp(top) * math.fsum(math.exp(x - top) for x in logs))
 
 

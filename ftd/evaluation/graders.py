@@ -48,10 +48,23 @@ class Score:
         return out
 
 
+# What _PUNCTUATION blanks out of an ASCII text, as a table: str.translate is several
+# times faster than the expression, and the table is the expression's own verdict on
+# each of the 128 characters.
+_ASCII_PUNCTUATION = {c: " " for c in range(128) if _PUNCTUATION.match(chr(c))}
+
+
+def words(text: str) -> list[str]:
+    """The words ``normalize`` keeps, in order."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and its case folds within ASCII
+        return text.lower().translate(_ASCII_PUNCTUATION).split()
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _PUNCTUATION.sub(" ", folded).split()
+
+
 def normalize(text: str) -> str:
     """Case, punctuation and runs of whitespace do not count."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_PUNCTUATION.sub(" ", folded).split())
+    return " ".join(words(text))
 
 
 def exact(candidate: str, reference: str) -> Score:
@@ -70,11 +83,14 @@ def normalized(candidate: str, reference: str) -> Score:
 
 
 def f1(candidate: str, reference: str) -> Score:
-    got = normalize(candidate).split()
-    want = normalize(reference).split()
+    got = words(candidate)
+    want = words(reference)
     if not got and not want:
         return Score(1.0, "both empty")
-    common = sum((Counter(got) & Counter(want)).values())
+    # The words shared, each as often as both have it: the reference's words looked up
+    # among the answer's (Counter's & would walk the longer answer's in Python).
+    found = Counter(got)
+    common = sum(min(n, found[word]) for word, n in Counter(want).items() if word in found)
     if common == 0:
         return Score(0.0, f"no words in common ({len(got)} against {len(want)})")
     precision, recall = common / len(got), common / len(want)

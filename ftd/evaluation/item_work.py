@@ -202,21 +202,40 @@ class ItemWork:
             calls[1] = partial(self._recorded.complete, item)
         answers = await gather(*calls)
         _count_failures(tab, answers)
-        scores: list[dict[str, Any]] = []
-        for answer in answers:
-            graded = {}
-            if not isinstance(answer, RequestFailed):
-                graded = grade_locally(self._graders, answer.text, item.reference)
-            scores.append({name: score.as_dict() for name, score in graded.items()})
+        scores = local_scores(self._graders, item, answers)
         await self._grade_rft(item, answers, scores, tab)
         await self._judge(item, answers, scores, tab)
-        results = [
-            _result(item, "candidate" if i == 0 else "base", models[i], answers[i], scores[i])
-            for i in range(len(models))
-        ]
+        results = item_results(item, models, answers, scores)
         rows, spend = tab.settle()
         await rows_of.record_item(self._store, self._row.id, results, rows, spend)
         return tab.total
+
+    @property
+    def asks_only_batched(self) -> bool:
+        """Whether every request of an item is one the batch engine sends (no model
+        grader of a reinforcement run, no embeddings, no recorded side): then an item
+        whose answers are all at hand can be graded without asking anything."""
+        return self._rft is None and self._recorded is None
+
+    def grade_answered(
+        self,
+        item: Item,
+        answers: list[Completion],
+        judgements: list[tuple[tuple[str, int], Completion]],
+    ) -> list[ItemResult]:
+        """The rows ``run`` writes for an item whose answers and judgements are all in hand.
+
+        ``judgements`` are the judge's, each with its slot (what was asked, of
+        which side), in the order ``run`` asks them; nothing is asked here.
+        """
+        models = [self._row.model]
+        if self._row.base_model is not None:
+            models.append(self._row.base_model)
+        scores = local_scores(self._graders, item, list(answers))
+        if judgements:
+            slots = [slot for slot, _ in judgements]
+            read_judgements(slots, [outcome for _, outcome in judgements], scores)
+        return item_results(item, models, list(answers), scores)
 
     async def _grade_rft(
         self, item: Item, answers: list[Any], scores: list[dict[str, Any]], tab: Tab
@@ -311,49 +330,71 @@ class ItemWork:
             return
         outcomes = await gather(*(partial(self._asked, tab, call) for call in calls))
         _count_failures(tab, outcomes)
-        orders: list[judging.PairwiseAnswer] = []
-        for (what, side), outcome in zip(slots, outcomes, strict=True):
-            if isinstance(outcome, RequestFailed):
-                if what == "rubric":
-                    scores[side]["judge"] = {"error": str(outcome)}
-                elif what == "pairwise":
-                    scores[0]["pairwise"] = {"error": str(outcome)}
-                continue
-            try:
-                if what == "pairwise":
-                    orders.append(judging.read_pairwise(outcome.text))
-                    continue
-                answer = judging.read_rubric(outcome.text)
-            except judging.JudgeAnswerError as exc:
-                key = "pairwise" if what == "pairwise" else "judge"
-                if what != "repeat":
-                    scores[side if key == "judge" else 0][key] = {"error": str(exc)}
-                continue
+        read_judgements(slots, outcomes, scores)
+
+
+def local_scores(graders: list[str], item: Item, answers: list[Any]) -> list[dict[str, Any]]:
+    """Each side's model-free grades (none for a side whose request gave up)."""
+    scores: list[dict[str, Any]] = []
+    for answer in answers:
+        graded = {}
+        if not isinstance(answer, RequestFailed):
+            graded = grade_locally(graders, answer.text, item.reference)
+        scores.append({name: score.as_dict() for name, score in graded.items()})
+    return scores
+
+
+def read_judgements(
+    slots: list[tuple[str, int]], outcomes: list[Any], scores: list[dict[str, Any]]
+) -> None:
+    """The judge's answers (or why there are none) written into the sides' scores.
+
+    ``slots`` say what each outcome was asked: ``rubric`` or ``repeat`` of a
+    side, or ``pairwise`` (both orders, in order).
+    """
+    orders: list[judging.PairwiseAnswer] = []
+    for (what, side), outcome in zip(slots, outcomes, strict=True):
+        if isinstance(outcome, RequestFailed):
             if what == "rubric":
-                scores[side].setdefault("judge", {}).update(
-                    score=answer.score, explanation=answer.explanation
-                )
-            else:
-                scores[side].setdefault("judge", {})["repeat_score"] = answer.score
-        if len(orders) == 2 and "pairwise" not in scores[0]:
-            first, second, agreed = judging.preference(orders[0], orders[1])
-            value = {"candidate": 1.0, "tie": 0.5, "base": 0.0}[agreed]
-            explanation = orders[0].explanation
-            scores[0]["pairwise"] = {
-                "score": value,
-                "preference": agreed,
-                "orders": [first, second],
-                "explanation": explanation,
-            }
-            scores[1]["pairwise"] = {
-                "score": 1.0 - value,
-                "preference": agreed,
-                "orders": [first, second],
-                "explanation": explanation,
-            }
-        judged = scores[0].get("judge")
-        if isinstance(judged, dict) and "score" not in judged and "error" not in judged:
-            del scores[0]["judge"]  # a repeat without its first answer says nothing
+                scores[side]["judge"] = {"error": str(outcome)}
+            elif what == "pairwise":
+                scores[0]["pairwise"] = {"error": str(outcome)}
+            continue
+        try:
+            if what == "pairwise":
+                orders.append(judging.read_pairwise(outcome.text))
+                continue
+            answer = judging.read_rubric(outcome.text)
+        except judging.JudgeAnswerError as exc:
+            key = "pairwise" if what == "pairwise" else "judge"
+            if what != "repeat":
+                scores[side if key == "judge" else 0][key] = {"error": str(exc)}
+            continue
+        if what == "rubric":
+            scores[side].setdefault("judge", {}).update(
+                score=answer.score, explanation=answer.explanation
+            )
+        else:
+            scores[side].setdefault("judge", {})["repeat_score"] = answer.score
+    if len(orders) == 2 and "pairwise" not in scores[0]:
+        first, second, agreed = judging.preference(orders[0], orders[1])
+        value = {"candidate": 1.0, "tie": 0.5, "base": 0.0}[agreed]
+        explanation = orders[0].explanation
+        scores[0]["pairwise"] = {
+            "score": value,
+            "preference": agreed,
+            "orders": [first, second],
+            "explanation": explanation,
+        }
+        scores[1]["pairwise"] = {
+            "score": 1.0 - value,
+            "preference": agreed,
+            "orders": [first, second],
+            "explanation": explanation,
+        }
+    judged = scores[0].get("judge")
+    if isinstance(judged, dict) and "score" not in judged and "error" not in judged:
+        del scores[0]["judge"]  # a repeat without its first answer says nothing
 
 
 def _count_failures(tab: Tab, outcomes: list[Any]) -> None:
@@ -363,16 +404,34 @@ def _count_failures(tab: Tab, outcomes: list[Any]) -> None:
             tab.add(outcome)
 
 
-def _result(
-    item: Item, role: str, model: str, answer: Completion | RequestFailed, scores: dict[str, Any]
-) -> ItemResult:
-    common: dict[str, Any] = {
+def item_results(
+    item: Item, models: list[str], answers: list[Any], scores: list[dict[str, Any]]
+) -> list[ItemResult]:
+    """The item's rows: the candidate's, then the base's when there is one."""
+    # What both rows say of the item, worked out (a hash, a search of the prompt) once.
+    shared = {
         "item": item.index,
-        "role": role,
         "line": item.line,
         "prompt_sha256": item.prompt_sha256,
         "question": item.question,
         "reference": item.reference,
+    }
+    return [
+        _result(shared, "candidate" if i == 0 else "base", models[i], answers[i], scores[i])
+        for i in range(len(models))
+    ]
+
+
+def _result(
+    shared: dict[str, Any],
+    role: str,
+    model: str,
+    answer: Completion | RequestFailed,
+    scores: dict[str, Any],
+) -> ItemResult:
+    common: dict[str, Any] = {
+        **shared,
+        "role": role,
         "model": model,
         "scores": scores,
         "attempts": answer.attempts,

@@ -151,9 +151,11 @@ class Runner:
                     batched.plan,
                     prefetched,
                     batched.admitted,
+                    work,
                     one,
                     in_flight=in_flight,
                     admit=budget.admit,
+                    finished=budget.finished,
                 )
             else:
                 await run_all(todo, one, in_flight=in_flight, admit=budget.admit)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 
 from ftd.providers.batches import BatchOperations, batch_of
+from ftd.providers.types import ChatAnswer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from ftd.providers.batches import RemoteBatch
     from ftd.providers.core import CallPolicy
-    from ftd.providers.types import ChatAnswer, RemoteFile
+    from ftd.providers.types import RemoteFile
 
 _CHUNK = 1 << 16
 # How far back a lost upload is looked for: the newest batch files, one page.
@@ -74,13 +75,13 @@ class OpenAIBatches(BatchOperations):
         return batch_of(await self._client.batches.cancel(batch_id))
 
     def batch_answer(self, body: dict[str, Any]) -> ChatAnswer:
+        quick = _plain_answer(body)  # (every line of every output file: nothing imported)
+        if quick is not None:
+            return quick
         from openai.types.chat import ChatCompletion
 
         from ftd.providers.openai_api import answer_of
 
-        quick = _plain_answer(body)
-        if quick is not None:
-            return quick
         return answer_of(ChatCompletion.model_validate(body))
 
     async def _op_file_stream(self, file_id: str) -> AsyncIterator[bytes]:
@@ -92,8 +93,6 @@ class OpenAIBatches(BatchOperations):
 def _plain_answer(body: dict[str, Any]) -> ChatAnswer | None:
     """The common case, a text answer with its usage, read without building the SDK's model
     (what ``answer_of`` would make of it); anything else goes the SDK's way."""
-    from ftd.providers.types import ChatAnswer
-
     choices = body.get("choices")
     usage = body.get("usage")
     if not isinstance(choices, list) or not choices or not isinstance(usage, dict):

@@ -256,36 +256,59 @@ async def record_item(
 
     async def write(tx: Tx) -> None:
         await _cache_and_spend(tx, evaluation_id, rows, spend)
-        await tx.executemany(
-            "INSERT OR REPLACE INTO evaluation_items (evaluation_id, item, role, line, "
-            "prompt_sha256, question, reference, model, response, prompt_tokens, "
-            "completion_tokens, scores, latency_ms, attempts, cached, error, finished_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    evaluation_id,
-                    r.item,
-                    r.role,
-                    r.line,
-                    r.prompt_sha256,
-                    r.question,
-                    r.reference,
-                    r.model,
-                    r.response,
-                    r.prompt_tokens,
-                    r.completion_tokens,
-                    json.dumps(r.scores),
-                    r.latency_ms,
-                    r.attempts,
-                    int(r.cached),
-                    r.error,
-                    tx.now,
-                )
-                for r in results
-            ],
-        )
+        await _item_rows(tx, evaluation_id, results)
 
     await store.grouped(write)
+
+
+async def record_items(
+    store: Store, evaluation_id: int, results: Sequence[ItemResult], spend: Spend
+) -> None:
+    """Many items' rows and their spend in one commit: all of them, or none.
+
+    For the items of a batch evaluation whose answers were all in the cache
+    already (paid for when their batches were committed): a chunk of them
+    costs one commit, not one per item, and a crash leaves none of its rows.
+    """
+    async with store.transaction() as tx:
+        await _cache_and_spend(tx, evaluation_id, (), spend)
+        await _item_rows(tx, evaluation_id, results)
+
+
+_ITEM_INSERT = (
+    "INSERT OR REPLACE INTO evaluation_items (evaluation_id, item, role, line, "
+    "prompt_sha256, question, reference, model, response, prompt_tokens, "
+    "completion_tokens, scores, latency_ms, attempts, cached, error, finished_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def _item_rows(tx: Tx, evaluation_id: int, results: Sequence[ItemResult]) -> None:
+    await tx.executemany(
+        _ITEM_INSERT,
+        [
+            (
+                evaluation_id,
+                r.item,
+                r.role,
+                r.line,
+                r.prompt_sha256,
+                r.question,
+                r.reference,
+                r.model,
+                r.response,
+                r.prompt_tokens,
+                r.completion_tokens,
+                json.dumps(r.scores),
+                r.latency_ms,
+                r.attempts,
+                int(r.cached),
+                r.error,
+                tx.now,
+            )
+            for r in results
+        ],
+    )
 
 
 async def _cache_and_spend(
@@ -294,7 +317,7 @@ async def _cache_and_spend(
     cache_rows: Iterable[tuple[str, str, str, int, int]],
     spend: Spend,
 ) -> None:
-    fresh = [(key, model, text, p, c, tx.now) for key, model, text, p, c in cache_rows]
+    fresh = [(*row, tx.now) for row in cache_rows]
     if fresh:
         await tx.executemany(
             "INSERT OR IGNORE INTO completion_cache (key, model, response, prompt_tokens, "

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from ftd.evaluation.batch import stages
+from ftd.evaluation.batch.requests import Spec
 from ftd.evaluation.batch.stages import BatchStages, counts_so_far
 from ftd.evaluation.budget import Pricing
 from ftd.providers.batches import IN_PROGRESS, RemoteBatch
@@ -106,3 +107,31 @@ async def test_output_lines_come_in_bounded_chunks_and_a_line_over_the_cap_is_sk
     assert (lines[0].prompt_tokens, lines[0].completion_tokens) == (7, 3)
     # The first two lines were committed before: marked so, the rest not.
     assert [line.paid_before for line in lines] == [True, False, False, False]
+
+
+def test_the_keys_written_beside_a_request_file_are_those_its_requests_hash_to(
+    tmp_path: Path,
+) -> None:
+    specs = [
+        Spec(f"e1/{i}/answer/0", "m", [{"role": "user", "content": f"q{i} é"}], {"temperature": 0})
+        for i in range(5)
+    ]
+    specs.append(
+        Spec(
+            "e1/0/judge_repeat/0", "j", [{"role": "user", "content": "rate"}], {}, 1, ("repeat", 0)
+        )
+    )
+    writer = stages._Writer(tmp_path / "ftd-e1-t-0.jsonl", "ftd-e1-t-0", "m")
+    for spec in specs:
+        writer.add(stages._request_line(spec), spec.custom_id, spec.key)
+    writer.close()
+    with (tmp_path / "ftd-e1-t-0.jsonl").open("rb") as handle:
+        parsed = stages._request_keys(handle, 100)
+    # A crash cut the last line short: that line is no pair.
+    keys = stages.keys_path(tmp_path / "ftd-e1-t-0.jsonl")
+    keys.write_bytes(keys.read_bytes() + b"e1/9/answer/0 abc")
+    with keys.open("rb") as handle:
+        written = [stages._written_keys(handle, 4), stages._written_keys(handle, 4)]
+    assert written[0] + written[1] == parsed
+    assert [len(chunk) for chunk in written] == [4, 2]
+    assert [key for _, key in parsed] == [spec.key for spec in specs]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import pytest
 
@@ -19,6 +21,7 @@ from ftd.evaluation.graders import (
     rft_grade,
     string_check,
     text_similarity,
+    words,
 )
 
 
@@ -29,6 +32,22 @@ def test_exact_and_normalised_match() -> None:
     assert normalized("hello world", "Hello,   World!").passed is True
     assert normalized("Hello there", "Hello world").passed is False
     assert normalized("Straße", "STRASSE").passed is True  # case folding, not just lower()
+
+
+def test_ascii_text_loses_the_same_characters_as_any_other() -> None:
+    """The ASCII shortcut keeps what the general rule keeps: NFKC, case folding, and
+    every character neither a word character nor white space made a space."""
+
+    def general(text: str) -> list[str]:
+        folded = unicodedata.normalize("NFKC", text).casefold()
+        return re.sub(r"[^\w\s]", " ", folded).split()
+
+    samples = [chr(c) for c in range(128)]
+    samples += ["Where is parcel 000123? It's\tdue\x1fMonday_(noon)!", "a-b_c\x0bd\x7fe"]
+    samples += ["Straße ﬁne ２①", "naïve—“quoted”…"]
+    for text in samples:
+        assert words(text) == general(text), repr(text)
+        assert normalize(text) == " ".join(general(text)), repr(text)
 
 
 def test_token_overlap_f1() -> None:

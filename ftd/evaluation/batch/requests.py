@@ -16,7 +16,7 @@ A request's ``custom_id`` names the evaluation, item, grader and order
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ftd.evaluation import judging, rft
@@ -41,10 +41,15 @@ class Spec:
     messages: list[dict[str, Any]]
     params: dict[str, Any]
     repeat: int = 0
+    # What the item work asks this as (``rubric``, ``repeat`` or ``pairwise``, and of
+    # which side), for the judge's requests; ("answer", side) for an answer.
+    slot: tuple[str, int] = ("answer", 0)
+    # The cache key, hashed once: each pass over a chunk looks it up several times.
+    key: str = field(init=False)
 
-    @property
-    def key(self) -> str:
-        return cache_key(self.model, self.messages, self.params, repeat=self.repeat)
+    def __post_init__(self) -> None:
+        key = cache_key(self.model, self.messages, self.params, repeat=self.repeat)
+        object.__setattr__(self, "key", key)
 
     def body(self) -> dict[str, Any]:
         return {"model": self.model, "messages": self.messages, **self.params}
@@ -69,13 +74,21 @@ class Plan:
             **rft.answer_params(settings),
         }
 
+    @property
+    def evaluation_id(self) -> int:
+        return self._row.id
+
     def _id(self, item: Item, grader: str, order: int) -> str:
         return f"e{self._row.id}/{item.index}/{grader}/{order}"
 
     def answers(self, item: Item) -> list[Spec]:
         return [
             Spec(
-                self._id(item, "answer", side), model, list(item.prompt), dict(self._answer_params)
+                self._id(item, "answer", side),
+                model,
+                list(item.prompt),
+                dict(self._answer_params),
+                slot=("answer", side),
             )
             for side, model in enumerate(self.models)
         ]
@@ -83,6 +96,7 @@ class Plan:
     def judging(self, item: Item, texts: Mapping[int, str]) -> list[Spec]:
         """The judge's requests for the answers known (side -> text); none for a missing one."""
         judge = self._settings.judge_model
+        question = item.question  # (read from the prompt each time it is asked for)
         specs: list[Spec] = []
         if self.judged:
             params = {"temperature": 0.0, "response_format": judging.RUBRIC_FORMAT}
@@ -91,18 +105,38 @@ class Plan:
                 if text is None:
                     continue
                 messages = judging.rubric_messages(
-                    item.question, item.reference, text, self._settings.judge_prompt
+                    question, item.reference, text, self._settings.judge_prompt
                 )
-                specs.append(Spec(self._id(item, "judge", side), judge, messages, params))
+                specs.append(
+                    Spec(
+                        self._id(item, "judge", side), judge, messages, params, 0, ("rubric", side)
+                    )
+                )
                 if side == 0 and item.index in self._repeat:
                     specs.append(
-                        Spec(self._id(item, "judge_repeat", side), judge, messages, params, 1)
+                        Spec(
+                            self._id(item, "judge_repeat", side),
+                            judge,
+                            messages,
+                            params,
+                            1,
+                            ("repeat", side),
+                        )
                     )
         if self.paired and 0 in texts and 1 in texts:
             params = {"temperature": 0.0, "response_format": judging.PAIRWISE_FORMAT}
             for order, (a, b) in enumerate(((texts[0], texts[1]), (texts[1], texts[0]))):
                 messages = judging.pairwise_messages(
-                    item.question, item.reference, a, b, self._settings.pairwise_prompt
+                    question, item.reference, a, b, self._settings.pairwise_prompt
                 )
-                specs.append(Spec(self._id(item, "pairwise", order), judge, messages, params))
+                specs.append(
+                    Spec(
+                        self._id(item, "pairwise", order),
+                        judge,
+                        messages,
+                        params,
+                        0,
+                        ("pairwise", 0),
+                    )
+                )
         return specs

@@ -11,9 +11,10 @@ cache row, once by its key. Requests that failed or expired are sent again
 in a later batch, a bounded number of times, their reasons kept; what is
 still missing after that is asked live when the items are committed.
 
-The batch engine only fills the cache: the items are then committed by the
-live path's own item work, which finds every answer there. So the rows, the
-grades and the verdict are those of a live evaluation of the same answers.
+The batch engine only fills the cache: the items are then committed with
+the live path's own grading (a chunk of fully answered items at once, see
+``prefetch``), which finds every answer there. So the rows, the grades and
+the verdict are those of a live evaluation of the same answers.
 """
 
 from __future__ import annotations
@@ -80,29 +81,42 @@ class Prefilled:
     plan: Plan
 
 
+def keys_path(request_file: Path) -> Path:
+    """Where a request file's (custom_id, cache key) pairs are written beside it."""
+    return request_file.with_suffix(".keys")
+
+
 class _Writer:
-    """One request file being written; closed when the next line would not fit."""
+    """One request file being written; closed when the next line would not fit.
+
+    Each request's custom_id and cache key, known as it is written, go into a
+    file beside it: the batch's requests are indexed from that, not by
+    parsing and hashing every request again.
+    """
 
     def __init__(self, path: Path, tag: str, model: str) -> None:
         self.path = path
         self.tag = tag
         self.model = model
         self.handle = path.open("wb")
+        self.keys = keys_path(path).open("wb")
         self.requests = 0
         self.bytes = 0
 
     def fits(self, line: bytes, max_requests: int, max_bytes: int) -> bool:
         return self.requests < max_requests and self.bytes + len(line) <= max_bytes
 
-    def add(self, line: bytes) -> None:
+    def add(self, line: bytes, custom_id: str, key: str) -> None:
         self.handle.write(line)
+        self.keys.write(f"{custom_id} {key}\n".encode())
         self.requests += 1
         self.bytes += len(line)
 
     def close(self) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
+        for handle in (self.handle, self.keys):
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
 
 
 class BatchStages:
@@ -148,11 +162,16 @@ class BatchStages:
         while True:
             # Batches intended before a crash are finished first, never made again.
             opened = await batch_rows.open_batches(self._store, context.row.id, stage)
-            if not opened:
+            written = not opened
+            if written:
                 opened = await self._write(context, stage)
                 if not opened:
                     break
-            await self._drive_all(context, opened)
+            answered = await self._drive_all(context, opened)
+            if written and answered:
+                # Every request still to ask was in these batches, and each came back
+                # answered: another pass over the items would find nothing to write.
+                break
         log.info("eval_batch_stage_done", evaluation_id=context.row.id, stage=stage)
 
     async def _specs_of(self, context: _Context, stage: str, chunk: list[Item]) -> list[Spec]:
@@ -226,31 +245,36 @@ class BatchStages:
                     writer = writers[spec.model] = _Writer(
                         context.folder / f"{tag}.jsonl", tag, spec.model
                     )
-                writer.add(line)
+                writer.add(line, spec.custom_id, key)
         for writer in writers.values():
             await close(writer)
         return written
 
     # ------------------------------------------------------------------ one batch
 
-    async def _drive_all(self, context: _Context, opened: list[BatchRow]) -> None:
+    async def _drive_all(self, context: _Context, opened: list[BatchRow]) -> bool:
+        """Each batch driven to its commit; whether every request of every one was answered."""
         slots = anyio.Semaphore(PARALLEL_BATCHES)
+        answered = [False] * len(opened)
 
-        async def one(batch: BatchRow) -> None:
+        async def one(index: int, batch: BatchRow) -> None:
             async with slots:
-                await self._drive(context, batch)
+                answered[index] = await self._drive(context, batch)
 
         async with anyio.create_task_group() as tg:
-            for batch in opened:
-                tg.start_soon(one, batch)
+            for index, batch in enumerate(opened):
+                tg.start_soon(one, index, batch)
+        return all(answered)
 
-    async def _drive(self, context: _Context, batch: BatchRow) -> None:
+    async def _drive(self, context: _Context, batch: BatchRow) -> bool:
+        """The batch created (or found), followed and committed; whether all was answered."""
         evaluation_id = context.row.id
         path = Path(batch.path)
         if not await anyio.Path(path).exists():
             # Written but never recorded as sent: nothing of it reached the provider.
             await batch_rows.update(self._store, batch.id, committed=1, status="lost")
-            return
+            await anyio.Path(keys_path(path)).unlink(missing_ok=True)
+            return False
         try:
             batch_id = batch.batch_id or await self._create(batch)
         except RemoteError as exc:
@@ -258,9 +282,9 @@ class BatchStages:
                 "eval_batch_not_created", evaluation_id=evaluation_id, tag=batch.tag, error=str(exc)
             )
             await self._fail_all(batch, f"the batch could not be created: {exc}")
-            return
+            return False
         remote = await self._follow(batch, batch_id, context.settings.batch_poll_seconds)
-        await self._commit(context, batch, remote)
+        return await self._commit(context, batch, remote)
 
     async def _create(self, batch: BatchRow) -> str:
         provider = self._provider
@@ -345,8 +369,10 @@ class BatchStages:
                 return None
             await self._sleep(poll)
 
-    async def _commit(self, context: _Context, batch: BatchRow, remote: RemoteBatch | None) -> None:
+    async def _commit(self, context: _Context, batch: BatchRow, remote: RemoteBatch | None) -> bool:
         """Every line of the output and error files, once; the rest of the file as failed.
+
+        True when every request of the batch came back answered.
 
         Nothing of the batch is held in memory beyond one chunk of lines: the
         files are read from disk a bounded chunk at a time, and each request's
@@ -397,6 +423,8 @@ class BatchStages:
         if remote is not None and remote.status != COMPLETED and failed:
             log.info("eval_batch_retry_later", tag=batch.tag, requests=failed)
         await anyio.Path(batch.path).unlink(missing_ok=True)
+        await anyio.Path(keys_path(Path(batch.path))).unlink(missing_ok=True)
+        return failed == 0 and completed == batch.requests
 
     async def _index(self, batch: BatchRow) -> bool:
         """Record each request's custom_id and cache key from the request file, once.
@@ -408,10 +436,11 @@ class BatchStages:
         already = await batch_rows.indexed(self._store, batch.id)
         if already >= batch.requests:
             return False
-        async with await anyio.open_file(batch.path, "rb") as handle:
-            while pairs := await anyio.to_thread.run_sync(
-                _request_keys, handle.wrapped, COMMIT_CHUNK
-            ):
+        path, read = Path(batch.path), _request_keys
+        if await anyio.Path(keys_path(path)).exists():
+            path, read = keys_path(path), _written_keys
+        async with await anyio.open_file(path, "rb") as handle:
+            while pairs := await anyio.to_thread.run_sync(read, handle.wrapped, COMMIT_CHUNK):
                 await batch_rows.index_requests(self._store, batch.id, pairs)
         return already == 0
 
@@ -570,6 +599,18 @@ def _request_line(spec: Spec) -> bytes:
         )
         + b"\n"
     )
+
+
+def _written_keys(handle: IO[bytes], count: int) -> list[tuple[str, str]]:
+    """The next ``count`` (custom_id, cache key) pairs of a request file's keys file."""
+    found: list[tuple[str, str]] = []
+    for raw in handle:
+        custom_id, _, key = raw.decode().rstrip("\n").partition(" ")
+        if custom_id and len(key) == 64:  # (a line cut short by a crash is no pair)
+            found.append((custom_id, key))
+            if len(found) >= count:
+                break
+    return found
 
 
 def _request_keys(handle: IO[bytes], count: int) -> list[tuple[str, str]]:
