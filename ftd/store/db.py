@@ -520,7 +520,7 @@ class Store:
             params.extend(names)
         sql += " ORDER BY id LIMIT ?"
         params.append(limit)
-        return [JobRow.from_row(r) for r in await self._all(sql, params)]
+        return JobRow.from_rows(await self._all(sql, params))
 
     async def active_jobs(self) -> list[JobRow]:
         """Jobs not yet succeeded, failed or cancelled: the ones worth asking about."""
@@ -529,7 +529,7 @@ class Store:
             f"SELECT * FROM jobs WHERE status NOT IN {_marks(final)} ORDER BY id",  # noqa: S608
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def record_cycle(self, cycle: Cycle) -> list[str]:
         """Write what a tracker cycle learned in one transaction; the jobs that just finished."""
@@ -558,14 +558,14 @@ class Store:
             "ORDER BY id",
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def jobs_awaiting_results(self) -> list[JobRow]:
         rows = await self._all(
             "SELECT * FROM jobs WHERE status = ? AND results_parsed_at IS NULL ORDER BY id",
             (states.JOB_SUCCEEDED,),
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def jobs_with_event_gap(self) -> list[JobRow]:
         """Jobs with events left to read: a cursor left by a partial read, or a job that
@@ -578,7 +578,7 @@ class Store:
             "AND (details_at IS NULL OR details_at < coalesce(finished_at, 0))) ORDER BY id",
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def ended_jobs_with_event_gap(self) -> list[JobRow]:
         """The ended among ``jobs_with_event_gap``: a tracker cycle has just read every
@@ -590,7 +590,7 @@ class Store:
             "OR details_at IS NULL OR details_at < coalesce(finished_at, 0)) ORDER BY id",
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def jobs_awaiting_model(self) -> list[JobRow]:
         rows = await self._all(
@@ -598,7 +598,7 @@ class Store:
             "AND model_ready_at IS NULL ORDER BY id",
             (states.JOB_SUCCEEDED,),
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def adopt_job(
         self,
