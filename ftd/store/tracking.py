@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ftd.store import states
 
 if TYPE_CHECKING:
@@ -215,7 +217,7 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
                 e.level,
                 e.type,
                 e.message,
-                json.dumps(e.data) if e.data else None,
+                orjson.dumps(e.data, option=orjson.OPT_NON_STR_KEYS).decode() if e.data else None,
                 order,
             )
             for e, order in zip(cycle.events, orders, strict=True)
@@ -225,7 +227,7 @@ async def apply_cycle(tx: Tx, cycle: Cycle) -> list[str]:
     columns = ", ".join(METRIC_COLUMNS)
     rows = {
         source: [
-            (m.job_id, m.step, *(m.figures.get(name) for name in METRIC_COLUMNS), m.source)
+            (m.job_id, m.step, *map(m.figures.get, METRIC_COLUMNS), m.source)
             for m in cycle.metrics
             if m.source == source
         ]
