@@ -23,7 +23,7 @@ from ftd.errors import FtdError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.store import outbox, states
-from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
+from ftd.store.rows import DatasetRow, FileRow, JobRow, RevisedJobs, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
 from ftd.store.tracking import EVENT_ORDER, Cycle, apply_cycle
 
@@ -530,6 +530,27 @@ class Store:
             final,
         )
         return JobRow.from_rows(rows)
+
+    async def jobs_revised_since(self, revision: int) -> RevisedJobs:
+        """The jobs written after ``revision``, the largest revision, and how many are
+        unfinished, read together.
+
+        Read under this connection's lock, outside any of its transactions, so an
+        uncommitted write (which may yet roll back) is never taken as read; the
+        largest revision is read before the rows, so a write another process
+        commits in between is read now or next time, never missed.
+        """
+        final = sorted(states.JOB_FINAL)
+        async with self._lock:
+            latest = await self._all("SELECT coalesce(max(revision), 0) FROM jobs")
+            unfinished = await self._all(
+                f"SELECT count(*) FROM jobs WHERE status NOT IN {_marks(final)}",  # noqa: S608
+                final,
+            )
+            revised = await self._all(
+                "SELECT * FROM jobs WHERE revision > ? ORDER BY id", (revision,)
+            )
+        return RevisedJobs(int(latest[0][0]), JobRow.from_rows(revised), int(unfinished[0][0]))
 
     async def record_cycle(self, cycle: Cycle) -> list[str]:
         """Write what a tracker cycle learned in one transaction; the jobs that just finished."""

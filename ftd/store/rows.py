@@ -143,5 +143,16 @@ class JobRow(_Row):
     events_cursor: str | None
     model_deleted_at: float | None
     provider: str
+    # Renewed by every write to the row (see migration 16).
+    revision: int = 0
 
     _json: ClassVar[tuple[str, ...]] = ("metadata", "result_files")
+
+
+@dataclass(frozen=True, slots=True)
+class RevisedJobs:
+    """One read of the jobs written since a revision (see ``Store.jobs_revised_since``)."""
+
+    latest: int  # the largest revision of any job when read
+    rows: list[JobRow]  # every job written after the revision asked about, by id
+    unfinished: int  # how many jobs are not succeeded, failed or cancelled
