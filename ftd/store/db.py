@@ -23,6 +23,7 @@ from ftd.errors import FtdError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.store import outbox, states
+from ftd.store.changes import Change
 from ftd.store.rows import DatasetRow, FileRow, JobRow, RevisedJobs, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
 from ftd.store.tracking import EVENT_ORDER, Cycle, apply_cycle
@@ -718,21 +719,36 @@ class Tx:
         detail: Mapping[str, Any] | None,
         **context: Any,
     ) -> None:
-        await self.db.execute(
+        await self.log_changes(entity, [Change(entity_id, old, new, detail, context)])
+
+    async def log_changes(self, entity: str, changes: Sequence[Change]) -> None:
+        """``log_change`` for many rows, their history written in one statement."""
+        await self.db.executemany(
             "INSERT INTO transitions (entity, entity_id, from_state, to_state, at, detail) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (entity, entity_id, old, new, self.now, json.dumps(detail) if detail else None),
+            [
+                (
+                    entity,
+                    c.entity_id,
+                    c.old,
+                    c.new,
+                    self.now,
+                    json.dumps(c.detail) if c.detail else None,
+                )
+                for c in changes
+            ],
         )
-        await outbox.on_change(self, entity, entity_id, new)
         key = "dataset_id" if entity == "dataset" else "id"
-        self.note(
-            f"{entity}_state",
-            **{key: entity_id},
-            **context,
-            state=new,
-            previous=old,
-            **(dict(detail) if detail else {}),
-        )
+        for change in changes:
+            await outbox.on_change(self, entity, change.entity_id, change.new)
+            self.note(
+                f"{entity}_state",
+                **{key: change.entity_id},
+                **change.context,
+                state=change.new,
+                previous=change.old,
+                **(dict(change.detail) if change.detail else {}),
+            )
 
     async def transition(
         self,
