@@ -23,7 +23,7 @@ from ftd.providers.kinds import TRANSIENT
 from ftd.providers.openai_api import OpenAIProvider
 from ftd.store import Store
 from ftd.tags import INSTANCE_KEY
-from ftd.tracker import Tracker, _anchors
+from ftd.tracker import Tracker, _anchors, _differs, _unchanged
 from tests.emulator.helpers import FakeClock, chat_dataset
 
 pytestmark = pytest.mark.anyio
@@ -552,3 +552,44 @@ async def test_a_status_is_committed_with_its_page_before_the_walk_goes_on(
     ]
     assert tracker.last_cycle["changed"] == 2
     await store.close()
+
+
+async def test_a_job_passed_over_as_unchanged_is_one_its_update_would_leave_as_it_is(
+    store: Store, client: openai.AsyncOpenAI, clock: FakeClock
+) -> None:
+    """The list walk skips building updates for jobs that did not move: never one that did."""
+    from ftd.providers.types import JobError, RemoteJob
+    from ftd.store import JobRow
+
+    tracker = make_tracker(store, client, clock)
+    base = dict.fromkeys(f.name for f in dataclasses.fields(JobRow))
+    base.update(id=1, job_id="j", status="running", model=MODEL, adopted=0, created_at=1.0)
+    rows = [
+        JobRow(**base),
+        JobRow(**{**base, "estimated_finish": 500.0, "trained_tokens": 40}),
+        JobRow(**{**base, "status": "failed", "error_code": "bad", "finished_at": 9.0}),
+        JobRow(**{**base, "status": "succeeded", "result_files": ["f-1"], "finished_at": 9.0}),
+    ]
+    views = [
+        RemoteJob(id="j", status=status, model=MODEL, **extra)
+        for status in ("running", "failed", "succeeded")
+        for extra in (
+            {},
+            {"estimated_finish": 500.0, "trained_tokens": 40},
+            {"estimated_finish": 500},  # a whole number of seconds, as a provider may send
+            {"estimated_finish": 0.0},  # no estimate
+            {"trained_tokens": 41},
+            {"fine_tuned_model": "ft:m"},
+            {"error": JobError("bad", "it broke", None)},
+            {"error": JobError("", "no code", None)},
+            {"result_files": ("f-1",)},
+            {"result_files": ("f-2",)},
+        )
+    ]
+    skipped = 0
+    for row in rows:
+        for job in views:
+            same = not _differs(row, tracker._update(row, job))
+            assert _unchanged(row, job) == same, (row, job)
+            skipped += same
+    assert 0 < skipped < len(rows) * len(views)

@@ -24,6 +24,7 @@ from ftd.daemon.app import SNAPSHOTS_NAME
 from ftd.daemon.approval import watch_approvals
 from ftd.daemon.claim import Intake, settle_claims
 from ftd.daemon.clockjump import follow_clock
+from ftd.daemon.collector import tune_collector
 from ftd.daemon.deployments import Deployer
 from ftd.daemon.notifier import Dispatcher
 from ftd.daemon.parts import Parts
@@ -240,6 +241,7 @@ async def run_parts(
     reload_now = signals.reload_with(reloader)
     server, access = control
     parts.connections = lambda: server.connections
+    tune_collector()
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch_database)

@@ -23,7 +23,8 @@ from ftd.errors import FtdError
 from ftd.logs import get_logger
 from ftd.profiles import DEFAULT_PROFILE
 from ftd.store import outbox, states
-from ftd.store.rows import DatasetRow, FileRow, JobRow, SplitRow, UploadRow
+from ftd.store.changes import Change
+from ftd.store.rows import DatasetRow, FileRow, JobRow, RevisedJobs, SplitRow, UploadRow
 from ftd.store.schema import MIGRATIONS, SCHEMA_VERSION
 from ftd.store.tracking import EVENT_ORDER, Cycle, apply_cycle
 
@@ -586,7 +587,7 @@ class Store:
             params.extend(names)
         sql += " ORDER BY id LIMIT ?"
         params.append(limit)
-        return [JobRow.from_row(r) for r in await self._all(sql, params)]
+        return JobRow.from_rows(await self._all(sql, params))
 
     async def active_jobs(self) -> list[JobRow]:
         """Jobs not yet succeeded, failed or cancelled: the ones worth asking about."""
@@ -595,7 +596,28 @@ class Store:
             f"SELECT * FROM jobs WHERE status NOT IN {_marks(final)} ORDER BY id",  # noqa: S608
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
+
+    async def jobs_revised_since(self, revision: int) -> RevisedJobs:
+        """The jobs written after ``revision``, the largest revision, and how many are
+        unfinished, read together.
+
+        Read under this connection's lock, outside any of its transactions, so an
+        uncommitted write (which may yet roll back) is never taken as read; the
+        largest revision is read before the rows, so a write another process
+        commits in between is read now or next time, never missed.
+        """
+        final = sorted(states.JOB_FINAL)
+        async with self._lock:
+            latest = await self._all("SELECT coalesce(max(revision), 0) FROM jobs")
+            unfinished = await self._all(
+                f"SELECT count(*) FROM jobs WHERE status NOT IN {_marks(final)}",  # noqa: S608
+                final,
+            )
+            revised = await self._all(
+                "SELECT * FROM jobs WHERE revision > ? ORDER BY id", (revision,)
+            )
+        return RevisedJobs(int(latest[0][0]), JobRow.from_rows(revised), int(unfinished[0][0]))
 
     async def record_cycle(self, cycle: Cycle) -> list[str]:
         """Write what a tracker cycle learned in one transaction; the jobs that just finished."""
@@ -624,14 +646,14 @@ class Store:
             "ORDER BY id",
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def jobs_awaiting_results(self) -> list[JobRow]:
         rows = await self._all(
             "SELECT * FROM jobs WHERE status = ? AND results_parsed_at IS NULL ORDER BY id",
             (states.JOB_SUCCEEDED,),
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def jobs_with_event_gap(self) -> list[JobRow]:
         """Jobs with events left to read: a cursor left by a partial read, or a job that
@@ -644,7 +666,7 @@ class Store:
             "AND (details_at IS NULL OR details_at < coalesce(finished_at, 0))) ORDER BY id",
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def ended_jobs_with_event_gap(self) -> list[JobRow]:
         """The ended among ``jobs_with_event_gap``: a tracker cycle has just read every
@@ -656,7 +678,7 @@ class Store:
             "OR details_at IS NULL OR details_at < coalesce(finished_at, 0)) ORDER BY id",
             final,
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def jobs_awaiting_model(self) -> list[JobRow]:
         rows = await self._all(
@@ -664,7 +686,7 @@ class Store:
             "AND model_ready_at IS NULL ORDER BY id",
             (states.JOB_SUCCEEDED,),
         )
-        return [JobRow.from_row(r) for r in rows]
+        return JobRow.from_rows(rows)
 
     async def adopt_job(
         self,
@@ -775,21 +797,36 @@ class Tx:
         detail: Mapping[str, Any] | None,
         **context: Any,
     ) -> None:
-        await self.db.execute(
+        await self.log_changes(entity, [Change(entity_id, old, new, detail, context)])
+
+    async def log_changes(self, entity: str, changes: Sequence[Change]) -> None:
+        """``log_change`` for many rows, their history written in one statement."""
+        await self.db.executemany(
             "INSERT INTO transitions (entity, entity_id, from_state, to_state, at, detail) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (entity, entity_id, old, new, self.now, json.dumps(detail) if detail else None),
+            [
+                (
+                    entity,
+                    c.entity_id,
+                    c.old,
+                    c.new,
+                    self.now,
+                    json.dumps(c.detail) if c.detail else None,
+                )
+                for c in changes
+            ],
         )
-        await outbox.on_change(self, entity, entity_id, new)
         key = "dataset_id" if entity == "dataset" else "id"
-        self.note(
-            f"{entity}_state",
-            **{key: entity_id},
-            **context,
-            state=new,
-            previous=old,
-            **(dict(detail) if detail else {}),
-        )
+        for change in changes:
+            await outbox.on_change(self, entity, change.entity_id, change.new)
+            self.note(
+                f"{entity}_state",
+                **{key: change.entity_id},
+                **change.context,
+                state=change.new,
+                previous=change.old,
+                **(dict(change.detail) if change.detail else {}),
+            )
 
     async def transition(
         self,

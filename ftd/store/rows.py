@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Sequence
 
 
 class _Row:
@@ -23,6 +26,34 @@ class _Row:
             if data.get(key) is not None:
                 data[key] = json.loads(data[key])
         return cls(**data)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[sqlite3.Row]) -> list[Self]:
+        """The rows of one query, their columns matched to the fields once for all.
+
+        The tracker reads every unfinished job each cycle: 10,000 rows built
+        through a dict apiece cost it a third of a second of CPU, most of it
+        the dicts. A query whose columns are not exactly the fields goes row
+        by row, by name, as ``from_row`` does.
+        """
+        if not rows:
+            return []
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        columns = rows[0].keys()
+        if sorted(columns) != sorted(names):
+            return [cls.from_row(r) for r in rows]
+        pick = operator.itemgetter(*(columns.index(name) for name in names))
+        decoded = [i for i, name in enumerate(names) if name in cls._json]
+        built: list[Self] = []
+        for row in rows:
+            values = pick(row)
+            if decoded and any(values[i] is not None for i in decoded):
+                values = list(values)
+                for i in decoded:
+                    if values[i] is not None:
+                        values[i] = json.loads(values[i])
+            built.append(cls(*values))
+        return built
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,5 +143,16 @@ class JobRow(_Row):
     events_cursor: str | None
     model_deleted_at: float | None
     provider: str
+    # Renewed by every write to the row (see migration 16).
+    revision: int = 0
 
     _json: ClassVar[tuple[str, ...]] = ("metadata", "result_files")
+
+
+@dataclass(frozen=True, slots=True)
+class RevisedJobs:
+    """One read of the jobs written since a revision (see ``Store.jobs_revised_since``)."""
+
+    latest: int  # the largest revision of any job when read
+    rows: list[JobRow]  # every job written after the revision asked about, by id
+    unfinished: int  # how many jobs are not succeeded, failed or cancelled

@@ -452,6 +452,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (batch, custom_id)
     ) STRICT, WITHOUT ROWID;
     """,
+    # 16: a job row's revision, renewed by every write to it (whoever writes, this
+    # process or another), so that a reader keeping the rows in memory (the tracker,
+    # 10,000 a cycle) reads again only the rows written since its last read. Unique:
+    # each is one more than the largest, set inside the writer's transaction.
+    """
+    ALTER TABLE jobs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_by_revision ON jobs (revision);
+    CREATE TRIGGER jobs_revised_on_insert AFTER INSERT ON jobs BEGIN
+        UPDATE jobs SET revision = (SELECT max(revision) FROM jobs) + 1 WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER jobs_revised_on_update AFTER UPDATE ON jobs
+    WHEN NEW.revision = OLD.revision BEGIN
+        UPDATE jobs SET revision = (SELECT max(revision) FROM jobs) + 1 WHERE id = NEW.id;
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

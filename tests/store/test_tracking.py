@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -186,4 +187,65 @@ async def test_the_ended_jobs_with_events_left_are_the_ended_part_of_every_gap(
     }
     unfinished = {r.job_id for r in await store.active_jobs() if r.events_cursor is not None}
     assert unfinished | {r.job_id for r in await store.ended_jobs_with_event_gap()} == every_gap
+    await store.close()
+
+
+async def test_an_events_data_is_stored_as_json_whatever_its_keys(tmp_path: Path) -> None:
+    store = await _store_with_job(tmp_path / "ftd.db")
+    data = {"step": 3, "train_loss": 0.25, "note": "caf\u00e9", 7: [1, None]}
+    await store.record_cycle(
+        Cycle(events=[EventRow("ftevent-1", JOB, 100, "info", "metrics", "Step 3/300", data)])
+    )
+    [stored] = await store.job_events(JOB)
+    # Keys that are not strings become strings, as JSON has them.
+    assert json.loads(stored["data"]) == {
+        "step": 3,
+        "train_loss": 0.25,
+        "note": "caf\u00e9",
+        "7": [1, None],
+    }
+    await store.close()
+
+
+def _update(job_id: str, status: str, model: str | None = None) -> JobUpdate:
+    return JobUpdate(job_id, status, model, None, None, None, None, None, None, None)
+
+
+async def test_a_jobs_two_updates_in_one_cycle_are_written_in_their_order(tmp_path: Path) -> None:
+    store = await _store_with_job(tmp_path / "ftd.db")
+    finished = await store.record_cycle(
+        Cycle(
+            updates=[
+                _update(JOB, "succeeded"),
+                _update(JOB, "succeeded", "ft:m:1"),
+                _update("ftjob-unknown", "running"),  # no such row: passed over
+            ]
+        )
+    )
+    assert finished == [JOB]  # it ended once
+    row = await store.job(JOB)
+    assert row is not None
+    assert (row.status, row.fine_tuned_model) == ("succeeded", "ft:m:1")
+    assert row.finished_at is not None
+    history = await store.history("job", row.id)
+    assert [(old, new) for old, new, _ in history] == [(None, "running"), ("running", "succeeded")]
+    await store.close()
+
+
+async def test_a_mass_change_writes_every_row_and_its_history(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "ftd.db")
+    ids = [f"ftjob-{n}" for n in range(1200)]  # past the slices the rows are read in
+    for job_id in ids:
+        assert await store.adopt_job(job_id, "queued", "m", None)
+    finished = await store.record_cycle(
+        Cycle(updates=[_update(j, "running" if n % 3 else "cancelled") for n, j in enumerate(ids)])
+    )
+    assert finished == ids[::3]
+    rows = {r.job_id: r for r in await store.jobs()}
+    for n, job_id in enumerate(ids):
+        row = rows[job_id]
+        assert row.status == ("running" if n % 3 else "cancelled")
+        assert (row.finished_at is None) == bool(n % 3)
+        history = await store.history("job", row.id)
+        assert [(old, new) for old, new, _ in history] == [(None, "queued"), ("queued", row.status)]
     await store.close()
