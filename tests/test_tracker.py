@@ -444,7 +444,7 @@ async def test_intervals_come_sooner_for_new_ending_or_lagging_jobs(
     from ftd.store import JobRow
 
     tracker = make_tracker(store, client, clock)
-    base = dict.fromkeys(f.name for f in dataclasses.fields(JobRow))
+    base: dict[str, Any] = dict.fromkeys(f.name for f in dataclasses.fields(JobRow))
     base.update(id=1, job_id="j", status="running", model=MODEL, adopted=0)
 
     def job(**fields: Any) -> JobRow:
@@ -562,7 +562,7 @@ async def test_a_job_passed_over_as_unchanged_is_one_its_update_would_leave_as_i
     from ftd.store import JobRow
 
     tracker = make_tracker(store, client, clock)
-    base = dict.fromkeys(f.name for f in dataclasses.fields(JobRow))
+    base: dict[str, Any] = dict.fromkeys(f.name for f in dataclasses.fields(JobRow))
     base.update(id=1, job_id="j", status="running", model=MODEL, adopted=0, created_at=1.0)
     rows = [
         JobRow(**base),

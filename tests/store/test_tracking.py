@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,7 +193,7 @@ async def test_the_ended_jobs_with_events_left_are_the_ended_part_of_every_gap(
 
 async def test_an_events_data_is_stored_as_json_whatever_its_keys(tmp_path: Path) -> None:
     store = await _store_with_job(tmp_path / "ftd.db")
-    data = {"step": 3, "train_loss": 0.25, "note": "caf\u00e9", 7: [1, None]}
+    data: dict[Any, Any] = {"step": 3, "train_loss": 0.25, "note": "caf\u00e9", 7: [1, None]}
     await store.record_cycle(
         Cycle(events=[EventRow("ftevent-1", JOB, 100, "info", "metrics", "Step 3/300", data)])
     )
