@@ -31,6 +31,8 @@ from ftd.errors import ConfigError
 if TYPE_CHECKING:
     import tiktoken
 
+    from ftd.datasets.small_bpe import SmallEncoder
+
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 EXAMPLE_END = 1
@@ -69,6 +71,9 @@ def find_special_token(text: str) -> str | None:
     return match.group(0) if match else None
 
 
+_LOADED: dict[str, tiktoken.Encoding] = {}
+
+
 @cache
 def load_encoding(name: str) -> tiktoken.Encoding:
     """Load an encoding once per process.
@@ -79,29 +84,34 @@ def load_encoding(name: str) -> tiktoken.Encoding:
     import tiktoken
 
     try:
-        return _bulk_loaded(name) or tiktoken.get_encoding(name)
+        params = _constructed(name, load_ranks_in_bulk)
+        encoding = tiktoken.Encoding(**params) if params else tiktoken.get_encoding(name)
     except Exception as exc:
-        cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", "(unset)")
-        raise RuntimeError(
-            f"cannot load the {name} tokenizer ({type(exc).__name__}); without internet, "
-            f"set TIKTOKEN_CACHE_DIR to a folder holding its rank files (now {cache_dir})"
-        ) from exc
+        raise _unloadable(name, exc) from exc
+    _LOADED[name] = encoding
+    return encoding
+
+
+def _unloadable(name: str, exc: Exception) -> RuntimeError:
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", "(unset)")
+    return RuntimeError(
+        f"cannot load the {name} tokenizer ({type(exc).__name__}); without internet, "
+        f"set TIKTOKEN_CACHE_DIR to a folder holding its rank files (now {cache_dir})"
+    )
 
 
 _RANKS_LOCK = threading.Lock()
+RankLoader = Callable[..., dict[bytes, int]]
 
 
-def _bulk_loaded(name: str) -> tiktoken.Encoding | None:
-    """tiktoken's own encoding of ``name``, its rank file parsed in bulk; None if not possible.
+def _constructed(name: str, load_ranks: RankLoader) -> dict[str, Any] | None:
+    """tiktoken's parameters for encoding ``name``, its rank files read by ``load_ranks``.
 
-    tiktoken decodes a rank file one line and one base64 call at a time, which is
-    two thirds of its load time (0.4 s for o200k_base) and so most of a small
-    file's validation. The encoding is still built by tiktoken's constructor, from
-    the same hash-checked file, with the same pattern and special tokens: only
-    the parsing differs, and tests compare the result with tiktoken's own.
+    ``load_ranks(blobpath, expected_hash)`` stands in for tiktoken's own
+    loader, so the file, its cache and its hash check stay tiktoken's while
+    the parsing may differ. None where tiktoken's constructors cannot be read
+    this way.
     """
-    import tiktoken
-
     try:
         import tiktoken_ext.openai_public as public  # type: ignore[import-untyped]
     except ImportError:
@@ -111,16 +121,21 @@ def _bulk_loaded(name: str) -> tiktoken.Encoding | None:
         return None
     with _RANKS_LOCK:
         original = public.load_tiktoken_bpe
-        public.load_tiktoken_bpe = load_ranks_in_bulk
+        public.load_tiktoken_bpe = load_ranks
         try:
-            params = constructor()
+            params: dict[str, Any] = constructor()
         finally:
             public.load_tiktoken_bpe = original
-    return tiktoken.Encoding(**params)
+    return params
 
 
 def load_ranks_in_bulk(blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
-    """What tiktoken.load.load_tiktoken_bpe returns, parsed with whole-file operations."""
+    """What tiktoken.load.load_tiktoken_bpe returns, parsed with whole-file operations.
+
+    tiktoken decodes a rank file one line and one base64 call at a time, which
+    was two thirds of its load time (0.4 s for o200k_base); tests compare the
+    result with tiktoken's own.
+    """
     import binascii
 
     from tiktoken.load import read_file_cached
@@ -155,33 +170,43 @@ def _rank_files_read(name: str) -> bool:
     the daemon itself never uses (its validation workers load their own). False
     where tiktoken's constructors cannot be read this way: then load it whole.
     """
-    try:
-        import tiktoken_ext.openai_public as public
-        from tiktoken.load import read_file_cached
-    except ImportError:
-        return False
-    constructor = getattr(public, "ENCODING_CONSTRUCTORS", {}).get(name)
-    if constructor is None or not hasattr(public, "load_tiktoken_bpe"):
-        return False
+    from tiktoken.load import read_file_cached
 
     def read_only(blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
         read_file_cached(blobpath, expected_hash)
         return {}
 
-    with _RANKS_LOCK:
-        original = public.load_tiktoken_bpe
-        public.load_tiktoken_bpe = read_only
-        try:
-            constructor()
-        except Exception as exc:
-            cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", "(unset)")
-            raise RuntimeError(
-                f"cannot load the {name} tokenizer ({type(exc).__name__}); without internet, "
-                f"set TIKTOKEN_CACHE_DIR to a folder holding its rank files (now {cache_dir})"
-            ) from exc
-        finally:
-            public.load_tiktoken_bpe = original
-    return True
+    try:
+        return _constructed(name, read_only) is not None
+    except Exception as exc:
+        raise _unloadable(name, exc) from exc
+
+
+def small_encoder(name: str) -> SmallEncoder | None:
+    """A SmallEncoder for ``name`` from tiktoken's own pattern and rank file; None if none.
+
+    None where tiktoken's constructor reads more than one file or none this
+    way, or the file cannot be read: then the caller builds tiktoken's encoder,
+    and any error is its to report.
+    """
+    from tiktoken.load import read_file_cached
+
+    from ftd.datasets.small_bpe import SmallEncoder
+
+    files: list[bytes] = []
+
+    def read_raw(blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        files.append(read_file_cached(blobpath, expected_hash))
+        return {}
+
+    try:
+        params = _constructed(name, read_raw)
+        pattern = params.get("pat_str") if params else None
+        if len(files) != 1 or not isinstance(pattern, str):
+            return None
+        return SmallEncoder(pattern, files[0])
+    except Exception:
+        return None
 
 
 class TokenCounter:
@@ -193,15 +218,49 @@ class TokenCounter:
 
     def __init__(self, model: str) -> None:
         self.encoding_name = encoding_name(model)
-        encoding = load_encoding(self.encoding_name)
+        self._memo: dict[str, int] = {}
+        self._tools_memo: dict[bytes, int] = {}
         # Replaced by an open-weight model's own tokenizer where one is configured.
-        self._encode: Callable[[str], list[int]] = encoding.encode_ordinary
+        self._encode: Callable[[str], list[int]]
+        self._encode_direct: Callable[[str], list[int]]
+        self._small: SmallEncoder | None = None
+        self._small_tried = False
+        loaded = _LOADED.get(self.encoding_name)
+        if loaded is not None:
+            self._use(loaded)
+            return
+        # Until its budget runs out a small encoder answers, and tiktoken's
+        # encoder is built only for work that repays it (see small_bpe.py).
+        self._encode = self._encode_lazily
+        self._encode_direct = self._encode_lazily
+
+    def _use(self, encoding: tiktoken.Encoding) -> None:
+        self._small = None
+        self._encode = encoding.encode_ordinary
         # tiktoken's encoder without its Python wrapper, which only retries a text
         # holding lone surrogates (see text()); a tenth of the counting time.
         core = getattr(encoding, "_core_bpe", None)
         self._encode_direct = getattr(core, "encode_ordinary", self._encode)
-        self._memo: dict[str, int] = {}
-        self._tools_memo: dict[bytes, int] = {}
+
+    def _encode_lazily(self, text: str) -> list[int]:
+        """tiktoken's ``encode_ordinary`` of ``text``, from the small encoder while it lasts."""
+        loaded = _LOADED.get(self.encoding_name)
+        if loaded is not None:
+            self._use(loaded)
+            return self._encode(text)
+        if not self._small_tried:
+            self._small_tried = True
+            self._small = small_encoder(self.encoding_name)
+        small = self._small
+        if small is not None:
+            try:
+                ids = small.encode_ordinary(text)
+            except UnicodeEncodeError:  # lone surrogates: replaced as tiktoken's wrapper does
+                ids = small.encode_ordinary(_without_lone_surrogates(text))
+            if ids is not None:
+                return ids
+        self._use(load_encoding(self.encoding_name))
+        return self._encode(text)
 
     def text(self, text: str) -> int:
         if not text:
@@ -446,3 +505,8 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
                 )
             i += 2 + length
     return None
+
+
+def _without_lone_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, as tiktoken's wrapper does."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

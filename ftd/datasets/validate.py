@@ -74,6 +74,13 @@ def validate_listing_rejected(
     return _validate(path, options or Options(), list_rejected=True)
 
 
+# Below this size a file is counted by the small encoder (ftd/datasets/small_bpe.py)
+# at less cost than building tiktoken's; above it tiktoken's is built at once.
+# Measured on 800-byte examples: 0.41 s against 0.71 s for 80 KB, 1.09 s against
+# 0.76 s for 800 KB when the small encoder first spent its budget.
+SMALL_ENCODER_BYTES = 256 * 1024
+
+
 def _validate(
     path: str | os.PathLike[str], opts: Options, *, list_rejected: bool
 ) -> tuple[Report, array[int]]:
@@ -103,6 +110,8 @@ def _validate(
     )
     if job.tokenizer_file is not None:
         _counter(model, job.tokenizer_file)  # a missing package or bad file stops here
+    elif packed is None and os.stat(name).st_size >= SMALL_ENCODER_BYTES:
+        load_encoding(catalog.encoding_name(model))
     merger = _Merger(opts.max_samples)
     planner = Planner(name, chunk_bytes=opts.chunk_bytes, max_line_bytes=opts.max_line_bytes)
     workers = _worker_count(opts, name)
