@@ -15,6 +15,12 @@ what the same evaluation costs at live prices. Targets: peak RSS under
 250 MB, CPU per 1,000 items at least 10x lower than live, cost exactly half.
 
     python bench/eval_batch.py [--items 100000] [--live-items 1000] [--batch-requests 50000]
+                               [--profile-batch FILE]
+
+``--profile-batch`` records the batch daemon with py-spy (collapsed stacks in
+FILE) from the queueing to the verdict, sampling the thread that holds the GIL:
+Python's own work, not SQLite's or the kernel's. The figures then include
+py-spy's pauses.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -85,6 +93,7 @@ def run_once(
     items: int,
     mode: str,
     batch_requests: int,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     evaluation = {
         "enabled": False,
@@ -107,6 +116,15 @@ def run_once(
         daemon.start()
         pid = daemon.pid
         cpu_before = cpu_seconds(pid)
+        spy = None
+        if profile is not None:
+            spy = subprocess.Popen(
+                [
+                    *("py-spy", "record", "--gil", "--pid", str(pid), "--format", "raw"),
+                    *("-o", str(profile)),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
         emulator._control("/_emulator/reset_stats", {})
         started = time.monotonic()
         queued = daemon.ftd(
@@ -121,6 +139,9 @@ def run_once(
             time.sleep(0.5)
         wall = time.monotonic() - started
         cpu = cpu_seconds(pid) - cpu_before
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         rss = peak_rss_mb(pid)
         stats = emulator._control("/_emulator/stats")
         row = dict(rows[0])
@@ -151,6 +172,7 @@ def main() -> None:
     parser.add_argument("--live-items", type=int, default=1000)
     parser.add_argument("--batch-requests", type=int, default=50_000)
     parser.add_argument("--speed", type=float, default=1000.0)
+    parser.add_argument("--profile-batch", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ftd-bench-batch-") as folder:
         root = Path(folder)
@@ -164,7 +186,16 @@ def main() -> None:
             live = run_once(
                 root, emulator, model, small, args.live_items, "live", args.batch_requests
             )
-            batch = run_once(root, emulator, model, big, args.items, "batch", args.batch_requests)
+            batch = run_once(
+                root,
+                emulator,
+                model,
+                big,
+                args.items,
+                "batch",
+                args.batch_requests,
+                args.profile_batch,
+            )
         finally:
             process.stop()
     for result in (live, batch):

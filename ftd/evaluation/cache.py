@@ -28,10 +28,34 @@ def cache_key(
     *,
     repeat: int = 0,
 ) -> str:
-    body: dict[str, Any] = {"model": model, "messages": list(messages), "params": dict(params)}
+    return key_of(canonical(list(messages)), model, canonical(dict(params)), repeat)
+
+
+def canonical(value: Any) -> bytes:
+    """``value`` as the key's JSON holds it: compact, keys sorted at every level."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def key_of(messages: bytes, model: str, params: bytes, repeat: int = 0) -> str:
+    """The key of canonical ``messages`` and ``params`` JSON (see ``canonical``).
+
+    The digest of the canonical JSON of ``{"messages", "model", "params",
+    "repeat"}`` (the last only when not 0), fed in its sorted order piece by
+    piece: a batch evaluation hashes hundreds of thousands of requests, and
+    an item's two answers (and every judge request) share their messages' or
+    parameters' JSON, made once.
+    """
+    digest = hashlib.sha256(b'{"messages":')
+    digest.update(messages)
+    digest.update(b',"model":')
+    digest.update(orjson.dumps(model))
+    digest.update(b',"params":')
+    digest.update(params)
     if repeat:
-        body["repeat"] = repeat
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        digest.update(b',"repeat":')
+        digest.update(orjson.dumps(repeat))
+    digest.update(b"}")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

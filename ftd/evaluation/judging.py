@@ -71,6 +71,8 @@ class JudgeAnswerError(ValueError):
 
 def defuse(text: str) -> str:
     """Our section tags inside a text are escaped, so they no longer open or close a section."""
+    if "<" not in text:  # (most texts: no tag to look for, nor a pattern to run)
+        return text
     return _TAG_PATTERN.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}&gt;", text)
 
 

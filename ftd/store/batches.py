@@ -171,7 +171,13 @@ async def cached_texts(store: Store, keys: Sequence[str]) -> dict[str, str]:
 async def failure_counts(
     store: Store, evaluation_id: int, custom_ids: Sequence[str]
 ) -> dict[str, int]:
+    """How many batches each of these requests failed in, for those that failed at all."""
     found: dict[str, int] = {}
+    any_failed = await store.read(
+        "SELECT 1 FROM eval_batch_failures WHERE evaluation_id = ? LIMIT 1", (evaluation_id,)
+    )
+    if not any_failed:  # (almost always: no lookup for each of a chunk's thousands of requests)
+        return found
     for start in range(0, len(custom_ids), 500):
         chunk = custom_ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))

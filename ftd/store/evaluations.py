@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
+
 from ftd.store import outbox, states
 from ftd.store.rows import _Row
 
@@ -299,7 +301,7 @@ async def _item_rows(tx: Tx, evaluation_id: int, results: Sequence[ItemResult]) 
                 r.response,
                 r.prompt_tokens,
                 r.completion_tokens,
-                json.dumps(r.scores),
+                orjson.dumps(r.scores).decode(),
                 r.latency_ms,
                 r.attempts,
                 int(r.cached),

@@ -113,11 +113,13 @@ def test_the_keys_written_beside_a_request_file_are_those_its_requests_hash_to(
     tmp_path: Path,
 ) -> None:
     specs = [
-        Spec(f"e1/{i}/answer/0", "m", [{"role": "user", "content": f"q{i} é"}], {"temperature": 0})
+        Spec.hashed(
+            f"e1/{i}/answer/0", "m", [{"role": "user", "content": f"q{i} é"}], {"temperature": 0}
+        )
         for i in range(5)
     ]
     specs.append(
-        Spec(
+        Spec.hashed(
             "e1/0/judge_repeat/0", "j", [{"role": "user", "content": "rate"}], {}, 1, ("repeat", 0)
         )
     )

@@ -16,11 +16,11 @@ A request's ``custom_id`` names the evaluation, item, grader and order
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ftd.evaluation import judging, rft
-from ftd.evaluation.cache import cache_key
+from ftd.evaluation.cache import canonical, key_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -34,22 +34,33 @@ JUDGING = "judging"
 STAGES = (ANSWERS, JUDGING)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Spec:
     custom_id: str
     model: str
     messages: list[dict[str, Any]]
     params: dict[str, Any]
-    repeat: int = 0
+    repeat: int
     # What the item work asks this as (``rubric``, ``repeat`` or ``pairwise``, and of
     # which side), for the judge's requests; ("answer", side) for an answer.
-    slot: tuple[str, int] = ("answer", 0)
-    # The cache key, hashed once: each pass over a chunk looks it up several times.
-    key: str = field(init=False)
+    slot: tuple[str, int]
+    # The cache key, hashed once (by the Plan, which shares the JSON it hashes between
+    # requests): each pass over a chunk looks it up several times.
+    key: str
 
-    def __post_init__(self) -> None:
-        key = cache_key(self.model, self.messages, self.params, repeat=self.repeat)
-        object.__setattr__(self, "key", key)
+    @classmethod
+    def hashed(
+        cls,
+        custom_id: str,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        repeat: int = 0,
+        slot: tuple[str, int] = ("answer", 0),
+    ) -> Spec:
+        """A request on its own, its key hashed here."""
+        key = key_of(canonical(messages), model, canonical(params), repeat)
+        return cls(custom_id, model, messages, params, repeat, slot, key)
 
     def body(self) -> dict[str, Any]:
         return {"model": self.model, "messages": self.messages, **self.params}
@@ -73,6 +84,12 @@ class Plan:
             "max_completion_tokens": settings.max_completion_tokens,
             **rft.answer_params(settings),
         }
+        # Shared by every request of their kind (never changed once made).
+        self._answer_params_json = canonical(self._answer_params)
+        self._rubric_params = {"temperature": 0.0, "response_format": judging.RUBRIC_FORMAT}
+        self._rubric_params_json = canonical(self._rubric_params)
+        self._pairwise_params = {"temperature": 0.0, "response_format": judging.PAIRWISE_FORMAT}
+        self._pairwise_params_json = canonical(self._pairwise_params)
 
     @property
     def evaluation_id(self) -> int:
@@ -82,13 +99,18 @@ class Plan:
         return f"e{self._row.id}/{item.index}/{grader}/{order}"
 
     def answers(self, item: Item) -> list[Spec]:
+        messages = list(item.prompt)
+        shared = canonical(messages)
+        params, params_json = self._answer_params, self._answer_params_json
         return [
             Spec(
                 self._id(item, "answer", side),
                 model,
-                list(item.prompt),
-                dict(self._answer_params),
-                slot=("answer", side),
+                messages,
+                params,
+                0,
+                ("answer", side),
+                key_of(shared, model, params_json),
             )
             for side, model in enumerate(self.models)
         ]
@@ -99,7 +121,7 @@ class Plan:
         question = item.question  # (read from the prompt each time it is asked for)
         specs: list[Spec] = []
         if self.judged:
-            params = {"temperature": 0.0, "response_format": judging.RUBRIC_FORMAT}
+            params, params_json = self._rubric_params, self._rubric_params_json
             for side in range(len(self.models)):
                 text = texts.get(side)
                 if text is None:
@@ -107,9 +129,16 @@ class Plan:
                 messages = judging.rubric_messages(
                     question, item.reference, text, self._settings.judge_prompt
                 )
+                shared = canonical(messages)
                 specs.append(
                     Spec(
-                        self._id(item, "judge", side), judge, messages, params, 0, ("rubric", side)
+                        self._id(item, "judge", side),
+                        judge,
+                        messages,
+                        params,
+                        0,
+                        ("rubric", side),
+                        key_of(shared, judge, params_json),
                     )
                 )
                 if side == 0 and item.index in self._repeat:
@@ -121,10 +150,11 @@ class Plan:
                             params,
                             1,
                             ("repeat", side),
+                            key_of(shared, judge, params_json, 1),
                         )
                     )
         if self.paired and 0 in texts and 1 in texts:
-            params = {"temperature": 0.0, "response_format": judging.PAIRWISE_FORMAT}
+            params, params_json = self._pairwise_params, self._pairwise_params_json
             for order, (a, b) in enumerate(((texts[0], texts[1]), (texts[1], texts[0]))):
                 messages = judging.pairwise_messages(
                     question, item.reference, a, b, self._settings.pairwise_prompt
@@ -137,6 +167,7 @@ class Plan:
                         params,
                         0,
                         ("pairwise", 0),
+                        key_of(canonical(messages), judge, params_json),
                     )
                 )
         return specs
