@@ -55,7 +55,10 @@ log = get_logger("ftd.evaluation.batch")
 TAG_KEY = "ftd_batch"
 EVALUATION_KEY = "ftd_evaluation"
 ITEM_CHUNK = 1000
-COMMIT_CHUNK = 1000
+# Output lines committed at once (CHUNK_BYTES bounds their memory). Each answer's cache
+# row goes into an index of random keys: at 300,000 rows, 5,000 lines a commit cost 29
+# µs a line against 42 µs for 1,000, each commit writing every index page it touched.
+COMMIT_CHUNK = 5000
 # Output files are capped well above what 50,000 answers of 1,024 tokens take.
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024 * 1024
 # One output line is an answer of at most max_completion_tokens; a longer line is not read.
