@@ -12,6 +12,7 @@ and the pool's figure is measured against what it can serve.
     python bench/eval_curve.py [--latencies 25,50,100,200,400] [--concurrency 8,32,128]
         [--compare /path/to/other/tree]
 
+Both run on the loop the tree's daemon runs (uvloop where it is installed).
 With ``--compare``, each point is measured in fresh processes for this tree
 and the other (its ``ftd`` first on the path), in alternating order, and
 the two trees' rates and CPU per request are printed side by side.
@@ -50,6 +51,18 @@ BODY = {
     "temperature": 0.0,
     "max_completion_tokens": 1024,
 }
+
+
+def daemon_loop() -> dict[str, bool]:
+    """The loop the daemon of the tree on the path runs (a tree from before uvloop: asyncio's).
+
+    The pool and the bare client are measured on it, as ``ftd run`` would serve them.
+    """
+    try:
+        from ftd.daemon.command import loop_options
+    except ImportError:
+        return {}
+    return loop_options()
 
 
 async def bare_rate(base_url: str, concurrency: int, requests: int) -> float:
@@ -204,8 +217,8 @@ if __name__ == "__main__":
     parser.add_argument("--point", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.point:
-        asyncio.run(one_point(arguments))
+        anyio.run(one_point, arguments, backend_options=daemon_loop())
     elif arguments.compare:
         compare(arguments)
     else:
-        asyncio.run(main(arguments))
+        anyio.run(main, arguments, backend_options=daemon_loop())

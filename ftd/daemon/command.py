@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(level=settings.log.level, json=None if fmt == "auto" else fmt == "json")
     log = logs.get_logger("ftd.daemon")
     try:
-        anyio.run(serve, settings, args.config)
+        anyio.run(serve, settings, args.config, backend_options=loop_options())
     except LockHeldError as exc:
         log.error("daemon_locked", error=str(exc))
         return EXIT_LOCKED
@@ -83,3 +83,14 @@ def run(args: argparse.Namespace) -> int:
         # A second Ctrl-C while stopping: the database is consistent at every commit.
         return 130
     return 0
+
+
+def loop_options() -> dict[str, bool]:
+    """anyio's options for the daemon's loop: uvloop wherever it is installed.
+
+    The live evaluation pool's ceiling is the loop's own work per request;
+    uvloop does that work in C (bench/eval_curve.py measures both).
+    """
+    import importlib.util
+
+    return {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
