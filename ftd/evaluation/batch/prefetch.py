@@ -37,7 +37,10 @@ if TYPE_CHECKING:
     from ftd.store import Store
     from ftd.store.evaluations import ItemResult
 
-CHUNK = 1000
+# Items read, graded and committed at once. At 100,000 items (bench/eval_batch.py)
+# 2,500 took the stage from 22.4 to 19.6 CPU-s against 1,000, and peak RSS from 171
+# to 191 MB: fewer commits and round trips, a chunk's answers held a little longer.
+CHUNK = 2500
 
 
 class PrefetchedRequester(Requester):
