@@ -89,6 +89,7 @@ def load_encoding(name: str) -> tiktoken.Encoding:
     except Exception as exc:
         raise _unloadable(name, exc) from exc
     _LOADED[name] = encoding
+    _SMALL.pop(name, None)  # (its 37 MB of ranks serve nothing once tiktoken's is built)
     return encoding
 
 
@@ -182,6 +183,20 @@ def _rank_files_read(name: str) -> bool:
         raise _unloadable(name, exc) from exc
 
 
+# One small encoder per encoding in a process, shared by every counter of it (each
+# holds 37 MB of ranks), until tiktoken's encoder is built.
+_SMALL: dict[str, SmallEncoder | None] = {}
+
+
+def shared_small_encoder(name: str) -> SmallEncoder | None:
+    """The process's small encoder for ``name``; None once tiktoken's is built, or if none."""
+    if name in _LOADED:
+        return None
+    if name not in _SMALL:
+        _SMALL[name] = small_encoder(name)
+    return _SMALL.get(name)
+
+
 def small_encoder(name: str) -> SmallEncoder | None:
     """A SmallEncoder for ``name`` from tiktoken's own pattern and rank file; None if none.
 
@@ -250,7 +265,7 @@ class TokenCounter:
             return self._encode(text)
         if not self._small_tried:
             self._small_tried = True
-            self._small = small_encoder(self.encoding_name)
+            self._small = shared_small_encoder(self.encoding_name)
         small = self._small
         if small is not None:
             try:

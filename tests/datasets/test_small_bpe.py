@@ -113,3 +113,23 @@ def test_a_counter_counts_the_same_before_and_after_handing_over() -> None:
     assert counts == [len(reference.encode_ordinary(t)) for t in fixed]
     # The run of 300 letters needed tiktoken's encoder, which the counter then kept.
     assert counter._small is None
+
+
+def test_counters_of_one_encoding_share_one_small_encoder_until_tiktokens_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ftd.datasets import tokens
+
+    monkeypatch.setattr(tokens, "_LOADED", {})
+    monkeypatch.setattr(tokens, "_SMALL", {})
+    first = TokenCounter("gpt-4o-mini-2024-07-18")
+    second = TokenCounter("gpt-4.1-2025-04-14")  # another model, the same encoding
+    assert first.text("Hello there") == second.text("Hello there") == 2
+    assert first._small is not None
+    assert first._small is second._small
+    # Built for a big file, tiktoken's encoder lets the small one go.
+    tokens.load_encoding.__wrapped__("o200k_base")
+    assert "o200k_base" not in tokens._SMALL
+    assert tokens.shared_small_encoder("o200k_base") is None
+    assert first.text("Hello again") == 2
+    assert first._small is None
