@@ -21,7 +21,6 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ftd.catalog import encoding_name
@@ -71,16 +70,19 @@ def find_special_token(text: str) -> str | None:
     return match.group(0) if match else None
 
 
+# The encodings built in this process, by name.
 _LOADED: dict[str, tiktoken.Encoding] = {}
 
 
-@cache
 def load_encoding(name: str) -> tiktoken.Encoding:
     """Load an encoding once per process.
 
     tiktoken downloads its rank files on first use; offline, it reads them from
     ``TIKTOKEN_CACHE_DIR``. A failure here is turned into a message that says so.
     """
+    found = _LOADED.get(name)
+    if found is not None:
+        return found
     import tiktoken
 
     try:

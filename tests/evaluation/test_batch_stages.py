@@ -17,6 +17,7 @@ from ftd.evaluation.batch import stages
 from ftd.evaluation.batch.requests import Spec
 from ftd.evaluation.batch.stages import BatchStages, counts_so_far
 from ftd.evaluation.budget import Pricing
+from ftd.evaluation.cache import cache_key
 from ftd.providers.batches import IN_PROGRESS, RemoteBatch
 from ftd.providers.core import CallPolicy
 from ftd.providers.openai_api import OpenAIProvider
@@ -113,14 +114,26 @@ def test_the_keys_written_beside_a_request_file_are_those_its_requests_hash_to(
     tmp_path: Path,
 ) -> None:
     specs = [
-        Spec.hashed(
-            f"e1/{i}/answer/0", "m", [{"role": "user", "content": f"q{i} é"}], {"temperature": 0}
+        Spec(
+            f"e1/{i}/answer/0",
+            "m",
+            [{"role": "user", "content": f"q{i} é"}],
+            {"temperature": 0},
+            0,
+            ("answer", 0),
+            cache_key("m", [{"role": "user", "content": f"q{i} é"}], {"temperature": 0}),
         )
         for i in range(5)
     ]
     specs.append(
-        Spec.hashed(
-            "e1/0/judge_repeat/0", "j", [{"role": "user", "content": "rate"}], {}, 1, ("repeat", 0)
+        Spec(
+            "e1/0/judge_repeat/0",
+            "j",
+            [{"role": "user", "content": "rate"}],
+            {},
+            1,
+            ("repeat", 0),
+            cache_key("j", [{"role": "user", "content": "rate"}], {}, repeat=1),
         )
     )
     writer = stages._Writer(tmp_path / "ftd-e1-t-0.jsonl", "ftd-e1-t-0", "m")

@@ -48,20 +48,6 @@ class Spec:
     # requests): each pass over a chunk looks it up several times.
     key: str
 
-    @classmethod
-    def hashed(
-        cls,
-        custom_id: str,
-        model: str,
-        messages: list[dict[str, Any]],
-        params: dict[str, Any],
-        repeat: int = 0,
-        slot: tuple[str, int] = ("answer", 0),
-    ) -> Spec:
-        """A request on its own, its key hashed here."""
-        key = key_of(canonical(messages), model, canonical(params), repeat)
-        return cls(custom_id, model, messages, params, repeat, slot, key)
-
     def body(self) -> dict[str, Any]:
         return {"model": self.model, "messages": self.messages, **self.params}
 
@@ -130,29 +116,21 @@ class Plan:
                     question, item.reference, text, self._settings.judge_prompt
                 )
                 shared = canonical(messages)
-                specs.append(
+                asks = [("judge", 0, ("rubric", side))]
+                if side == 0 and item.index in self._repeat:
+                    asks.append(("judge_repeat", 1, ("repeat", side)))
+                specs.extend(
                     Spec(
-                        self._id(item, "judge", side),
+                        self._id(item, grader, side),
                         judge,
                         messages,
                         params,
-                        0,
-                        ("rubric", side),
-                        key_of(shared, judge, params_json),
+                        repeat,
+                        slot,
+                        key_of(shared, judge, params_json, repeat),
                     )
+                    for grader, repeat, slot in asks
                 )
-                if side == 0 and item.index in self._repeat:
-                    specs.append(
-                        Spec(
-                            self._id(item, "judge_repeat", side),
-                            judge,
-                            messages,
-                            params,
-                            1,
-                            ("repeat", side),
-                            key_of(shared, judge, params_json, 1),
-                        )
-                    )
         if self.paired and 0 in texts and 1 in texts:
             params, params_json = self._pairwise_params, self._pairwise_params_json
             for order, (a, b) in enumerate(((texts[0], texts[1]), (texts[1], texts[0]))):
