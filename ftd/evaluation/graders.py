@@ -48,16 +48,19 @@ class Score:
         return out
 
 
-# What _PUNCTUATION blanks out of an ASCII text, as a table: str.translate is several
-# times faster than the expression, and the table is the expression's own verdict on
-# each of the 128 characters.
-_ASCII_PUNCTUATION = {c: " " for c in range(128) if _PUNCTUATION.match(chr(c))}
+# What _PUNCTUATION blanks out of an ASCII text, as a byte table: bytes.translate is
+# several times faster than the expression (and twice str.translate's speed on answers
+# of a few hundred characters), and the table is the expression's own verdict on each
+# of the 128 characters.
+_ASCII_PUNCTUATION = bytes(
+    0x20 if c < 128 and _PUNCTUATION.match(chr(c)) else c for c in range(256)
+)
 
 
 def words(text: str) -> list[str]:
     """The words ``normalize`` keeps, in order."""
     if text.isascii():  # NFKC leaves ASCII as it is, and its case folds within ASCII
-        return text.lower().translate(_ASCII_PUNCTUATION).split()
+        return text.encode("ascii").lower().translate(_ASCII_PUNCTUATION).decode("ascii").split()
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _PUNCTUATION.sub(" ", folded).split()
 

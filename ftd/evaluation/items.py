@@ -97,8 +97,11 @@ def _prompt_of(messages: object, where: str) -> tuple[dict[str, Any], ...]:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in PROMPT_ROLES:
             raise ValueError(f"{where}[{i}] is not a message with a known role")
-        # Training-only keys are not part of a request.
-        prompt.append({k: v for k, v in message.items() if k != "weight"})
+        # Training-only keys are not part of a request (a message without one is kept
+        # as read: nothing changes an item's messages once it is made).
+        if "weight" in message:
+            message = {k: v for k, v in message.items() if k != "weight"}
+        prompt.append(message)
     return tuple(prompt)
 
 
